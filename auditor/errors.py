@@ -1,0 +1,71 @@
+"""Errors the command line turns into one line on stderr and a documented exit code."""
+
+from __future__ import annotations
+
+#: Exit codes (monitoring-plugin convention for the audit; see README "Exit codes").
+EXIT_OK = 0
+EXIT_WARNING = 1
+EXIT_CRITICAL = 2
+EXIT_UNKNOWN = 3  # could not audit: bad input, connection, not a controller database, timeout
+EXIT_REFUSED = 4  # a plan or undo file was refused (edited, stale, other database) or declined
+EXIT_ABORTED = 5  # a repair started and was rolled back (lock conflict, invariant broken)
+
+
+class AuditorError(Exception):
+    """An expected failure: printed as ``controller-audit: <kind>: <message>``."""
+
+    kind = "error"
+    exit_code = EXIT_UNKNOWN
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+
+    def one_line(self) -> str:
+        text = " ".join(str(self).split())
+        return f"{self.kind}: {text}"
+
+
+class ConnectionFailed(AuditorError):
+    """The server could not be reached or refused the login."""
+
+    kind = "cannot connect"
+
+
+class NotControllerDatabase(AuditorError):
+    """The target database has no controller schema."""
+
+    kind = "not a controller database"
+
+
+class UnknownGeneration(AuditorError):
+    """The schema generation is newer than, or inconsistent with, what the tool knows."""
+
+    kind = "unknown schema generation"
+
+
+class AuditFailed(AuditorError):
+    """A query of the audit failed (timeout, permission, lock)."""
+
+    kind = "audit failed"
+
+
+class BadInput(AuditorError):
+    """A bad argument: an unknown app name, check id, or a malformed file."""
+
+    kind = "bad input"
+
+
+class PlanRefused(AuditorError):
+    """A plan or undo file must not be applied: edited, stale, from another database."""
+
+    kind = "plan refused"
+    exit_code = EXIT_REFUSED
+
+
+class RepairAborted(AuditorError):
+    """A repair transaction was rolled back; nothing was changed."""
+
+    kind = "repair aborted"
+    exit_code = EXIT_ABORTED

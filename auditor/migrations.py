@@ -1,0 +1,33 @@
+"""The api migrations the controller ships (deis/controller, then teamhephy/controller)."""
+
+#: Every api migration name the controller ships, in order (deis/controller, teamhephy/controller).
+API_MIGRATIONS: tuple[str, ...] = (
+    "0001_initial",
+    "0002_auto_20151215_0352",
+    "0003_auto_20160114_0310",
+    "0004_auto_20160124_2134",
+    "0005_auto_20160208_2156",
+    "0006_auto_20160114_0313",
+    "0007_auto_20160226_2335",
+    "0008_config_registry",
+    "0009_auto_20160607_2259",
+    "0010_config_healthcheck",
+    "0011_auto_20160810_1603",
+    "0012_auto_20160816_1934",
+    "0013_auto_20160816_2122",
+    "0014_appsettings_whitelist",
+    "0015_auto_20160822_2103",
+    "0016_auto_20160830_0104",
+    "0017_appsettings_autoscale",
+    "0018_auto_20160908_1748",
+    "0019_auto_20160930_2351",
+    "0020_release_failed",
+    "0021_appsettings_label",
+    "0022_add_private_key_validation",
+    "0023_app_k8s_name_length",
+    "0024_config_lifecycle_hooks",
+    "0025_app_procfile_structure",
+    "0026_release_exception",
+    "0027_auto_20180424_1742",
+    "0028_config_termination_grace_period",
+)

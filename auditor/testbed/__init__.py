@@ -1,0 +1,1 @@
+"""A real PostgreSQL with controller schemas and controller-shaped data, for tests, demo and bench."""
