@@ -1,0 +1,57 @@
+"""One audit: connect, detect, resolve the scope, run the checks in one snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from auditor.catalogue import Check
+from auditor.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Target, audit_session
+from auditor.detect import Generation, detect
+from auditor.errors import AuditFailed
+from auditor.findings import Finding
+from auditor.runner import DEFAULT_GRACE_SECONDS, Scope, Selection, resolve_scope, run_checks, select_checks
+
+
+@dataclass
+class Audit:
+    """An open audit: the snapshot's connection, what the database is, what will run."""
+
+    conn: psycopg.Connection
+    generation: Generation
+    scope: Scope
+    checks: list[Check]
+    grace_seconds: float
+    selection: Selection
+
+    def findings(self) -> Iterator[Finding]:
+        """Stream the findings, most severe first, grouped by app."""
+        return run_checks(
+            self.conn, self.generation, self.checks, self.scope,
+            grace_seconds=self.grace_seconds, severity_overrides=self.selection.severity_overrides,
+        )
+
+
+@contextmanager
+def open_audit(
+    target: Target,
+    *,
+    apps: Iterable[str] = (),
+    selection: Selection | None = None,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+) -> Iterator[Audit]:
+    """Open the read-only snapshot, detect the generation and choose the checks."""
+    selection = selection or Selection()
+    with audit_session(target, statement_timeout=statement_timeout, lock_timeout=lock_timeout) as conn:
+        try:
+            generation = detect(conn)
+            scope = resolve_scope(conn, apps)
+        except psycopg.errors.QueryCanceled:
+            raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
+        checks = select_checks(generation, selection, scope)
+        yield Audit(conn, generation, scope, checks, grace_seconds, selection)

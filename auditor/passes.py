@@ -1,0 +1,122 @@
+"""The passes over the controller tables that checks share, as named CTEs.
+
+Every check reads these instead of the base tables, so one audit scans each table once
+and groups ``api_release`` by ``config_id`` and by ``build_id`` once, whatever the number
+of checks (PostgreSQL materialises a CTE that several checks reference).
+
+Definitions used throughout (documented in the README):
+
+* **live release** of an app: its highest-version release that is not failed; on the old
+  generation (no ``api_release.failed``, before 0020) simply its highest-version release.
+* **latest config / build**: the app's row with the greatest ``created``: what the
+  controller's ``config_set.latest()`` / ``build_set.latest()`` return
+  (``ORDER BY created DESC LIMIT 1``; on a tie PostgreSQL may return either row).
+* **in flight**: a config or build younger than the grace period: the controller inserts
+  it before its release, so it is not (yet) an orphan.
+
+A pass body may use ``{scope}`` (a predicate on an unqualified ``app_id`` column) and
+``{app_scope}`` (on ``api_app.uuid``); a literal brace in SQL is written ``{{`` / ``}}``.
+Named parameters: ``%(grace_seconds)s`` and ``%(app_uuids)s``; a literal percent sign (as in
+``format()``) is written ``%%``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from auditor.detect import Generation
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A named CTE and the passes it reads."""
+
+    name: str
+    body: str
+    needs: tuple[str, ...] = ()
+
+
+#: Releases with their ``failed`` flag; before migration 0020 no release is failed.
+_RELEASES_WITH_FAILED = """
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, r.summary, r.failed
+    FROM api_release r WHERE {scope}"""
+_RELEASES_NEVER_FAILED = """
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, r.summary, false AS failed
+    FROM api_release r WHERE {scope}"""
+
+
+def passes_for(generation: Generation) -> dict[str, Pass]:
+    """Every shared pass, written for this generation's columns."""
+    defs = [
+        Pass("apps", "SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}"),
+        Pass("rel", _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED),
+        Pass("cfg", "SELECT uuid, app_id, created FROM api_config WHERE {scope}"),
+        Pass("bld", "SELECT uuid, app_id, created FROM api_build WHERE {scope}"),
+        Pass(
+            "live",
+            """
+            SELECT DISTINCT ON (app_id) app_id, uuid, version, created, config_id, build_id
+            FROM rel WHERE NOT failed
+            ORDER BY app_id, version DESC""",
+            ("rel",),
+        ),
+        Pass(
+            "config_use",
+            """
+            SELECT config_id AS uuid, count(*) AS releases,
+                   sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
+                   min(version) AS first_version, max(version) AS last_version
+            FROM rel GROUP BY config_id""",
+            ("rel",),
+        ),
+        Pass(
+            "build_use",
+            """
+            SELECT build_id AS uuid, count(*) AS releases,
+                   sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
+                   min(version) AS first_version, max(version) AS last_version
+            FROM rel WHERE build_id IS NOT NULL GROUP BY build_id""",
+            ("rel",),
+        ),
+        Pass(
+            "latest_cfg",
+            """
+            SELECT app_id, uuid, created, ties FROM (
+                SELECT app_id, uuid, created,
+                       row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
+                       count(*) OVER (PARTITION BY app_id, created) AS ties
+                FROM cfg) s
+            WHERE rn = 1""",
+            ("cfg",),
+        ),
+        Pass(
+            "latest_bld",
+            """
+            SELECT app_id, uuid, created, ties FROM (
+                SELECT app_id, uuid, created,
+                       row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
+                       count(*) OVER (PARTITION BY app_id, created) AS ties
+                FROM bld) s
+            WHERE rn = 1""",
+            ("bld",),
+        ),
+    ]
+    return {p.name: p for p in defs}
+
+
+def closure(passes: dict[str, Pass], wanted: set[str]) -> list[Pass]:
+    """The passes in ``wanted`` and those they read, dependencies first."""
+    ordered: list[Pass] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in passes[name].needs:
+            visit(dep)
+        ordered.append(passes[name])
+
+    for name in sorted(wanted):
+        visit(name)
+    return ordered

@@ -1,0 +1,171 @@
+"""Runs the selected checks in one snapshot, as one statement, and streams the findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from auditor.catalogue import Check, load_catalogue
+from auditor.detect import Generation
+from auditor.errors import AuditFailed, BadInput
+from auditor.findings import SEVERITIES, Finding
+from auditor.passes import closure, passes_for
+
+DEFAULT_GRACE_SECONDS = 300
+_FETCH_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which apps an audit looks at: all (``names`` empty) or the named ones."""
+
+    names: tuple[str, ...] = ()
+    uuids: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not self.names
+
+
+@dataclass
+class Selection:
+    """Which checks run, with the per-check severity overrides of the config file."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    severity_overrides: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
+    """Map app names to uuids; an unknown name is :class:`BadInput`."""
+    wanted = tuple(dict.fromkeys(names))
+    if not wanted:
+        return Scope()
+    rows = conn.execute("SELECT id, uuid::text FROM api_app WHERE id = ANY(%s)", (list(wanted),)).fetchall()
+    found = {name: uid for name, uid in rows}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise BadInput(f"no app named {', '.join(repr(n) for n in missing)} in this database", kind="unknown app")
+    return Scope(wanted, tuple(found[n] for n in wanted))
+
+
+def select_checks(generation: Generation, selection: Selection, scope: Scope) -> list[Check]:
+    """The checks to run, in catalogue order; unknown ids are :class:`BadInput`."""
+    catalogue = load_catalogue()
+    for cid in (*selection.include, *selection.exclude, *selection.severity_overrides):
+        if cid not in catalogue:
+            raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
+    for cid, severity in selection.severity_overrides.items():
+        if severity not in SEVERITIES:
+            raise BadInput(f"severity override for {cid} must be one of {', '.join(SEVERITIES)}")
+    chosen = []
+    for check in catalogue.values():
+        if selection.include and check.id not in selection.include:
+            continue
+        if check.id in selection.exclude or not check.applies_to(generation):
+            continue
+        if check.database_level and not scope.everything and check.id not in selection.include:
+            continue
+        chosen.append(check)
+    return chosen
+
+
+def _scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
+    if scope.everything:
+        return {"scope": sql.SQL("true"), "app_scope": sql.SQL("true")}
+    return {
+        "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])"),
+        "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])"),
+    }
+
+
+def _check_sql(check: Check, legacy: bool) -> str:
+    return check.legacy_sql if legacy and check.legacy_sql else check.sql
+
+
+def build_statement(
+    generation: Generation, checks: list[Check], scope: Scope, server_version: int = 160000
+) -> sql.Composed:
+    """One statement: the passes the checks need, then the union of the checks, ordered."""
+    legacy = server_version < 160000
+    fragments = _scope_fragments(scope)
+    passes = passes_for(generation)
+    needed = closure(passes, {name for check in checks for name in check.passes})
+    ctes = [
+        sql.SQL("{} AS ({})").format(sql.Identifier(p.name), sql.SQL(p.body).format(**fragments)) for p in needed
+    ]
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ("severity", "app_uuid", "app_name", "object_table",
+                                                             "object_id", "message", "related", "evidence"))
+    selects = [
+        sql.SQL("SELECT {} AS check_id, {} FROM ({}) AS {}").format(
+            sql.Literal(check.id), columns, sql.SQL(_check_sql(check, legacy)).format(**fragments),
+            sql.Identifier("c" + str(i)),
+        )
+        for i, check in enumerate(checks)
+    ]
+    body = sql.SQL("SELECT * FROM (\n{}\n) AS findings").format(sql.SQL("\nUNION ALL\n").join(selects))
+    order = sql.SQL(
+        "\nORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
+        " app_name NULLS FIRST, check_id, object_id"
+    )
+    if ctes:
+        return sql.SQL("WITH {}\n{}{}").format(sql.SQL(",\n").join(ctes), body, order)
+    return sql.SQL("{}{}").format(body, order)
+
+
+def params_for(scope: Scope, grace_seconds: float) -> dict[str, object]:
+    """The named parameters every statement gets."""
+    return {"grace_seconds": grace_seconds, "app_uuids": list(scope.uuids)}
+
+
+def run_checks(
+    conn: psycopg.Connection,
+    generation: Generation,
+    checks: list[Check],
+    scope: Scope,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    severity_overrides: dict[str, str] | None = None,
+) -> Iterator[Finding]:
+    """Stream the findings of ``checks`` (inside the caller's read-only transaction)."""
+    if not checks:
+        return
+    overrides = severity_overrides or {}
+    by_id = {c.id: c for c in checks}
+    legacy = conn.info.server_version < 160000
+    statement = build_statement(generation, checks, scope, conn.info.server_version)
+    try:
+        with conn.cursor(name="controller_audit_findings") as cur:
+            cur.itersize = _FETCH_SIZE
+            cur.execute(statement, params_for(scope, grace_seconds))
+            for row in cur:
+                check = by_id[row[0]]
+                if legacy and check.legacy_filter is not None:
+                    kept = check.legacy_filter(row[1:])
+                    if kept is None:
+                        continue
+                    row = (row[0], *kept)
+                severity = overrides.get(row[0], row[1])
+                yield Finding(
+                    check=row[0],
+                    severity=severity,
+                    app_uuid=str(row[2]) if row[2] is not None else None,
+                    app_name=row[3],
+                    object_table=row[4],
+                    object_id=str(row[5]),
+                    message=row[6],
+                    related=row[7] or [],
+                    evidence=row[8] or {},
+                )
+    except psycopg.errors.QueryCanceled as exc:
+        names = ", ".join(c.id for c in checks)
+        raise AuditFailed(
+            f"statement_timeout reached while running check(s) {names}: {exc.diag.message_primary}; "
+            "raise --statement-timeout or narrow with --check/--app",
+            kind="timeout",
+        ) from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise AuditFailed(f"permission denied: {exc.diag.message_primary}", kind="permission denied") from None

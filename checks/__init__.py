@@ -1,0 +1,1 @@
+"""The check catalogue: one module per check, each defining ``CHECK`` (see auditor.catalogue)."""

@@ -1,0 +1,1 @@
+"""Repair planners: one module per repair (unshare, prune-orphans, restore-latest)."""

@@ -1,0 +1,71 @@
+"""orphan-config and orphan-build, on app stories of both eras."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from tests.helpers import audit, by_check
+
+
+def test_failed_config_set_old_era_leaves_poisoned_orphan(deis_old_db):
+    ctl = deis_old_db.controller()
+    web = ctl.create_app("web")
+    web.push(image="web:1")
+    web.config_set(DEBUG="1")
+    orphan_values = {"DEBUG": "1", "BROKEN": "yes"}
+    web.failed_config_set(BROKEN="yes")
+    found = by_check(audit(deis_old_db, ["orphan-config"]), "orphan-config")
+    assert len(found) == 1
+    (finding,) = found
+    assert finding.severity == "critical" and finding.app_name == "web"
+    assert finding.evidence["is_latest"] is True and finding.evidence["live_version"] == 3
+    assert web.config_values(finding.object_id) == orphan_values
+
+
+def test_older_orphan_is_warning_and_new_era_failed_release_is_not_orphan(hephy_db):
+    ctl = hephy_db.controller()
+    web = ctl.create_app("web")
+    web.push()
+    old = web.orphan_config(UNCHANGED="1")
+    web.config_set(A="1")
+    web.failed_config_set(B="2")  # new era: the failed release keeps its config
+    found = by_check(audit(hephy_db, ["orphan-config"]), "orphan-config")
+    assert [(f.object_id, f.severity) for f in found] == [(old, "warning")]
+
+
+def test_orphan_build_from_failed_push(db):
+    ctl = db.controller(era="A")
+    web = ctl.create_app("web")
+    web.push(image="web:1")
+    web.failed_push(image="web:2")
+    found = by_check(audit(db, ["orphan-build"]), "orphan-build")
+    assert len(found) == 1 and found[0].severity == "warning" and found[0].evidence["is_latest"] is True
+
+
+def test_healthy_histories_have_no_orphans(db):
+    ctl = db.controller()
+    for name in ("web", "api", "worker"):
+        app = ctl.create_app(name)
+        app.config_set(A="1")
+        app.push()
+        app.config_set(B="2")
+        app.push()
+        app.rollback(2)
+    assert audit(db, ["orphan-config", "orphan-build"]) == []
+
+
+def test_young_rows_are_in_flight_not_orphans(hephy_db):
+    ctl = hephy_db.controller()
+    web = ctl.create_app("web")
+    web.orphan_config(at=datetime.now(timezone.utc), X="1")
+    assert audit(hephy_db, ["orphan-config"]) == []
+    assert len(audit(hephy_db, ["orphan-config"], grace_seconds=0)) == 1
+
+
+def test_app_restriction(hephy_db):
+    ctl = hephy_db.controller()
+    web, api = ctl.create_app("web"), ctl.create_app("api")
+    web.orphan_config(X="1")
+    api.orphan_build()
+    assert {f.app_name for f in audit(hephy_db, ["orphan-config", "orphan-build"], apps=["api"])} == {"api"}
+    assert {f.app_name for f in audit(hephy_db, ["orphan-config", "orphan-build"])} == {"web", "api"}
