@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 import psycopg
 
 from auditor import __version__
-from auditor.connection import (
-    DEFAULT_LOCK_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT,
-    Target,
-    audit_session,
-    redact,
-    resolve_target,
-)
+from auditor.connection import Target, audit_session, redact, resolve_target
 from auditor.errors import EXIT_UNKNOWN, AuditFailed, AuditorError
+from auditor.options import target_options
 
 _DEBUG_ENV = "CONTROLLER_AUDIT_DEBUG"
 
@@ -76,17 +69,6 @@ def cli() -> None:
     """
 
 
-def target_options(func: Callable) -> Callable:
-    """``--dsn``, ``--statement-timeout`` and ``--lock-timeout`` for a command."""
-    func = click.option("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True,
-                        help="lock_timeout for the session (PostgreSQL interval).")(func)
-    func = click.option("--statement-timeout", default=DEFAULT_STATEMENT_TIMEOUT, show_default=True,
-                        help="statement_timeout for each query (PostgreSQL interval).")(func)
-    func = click.option("--dsn", metavar="DSN", default=None,
-                        help="libpq connection string or postgresql:// URL.")(func)
-    return func
-
-
 def target_from(dsn: str | None) -> Target:
     """The connection target for a command's ``--dsn``."""
     return resolve_target(dsn)
@@ -127,6 +109,8 @@ def _register_commands() -> None:
     import auditor.commands as commands
 
     for module in pkgutil.iter_modules(commands.__path__):
+        if module.name.startswith("_"):
+            continue
         importlib.import_module(f"auditor.commands.{module.name}").register(cli)
 
 
