@@ -26,12 +26,15 @@ class Audit:
     checks: list[Check]
     grace_seconds: float
     selection: Selection
+    #: Pretend the server is this version (e.g. 150000 forces the pre-16 client-side paths).
+    server_version: int | None = None
 
     def findings(self) -> Iterator[Finding]:
         """Stream the findings, most severe first, grouped by app."""
         return run_checks(
             self.conn, self.generation, self.checks, self.scope,
             grace_seconds=self.grace_seconds, severity_overrides=self.selection.severity_overrides,
+            server_version=self.server_version,
         )
 
 
@@ -44,6 +47,7 @@ def open_audit(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+    server_version: int | None = None,
 ) -> Iterator[Audit]:
     """Open the read-only snapshot, detect the generation and choose the checks."""
     selection = selection or Selection()
@@ -54,4 +58,4 @@ def open_audit(
         except psycopg.errors.QueryCanceled:
             raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
         checks = select_checks(generation, selection, scope)
-        yield Audit(conn, generation, scope, checks, grace_seconds, selection)
+        yield Audit(conn, generation, scope, checks, grace_seconds, selection, server_version)

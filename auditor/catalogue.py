@@ -37,7 +37,9 @@ class Check:
     severity: str  # the default (highest usual) severity; rows may carry a lower/higher one
     title: str
     rationale: str  # what the damage is and what the controller will do wrong because of it
-    sql: str  # SELECT returning RESULT_COLUMNS; may use {scope}, {app_scope}, %(grace_seconds)s
+    #: SELECT returning RESULT_COLUMNS; may use {scope}, {app_scope}, %(grace_seconds)s.
+    #: A callable gets the schema generation and returns the SELECT for its columns.
+    sql: str | Callable[[Generation], str]
     passes: tuple[str, ...]  # shared passes it reads
     repair: str | None = None  # id of the repair that fixes it, if any
     min_migration: int = 1  # first api migration it applies to
@@ -45,7 +47,7 @@ class Check:
     database_level: bool = False  # about the whole database (catalogue), not about apps
     #: For servers older than PostgreSQL 16 (no pg_input_is_valid): another SELECT whose
     #: rows ``legacy_filter`` checks client-side, returning the row to report or None.
-    legacy_sql: str | None = None
+    legacy_sql: str | Callable[[Generation], str] | None = None
     legacy_filter: Callable[[tuple], tuple | None] | None = None
 
     def __post_init__(self) -> None:
@@ -56,6 +58,11 @@ class Check:
         if self.needs_failed and not generation.has_failed:
             return False
         return generation.migration >= self.min_migration
+
+    def sql_for(self, generation: Generation, legacy: bool = False) -> str:
+        """The SELECT to run on ``generation``: ``legacy_sql`` (if any) when ``legacy``."""
+        chosen = self.legacy_sql if legacy and self.legacy_sql is not None else self.sql
+        return chosen(generation) if callable(chosen) else chosen
 
     @property
     def generations(self) -> str:

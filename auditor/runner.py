@@ -82,8 +82,8 @@ def _scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
     }
 
 
-def _check_sql(check: Check, legacy: bool) -> str:
-    return check.legacy_sql if legacy and check.legacy_sql else check.sql
+def _check_sql(check: Check, legacy: bool, generation: Generation) -> str:
+    return check.sql_for(generation, legacy)
 
 
 def build_statement(
@@ -101,7 +101,7 @@ def build_statement(
                                                              "object_id", "message", "related", "evidence"))
     selects = [
         sql.SQL("SELECT {} AS check_id, {} FROM ({}) AS {}").format(
-            sql.Literal(check.id), columns, sql.SQL(_check_sql(check, legacy)).format(**fragments),
+            sql.Literal(check.id), columns, sql.SQL(_check_sql(check, legacy, generation)).format(**fragments),
             sql.Identifier("c" + str(i)),
         )
         for i, check in enumerate(checks)
@@ -129,14 +129,19 @@ def run_checks(
     *,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     severity_overrides: dict[str, str] | None = None,
+    server_version: int | None = None,
 ) -> Iterator[Finding]:
-    """Stream the findings of ``checks`` (inside the caller's read-only transaction)."""
+    """Stream the findings of ``checks`` (inside the caller's read-only transaction).
+
+    ``server_version`` overrides the server's own (tests force the pre-16 path with it).
+    """
     if not checks:
         return
     overrides = severity_overrides or {}
     by_id = {c.id: c for c in checks}
-    legacy = conn.info.server_version < 160000
-    statement = build_statement(generation, checks, scope, conn.info.server_version)
+    version = server_version or conn.info.server_version
+    legacy = version < 160000
+    statement = build_statement(generation, checks, scope, version)
     try:
         with conn.cursor(name="controller_audit_findings") as cur:
             cur.itersize = _FETCH_SIZE

@@ -10,10 +10,15 @@ from auditor.findings import Finding
 from auditor.runner import Selection
 
 
-def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_seconds: float = 300) -> list[Finding]:
-    """Run the audit against ``db`` and return every finding."""
+def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_seconds: float = 300,
+          server_version: int | None = None, dsn: str | None = None) -> list[Finding]:
+    """Run the audit against ``db`` (or ``dsn``) and return every finding.
+
+    ``server_version=150000`` forces the pre-PostgreSQL-16 paths on a newer test server.
+    """
     selection = Selection(include=tuple(checks))
-    with open_audit(resolve_target(db.dsn), apps=apps, selection=selection, grace_seconds=grace_seconds) as run:
+    with open_audit(resolve_target(dsn or db.dsn), apps=apps, selection=selection, grace_seconds=grace_seconds,
+                    server_version=server_version) as run:
         return list(run.findings())
 
 
