@@ -79,6 +79,10 @@ class Controller:
     def user(self, username: str = "alice") -> int:
         """The id of user ``username``, created on first use."""
         if username not in self._users:
+            existing = self.conn.execute("SELECT id FROM auth_user WHERE username = %s", (username,)).fetchone()
+            if existing is not None:
+                self._users[username] = existing[0]
+                return existing[0]
             row = self.conn.execute(
                 "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,"
                 " is_staff, is_active, date_joined) VALUES ('!', false, %s, '', '', '', false, true, %s)"

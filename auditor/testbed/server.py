@@ -32,6 +32,8 @@ class Server:
     kind: str
     #: Whether roles other than the admin must log in with a password (embedded server only).
     password_auth: bool = False
+    #: The data directory, when this process started the server (embedded).
+    data_dir: Path | None = None
     _stop: Callable[[], None] | None = field(default=None, repr=False)
     _templates: dict[int, str] = field(default_factory=dict, repr=False)
     _prefix: str = field(default_factory=lambda: "ca_" + uuid.uuid4().hex[:8])
@@ -126,11 +128,14 @@ def start_embedded(base_dir: str | None = None, keep: bool = False) -> Server:
     # The superuser keeps trust on the socket; every other role must give its password,
     # so tests can see a real "password authentication failed".
     hba = workdir / "data" / "pg_hba.conf"
-    hba.write_text("local all postgres trust\nlocal all all scram-sha-256\n")
+    hba.write_text(
+        "local all postgres trust\nlocal replication postgres trust\nlocal all all scram-sha-256\n"
+    )
     admin_dsn = server.get_uri("postgres")
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
-    return Server(admin_dsn=admin_dsn, kind="embedded", password_auth=True, _stop=None if keep else stop)
+    return Server(admin_dsn=admin_dsn, kind="embedded", password_auth=True, data_dir=workdir / "data",
+                  _stop=None if keep else stop)
 
 
 def start_server() -> Server:

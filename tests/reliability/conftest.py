@@ -1,0 +1,33 @@
+"""Fixtures for fault and privilege tests: a hot standby, a SELECT-only role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from psycopg import conninfo, sql
+
+from tests.reliability.standby import hot_standby
+
+
+@pytest.fixture(scope="session")
+def standby(pg_server) -> Iterator[str]:
+    """Admin DSN of a hot standby of the test server (embedded test servers only)."""
+    if pg_server.data_dir is None:
+        pytest.skip("a hot standby needs the embedded test server")
+    with hot_standby(pg_server) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def select_only_dsn(hephy_db) -> Iterator[str]:
+    """A DSN for a role that may only SELECT the controller's tables of ``hephy_db``."""
+    role, password = f"ro_{hephy_db.name[-8:]}", "ro-pw-1234"
+    conn = hephy_db.conn
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+    conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
+    params = conninfo.conninfo_to_dict(hephy_db.dsn)
+    params.update(user=role, password=password)
+    yield conninfo.make_conninfo(**params)
+    conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+    conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

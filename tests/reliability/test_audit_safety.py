@@ -1,0 +1,107 @@
+"""Audits are safe: read-only snapshot, SELECT-only roles, hot standbys, timeouts that name the check."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from auditor.audit import open_audit
+from auditor.cli import cli
+from auditor.connection import resolve_target
+from auditor.errors import AuditFailed
+from auditor.runner import Selection
+from tests.helpers import audit
+from tests.reliability.standby import wait_for_replay
+
+
+def _damaged_story(db) -> None:
+    ctl = db.controller()
+    web = ctl.create_app("web")
+    web.push()
+    web.config_set(A="1")
+    web.orphan_config(B="2")
+    web.orphan_build()
+
+
+def test_audit_runs_in_a_read_only_snapshot(hephy_db):
+    _damaged_story(hephy_db)
+    with open_audit(resolve_target(hephy_db.dsn)) as run:
+        assert run.conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+        assert run.conn.execute("SHOW transaction_isolation").fetchone()[0] == "repeatable read"
+        assert run.conn.execute("SELECT current_setting('application_name')").fetchone()[0] == "controller-audit"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            run.conn.execute("DELETE FROM api_config")
+
+
+def test_snapshot_does_not_see_concurrent_writes(hephy_db):
+    _damaged_story(hephy_db)
+    with open_audit(resolve_target(hephy_db.dsn), selection=Selection(include=("orphan-config",))) as run:
+        first = list(run.findings())
+        hephy_db.controller().create_app("late").orphan_config(C="3")
+        second = list(run.findings())
+    assert len(first) == len(second) == 1
+    assert len(audit(hephy_db, ["orphan-config"])) == 2
+
+
+def test_select_only_role_can_audit_everything(hephy_db, select_only_dsn):
+    _damaged_story(hephy_db)
+    as_owner = audit(hephy_db)
+    with open_audit(resolve_target(select_only_dsn)) as run:
+        as_reader = list(run.findings())
+    assert as_reader == as_owner and len(as_reader) >= 2
+    result = CliRunner().invoke(cli, ["info", "--dsn", select_only_dsn])
+    assert result.exit_code == 0 and "ro-pw-1234" not in result.output
+
+
+def test_audit_works_on_a_hot_standby(pg_server, hephy_db, standby):
+    _damaged_story(hephy_db)
+    wait_for_replay(pg_server.admin_dsn, standby)
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(standby)
+    params["dbname"] = hephy_db.name
+    standby_dsn = conninfo.make_conninfo(**params)
+    result = CliRunner().invoke(cli, ["info", "--dsn", standby_dsn])
+    assert result.exit_code == 0, result.output
+    assert "standby:         yes" in result.output
+    with open_audit(resolve_target(standby_dsn)) as run:
+        on_standby = list(run.findings())
+    assert on_standby == audit(hephy_db) and on_standby
+
+
+def test_statement_timeout_names_the_check(hephy_db):
+    _damaged_story(hephy_db)
+    locker = psycopg.connect(hephy_db.dsn)
+    locker.execute("LOCK TABLE api_build IN ACCESS EXCLUSIVE MODE")
+    try:
+        with pytest.raises(AuditFailed) as caught:
+            with open_audit(resolve_target(hephy_db.dsn), selection=Selection(include=("orphan-build",)),
+                            statement_timeout="300ms", lock_timeout="30s") as run:
+                list(run.findings())
+        assert caught.value.kind == "timeout"
+        assert "orphan-build" in str(caught.value)
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+def test_audit_never_blocks_a_writer(hephy_db):
+    """The audit holds only ACCESS SHARE locks: a concurrent controller write goes through."""
+    _damaged_story(hephy_db)
+    done = threading.Event()
+    with open_audit(resolve_target(hephy_db.dsn)) as run:
+        list(run.findings())
+
+        def write() -> None:
+            with psycopg.connect(hephy_db.dsn, autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '2s'")
+                conn.execute("UPDATE api_app SET updated = now()")
+                done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(10)
+    assert done.is_set()
