@@ -1,0 +1,76 @@
+"""dangling-reference: a reference to a config, build or app row that does not exist."""
+
+from auditor.catalogue import Check
+
+# Parents are looked up in the base tables (unscoped): a parent of another app is not
+# missing, it is a cross-app reference.  Releases: one finding each, listing every
+# missing parent.  Configs and builds: one finding each whose app is missing.
+_SQL = """
+SELECT 'critical' AS severity,
+       x.app_id AS app_uuid, a.name AS app_name, 'api_release' AS object_table, x.uuid::text AS object_id,
+       format('release v%%s points at %%s, which do%%s not exist', x.version, m.what,
+              CASE WHEN m.missing = 1 THEN 'es' ELSE '' END) AS message,
+       m.related,
+       json_build_object('version', x.version, 'failed', x.failed, 'created', x.created,
+                         'is_live', l.uuid IS NOT DISTINCT FROM x.uuid) AS evidence
+FROM (
+    SELECT r.uuid, r.app_id, r.version, r.failed, r.created, r.config_id, r.build_id,
+           NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = r.app_id) AS app_missing,
+           NOT EXISTS (SELECT 1 FROM api_config p WHERE p.uuid = r.config_id) AS config_missing,
+           r.build_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM api_build p WHERE p.uuid = r.build_id) AS build_missing
+    FROM rel r
+) x
+CROSS JOIN LATERAL (
+    SELECT count(*) AS missing,
+           string_agg(format('%%s %%s', d.kind, d.ref), ' and ' ORDER BY d.ord) AS what,
+           json_agg(json_build_object('table', d.tbl, 'uuid', d.ref, 'column', d.col, 'exists', false)
+                    ORDER BY d.ord) AS related
+    FROM (VALUES (1, 'app', 'api_app', 'app_id', x.app_id, x.app_missing),
+                 (2, 'config', 'api_config', 'config_id', x.config_id, x.config_missing),
+                 (3, 'build', 'api_build', 'build_id', x.build_id, x.build_missing))
+         AS d(ord, kind, tbl, col, ref, gone)
+    WHERE d.gone
+) m
+LEFT JOIN apps a ON a.uuid = x.app_id
+LEFT JOIN live l ON l.app_id = x.app_id
+WHERE x.app_missing OR x.config_missing OR x.build_missing
+
+UNION ALL
+
+SELECT 'critical', o.app_id, NULL, o.tbl, o.uuid::text,
+       format('%%s %%s belongs to app %%s, which does not exist (used by %%s release%%s)',
+              o.kind, o.uuid, o.app_id, o.releases, CASE WHEN o.releases = 1 THEN '' ELSE 's' END),
+       json_build_array(json_build_object('table', 'api_app', 'uuid', o.app_id, 'column', 'app_id',
+                                          'exists', false)),
+       json_build_object('created', o.created, 'releases', o.releases)
+FROM (
+    SELECT 'config' AS kind, 'api_config' AS tbl, c.uuid, c.app_id, c.created, coalesce(u.releases, 0) AS releases
+    FROM cfg c LEFT JOIN config_use u ON u.uuid = c.uuid
+    WHERE NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = c.app_id)
+    UNION ALL
+    SELECT 'build', 'api_build', b.uuid, b.app_id, b.created, coalesce(u.releases, 0)
+    FROM bld b LEFT JOIN build_use u ON u.uuid = b.uuid
+    WHERE NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = b.app_id)
+) o
+"""
+
+CHECK = Check(
+    id="dangling-reference",
+    severity="critical",
+    title="Reference to a row that does not exist",
+    rationale="""\
+A release whose `config_id`, `build_id` or `app_id` names a row that does not exist, or a
+config or build whose app does not exist.  The foreign keys make this impossible while
+they are in place and enforced, so it means they were not: constraints dropped, triggers
+disabled (`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER ALL`),
+or a dump restored without them (see `missing-constraint`).  The controller follows the
+pointer without checking: `release.config` / `release.build` raise `DoesNotExist`, so
+deploy, scale, restart, `releases:rollback` to that release and the boot-time
+`load_db_state_to_k8s` fail (a dangling live release breaks every operation of its
+app), and putting the constraint back (or validating it) fails until the row is dealt with.
+Reported, never repaired automatically: the missing row cannot be recreated from what
+is left.""",
+    passes=("rel", "apps", "live", "cfg", "bld", "config_use", "build_use"),
+    sql=_SQL,
+)
