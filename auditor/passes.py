@@ -100,6 +100,23 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             WHERE rn = 1""",
             ("bld",),
         ),
+        Pass(
+            # Each release's position in its app's history: ``pos`` (row_number in version
+            # order; old Deis may reuse versions, so positions, not raw numbers), ``ok_through``
+            # (non-failed releases up to and including it), the previous version, and the
+            # app's release count and maximum version.
+            "rel_pos",
+            """
+            SELECT uuid, app_id, version, created, failed, config_id, build_id,
+                   row_number() OVER w AS pos,
+                   sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
+                   lag(version) OVER w AS prev_version,
+                   count(*) OVER (PARTITION BY app_id) AS app_releases,
+                   max(version) OVER (PARTITION BY app_id) AS app_max_version
+            FROM rel
+            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid)""",
+            ("rel",),
+        ),
     ]
     return {p.name: p for p in defs}
 

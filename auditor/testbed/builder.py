@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -59,8 +61,12 @@ class Controller:
         era: str | None = None,
         start: datetime = DEFAULT_START,
         step: timedelta = timedelta(minutes=1),
+        ledger: bool = False,
     ) -> None:
         self.conn = conn
+        #: Ledger form: every release owns its config and build rows (a reused row is copied,
+        #: the copy dated just before the release), as after the 1:1 ledger repair.
+        self.ledger = ledger
         self.generation: Generation = detect(conn)
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE and not conn.autocommit:
             conn.commit()
@@ -74,6 +80,12 @@ class Controller:
         """The time of the next operation: ``at`` if given, else one step after the last."""
         self.clock = at if at is not None else self.clock + self.step
         return self.clock
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write many operations in one transaction (fast bulk histories; all or nothing)."""
+        with self.conn.transaction():
+            yield
 
     # -- rows ------------------------------------------------------------------------
     def user(self, username: str = "alice") -> int:
@@ -117,6 +129,19 @@ class Controller:
         app = App(self, app_uuid, name, owner_id, owner)
         config = app.new_config({}, when)
         app.new_release(config, None, f"{owner} created initial release", when + timedelta(milliseconds=1))
+        return app
+
+    def failed_create_app(self, name: str, owner: str = "alice", at: datetime | None = None) -> App:
+        """``apps:create`` that failed half-way: the app and its initial config, no release v1."""
+        when = self.tick(at)
+        owner_id = self.user(owner)
+        app_uuid = str(uuid.uuid4())
+        self.insert(
+            "api_app",
+            {"uuid": app_uuid, "created": when, "updated": when, "id": name, "owner_id": owner_id},
+        )
+        app = App(self, app_uuid, name, owner_id, owner)
+        app.new_config({}, when)
         return app
 
 
@@ -213,6 +238,9 @@ class App:
     def new_release(self, config: str, build: str | None, summary: str, when: datetime,
                     failed: bool = False, exception: str | None = None) -> Release:
         """Insert a release row with the next version."""
+        if self.ctl.ledger:
+            config = self._owned("api_config", config, when)
+            build = self._owned("api_build", build, when) if build is not None else None
         version = self._next_version()
         release_uuid = str(uuid.uuid4())
         self.ctl.insert("api_release", {
@@ -222,6 +250,27 @@ class App:
             "exception": exception if failed else None,
         })
         return Release(release_uuid, version, config, build, failed, when)
+
+    def _owned(self, table: str, row_uuid: str, release_created: datetime) -> str:
+        """Ledger form: ``row_uuid`` if no release uses it yet, else a copy dated just before
+        ``release_created`` (same values, app and owner)."""
+        column = sql.Identifier("config_id" if table == "api_config" else "build_id")
+        used = self.ctl.conn.execute(
+            sql.SQL("SELECT 1 FROM api_release WHERE {} = %s LIMIT 1").format(column), (row_uuid,)
+        ).fetchone()
+        if used is None:
+            return row_uuid
+        copy_uuid = str(uuid.uuid4())
+        copied = [c for c in self.ctl.generation.columns[table] if c not in ("uuid", "created", "updated")]
+        dated = release_created - timedelta(microseconds=1)
+        self.ctl.conn.execute(
+            sql.SQL("INSERT INTO {} (uuid, created, updated, {}) SELECT %s, %s, %s, {} FROM {} WHERE uuid = %s").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, copied)),
+                sql.SQL(", ").join(map(sql.Identifier, copied)), sql.Identifier(table),
+            ),
+            (copy_uuid, dated, dated, row_uuid),
+        )
+        return copy_uuid
 
     # -- controller operations ---------------------------------------------------------
     def _merged(self, values: dict) -> dict:

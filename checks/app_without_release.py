@@ -1,0 +1,38 @@
+"""app-without-release: an app with no release at all."""
+
+from auditor.catalogue import Check
+
+_SQL = """
+SELECT 'warning' AS severity, a.uuid AS app_uuid, a.name AS app_name, 'api_app' AS object_table,
+       a.uuid::text AS object_id,
+       format('app %%s (created %%s) has no release: its creation failed before release v1%%s',
+              a.name, a.created,
+              CASE WHEN count(c.uuid) > 0 THEN format(' (it has %%s config row(s))', count(c.uuid))
+                   ELSE '' END) AS message,
+       coalesce(array_to_json((array_agg(json_build_object('table', 'api_config', 'uuid', c.uuid,
+                                                           'created', c.created)
+                                         ORDER BY c.created, c.uuid)
+                               FILTER (WHERE c.uuid IS NOT NULL))[1:100]), '[]'::json) AS related,
+       json_build_object('app_created', a.created, 'releases', 0, 'configs', count(c.uuid),
+                         'latest_config_created', max(c.created)) AS evidence
+FROM apps a
+LEFT JOIN cfg c ON c.app_id = a.uuid
+WHERE NOT EXISTS (SELECT 1 FROM rel r WHERE r.app_id = a.uuid)
+  AND a.created <= now() - %(grace_seconds)s::float8 * interval '1 second'
+GROUP BY a.uuid, a.name, a.created
+"""
+
+CHECK = Check(
+    id="app-without-release",
+    severity="warning",
+    title="App without any release",
+    rationale="""\
+`App.create` inserts the app and its initial config, then release v1, in separate
+autocommitted steps; when it fails half-way (a scheduler or namespace error) the app exists
+with no release.  The controller has no current release for it: every request that looks up
+the app's current release (deploy, scale, `config:set`, `releases:rollback`, boot's
+`load_db_state_to_k8s`) fails with "does not exist".  Apps younger than the grace period are
+an `apps:create` in flight and are skipped.  Delete the app through the controller (`apps:destroy`) or recreate it.""",
+    passes=("apps", "rel", "cfg"),
+    sql=_SQL,
+)
