@@ -247,27 +247,27 @@ class _AppWriter:
                 t += step()
             last = len(history) + 1 == releases
             failed = self.has_failed and rng.random() < spec.failed_rate
-            targets = [v for v in ok_versions if v >= 2]
-            if targets and not (last and tie) and rng.random() < spec.rollback_rate:
-                target = rng.choice(targets)
+            tied = False
+            if len(ok_versions) > 1 and not (last and tie) and rng.random() < spec.rollback_rate:
+                target = ok_versions[rng.randrange(1, len(ok_versions))]  # never v1 (ok_versions[0])
                 cfg, bld, _ = history[target - 1]
                 release(t, cfg, bld, f"rolled back to v{target}", failed)
                 stats.rollbacks += 1
             elif rng.random() < spec.push_share:
-                at = newest["build"] if last and tie and newest["build"] else t
-                bld = build(at)
+                tied = last and tie and newest["build"] > 0
+                bld = build(newest["build"] if tied else t)
                 release(t + 1_000, cur_config, bld, f"deployed registry.local/{name}", failed)
                 cfg = cur_config
             else:
-                at = newest["config"] if last and tie else t
-                cfg = config(at)
+                tied = last and tie
+                cfg = config(newest["config"] if tied else t)
                 bld = cur_build
                 release(t + 1_000, cfg, bld, "added REVISION", failed)
             if not failed:
                 cur_config, cur_build = history[-1][0], history[-1][1]
-            if last and tie:
+            if tied:
                 stats.tied_apps += 1
-        if rng.random() < spec.orphan_rate:
+        if not tie and rng.random() < spec.orphan_rate:
             orphan(t + step())
         stats.apps += 1
         stats.by_app[name] = releases

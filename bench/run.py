@@ -89,6 +89,7 @@ class Options:
     repeat: int = 3
     naive_full_limit: int = 100_000
     naive_sample: int = 100
+    repair_releases: int = 250_000  # larger sizes measure the repair on a database this big
     per_check: bool = False
     statement_timeout: str = "1h"
 
@@ -249,11 +250,11 @@ def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] 
         return time.perf_counter() - began, counts
 
 
-def measure_repair(server: Server, source: str, cells: dict[str, str], opts: Options) -> None:
-    """Plan and apply ``unshare`` on one clone, the raw-SQL floor on another."""
+def measure_repair(server: Server, source: str, cells: dict[str, str], opts: Options, note: str = "") -> None:
+    """Plan and apply ``unshare`` on one clone of ``source``, the raw-SQL floor on another."""
     with psycopg.connect(server.dsn(source), autocommit=True) as conn:
         shared, copies = conn.execute(_SHARED_SQL).fetchone()
-    cells["shared"] = f"{shared:,} / {copies:,}"
+    cells["shared"] = f"{shared:,} / {copies:,}{note}"
     available = cli_has("plan") and cli_has("apply")
     if not available:
         for key in ("plan", "apply", "repair_ratio"):
@@ -289,6 +290,19 @@ def measure_repair(server: Server, source: str, cells: dict[str, str], opts: Opt
     finally:
         for clone in clones:
             server.drop_database(clone)
+
+
+def _repair_on_smaller(server: Server, cells: dict[str, str], opts: Options, log: Callable[[str], None]) -> None:
+    """The repair figures on a database of ``opts.repair_releases`` releases (~100k shared rows)."""
+    releases = opts.repair_releases
+    name = server.create_database(None)
+    try:
+        log(f"generating {releases:,} releases for the repair")
+        generate(server.dsn(name), Spec(releases=releases, apps=max(1, releases // 100), migration=opts.migration,
+                                        seed=opts.seed))
+        measure_repair(server, name, cells, opts, note=f" (on a {releases:,}-release database)")
+    finally:
+        server.drop_database(name)
 
 
 def _clone(server: Server, source: str) -> str:
@@ -380,7 +394,10 @@ def measure_size(server: Server, label: str, releases: int, apps: int, opts: Opt
                 result.per_check[cid] = (seconds, sum(found.values()))
 
         log(f"[{label}] repair")
-        measure_repair(server, name, cells, opts)
+        if releases <= opts.repair_releases:
+            measure_repair(server, name, cells, opts)
+        else:
+            _repair_on_smaller(server, cells, opts, log)
     finally:
         server.drop_database(name)
     cells["load"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
@@ -445,10 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the fastest counts")
     parser.add_argument("--naive-sample", type=int, default=100,
                         help="apps the naive baseline walks above 100k releases (then extrapolated)")
+    parser.add_argument("--repair-releases", type=parse_count, default=250_000,
+                        help="sizes above this measure the repair on a database this big (default 250k)")
     parser.add_argument("--per-check", action="store_true", help="also time each check alone")
     args = parser.parse_args(argv)
     opts = Options(migration=args.migration, seed=args.seed, repeat=args.repeat,
-                   naive_sample=args.naive_sample, per_check=args.per_check)
+                   naive_sample=args.naive_sample,
+                   repair_releases=args.repair_releases, per_check=args.per_check)
     sizes = parse_sizes(args.sizes)
 
     def log(message: str) -> None:
