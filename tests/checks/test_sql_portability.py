@@ -1,0 +1,151 @@
+"""Every check's SQL and every shared pass is one statement PostgreSQL 9.4 can run.
+
+The SQL is rendered the way the runner renders it (scope fragments filled, named parameters
+replaced by literals), parsed with sqlglot (dialect postgres), and its tokens searched for
+the constructs 9.4 lacks.  String literals are skipped, so a message that mentions
+"ON CONFLICT" is not a false alarm.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlglot
+from psycopg import sql
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import TokenType
+
+from auditor.catalogue import load_catalogue
+from auditor.detect import detect
+from auditor.passes import passes_for
+from auditor.runner import Scope, build_statement
+
+#: Keyword sequences of later releases (9.5: ON CONFLICT, GROUPING SETS, CUBE, ROLLUP, SKIP
+#: LOCKED, TABLESAMPLE; 9.6: ADD COLUMN IF NOT EXISTS; 12: [NOT] MATERIALIZED CTEs).
+FORBIDDEN_SEQUENCES: tuple[tuple[str, ...], ...] = (
+    ("ON", "CONFLICT"), ("GROUPING", "SETS"), ("CUBE", "("), ("ROLLUP", "("), ("SKIP", "LOCKED"),
+    ("TABLESAMPLE",), ("ADD", "COLUMN", "IF"), ("AS", "MATERIALIZED"), ("AS", "NOT", "MATERIALIZED"),
+)
+#: Functions that arrived after 9.4.
+FORBIDDEN_FUNCTIONS = frozenset({
+    "jsonb_set", "jsonb_insert", "to_jsonb", "jsonb_build_object", "jsonb_build_array", "jsonb_agg",
+    "jsonb_object_agg", "jsonb_strip_nulls", "json_strip_nulls", "jsonb_pretty", "gen_random_uuid",
+    "pg_input_is_valid", "array_position", "array_positions", "num_nulls", "num_nonnulls",
+    "regexp_match", "websearch_to_tsquery", "string_to_table", "jsonb_path_query", "jsonb_path_exists",
+})
+#: Allowed in a check's main SQL when a ``legacy_sql`` serves servers that lack it.
+VERSION_SWITCHED = frozenset({"pg_input_is_valid"})
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def portability_problems(text: str, switched: frozenset[str] = frozenset()) -> list[str]:
+    """What in ``text`` PostgreSQL 9.4 cannot run (empty when it can)."""
+    problems = []
+    tokens = [t for t in Dialect.get_or_raise("postgres").tokenize(text) if t.token_type != TokenType.STRING]
+    words = [word for t in tokens for word in t.text.upper().split()]  # "GROUPING SETS" is one token
+    for i in range(len(words)):
+        for sequence in FORBIDDEN_SEQUENCES:
+            if tuple(words[i:i + len(sequence)]) == sequence:
+                problems.append(" ".join(sequence))
+        if i + 1 < len(words) and words[i + 1] == "(":
+            name = words[i].lower()
+            if name in FORBIDDEN_FUNCTIONS and name not in switched:
+                problems.append(f"{name}()")
+            if name == "current_setting" and _top_level_commas(words, i + 1) > 0:
+                problems.append("current_setting(name, missing_ok)")
+    return problems
+
+
+def _top_level_commas(words: list[str], open_at: int) -> int:
+    depth, commas = 0, 0
+    for word in words[open_at:]:
+        depth += word == "("
+        depth -= word == ")"
+        if depth == 0:
+            break
+        commas += depth == 1 and word == ","
+    return commas
+
+
+def one_statement(text: str) -> exp.Expression:
+    """The single statement ``text`` parses to (fails the test otherwise)."""
+    statements = [s for s in sqlglot.parse(text, read="postgres") if s is not None]
+    assert len(statements) == 1, f"{len(statements)} statements"
+    assert isinstance(statements[0], exp.Query), type(statements[0]).__name__
+    return statements[0]
+
+
+def rendered(template: str, conn, scoped: bool) -> str:
+    """``template`` as the runner sends it, with literals in place of the named parameters."""
+    fragments = {
+        "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])" if scoped else "true"),
+        "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])" if scoped else "true"),
+    }
+    text = sql.SQL(template).format(**fragments).as_string(conn)
+    return _PARAM.sub(lambda m: "ARRAY[]::text[]" if m.group(1) == "app_uuids" else "300", text).replace("%%", "%")
+
+
+@pytest.mark.parametrize("scoped", [False, True], ids=["all-apps", "some-apps"])
+def test_every_check_and_pass_is_one_portable_statement(db, scoped):
+    generation = detect(db.conn)
+    checked = 0
+    for name, shared_pass in passes_for(generation).items():
+        text = rendered(shared_pass.body, db.conn, scoped)
+        one_statement(text)
+        assert portability_problems(text) == [], f"pass {name}"
+        checked += 1
+    for check in load_catalogue().values():
+        if not check.applies_to(generation):
+            continue
+        variants = [(check.sql_for(generation), VERSION_SWITCHED if check.legacy_sql is not None else frozenset())]
+        if check.legacy_sql is not None:
+            variants.append((check.sql_for(generation, legacy=True), frozenset()))
+        for template, switched in variants:
+            text = rendered(template, db.conn, scoped)
+            one_statement(text)
+            assert portability_problems(text, switched) == [], f"check {check.id}"
+            checked += 1
+    assert checked >= len(passes_for(generation)) + 7
+
+
+def test_the_whole_audit_is_one_statement_on_the_pre_16_path(db):
+    generation = detect(db.conn)
+    checks = [c for c in load_catalogue().values() if c.applies_to(generation)]
+    statement = build_statement(generation, checks, Scope(), server_version=90400)
+    text = _PARAM.sub("300", statement.as_string(db.conn)).replace("%%", "%")
+    one_statement(text)
+    assert portability_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING", "ON CONFLICT"),
+        ("WITH x AS MATERIALIZED (SELECT 1) SELECT * FROM x", "AS MATERIALIZED"),
+        ("SELECT jsonb_set(v, '{a}', '1') FROM t", "jsonb_set()"),
+        ("SELECT to_jsonb(t) FROM t", "to_jsonb()"),
+        ("SELECT gen_random_uuid()", "gen_random_uuid()"),
+        ("SELECT pg_input_is_valid(v, 'json') FROM t", "pg_input_is_valid()"),
+        ("SELECT current_setting('x', true)", "current_setting(name, missing_ok)"),
+        ("SELECT a, count(*) FROM t GROUP BY GROUPING SETS ((a), ())", "GROUPING SETS"),
+        ("SELECT * FROM t FOR UPDATE SKIP LOCKED", "SKIP LOCKED"),
+        ("ALTER TABLE t ADD COLUMN IF NOT EXISTS c int", "ADD COLUMN IF"),
+    ],
+)
+def test_the_detector_finds_each_later_construct(text, problem):
+    assert problem in portability_problems(text)
+
+
+def test_the_detector_ignores_string_literals_and_allowed_constructs():
+    text = ("SELECT format('on conflict jsonb_set( %s', current_setting('TimeZone')), "
+            "json_build_object('a', 1), json_agg(x) FILTER (WHERE x > 0) FROM t, unnest(a) WITH ORDINALITY")
+    assert portability_problems(text) == []
+    assert portability_problems("SELECT pg_input_is_valid(v, 'json')", VERSION_SWITCHED) == []
+
+
+def test_two_statements_are_refused():
+    with pytest.raises(AssertionError):
+        one_statement("SELECT 1; SELECT 2")
