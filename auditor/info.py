@@ -56,7 +56,7 @@ def table_counts(conn: psycopg.Connection, tables: tuple[str, ...] = INFO_TABLES
     """Exact counts for small tables, catalogue estimates for large ones (one query)."""
     rows = conn.execute(
         """
-        SELECT t, c.reltuples::bigint
+        SELECT t, c.reltuples::bigint, has_table_privilege(c.oid, 'SELECT')
         FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n)
         JOIN pg_catalog.pg_class c ON c.oid = to_regclass(u.t)
         ORDER BY u.n
@@ -64,9 +64,9 @@ def table_counts(conn: psycopg.Connection, tables: tuple[str, ...] = INFO_TABLES
         (list(tables),),
     ).fetchall()
     counts = []
-    for table, estimate in rows:
-        if estimate is not None and estimate > EXACT_COUNT_LIMIT:
-            counts.append(TableCount(table, int(estimate), True))
+    for table, estimate, readable in rows:
+        if (estimate is not None and estimate > EXACT_COUNT_LIMIT) or not readable:
+            counts.append(TableCount(table, max(int(estimate or 0), 0), True))
         else:
             exact = conn.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))

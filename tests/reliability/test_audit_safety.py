@@ -105,3 +105,30 @@ def test_audit_never_blocks_a_writer(hephy_db):
         writer.start()
         writer.join(10)
     assert done.is_set()
+
+
+def test_role_with_select_on_api_tables_only(hephy_db):
+    """The least-privilege role of the README: SELECT on api_* only, not even django_migrations."""
+    from psycopg import conninfo
+
+    _damaged_story(hephy_db)
+    conn = hephy_db.conn
+    conn.execute("CREATE ROLE api_reader LOGIN PASSWORD 'api-reader-pw'")
+    tables = [r[0] for r in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'api\\_%'").fetchall()]
+    for table in tables:
+        conn.execute(f'GRANT SELECT ON "{table}" TO api_reader')
+    params = conninfo.conninfo_to_dict(hephy_db.dsn)
+    params.update(user="api_reader", password="api-reader-pw")
+    dsn = conninfo.make_conninfo(**params)
+    try:
+        with open_audit(resolve_target(dsn)) as run:
+            assert run.generation.name == "hephy" and run.generation.migration == 28
+            as_reader = list(run.findings())
+        assert as_reader == audit(hephy_db)
+        result = CliRunner().invoke(cli, ["info", "--dsn", dsn])
+        assert result.exit_code == 0, result.output
+        assert "inferred from columns" in result.output and "api-reader-pw" not in result.output
+    finally:
+        conn.execute("DROP OWNED BY api_reader")
+        conn.execute("DROP ROLE api_reader")
