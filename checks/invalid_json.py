@@ -1,0 +1,202 @@
+"""invalid-json: a JSON column holding text that does not parse, or is not a JSON object.
+
+On PostgreSQL 16+ the server validates with ``pg_input_is_valid`` (no error can abort the
+audit).  Older servers have no safe way to validate in SQL (a hot standby cannot create a
+PL/pgSQL helper), so there the query returns every candidate value (anything but the
+default ``'{}'``) and :func:`legacy_filter` parses it with :func:`json.loads`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+
+from auditor.catalogue import Check
+from auditor.detect import Generation
+
+EXCERPT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Where a table's JSON columns live and when one of its rows is in use."""
+
+    name: str
+    columns: tuple[str, ...]
+    source: str  # subquery with uuid, app_id and the columns (scoped)
+    joins: str
+    used_by: str  # SQL text: why the row matters now, or NULL
+
+
+_TABLES: tuple[_Table, ...] = (
+    _Table(
+        "api_config",
+        ("values", "memory", "cpu", "tags", "registry", "healthcheck",
+         "lifecycle_post_start", "lifecycle_pre_stop", "termination_grace_period"),
+        "SELECT uuid, app_id, $columns FROM api_config WHERE {scope}",
+        "LEFT JOIN live l ON l.app_id = t.app_id LEFT JOIN latest_cfg lc ON lc.app_id = t.app_id",
+        "CASE WHEN l.config_id = t.uuid THEN 'live release' WHEN lc.uuid = t.uuid THEN 'latest config' END",
+    ),
+    _Table(
+        "api_build",
+        ("procfile",),
+        "SELECT uuid, app_id, $columns FROM api_build WHERE {scope}",
+        "LEFT JOIN live l ON l.app_id = t.app_id",
+        "CASE WHEN l.build_id = t.uuid THEN 'live release' END",
+    ),
+    _Table(
+        "api_app",
+        ("structure", "procfile_structure"),
+        "SELECT uuid, uuid AS app_id, $columns FROM api_app WHERE {app_scope}",
+        "LEFT JOIN live l ON l.app_id = t.app_id",
+        "CASE WHEN l.uuid IS NOT NULL THEN 'app with a live release' END",
+    ),
+    _Table(
+        "api_appsettings",
+        ("autoscale", "label"),
+        # Every row that ties for the newest may be what appsettings_set.latest() returns.
+        "SELECT uuid, app_id, $columns, created = max(created) OVER (PARTITION BY app_id) AS is_latest"
+        " FROM api_appsettings WHERE {scope}",
+        "",
+        "CASE WHEN t.is_latest THEN 'latest app settings' END",
+    ),
+)
+
+# $-placeholders are filled here; {scope}/{app_scope}, {{ }} and %% are for the runner.
+# One finding per row: the row's bad columns are aggregated (in schema order) into it.
+_SELECT = Template("""
+SELECT CASE WHEN x.used_by IS NOT NULL THEN 'critical' ELSE 'warning' END AS severity,
+       x.app_id AS app_uuid, a.name AS app_name, '$table'::text AS object_table, x.uuid::text AS object_id,
+       b.message AS message,
+       '[]'::json AS related,
+       json_build_object('columns', b.columns, 'used_by', x.used_by) AS evidence
+FROM (
+    SELECT t.*, $used_by AS used_by
+    FROM ($source) AS t
+    $joins
+) AS x
+CROSS JOIN LATERAL (
+    SELECT $aggregates
+    FROM (VALUES $values) AS v(ord, col, val)
+    $parse
+    WHERE v.val <> '{{}}' $where
+) AS b
+LEFT JOIN apps a ON a.uuid = x.app_id
+WHERE b.columns IS NOT NULL
+""")
+
+# PostgreSQL 16+: validate in the server; the cast is evaluated only for valid text.
+_PARSE_16 = """CROSS JOIN LATERAL (SELECT pg_input_is_valid(v.val, 'json') AS ok) AS p
+    CROSS JOIN LATERAL (SELECT CASE WHEN p.ok THEN json_typeof(v.val::json) END AS kind) AS j"""
+_WHERE_16 = "AND (NOT p.ok OR j.kind <> 'object')"
+_AGGREGATES_16 = """string_agg(CASE WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '$table', v.col, j.kind)
+                      ELSE format('%%s.%%s is not valid JSON', '$table', v.col) END, '; ' ORDER BY v.ord) AS message,
+           json_agg(json_build_object(
+               'column', v.col,
+               'problem', CASE WHEN p.ok THEN 'wrong type: ' || j.kind ELSE 'unparsable' END,
+               'error', CASE WHEN NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
+                                                 FROM pg_input_error_info(v.val, 'json') AS e) END,
+               'excerpt', left(v.val, $excerpt), 'length', length(v.val)) ORDER BY v.ord) AS columns"""
+# Older servers: ship every candidate value; legacy_filter parses them and writes the message.
+_AGGREGATES_LEGACY = """NULL::text AS message,
+           json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val))
+                    ORDER BY v.ord) AS columns"""
+
+
+def _columns(table: _Table, generation: Generation) -> tuple[str, ...]:
+    present = generation.columns.get(table.name, ())
+    return tuple(c for c in table.columns if c in present)
+
+
+def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool) -> str:
+    # Only the constant table and column names above (as present in the schema) are substituted.
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    values = ", ".join(f"({i}, '{c}'::text, x.\"{c}\")" for i, c in enumerate(columns, 1))
+    source = Template(table.source).substitute(columns=quoted)
+    parts = dict(table=table.name, source=source, values=values, joins=table.joins, used_by=table.used_by,
+                 excerpt=EXCERPT_CHARS)
+    if legacy:
+        parts.update(parse="", where="", aggregates=_AGGREGATES_LEGACY)
+    else:
+        parts.update(parse=_PARSE_16, where=_WHERE_16, aggregates=Template(_AGGREGATES_16).substitute(parts))
+    return _SELECT.substitute(parts)
+
+
+def invalid_json_sql(generation: Generation, legacy: bool = False) -> str:
+    """The check's SELECT over the JSON columns this generation has."""
+    selects = [_table_sql(t, cols, legacy) for t in _TABLES if (cols := _columns(t, generation))]
+    return "\nUNION ALL\n".join(selects)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"), (int, "number"), (float, "number"),
+)
+
+
+def json_problem(value: str) -> tuple[str, str | None] | None:
+    """``None`` for a JSON object; else ``("unparsable", parser message)`` or ``("wrong type: T", None)``."""
+    try:
+        parsed = json.loads(value, parse_constant=_reject_constant)
+    except ValueError as exc:
+        return "unparsable", str(exc)
+    except RecursionError:
+        return "unparsable", "nested too deeply to parse"
+    if isinstance(parsed, dict):
+        return None
+    kind = next((name for typ, name in _TYPE_NAMES if isinstance(parsed, typ)), "null")
+    return f"wrong type: {kind}", None
+
+
+def _problem_text(table: str, column: str, problem: str) -> str:
+    if problem == "unparsable":
+        return f"{table}.{column} is not valid JSON"
+    return f"{table}.{column} holds a JSON {problem.removeprefix('wrong type: ')}, not an object"
+
+
+def legacy_filter(row: tuple) -> tuple | None:
+    """Parse a legacy row's candidate values: the finding row, or None when all are objects."""
+    severity, app_uuid, app_name, table, object_id, _message, related, evidence = row
+    bad = []
+    for candidate in evidence["columns"]:
+        found = json_problem(candidate["value"])
+        if found is not None:
+            problem, error = found
+            bad.append({"column": candidate["column"], "problem": problem, "error": error,
+                        "excerpt": candidate["value"][:EXCERPT_CHARS], "length": candidate["length"]})
+    if not bad:
+        return None
+    message = "; ".join(_problem_text(table, b["column"], b["problem"]) for b in bad)
+    evidence = {**evidence, "columns": bad}
+    return severity, app_uuid, app_name, table, object_id, message, related, evidence
+
+
+CHECK = Check(
+    id="invalid-json",
+    severity="critical",
+    title="JSON column that does not hold a JSON object",
+    rationale="""\
+Every JSON column of the controller (config `values`, `memory`, `cpu`, `tags`,
+`registry`, `healthcheck`, lifecycle hooks, `termination_grace_period`; build
+`procfile`; app `structure`, `procfile_structure`; app settings `autoscale`, `label`) is
+a text column holding a serialised JSON object, `{}` by default.  Text that does not
+parse, or parses to an array, string, number or `null`, was written around the
+controller (hand-edited SQL, a broken restore, an encoding mishap).  jsonfield 3.x hands
+such a value to the controller as a plain string instead of failing on read, so the
+damage shows up later and elsewhere: `config:set` merges into it and crashes, a deploy
+builds the pod spec from it and fails, `ps:scale` cannot read the app's structure.
+Critical when the row matters now (the config or build of the app's live release, the
+app's latest config, the row of an app with a live release, the app's latest settings),
+warning for historical rows, which break only a rollback to them.  One finding per row;
+its evidence lists each bad column with the problem (`unparsable` with the parser's
+message, or `wrong type: ...`) and the first 80 characters of the value.""",
+    passes=("apps", "live", "latest_cfg"),
+    sql=invalid_json_sql,
+    legacy_sql=lambda generation: invalid_json_sql(generation, legacy=True),
+    legacy_filter=legacy_filter,
+)
