@@ -1,0 +1,74 @@
+"""``controller-audit explain APP``: the 3 a.m. view of one app."""
+
+from __future__ import annotations
+
+import re
+
+
+def row_of(output: str, first_cell: str) -> str:
+    """The history-table line whose first cell is ``first_cell``."""
+    lines = [line for line in output.splitlines() if line.split()[:1] == [first_cell]]
+    assert len(lines) == 1, (first_cell, output)
+    return lines[0]
+
+
+def test_poisoned_app_after_failed_config_set_on_old_deis(deis_old_db, run):
+    web = deis_old_db.controller().create_app("web")
+    web.push(image="web:1")
+    live = web.config_set(DEBUG="1")
+    web.failed_config_set(BROKEN="yes")
+    orphan = deis_old_db.scalar("SELECT uuid::text FROM api_config ORDER BY created DESC LIMIT 1")
+    result = run("explain", "web", "--dsn", deis_old_db.dsn)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith(f"app web ({web.uuid}), deis 0019\n")
+    assert f"live release: v3 (config {live.config}, build {live.build})" in out
+    assert "LIVE" in row_of(out, "v3")
+    assert "config shared with v2" in row_of(out, "v1")
+    orphan_line = row_of(out, "-")
+    assert orphan in orphan_line and "ORPHAN config; config = latest()" in orphan_line
+    # the orphan is placed by created: after v3, the last row of the table
+    assert out.index(row_of(out, "v3")) < out.index(orphan_line)
+    assert f"config_set.latest()  returns {orphan}" in out
+    assert re.search(rf"should be {live.config} \(live v3's\)  -> WRONG", out)
+    assert re.search(r"CRITICAL\s+orphan-config\s+fix: prune-orphans", out)
+    assert re.search(r"CRITICAL\s+latest-config-not-live\s+fix: restore-latest", out)
+    plan = next(line for line in out.splitlines() if "controller-audit plan --app" in line).strip()
+    assert plan.startswith("controller-audit plan --app web --repair prune-orphans ")
+    assert plan.endswith("--repair restore-latest -o web.plan")
+    assert "controller-audit plan show web.plan" in out and "controller-audit apply web.plan" in out
+
+
+def test_rolled_back_app(hephy_db, run):
+    api = hephy_db.controller().create_app("api")
+    api.push(image="api:1")  # v2
+    api.config_set(A="1")  # v3
+    api.push(image="api:2")  # v4
+    api.rollback(3)  # v5 reuses v3's config and build
+    api.failed_push(image="api:3")  # v6 failed
+    out = run("explain", "api", "--dsn", hephy_db.dsn).stdout
+    v5 = row_of(out, "v5")
+    assert "alice rolled back to v3" in v5
+    assert "LIVE" in v5 and "config shared with v3, v4, v6" in v5 and "build shared with v2, v3" in v5
+    assert "FAILED" in row_of(out, "v6") and "LIVE" not in row_of(out, "v6")
+    assert "live release: v5" in out
+    # the failed v6's build is the newest build: latest() disagrees with the live release
+    assert re.search(r"build_set.latest\(\)\s+returns \S+ \(created [^)]*, used by v6\)", out)
+    assert "-> WRONG" in out.split("build_set.latest()")[1]
+    assert "controller-audit plan --app api" in out
+
+
+def test_healthy_app_says_ok(hephy_db, run):
+    web = hephy_db.controller().create_app("web")
+    web.config_set(A="1")
+    web.push()
+    out = run("explain", "web", "--dsn", hephy_db.dsn).stdout
+    assert out.count("-> ok") == 2
+    assert "ORPHAN" not in out
+
+
+def test_unknown_app_exits_3(hephy_db, run):
+    result = run("explain", "ghost", "--dsn", hephy_db.dsn)
+    assert result.exit_code == 3
+    assert result.stderr == "controller-audit: unknown app: no app named 'ghost' in this database\n"
+    assert result.stdout == ""
