@@ -1,0 +1,201 @@
+"""invalid-json: JSON columns that do not parse or are not objects, on both validation paths."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from checks.invalid_json import json_problem
+from tests.helpers import audit
+
+CHECK = "invalid-json"
+#: The pre-PostgreSQL-16 path (client-side json.loads) is forced with this version.
+LEGACY = 150000
+PATHS = pytest.mark.parametrize("server_version", [None, LEGACY], ids=["server", "client"])
+
+BAD: list[tuple[str, str]] = [
+    ("null", "wrong type: null"),
+    ("[]", "wrong type: array"),
+    ('[{"A": "1"}]', "wrong type: array"),
+    ("42", "wrong type: number"),
+    ("-1.5e3", "wrong type: number"),
+    ("true", "wrong type: boolean"),
+    ('"just a string"', "wrong type: string"),
+    ('"{\\"A\\": \\"1\\"}"', "wrong type: string"),  # an object serialised twice
+    ('["' + "é☃😀" * 60 + '"]', "wrong type: array"),
+    ('{"A": "1"', "unparsable"),  # truncated
+    ('{"A": "' + "x" * 5000, "unparsable"),  # long and truncated
+    ("{'A': '1'}", "unparsable"),
+    ('{"PATH": "C:\\dir"}', "unparsable"),  # \d is no JSON escape
+    ('{"A": "tab\there"}', "unparsable"),  # raw control character
+    ('{"A": NaN}', "unparsable"),
+    ('{"A": 1} trailing', "unparsable"),
+    ("", "unparsable"),
+]
+GOOD: list[str] = [
+    '{"A": "say \\"hi\\"", "B": "back\\\\slash", "C": "C:\\\\dir"}',
+    '{"A": "é☃😀", "B": "\\u00e9\\ud83d\\ude00", "C": "\\u0000"}',
+    '{"LONG": "' + "y" * 100_000 + '"}',
+    ' {"A": {"nested": [1, null, true, -0.5e-3]}} \n',
+    '{"A": 1, "A": 2}',
+]
+
+
+def _story_with_values(db, values: list[str]) -> dict[str, str]:
+    """An app whose older configs hold ``values``; returns config uuid -> value."""
+    web = db.controller().create_app("web")
+    web.push()
+    configs = [web.orphan_config(N=str(i)) for i in range(len(values))]
+    web.config_set(A="1")  # the live release's config is the newest: the stored values are history
+    for config, value in zip(configs, values, strict=True):
+        db.conn.execute('UPDATE api_config SET "values" = %s WHERE uuid = %s', (value, config))
+    return dict(zip(configs, values, strict=True))
+
+
+def _without_parser_message(findings):
+    return [(f.severity, f.app_name, f.object_table, f.object_id, f.message, f.evidence["used_by"],
+             [{k: v for k, v in c.items() if k != "error"} for c in f.evidence["columns"]]) for f in findings]
+
+
+@PATHS
+def test_every_kind_of_bad_value_and_no_good_one(db, server_version):
+    stored = _story_with_values(db, [v for v, _ in BAD] + GOOD)
+    found = {f.object_id: f for f in audit(db, [CHECK], server_version=server_version)}
+    expected = {uid: dict(BAD)[value] for uid, value in stored.items() if value not in GOOD}
+    assert {uid: f.evidence["columns"][0]["problem"] for uid, f in found.items()} == expected
+    for uid, finding in found.items():
+        (column,) = finding.evidence["columns"]
+        value = stored[uid]
+        assert (finding.severity, finding.evidence["used_by"]) == ("warning", None)
+        assert column["column"] == "values" and column["excerpt"] == value[:80] and column["length"] == len(value)
+        assert (column["error"] is not None) == (column["problem"] == "unparsable")
+        if column["problem"] == "unparsable":
+            assert finding.message == "api_config.values is not valid JSON"
+        else:
+            kind = column["problem"].removeprefix("wrong type: ")
+            assert finding.message == f"api_config.values holds a JSON {kind}, not an object"
+
+
+def test_server_and_client_validation_agree(db):
+    stored = _story_with_values(db, [v for v, _ in BAD] + GOOD)
+    config = next(iter(stored))
+    db.conn.execute("UPDATE api_config SET memory = '[1]', cpu = '{\"web\": ' WHERE uuid = %s", (config,))
+    db.conn.execute("UPDATE api_build SET procfile = 'null'")
+    db.conn.execute("UPDATE api_app SET structure = '\"web=1\"'")
+    server = audit(db, [CHECK])
+    client = audit(db, [CHECK], server_version=LEGACY)
+    assert len(server) == len(BAD) + 2
+    assert _without_parser_message(server) == _without_parser_message(client)
+    errors = {(f.object_id, c["column"]): (c["error"], c["excerpt"])
+              for f in client for c in f.evidence["columns"] if c["error"]}
+    # The client path reports json.loads' own message; the server path PostgreSQL's.
+    assert errors[(config, "cpu")][0] == json_problem('{"web": ')[1]
+    server_errors = [c["error"] for f in server for c in f.evidence["columns"] if c["error"]]
+    assert len(server_errors) == len(errors)
+    if db.conn.info.server_version >= 160000:
+        assert all(e.startswith("invalid input syntax for type json") for e in server_errors)
+
+
+def _appsettings(db, app, created, autoscale: str, label: str = "{}") -> str:
+    row_uuid = str(uuid.uuid4())
+    app.ctl.insert("api_appsettings", {
+        "uuid": row_uuid, "created": created, "updated": created, "maintenance": None, "routable": True,
+        "app_id": app.uuid, "owner_id": app.owner_id, "whitelist": [], "autoscale": autoscale, "label": label,
+    })
+    return row_uuid
+
+
+@PATHS
+def test_severity_follows_what_the_controller_uses(hephy_db, server_version):
+    db = hephy_db
+    ctl = db.controller()
+    web, idle = ctl.create_app("web"), ctl.create_app("idle")
+    web.push()
+    old_config, old_build = web.current().config, web.current().build
+    web.config_set(A="1")
+    web.push()
+    live = web.current()
+    latest_orphan = web.orphan_config(B="2")
+    settings_old = _appsettings(db, web, ctl.tick(), '{"min": 1}', "[]")
+    settings_new = _appsettings(db, web, ctl.tick(), "5")
+    db.conn.execute("DELETE FROM api_release WHERE app_id = %s", (idle.uuid,))  # idle has no live release
+    for config in (old_config, live.config, latest_orphan):
+        db.conn.execute('UPDATE api_config SET "values" = %s WHERE uuid = %s', ("[]", config))
+    for build in (old_build, live.build):
+        db.conn.execute("UPDATE api_build SET procfile = %s WHERE uuid = %s", ("{", build))
+    db.conn.execute("UPDATE api_app SET procfile_structure = 'null'")
+    found = {(f.object_table, f.object_id): (f.severity, f.evidence["used_by"])
+             for f in audit(db, [CHECK], server_version=server_version)}
+    assert found == {
+        ("api_config", old_config): ("warning", None),
+        ("api_config", live.config): ("critical", "live release"),
+        ("api_config", latest_orphan): ("critical", "latest config"),
+        ("api_build", old_build): ("warning", None),
+        ("api_build", live.build): ("critical", "live release"),
+        ("api_app", web.uuid): ("critical", "app with a live release"),
+        ("api_app", idle.uuid): ("warning", None),
+        ("api_appsettings", settings_old): ("warning", None),
+        ("api_appsettings", settings_new): ("critical", "latest app settings"),
+    }
+
+
+@PATHS
+def test_columns_of_the_newest_generation(hephy_db, server_version):
+    web = hephy_db.controller().create_app("web")
+    web.push()
+    hephy_db.conn.execute(
+        "UPDATE api_config SET termination_grace_period = '30', lifecycle_pre_stop = '[\"sleep\"]', "
+        "lifecycle_post_start = '{', healthcheck = '\"\"', registry = 'null', tags = '[]'")
+    (finding,) = audit(hephy_db, [CHECK], server_version=server_version)
+    assert [c["column"] for c in finding.evidence["columns"]] == [
+        "tags", "registry", "healthcheck", "lifecycle_post_start", "lifecycle_pre_stop", "termination_grace_period"]
+    assert finding.message.split("; ")[-1] == "api_config.termination_grace_period holds a JSON number, not an object"
+
+
+@PATHS
+def test_old_generation_checks_the_columns_it_has(deis_old_db, server_version):
+    web = deis_old_db.controller().create_app("web")
+    web.push()
+    _appsettings(deis_old_db, web, web.ctl.tick(), "[1]")  # 0019 has autoscale but no label yet
+    deis_old_db.conn.execute("UPDATE api_config SET cpu = 'null', memory = '{\"web\": \"1G\"}'")
+    found = sorted((f.object_table, [c["column"] for c in f.evidence["columns"]])
+                   for f in audit(deis_old_db, [CHECK], server_version=server_version))
+    assert found == [("api_appsettings", ["autoscale"]), ("api_config", ["cpu"])]
+
+
+@PATHS
+def test_healthy_history(db, server_version):
+    ctl = db.controller()
+    for name in ("web", "api"):
+        app = ctl.create_app(name)
+        app.config_set(QUOTE='say "hi"', PATH="C:\\dir", UNI="é☃😀", LONG="z" * 10_000)
+        app.push(procfile={"web": "gunicorn -b 0.0.0.0:$PORT", "worker": "celery"})
+        app.failed_config_set(X="1")
+        app.rollback(2)
+    assert audit(db, [CHECK], server_version=server_version) == []
+
+
+@PATHS
+def test_app_restriction(db, server_version):
+    ctl = db.controller()
+    ctl.create_app("web"), ctl.create_app("api")
+    db.conn.execute('UPDATE api_config SET "values" = %s', ("[]",))
+    assert {f.app_name for f in audit(db, [CHECK], server_version=server_version)} == {"web", "api"}
+    assert [f.app_name for f in audit(db, [CHECK], apps=["api"], server_version=server_version)] == ["api"]
+
+
+def test_bad_json_does_not_abort_the_other_checks(hephy_db):
+    web = hephy_db.controller().create_app("web")
+    web.push()
+    orphan = web.orphan_config(X="1")
+    hephy_db.conn.execute("UPDATE api_config SET \"values\" = '{\"A\": NaN', memory = '[' || repeat('[', 50)")
+    found = audit(hephy_db, [CHECK, "orphan-config"])
+    assert {f.check for f in found} == {CHECK, "orphan-config"}
+    assert [f.object_id for f in found if f.check == "orphan-config"] == [orphan]
+
+
+def test_python_parser_limits_are_reported_not_raised():
+    assert json_problem("[" * 100_000 + "]" * 100_000) == ("unparsable", "nested too deeply to parse")
+    assert json_problem('{"a": Infinity}')[0] == "unparsable"
+    assert json_problem("{}") is None
