@@ -270,3 +270,11 @@ def test_findings_are_each_one_line_of_the_json_document(hephy_db, run):
     finding_lines = [line for line in lines if line.startswith('  {"check": ')]
     assert len(finding_lines) == 2
     assert all(json.loads(line.rstrip(",").strip())["check"] == "orphan-build" for line in finding_lines)
+
+
+def test_documented_example_matches_the_schema():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "report-format.md").read_text(encoding="utf-8")
+    example = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    jsonschema.validate(example, report_schema())
