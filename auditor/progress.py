@@ -16,10 +16,14 @@ REDRAW_EVERY = 0.1
 class Progress:
     """``\\r``-redrawn line: the checks running and the findings counted so far, per check."""
 
-    def __init__(self, stream: TextIO, checks: list[str], enabled: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, checks: list[str], enabled: bool | None = None,
+                 until_first: bool = False) -> None:
+        """``until_first``: clear the line at the first finding and stay quiet (the findings
+        themselves are being printed to the same terminal)."""
         self.stream = stream
         self.checks = checks
         self.enabled = stream.isatty() if enabled is None else enabled
+        self.until_first = until_first
         self.counts: Counter[str] = Counter()
         self._last = 0.0
         self._width = 0
@@ -43,8 +47,14 @@ class Progress:
             return
         self._draw(f"controller-audit: running {len(self.checks)} checks ({', '.join(self.checks[:6])}"
                    f"{', ...' if len(self.checks) > 6 else ''})")
+        stream = iter(findings)
         try:
-            for finding in findings:
+            for finding in stream:
+                if self.until_first:
+                    self._clear()
+                    yield finding
+                    yield from stream
+                    return
                 self.counts[finding.check] += 1
                 now = time.monotonic()
                 if now - self._last >= REDRAW_EVERY:
@@ -52,6 +62,11 @@ class Progress:
                     self._draw(self._line())
                 yield finding
         finally:
+            self._clear()
+
+    def _clear(self) -> None:
+        if self._width:
             self._draw("")
             self.stream.write("\r")
             self.stream.flush()
+            self._width = 0

@@ -74,7 +74,8 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
                 apps_in_scope=run.scope.names,
                 started=started,
             )
-            progress = Progress(sys.stderr, report.checks)
+            to_terminal = fmt == "table" and output is None and sys.stdout.isatty()
+            progress = Progress(sys.stderr, report.checks, until_first=to_terminal)
             with output_stream(output) as out:
                 RENDERERS[fmt](out, report, report.screen(progress.track(run.findings())))
     except (AuditorError, psycopg.Error):

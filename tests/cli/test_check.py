@@ -257,6 +257,10 @@ def test_progress_redraws_one_line_on_a_terminal_only(hephy_db):
     shown = terminal.getvalue()
     assert "\n" not in shown and shown.startswith("\rcontroller-audit: running 1 checks (orphan-build)")
     assert "1 findings (orphan-build 1)" in shown and shown.endswith("\r")
+    quiet_after_first = _Terminal()
+    assert list(Progress(quiet_after_first, ["orphan-build"], until_first=True).track(findings * 3)) == findings * 3
+    assert "findings" not in quiet_after_first.getvalue()  # only the "running" line, then cleared
+    assert quiet_after_first.getvalue().startswith("\rcontroller-audit: running 1 checks")
     pipe = io.StringIO()
     assert list(Progress(pipe, ["orphan-build"]).track(findings)) == findings
     assert pipe.getvalue() == ""
