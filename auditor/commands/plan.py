@@ -1,0 +1,89 @@
+"""``controller-audit plan``: make a repair plan; ``plan show`` and ``plan sql`` review it."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import click
+
+from auditor.connection import resolve_target
+from auditor.errors import EXIT_CRITICAL, EXIT_OK
+from auditor.fileio import atomic_write
+from auditor.options import target_options
+from auditor.runner import DEFAULT_GRACE_SECONDS
+from repairs.model import REPAIRS
+
+
+def register(cli: click.Group) -> None:
+    """Add ``plan`` (with ``show`` and ``sql``)."""
+    cli.add_command(plan)
+
+
+@click.group("plan", invoke_without_command=True)
+@target_options
+@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
+              help="Only this repair (repeatable) [default: all three, in the order prune-orphans, unshare, "
+                   "restore-latest].")
+@click.option("--grace", type=float, default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS",
+              help="Rows younger than this are a deploy in flight: never pruned, never re-dated around.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="PLAN",
+              help="Write the plan (JSON) to PLAN.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there is nothing to repair, 2 when the plan has actions.")
+@click.pass_context
+def plan(ctx: click.Context, dsn: str | None, statement_timeout: str, lock_timeout: str, apps: tuple[str, ...],
+         repairs: tuple[str, ...], grace: float, output: str | None, detailed_exitcode: bool) -> None:
+    """Plan repairs into a file: read-only, writes nothing to the database.
+
+    Review it with `plan show PLAN` or `plan sql PLAN`, then `apply PLAN`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if output is None:
+        raise click.UsageError("-o PLAN is required: where to write the plan")
+    from repairs.planner import make_plan
+
+    made = make_plan(resolve_target(dsn), apps=apps, repairs=repairs, grace_seconds=grace,
+                     statement_timeout=statement_timeout, lock_timeout=lock_timeout)
+    checksum = made.write(output)
+    counts = Counter(a.repair for a in made.actions)
+    apps_touched = len({a.app_uuid for a in made.actions})
+    detail = ", ".join(f"{r} {counts[r]}" for r in made.repairs)
+    click.echo(f"plan {output}: {len(made.actions)} action(s) in {apps_touched} app(s) ({detail}); "
+               f"{len(made.refusals)} not repaired; {checksum}")
+    if made.empty:
+        click.echo("nothing to repair.")
+    else:
+        click.echo(f"review: controller-audit plan show {output}   then: controller-audit apply {output}")
+    ctx.exit(EXIT_CRITICAL if detailed_exitcode and not made.empty else EXIT_OK)
+
+
+@plan.command("show")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+def show(plan_file: str) -> None:
+    """Summarise a plan: per app what changes and why, counts, totals."""
+    from repairs.planfile import load_plan
+    from repairs.summary import show as render_summary
+
+    click.echo(render_summary(load_plan(plan_file), plan_file))
+
+
+@plan.command("sql")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the script to FILE (atomically) instead of stdout.")
+@click.option("--lock-timeout", default="5s", show_default=True,
+              help="SET LOCAL lock_timeout of the script's transaction.")
+def sql_script(plan_file: str, output: str | None, lock_timeout: str) -> None:
+    """Write the plan as a script for `psql -v ON_ERROR_STOP=1 -f` (one transaction, checked)."""
+    from repairs.planfile import load_plan
+    from repairs.script import script
+
+    text = script(load_plan(plan_file), lock_timeout)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(output, text, mode=0o600)
+        click.echo(f"script {output}: run it with  psql -v ON_ERROR_STOP=1 -f {output}", err=True)

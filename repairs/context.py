@@ -1,0 +1,64 @@
+"""What the planners share while they plan, one after another, in one read-only snapshot.
+
+Each planner reads the database as it is and the changes the planners before it have
+planned (rows to be pruned, copies to be made), so that the repairs compose: restore-latest
+is planned on the state prune-orphans and unshare leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+from auditor.detect import Generation
+from auditor.runner import Scope
+from repairs.model import Action, Invariants, Refusal
+
+MICROSECOND = timedelta(microseconds=1)
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as the plan stores it: ISO 8601 in UTC with microseconds."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass
+class PlanningContext:
+    """The snapshot, the scope, and the plan so far."""
+
+    conn: psycopg.Connection
+    generation: Generation
+    scope: Scope
+    grace_seconds: float
+    now: datetime
+    app_names: dict[str, str | None]
+    actions: list[Action] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    invariants: Invariants = field(default_factory=Invariants)
+    #: table -> uuids of rows planned for deletion
+    pruned: dict[str, set[str]] = field(default_factory=dict)
+    #: table -> release uuid -> the copy planned for it
+    copies: dict[str, dict[str, Action]] = field(default_factory=dict)
+
+    @property
+    def scope_params(self) -> dict[str, Any]:
+        """``%(everything)s`` / ``%(apps)s`` for the planners' scope predicates."""
+        return {"everything": self.scope.everything, "apps": list(self.scope.uuids)}
+
+    @property
+    def in_flight_before(self) -> datetime:
+        """Rows created after this are a deploy in flight (the grace period)."""
+        return self.now - timedelta(seconds=self.grace_seconds)
+
+    def add(self, **fields: Any) -> Action:
+        """Append an action with the next id."""
+        action = Action(id=len(self.actions) + 1, app_name=self.app_names.get(fields["app_uuid"]), **fields)
+        self.actions.append(action)
+        return action
+
+    def refuse(self, repair: str, table: str, app_uuid: str, row: str | None, why: str) -> None:
+        """Record a repair not planned, and why."""
+        self.refusals.append(Refusal(repair, table, app_uuid, self.app_names.get(app_uuid), row, why))

@@ -1,0 +1,90 @@
+"""The plan file: what ``plan`` writes and ``plan show``, ``plan sql`` and ``apply`` read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor import __version__
+from auditor.detect import Generation
+from auditor.errors import BadInput, PlanRefused
+from repairs.identity import Identity
+from repairs.model import Action, Invariants, Refusal, expected_changes
+from repairs.sealed import read_sealed, write_sealed
+
+FORMAT = "controller-audit-plan"
+FORMAT_VERSION = 1
+#: The tables whose columns a plan records.
+COLUMN_TABLES = ("api_config", "api_build", "api_release")
+
+
+@dataclass
+class Plan:
+    """A reviewed set of repairs for one database."""
+
+    identity: Identity
+    created: str
+    apps: list[str]  # the --app names (empty: every app)
+    repairs: list[str]
+    grace_seconds: float
+    actions: list[Action] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    invariants: Invariants = field(default_factory=Invariants)
+    #: The columns of the tables a repair writes, as planned (the statements are built from them).
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    tool_version: str = __version__
+    checksum: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def generation(self) -> Generation:
+        """The schema generation the plan was made for, with its columns."""
+        release = tuple(self.columns["api_release"])
+        return Generation(name=self.identity.generation, migration=self.identity.migration,
+                          migration_name=self.identity.migration_name, has_failed="failed" in release,
+                          has_exception="exception" in release,
+                          columns={t: tuple(c) for t, c in self.columns.items()})
+
+    def to_json(self) -> dict[str, Any]:
+        """The document written to the plan file (before sealing)."""
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": self.tool_version,
+            "created": self.created, "database": self.identity.to_json(), "columns": self.columns,
+            "scope": {"apps": self.apps, "repairs": self.repairs, "grace_seconds": self.grace_seconds},
+            "actions": [a.to_json() for a in self.actions],
+            "refused": [r.to_json() for r in self.refusals],
+            "expected_changes": expected_changes(self.actions),
+            "invariants": self.invariants.to_json(),
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> str:
+        """Write the sealed plan atomically; returns its checksum."""
+        self.checksum = write_sealed(path, self.to_json())
+        return self.checksum
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read and verify a plan file (see :func:`repairs.sealed.read_sealed` for the refusals)."""
+    doc = read_sealed(path, FORMAT, FORMAT_VERSION)
+    try:
+        scope = doc["scope"]
+        plan = Plan(
+            identity=Identity.from_json(doc["database"]), created=doc["created"],
+            apps=list(scope["apps"]), repairs=list(scope["repairs"]), grace_seconds=float(scope["grace_seconds"]),
+            actions=[Action.from_json(a) for a in doc["actions"]],
+            refusals=[Refusal.from_json(r) for r in doc.get("refused", [])],
+            invariants=Invariants.from_json(doc.get("invariants", {})),
+            columns={t: list(c) for t, c in doc["columns"].items()},
+            tool_version=doc.get("tool_version", "?"), checksum=doc["checksum"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"{path} is not a valid plan file ({type(exc).__name__}: {exc})", kind="bad plan file") from None
+    if not all(t in plan.columns for t in COLUMN_TABLES):
+        raise BadInput(f"{path} is not a valid plan file (columns of {', '.join(COLUMN_TABLES)} missing)",
+                       kind="bad plan file")
+    if expected_changes(plan.actions) != doc.get("expected_changes"):
+        raise PlanRefused(f"{path}: the expected row changes do not match its actions", kind="edited plan")
+    return plan

@@ -1,0 +1,47 @@
+"""prune-orphans: delete configs and builds that no release references.
+
+Only rows older than the grace period (the controller inserts a config or build before its
+release, so a young unreferenced row may be a deploy in flight), exactly as the orphan-config
+and orphan-build checks define them.  Each row's full image goes into the plan and into the
+undo file, so a prune can be reviewed and undone.
+"""
+
+from __future__ import annotations
+
+import json
+
+from psycopg import sql
+
+from repairs.context import PlanningContext, iso
+from repairs.model import POINTER, kind_of
+
+REPAIR = "prune-orphans"
+
+_ORPHANS = """
+SELECT t.uuid::text, t.app_id::text, t.created, md5(t::text), row_to_json(t)::text, a.uuid IS NOT NULL
+FROM {table} t
+LEFT JOIN api_app a ON a.uuid = t.app_id
+WHERE (%(everything)s OR t.app_id = ANY(%(apps)s::uuid[]))
+  AND NOT EXISTS (SELECT 1 FROM api_release r WHERE r.{pointer} = t.uuid)
+  AND t.created <= %(before)s
+ORDER BY t.app_id, t.created, t.uuid
+"""
+
+
+def plan(ctx: PlanningContext) -> None:
+    """Plan the deletion of every orphan config and build in scope."""
+    for table, pointer in POINTER.items():
+        query = sql.SQL(_ORPHANS).format(table=sql.Identifier(table), pointer=sql.Identifier(pointer))
+        params = {**ctx.scope_params, "before": ctx.in_flight_before}
+        pruned = ctx.pruned.setdefault(table, set())
+        for uuid, app, created, fingerprint, image, app_exists in ctx.conn.execute(query, params):
+            if not app_exists:
+                ctx.refuse(REPAIR, table, app, uuid,
+                           f"{kind_of(table)} {uuid} belongs to app {app}, which does not exist (dangling "
+                           "reference): not deleting rows of an app that is not there")
+                continue
+            pruned.add(uuid)
+            ctx.add(repair=REPAIR, kind="prune", table=table, app_uuid=app, row=uuid, fingerprint=fingerprint,
+                    image=json.loads(image),
+                    why=f"{kind_of(table)} created {iso(created)} is used by no release (orphan older than the "
+                        f"grace period of {ctx.grace_seconds:g}s)")

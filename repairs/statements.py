@@ -1,0 +1,312 @@
+"""The SQL of a repair transaction, shared by ``apply`` and ``plan sql``.
+
+The planned rows are loaded once into the temporary table ``ca_plan`` (``apply`` by COPY, the
+script by one multi-row INSERT); everything else is a fixed number of set-based statements,
+however many rows are repaired: lock, compare fingerprints, snapshot, change, verify.  The
+statements hold no values, only identifiers (composed with :mod:`psycopg.sql`); each is
+rendered by sqlglot (dialect postgres) and parsed back as a check, so ``apply`` runs exactly
+the text the script shows.  A check query returns ``(action, problem)`` rows: ``apply`` reads
+them, the script wraps them in a ``DO`` block that raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sqlglot
+from psycopg import sql
+from sqlglot import exp
+
+from auditor.detect import Generation
+from repairs.model import POINTER, kind_of
+
+#: Columns of ``ca_plan``, in COPY order.
+PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("action", "integer NOT NULL"), ("repair", "text"), ("kind", "text NOT NULL"), ("tbl", "text NOT NULL"),
+    ("app", "uuid NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text"), ("new_uuid", "uuid"),
+    ("new_created", "timestamptz"), ("release", "uuid"), ("release_fp", "text"), ("image", "text"),
+    ("post_fp", "text"), ("release_post_fp", "text"),
+)
+EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), ("app", "uuid NOT NULL"))
+BOOKKEEPING = ("uuid", "created", "updated")
+COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
+#: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
+CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
+
+
+def render(statement: sql.Composable | str) -> str:
+    """``statement`` rendered by sqlglot for PostgreSQL, verified by parsing it back."""
+    text = statement if isinstance(statement, str) else statement.as_string(None)
+    rendered = sqlglot.parse_one(text, read="postgres").sql(dialect="postgres")
+    parsed = sqlglot.parse_one(rendered, read="postgres")
+    if isinstance(parsed, exp.Command):
+        raise AssertionError(f"sqlglot cannot parse a generated statement: {rendered[:80]}")
+    return rendered
+
+
+def raise_if_rows(query: str, label: str) -> str:
+    """A ``DO`` block (kept verbatim: sqlglot does not parse PL/pgSQL) raising if ``query`` has rows."""
+    assert "$$" not in query
+    block = sql.SQL(
+        "DO $$\nDECLARE problems text;\nBEGIN\n"
+        "  SELECT string_agg(coalesce('action #' || s.action || ': ', '') || s.problem, '; ') INTO problems\n"
+        "  FROM ({query}) AS s;\n"
+        "  IF problems IS NOT NULL THEN\n"
+        "    RAISE EXCEPTION {message}, problems;\n"
+        "  END IF;\nEND $$"
+    ).format(query=sql.SQL(query), message=sql.Literal(f"controller-audit: {label}: %"))
+    return block.as_string(None)
+
+
+def _table_def(name: str, columns: tuple[tuple[str, str], ...]) -> sql.Composed:
+    return sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(
+        sql.Identifier(name), sql.SQL(", ").join(sql.SQL("{} " + ddl).format(sql.Identifier(c)) for c, ddl in columns)
+    )
+
+
+def _cols(alias: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
+
+
+def _row_md5(alias: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("md5(CAST(ROW({}) AS text))").format(_cols(alias, columns))
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The statements for one schema generation."""
+
+    generation: Generation
+
+    # -- columns ------------------------------------------------------------------------
+    def columns(self, table: str) -> tuple[str, ...]:
+        return self.generation.columns[table]
+
+    def content(self, table: str) -> tuple[str, ...]:
+        """Every column but uuid/created/updated: what a repair must never change for a release."""
+        return tuple(c for c in self.columns(table) if c not in BOOKKEEPING)
+
+    @property
+    def release_own(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns("api_release") if c not in POINTER.values())
+
+    # -- setup ----------------------------------------------------------------------------
+    @cached_property
+    def setup(self) -> list[str]:
+        """Create the temporary tables the planned rows are loaded into."""
+        return [render(_table_def("ca_plan", PLAN_COLUMNS)), render(_table_def("ca_expect", EXPECT_COLUMNS))]
+
+    @cached_property
+    def analyze(self) -> list[str]:
+        return [render("ANALYZE ca_plan"), render("ANALYZE ca_expect")]
+
+    @cached_property
+    def locks(self) -> list[str]:
+        """``SELECT ... FOR UPDATE`` every row the plan reads or changes (set-based, one per table)."""
+        out = [
+            sql.SQL(
+                "SELECT count(*) FROM (SELECT 1 FROM {t} AS x JOIN ca_plan AS q ON q.uuid = x.uuid "
+                "WHERE q.tbl = {name} FOR UPDATE OF x) AS locked"
+            ).format(t=sql.Identifier(table), name=sql.Literal(table))
+            for table in POINTER
+        ]
+        out.append(sql.SQL(
+            "SELECT count(*) FROM (SELECT 1 FROM api_release AS r JOIN ca_plan AS q ON q.release = r.uuid "
+            "FOR UPDATE OF r) AS locked"))
+        return [render(s) for s in out]
+
+    # -- preconditions ------------------------------------------------------------------
+    @cached_property
+    def stale(self) -> str:
+        """Actions whose rows are not as planned: ``(action, problem)``."""
+        parts = []
+        for table, pointer in POINTER.items():
+            f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
+            kind = kind_of(table)
+            parts += [
+                sql.SQL("SELECT q.action, {msg} AS problem FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.uuid "
+                        "WHERE q.tbl = {name} AND q.kind <> 'reinsert' "
+                        "AND (x.uuid IS NULL OR md5(CAST(x AS text)) IS DISTINCT FROM q.fp)").format(
+                    msg=sql.Literal(f"{kind} " + "changed or gone since planning"), **f),
+                sql.SQL("SELECT q.action, 'its release changed or is gone since planning' FROM ca_plan AS q "
+                        "LEFT JOIN api_release AS r ON r.uuid = q.release "
+                        "WHERE q.tbl = {name} AND q.release IS NOT NULL "
+                        "AND (r.uuid IS NULL OR md5(CAST(r AS text)) IS DISTINCT FROM q.release_fp)").format(**f),
+                sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'prune' "
+                        "AND EXISTS (SELECT 1 FROM api_release AS r WHERE r.{p} = q.uuid)").format(
+                    msg=sql.Literal(f"a release uses this {kind} now"), **f),
+                sql.SQL("SELECT q.action, 'the uuid planned for the copy is taken' FROM ca_plan AS q "
+                        "JOIN {t} AS x ON x.uuid = q.new_uuid WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f),
+                sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
+                        "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(
+                    msg=sql.Literal(f"the pruned {kind} exists again"), **f),
+                sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.new_uuid "
+                        "WHERE q.tbl = {name} AND q.kind = 'uncopy' AND x.uuid IS NULL").format(
+                    msg=sql.Literal(f"the original {kind} is gone"), **f),
+            ]
+        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
+            sql.SQL(" UNION ALL ").join(parts)))
+
+    # -- snapshot -------------------------------------------------------------------------
+    @cached_property
+    def snapshot(self) -> list[str]:
+        """Record, before any change, what the invariants compare against."""
+        before = sql.SQL(
+            "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.config_id, r.build_id, "
+            "{cfg} AS config_content, {bld} AS build_content FROM api_release AS r "
+            "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS b ON b.uuid = r.build_id "
+            "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
+        ).format(own=_row_md5("r", self.release_own), cfg=_row_md5("c", self.content("api_config")),
+                 bld=_row_md5("b", self.content("api_build")))
+        counts = sql.SQL("CREATE TEMPORARY TABLE ca_counts AS {}").format(self._counts("before"))
+        return [render(before), render(counts)]
+
+    @staticmethod
+    def _counts(column: str) -> sql.Composed:
+        return sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {name} AS tbl, count(*) AS {c} FROM {t}").format(
+                name=sql.Literal(t), t=sql.Identifier(t), c=sql.Identifier(column))
+            for t in COUNTED_TABLES)
+
+    # -- changes ---------------------------------------------------------------------------
+    @cached_property
+    def changes(self) -> list[str]:
+        """The changes: per table one INSERT of copies, one UPDATE of pointers, one of dates,
+        one DELETE, one INSERT of re-inserted rows."""
+        out = []
+        for table, pointer in POINTER.items():
+            columns = self.columns(table)
+            f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer),
+                     cols=sql.SQL(", ").join(map(sql.Identifier, columns)))
+            picks = sql.SQL(", ").join(
+                sql.SQL("q.new_uuid") if c == "uuid" else sql.SQL("q.new_created") if c in ("created", "updated")
+                else sql.Identifier("x", c) for c in columns)
+            out += [
+                sql.SQL("INSERT INTO {t} ({cols}) SELECT {picks} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
+                        "WHERE q.tbl = {name} AND q.kind = 'copy'").format(picks=picks, **f),
+                sql.SQL("UPDATE api_release AS r SET {p} = q.new_uuid FROM ca_plan AS q "
+                        "WHERE q.tbl = {name} AND q.kind IN ('copy', 'uncopy') AND r.uuid = q.release").format(**f),
+                sql.SQL("UPDATE {t} AS x SET created = q.new_created FROM ca_plan AS q "
+                        "WHERE q.tbl = {name} AND q.kind = 'redate' AND x.uuid = q.uuid").format(**f),
+                sql.SQL("DELETE FROM {t} AS x USING ca_plan AS q "
+                        "WHERE q.tbl = {name} AND q.kind IN ('prune', 'uncopy') AND x.uuid = q.uuid").format(**f),
+                sql.SQL("INSERT INTO {t} ({cols}) SELECT {jcols} FROM ca_plan AS q "
+                        "CROSS JOIN json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j "
+                        "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(jcols=_cols("j", columns), **f),
+            ]
+        return [render(s) for s in out]
+
+    # -- invariants ------------------------------------------------------------------------
+    @cached_property
+    def invariants(self) -> str:
+        """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
+        parts = [self._releases_unchanged(), self._counts_as_planned()]
+        for table, pointer in POINTER.items():
+            parts += [self._post_images(table), self._unshared(table, pointer), self._latest(table, pointer)]
+        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
+            sql.SQL(" UNION ALL ").join(parts)))
+
+    def _releases_unchanged(self) -> sql.Composed:
+        problem = sql.SQL(
+            "CASE WHEN b.uuid IS NULL THEN 'appeared' WHEN r.uuid IS NULL THEN 'disappeared' "
+            "WHEN {own} <> b.own THEN 'its own columns changed' "
+            "WHEN r.config_id IS DISTINCT FROM coalesce(pc.new_uuid, b.config_id) THEN 'its config_id is not as planned' "
+            "WHEN r.build_id IS DISTINCT FROM coalesce(pb.new_uuid, b.build_id) THEN 'its build_id is not as planned' "
+            "WHEN {cfg} IS DISTINCT FROM b.config_content THEN 'the content of its config changed' "
+            "WHEN {bld} IS DISTINCT FROM b.build_content THEN 'the content of its build changed' END"
+        ).format(own=_row_md5("r", self.release_own), cfg=_row_md5("c", self.content("api_config")),
+                 bld=_row_md5("d", self.content("api_build")))
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer) AS action, 'release ' || CAST(v.uuid AS text) || ': ' || v.problem AS problem FROM ("
+            "SELECT coalesce(r.uuid, b.uuid) AS uuid, {problem} AS problem FROM ca_before AS b "
+            "FULL JOIN (SELECT * FROM api_release WHERE app_id IN (SELECT q.app FROM ca_plan AS q)) AS r "
+            "ON r.uuid = b.uuid "
+            "LEFT JOIN ca_plan AS pc ON pc.release = coalesce(r.uuid, b.uuid) AND pc.tbl = 'api_config' "
+            "AND pc.kind IN ('copy', 'uncopy') "
+            "LEFT JOIN ca_plan AS pb ON pb.release = coalesce(r.uuid, b.uuid) AND pb.tbl = 'api_build' "
+            "AND pb.kind IN ('copy', 'uncopy') "
+            "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id"
+            ") AS v WHERE v.problem IS NOT NULL"
+        ).format(problem=problem)
+
+    def _counts_as_planned(self) -> sql.Composed:
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), c.tbl || ' has ' || CAST(n.after AS text) || ' rows, the plan expects ' "
+            "|| CAST(c.before + coalesce(e.delta, 0) AS text) FROM ca_counts AS c "
+            "JOIN ({after}) AS n ON n.tbl = c.tbl "
+            "LEFT JOIN (SELECT q.tbl, sum(CASE WHEN q.kind IN ('copy', 'reinsert') THEN 1 "
+            "WHEN q.kind IN ('prune', 'uncopy') THEN -1 ELSE 0 END) AS delta FROM ca_plan AS q GROUP BY q.tbl) AS e "
+            "ON e.tbl = c.tbl WHERE n.after <> c.before + coalesce(e.delta, 0)"
+        ).format(after=self._counts("after"))
+
+    @staticmethod
+    def _post_images(table: str) -> sql.Composed:
+        f = dict(t=sql.Identifier(table), name=sql.Literal(table))
+        return sql.SQL(
+            "SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.uuid "
+            "WHERE q.tbl = {name} AND q.post_fp IS NOT NULL "
+            "AND (x.uuid IS NULL OR md5(CAST(x AS text)) <> q.post_fp) "
+            "UNION ALL SELECT q.action, 'its release is not its recorded image' FROM ca_plan AS q "
+            "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.release_post_fp IS NOT NULL "
+            "AND (r.uuid IS NULL OR md5(CAST(r AS text)) <> q.release_post_fp)"
+        ).format(msg=sql.Literal(f"the {kind_of(table)} is not its recorded image"), **f)
+
+    @staticmethod
+    def _unshared(table: str, pointer: str) -> sql.Composed:
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), {msg} || CAST(r.{p} AS text) || ' is used by ' || CAST(count(*) AS text) || ' releases' "
+            "FROM api_release AS r WHERE r.{p} IS NOT NULL "
+            "AND r.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
+            "GROUP BY r.{p} HAVING count(*) > 1"
+        ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer))
+
+    def _latest(self, table: str, pointer: str) -> sql.Composed:
+        kind = kind_of(table)
+        not_failed = sql.SQL("NOT failed" if self.generation.has_failed else "true")
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), 'app ' || CAST(l.app_id AS text) || {msg} || CAST(x.uuid AS text) || ', not the live "
+            "release v' || CAST(l.version AS text) || {tail} FROM ("
+            "SELECT DISTINCT ON (app_id) app_id, version, {p} AS row_id FROM api_release "
+            "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv}) AND {not_failed} "
+            "ORDER BY app_id, version DESC) AS l JOIN ("
+            "SELECT app_id, uuid, rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk FROM {t} "
+            "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv})) AS x "
+            "ON x.app_id = l.app_id AND x.rk = 1 WHERE x.uuid IS DISTINCT FROM l.row_id"
+        ).format(msg=sql.Literal(f": {kind}_set.latest() returns "), tail=sql.Literal(f"'s {kind}"),
+                 p=sql.Identifier(pointer), t=sql.Identifier(table), inv=sql.Literal(f"latest_{kind}"),
+                 not_failed=not_failed)
+
+
+@dataclass(frozen=True)
+class Images:
+    """Queries that read the rows' images for the undo file: ``(action, row json, md5)``."""
+
+    @cached_property
+    def before(self) -> list[tuple[str, str]]:
+        """(what, query) pairs run before the changes."""
+        out = [("release", render(
+            "SELECT q.action, CAST(row_to_json(r) AS text), md5(CAST(r AS text)) FROM ca_plan AS q "
+            "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind IN ('copy', 'uncopy')"))]
+        for table in POINTER:
+            out.append(("row", render(sql.SQL(
+                "SELECT q.action, CAST(row_to_json(x) AS text), md5(CAST(x AS text)) FROM ca_plan AS q "
+                "JOIN {t} AS x ON x.uuid = q.uuid WHERE q.tbl = {name} AND q.kind IN ('redate', 'prune')"
+            ).format(t=sql.Identifier(table), name=sql.Literal(table)))))
+        return out
+
+    @cached_property
+    def after(self) -> list[tuple[str, str]]:
+        """(what, query) pairs run after the changes."""
+        out = [("release", render(
+            "SELECT q.action, NULL, md5(CAST(r AS text)) FROM ca_plan AS q "
+            "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy'"))]
+        for table in POINTER:
+            f = dict(t=sql.Identifier(table), name=sql.Literal(table))
+            out.append(("copy", render(sql.SQL(
+                "SELECT q.action, NULL, md5(CAST(x AS text)) FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
+                "WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f))))
+            out.append(("row", render(sql.SQL(
+                "SELECT q.action, NULL, md5(CAST(x AS text)) FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
+                "WHERE q.tbl = {name} AND q.kind = 'redate'").format(**f))))
+        return out
