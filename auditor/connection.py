@@ -23,6 +23,9 @@ APPLICATION_NAME = "controller-audit"
 DEFAULT_STATEMENT_TIMEOUT = "60s"
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_CONNECT_TIMEOUT = 10
+#: Memory per sort/hash for the audit's one big statement: sorting 1M releases by app in
+#: 4 MB (the server default) spills to disk several times. Local to the audit transaction.
+DEFAULT_WORK_MEM = "64MB"
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -158,6 +161,7 @@ def audit_session(
     *,
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+    work_mem: str = DEFAULT_WORK_MEM,
 ) -> Iterator[psycopg.Connection]:
     """One ``READ ONLY``, ``REPEATABLE READ`` transaction: a consistent snapshot.
 
@@ -170,6 +174,7 @@ def audit_session(
         set_timeouts(conn, statement_timeout, lock_timeout)
         conn.commit()
         with conn.transaction():
+            conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
             yield conn
     finally:
         conn.close()
