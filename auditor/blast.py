@@ -144,7 +144,8 @@ def app_blast_radius(conn: psycopg.Connection, generation: Generation, name: str
     app_uuid = found[0]
     radius = BlastRadius("app", name, name, counts={"api_app": 1})
     present = {r[0] for r in conn.execute(
-        "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL", (list(APP_CHILDREN),)).fetchall()}
+        "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname = ANY(%s::text[]) "
+        "AND c.relkind = 'r' AND pg_catalog.pg_table_is_visible(c.oid)", (list(APP_CHILDREN),)).fetchall()}
     for table in APP_CHILDREN:
         if table in present:
             row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE app_id = %s").format(sql.Identifier(table)),

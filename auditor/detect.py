@@ -67,7 +67,7 @@ _COLUMNS_SQL = """
 SELECT c.relname, a.attname
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.oid IN (SELECT to_regclass(t) FROM unnest(%s::text[]) AS t)
+WHERE c.relname = ANY(%s::text[]) AND c.relkind = 'r' AND pg_catalog.pg_table_is_visible(c.oid)
 ORDER BY c.relname, a.attnum
 """
 

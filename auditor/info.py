@@ -58,7 +58,8 @@ def table_counts(conn: psycopg.Connection, tables: tuple[str, ...] = INFO_TABLES
         """
         SELECT t, c.reltuples::bigint, has_table_privilege(c.oid, 'SELECT')
         FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n)
-        JOIN pg_catalog.pg_class c ON c.oid = to_regclass(u.t)
+        JOIN pg_catalog.pg_class c
+          ON c.relname = u.t AND c.relkind = 'r' AND pg_catalog.pg_table_is_visible(c.oid)
         ORDER BY u.n
         """,
         (list(tables),),
