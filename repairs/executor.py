@@ -2,16 +2,16 @@
 
 Order inside the transaction: timeouts; load the actions (COPY); lock every row they read or
 change (``SELECT ... FOR UPDATE``); compare fingerprints (stale: refuse, nothing changed);
-snapshot what the invariants compare against; change (set-based); check deferred constraints
-and every invariant; hand the before/after images to the caller (the undo file is written
-here); then COMMIT - or ROLLBACK for a rehearsal or on any failure.
+snapshot what the invariants compare against; read the pre-images; change (set-based); check
+deferred constraints and every invariant; read the post-image fingerprints and let the
+recorder write the undo file; then COMMIT - or ROLLBACK for a rehearsal or on any failure.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
@@ -34,11 +34,21 @@ NEEDED_PRIVILEGES: tuple[tuple[str, str], ...] = (
 class RowImages:
     """Fingerprints and JSON images of the rows an apply touched, keyed by action id."""
 
-    release_before: dict[int, tuple[str, str]] = field(default_factory=dict)  # (json, md5)
-    row_before: dict[int, tuple[str, str]] = field(default_factory=dict)
+    release_before: dict[int, tuple[dict, str]] = field(default_factory=dict)  # (row, md5)
+    row_before: dict[int, tuple[dict, str]] = field(default_factory=dict)
     release_after: dict[int, str] = field(default_factory=dict)
     copy_after: dict[int, str] = field(default_factory=dict)
     row_after: dict[int, str] = field(default_factory=dict)
+
+
+class Recorder(Protocol):
+    """Receives the images of the rows an apply touches (the undo file)."""
+
+    def start(self, images: RowImages) -> None:
+        """Called with the pre-images, before the changes."""
+
+    def finish(self, images: RowImages) -> None:
+        """Called with the post-image fingerprints added, before COMMIT."""
 
 
 @dataclass
@@ -95,7 +105,7 @@ class RepairSession:
                               kind="read-only role")
 
     def run(self, actions: list[Action], invariants: Invariants, *, rehearse: bool,
-            before_commit: Callable[[RowImages], None] | None = None) -> Outcome:
+            recorder: Recorder | None = None) -> Outcome:
         """Apply ``actions`` in one transaction; see the module docstring for the order."""
         statements = Statements(self.generation)
         by_id = {a.id: a for a in actions}
@@ -117,8 +127,9 @@ class RepairSession:
                 for stmt in statements.snapshot:
                     conn.execute(stmt)
                 images = RowImages()
-                if before_commit is not None:
+                if recorder is not None:
                     _read_images(conn, Images().before, images, before=True)
+                    recorder.start(images)
                 for stmt in statements.changes:
                     conn.execute(stmt)
                 conn.execute(CONSTRAINTS_NOW)
@@ -127,10 +138,9 @@ class RepairSession:
                     raise RepairAborted("invariant broken, rolled back: " + _problems(problems, by_id),
                                         kind="invariant broken")
                 checked = conn.execute("SELECT count(*) FROM ca_before").fetchone()
-                if before_commit is not None:
+                if recorder is not None:
                     _read_images(conn, Images().after, images, before=False)
-                    if not rehearse:
-                        before_commit(images)
+                    recorder.finish(images)
                 if rehearse:
                     raise psycopg.Rollback()
             committed = not rehearse
@@ -176,7 +186,9 @@ def plan_rows(actions: list[Action]) -> list[tuple]:
 
 def _read_images(conn: psycopg.Connection, queries: list[tuple[str, str]], images: RowImages, *, before: bool) -> None:
     for what, query in queries:
-        for action, image, fingerprint in conn.execute(query):
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        for action, image, fingerprint in row[0]:
             if before:
                 target = images.release_before if what == "release" else images.row_before
                 target[action] = (image, fingerprint)

@@ -280,33 +280,46 @@ class Statements:
 
 @dataclass(frozen=True)
 class Images:
-    """Queries that read the rows' images for the undo file: ``(action, row json, md5)``."""
+    """Queries that read the rows' images for the undo file.
+
+    Each returns one row: a JSON array of ``[action, row or null, md5]`` (one parse on the
+    client, however many rows).
+    """
+
+    @staticmethod
+    def _agg(select: sql.Composable) -> str:
+        return render(sql.SQL("SELECT coalesce(json_agg(json_build_array({})), CAST('[]' AS json)) {}").format(
+            *select))
 
     @cached_property
     def before(self) -> list[tuple[str, str]]:
         """(what, query) pairs run before the changes."""
-        out = [("release", render(
-            "SELECT q.action, CAST(row_to_json(r) AS text), md5(CAST(r AS text)) FROM ca_plan AS q "
-            "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind IN ('copy', 'uncopy')"))]
+        out = [("release", self._agg((
+            sql.SQL("q.action, row_to_json(r), md5(CAST(r AS text))"),
+            sql.SQL("FROM ca_plan AS q JOIN api_release AS r ON r.uuid = q.release "
+                    "WHERE q.kind IN ('copy', 'uncopy')"))))]
         for table in POINTER:
-            out.append(("row", render(sql.SQL(
-                "SELECT q.action, CAST(row_to_json(x) AS text), md5(CAST(x AS text)) FROM ca_plan AS q "
-                "JOIN {t} AS x ON x.uuid = q.uuid WHERE q.tbl = {name} AND q.kind IN ('redate', 'prune')"
-            ).format(t=sql.Identifier(table), name=sql.Literal(table)))))
+            out.append(("row", self._agg((
+                sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"),
+                sql.SQL("FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
+                        "WHERE q.tbl = {name} AND q.kind IN ('redate', 'prune')").format(
+                    t=sql.Identifier(table), name=sql.Literal(table))))))
         return out
 
     @cached_property
     def after(self) -> list[tuple[str, str]]:
         """(what, query) pairs run after the changes."""
-        out = [("release", render(
-            "SELECT q.action, NULL, md5(CAST(r AS text)) FROM ca_plan AS q "
-            "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy'"))]
+        out = [("release", self._agg((
+            sql.SQL("q.action, NULL, md5(CAST(r AS text))"),
+            sql.SQL("FROM ca_plan AS q JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy'"))))]
         for table in POINTER:
             f = dict(t=sql.Identifier(table), name=sql.Literal(table))
-            out.append(("copy", render(sql.SQL(
-                "SELECT q.action, NULL, md5(CAST(x AS text)) FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
-                "WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f))))
-            out.append(("row", render(sql.SQL(
-                "SELECT q.action, NULL, md5(CAST(x AS text)) FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                "WHERE q.tbl = {name} AND q.kind = 'redate'").format(**f))))
+            out.append(("copy", self._agg((
+                sql.SQL("q.action, NULL, md5(CAST(x AS text))"),
+                sql.SQL("FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
+                        "WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f)))))
+            out.append(("row", self._agg((
+                sql.SQL("q.action, NULL, md5(CAST(x AS text))"),
+                sql.SQL("FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
+                        "WHERE q.tbl = {name} AND q.kind = 'redate'").format(**f)))))
         return out

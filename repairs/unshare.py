@@ -102,9 +102,8 @@ def plan(ctx: PlanningContext) -> None:
                     repair=REPAIR, kind="copy", table=table, app_uuid=app, row=row_id, fingerprint=row_fp,
                     release=release, release_version=version, release_fingerprint=fp,
                     new_uuid=str(uuidlib.uuid4()), new_created=iso(new_created),
-                    why=f"{kind_of(table)} {row_id} is shared by {len(users)} releases "
-                        f"({_versions(users)}); it stays with v{first[4]}, v{version} gets its own copy "
-                        f"dated just before the release")
+                    why=f"shared by {len(users)} releases ({_versions(users)}); the original stays with "
+                        f"v{first[4]}, the copy is dated just before v{version}")
                 unshared_apps.add(app)
     ctx.invariants.unshared = sorted(unshared_apps - refused_apps)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from auditor.connection import resolve_target
-from auditor.errors import PlanRefused
+from auditor.errors import AuditorError, PlanRefused
 from auditor.options import target_options
 
 
@@ -42,9 +42,10 @@ def apply(plan_file: str, dsn: str | None, statement_timeout: str, lock_timeout:
     rolled back (lock conflict, invariant broken).
     """
     from repairs.executor import RepairSession
+    from repairs.model import expected_changes
     from repairs.planfile import load_plan
     from repairs.summary import changes_text, show
-    from repairs.undofile import undo_document, write_undo
+    from repairs.undofile import UndoRecorder
 
     plan = load_plan(plan_file)
     if plan.empty:
@@ -59,13 +60,16 @@ def apply(plan_file: str, dsn: str | None, statement_timeout: str, lock_timeout:
             click.echo(show(plan, plan_file))
             _confirm(f"Apply these {len(plan.actions)} action(s) to {target.describe()}?")
 
-        def keep_undo(images) -> None:
-            write_undo(undo_path, undo_document(plan.actions, images, session.identity, plan.checksum))
-
-        outcome = session.run(plan.actions, plan.invariants, rehearse=rehearse, before_commit=keep_undo)
+        recorder = None if rehearse else UndoRecorder(undo_path, plan.actions, session.identity, plan.checksum)
+        try:
+            outcome = session.run(plan.actions, plan.invariants, rehearse=rehearse, recorder=recorder)
+        except AuditorError:
+            if recorder is not None:
+                recorder.discard()  # the transaction did not commit: there is nothing to undo
+            raise
     finally:
         session.close()
-    changes = changes_text(plan.to_json()["expected_changes"])
+    changes = changes_text(expected_changes(plan.actions))
     checks = (f"invariants verified: {outcome.releases_checked} release(s) unchanged but for planned pointers, "
               f"their config/build content identical, row counts as planned")
     extra = []
