@@ -52,7 +52,7 @@ def _values_insert(table: str, columns: tuple[tuple[str, str], ...], rows: list[
         exp.values([tuple(exp.null() if v is None else exp.convert(v) for v in row) for row in rows]),
         table, columns=[c for c, _ in columns],
     )
-    return render(insert.sql(dialect="postgres"))
+    return render(insert.sql(dialect="postgres"), pretty=False)
 
 
 def _comment(text: str) -> str:

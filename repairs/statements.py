@@ -35,10 +35,11 @@ COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
 
 
-def render(statement: sql.Composable | str) -> str:
-    """``statement`` rendered by sqlglot for PostgreSQL, verified by parsing it back."""
+def render(statement: sql.Composable | str, pretty: bool = True) -> str:
+    """``statement`` rendered by sqlglot for PostgreSQL (indented for review unless
+    ``pretty`` is false), verified by parsing it back."""
     text = statement if isinstance(statement, str) else statement.as_string(None)
-    rendered = sqlglot.parse_one(text, read="postgres").sql(dialect="postgres")
+    rendered = sqlglot.parse_one(text, read="postgres").sql(dialect="postgres", pretty=pretty)
     parsed = sqlglot.parse_one(rendered, read="postgres")
     if isinstance(parsed, exp.Command):
         raise AssertionError(f"sqlglot cannot parse a generated statement: {rendered[:80]}")
