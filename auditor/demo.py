@@ -182,8 +182,12 @@ def run_demo(dsn: str | None, migration: int, keep: bool, echo: Callable[[str], 
         code = walk(demo_dsn, workdir, names, echo)
         if keep:
             echo("")
-            echo(f"--keep: the database stays up. Explore it with: export DATABASE_URL={redact(demo_dsn)!s}")
+            echo("--keep: the database stays up. Explore it with: "
+                 f"export DATABASE_URL={shlex.quote(redact(demo_dsn))}")
             echo(f"         files of the walkthrough (plan, undo file): {workdir}")
+            if server is not None and server.data_dir is not None:
+                pid_file = server.data_dir / "postmaster.pid"
+                echo(f"         stop the server: kill -INT $(head -1 {pid_file}) && rm -rf {server.data_dir.parent}")
         return code
     finally:
         if not keep:

