@@ -100,3 +100,24 @@ def test_terminated_undo_leaves_the_repaired_state(hephy_db, tmp_path):
     undone = cli("undo", str(undo_path), "--dsn", hephy_db.dsn, "--yes")
     assert undone.returncode == 0, undone.stderr
     assert full_dump(hephy_db.conn) == before
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+def test_lock_timeout_at_every_point_aborts_cleanly(hephy_db, tmp_path, point):
+    """Held at any point longer than --lock-timeout: exit 5 "lock conflict", the exact pre-image."""
+    plan_path, plan = _plan(hephy_db, tmp_path)
+    before = full_dump(hephy_db.conn)
+    blocker = psycopg.connect(hephy_db.dsn)
+    try:
+        release = next(a["release"]["uuid"] for a in plan["actions"] if a["release"])
+        blocker.execute(POINTS[point][0], {"release": release})
+        result = cli("apply", str(plan_path), "--dsn", hephy_db.dsn, "--yes", "--lock-timeout", "300ms")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert result.returncode == 5, result.stderr
+    line = one_line_error(result.stderr)
+    assert line.startswith("controller-audit: lock conflict:")
+    assert "lock_timeout 300ms" in line and "nothing was changed" in line
+    assert full_dump(hephy_db.conn) == before
+    assert not (tmp_path / "p.json.undo.json").exists()

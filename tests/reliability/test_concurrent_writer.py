@@ -1,0 +1,215 @@
+"""A controller keeps writing while ``apply`` runs: the repair commits with every invariant true
+and every write kept, or it aborts with nothing changed - never a lost or altered write.
+
+The writer is the data builder on its own autocommit connections, one thread per app, doing
+what the controller does: insert a config or build, then insert the release (each a separate
+committed statement), for ``config:set``, build pushes and rollbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from auditor.testbed.builder import App, Controller
+from tests.helpers import audit
+from tests.reliability.faults import cli, full_dump, one_line_error, start_cli, waiting_backend
+from tests.repairs.helpers import story
+
+REPAIRABLE = ("orphan-config", "orphan-build", "shared-config", "shared-build",
+              "latest-config-not-live", "latest-build-not-live")
+
+
+class Writer(threading.Thread):
+    """``config:set``, pushes and rollbacks on one app until told to stop (at most ``max_ops``)."""
+
+    def __init__(self, dsn: str, app_name: str, seed: int, stop: threading.Event, max_ops: int = 60,
+                 ops: tuple[str, ...] = ("config", "push", "rollback")) -> None:
+        super().__init__(name=f"writer-{app_name}", daemon=True)
+        self.dsn, self.app_name, self.random = dsn, app_name, random.Random(seed)
+        self.stop, self.max_ops, self.ops = stop, max_ops, ops
+        self.started_writing = threading.Event()
+        #: table -> uuid -> the row as written (JSON text)
+        self.written: dict[str, dict[str, str]] = {"api_config": {}, "api_build": {}, "api_release": {}}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, application_name="controller-writer") as conn:
+                ctl = Controller(conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
+                row = conn.execute("SELECT a.uuid::text, a.owner_id, u.username FROM api_app a "
+                                   "JOIN auth_user u ON u.id = a.owner_id WHERE a.id = %s", (self.app_name,)).fetchone()
+                app = App(ctl, row[0], self.app_name, row[1], row[2])
+                for n in range(self.max_ops):
+                    if self.stop.is_set():
+                        break
+                    self._remember(conn, self._operate(app, n))
+                    self.started_writing.set()
+        except Exception as exc:  # noqa: BLE001 - any failure of the writer is reported by the test
+            self.error = exc
+        finally:
+            self.started_writing.set()
+
+    def _operate(self, app: App, n: int):
+        choice = self.random.choice(self.ops)
+        if choice == "config":
+            return app.config_set(STEP=str(n), QUOTE="it's")
+        if choice == "push":
+            return app.push(image=f"{app.name}:w{n}")
+        versions = [r[0] for r in app.ctl.conn.execute(
+            "SELECT version FROM api_release WHERE app_id = %s AND version > 1 ORDER BY version", (app.uuid,))]
+        return app.rollback(self.random.choice(versions)) if versions else app.config_set(STEP=str(n))
+
+    def _remember(self, conn: psycopg.Connection, release) -> None:
+        """Record the release and the config/build it inserted, as committed."""
+        old_rows = {t: set(self.written[t]) for t in self.written}
+        for table, uuid in (("api_release", release.uuid), ("api_config", release.config),
+                            ("api_build", release.build)):
+            if uuid is None:
+                continue
+            image = conn.execute(f"SELECT row_to_json(t)::text FROM {table} t WHERE uuid = %s", (uuid,)).fetchone()[0]
+            created = json.loads(image)["created"]
+            # a config/build is the writer's own only if it was created by this operation (not reused)
+            if table == "api_release" or datetime.fromisoformat(created) >= release.created - timedelta(seconds=1):
+                if uuid not in old_rows[table]:
+                    self.written[table][uuid] = image
+
+
+def _writer_rows(writers: Iterable[Writer]) -> dict[str, set[str]]:
+    rows: dict[str, set[str]] = {}
+    for writer in writers:
+        for table, images in writer.written.items():
+            rows.setdefault(table, set()).update(images)
+    return rows
+
+
+def _assert_writes_kept(db, writers: Iterable[Writer]) -> int:
+    """Every row a writer inserted exists, exactly as written; returns how many."""
+    kept = 0
+    for writer in writers:
+        assert writer.error is None, repr(writer.error)
+        for table, images in writer.written.items():
+            for uuid, image in images.items():
+                now = db.scalar(f"SELECT row_to_json(t)::text FROM {table} t WHERE uuid = %s", (uuid,))
+                assert now == image, (table, uuid)
+                kept += 1
+    return kept
+
+
+def _assert_repaired(db, apps: Iterable[str]) -> None:
+    """The planned apps have no orphan, no sharing, and latest() is the live release's rows,
+    except where the writers' own new releases share rows the way the controller does."""
+    findings = [f for f in audit(db, REPAIRABLE, apps=apps) if f.check.startswith(("orphan", "latest"))]
+    assert findings == []
+
+
+def _plan(db, path) -> dict:
+    made = cli("plan", "--dsn", db.dsn, "-o", str(path))
+    assert made.returncode == 0, made.stderr
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_writers_during_apply_commit_everything_or_nothing(make_db, tmp_path, migration):
+    db = make_db(migration)
+    story(db.controller())
+    _bystander(db)
+    plan = _plan(db, tmp_path / "p.json")
+    planned_apps = sorted({a["app"]["name"] for a in plan["actions"]})
+    before = full_dump(db.conn)
+    stop = threading.Event()
+    assert "bystander" not in planned_apps
+    # the writers write until apply has finished (bounded by max_ops)
+    writers = [Writer(db.dsn, name, seed, stop, max_ops=5000)
+               for seed, name in enumerate(["web", "api", "calm", "bystander"])]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.started_writing.wait(60)
+    proc = start_cli("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes", "--lock-timeout", "2s")
+    out, err = proc.communicate(timeout=300)
+    stop.set()
+    for writer in writers:
+        writer.join(120)
+        assert not writer.is_alive()
+    kept = _assert_writes_kept(db, writers)
+    assert kept > len(writers)
+    if proc.returncode == 0:
+        assert "invariants verified" in out
+        assert (tmp_path / "p.json.undo.json").exists()
+        for action in plan["actions"]:  # the plan's changes are there
+            if action["kind"] == "prune":
+                assert db.scalar(f"SELECT count(*) FROM {action['table']} WHERE uuid = %s", (action["row"],)) == 0
+            if action["kind"] == "copy":
+                column = "config_id" if action["table"] == "api_config" else "build_id"
+                assert db.scalar(f"SELECT {column}::text FROM api_release WHERE uuid = %s",
+                                 (action["release"]["uuid"],)) == action["new"]["uuid"]
+        # no orphan left in the planned apps (the writers' new releases may share, as the controller does)
+        assert [f for f in audit(db, ("orphan-config", "orphan-build"), apps=planned_apps)] == []
+    else:
+        assert proc.returncode == 5, (out, err)
+        line = one_line_error(err)
+        assert "rolled back" in line or "nothing was changed" in line
+        assert full_dump(db.conn, without=_writer_rows(writers)) == before
+        assert not (tmp_path / "p.json.undo.json").exists()
+
+
+def _held_before_locking(db, plan: dict) -> psycopg.Connection:
+    """A session holding a planned orphan's row lock: apply waits for its first row lock, holding nothing."""
+    prune = next(a for a in plan["actions"] if a["kind"] == "prune" and a["table"] == "api_config")
+    blocker = psycopg.connect(db.dsn)
+    blocker.execute("SELECT 1 FROM api_config WHERE uuid = %s FOR UPDATE", (prune["row"],))
+    return blocker
+
+
+def _bystander(db) -> None:
+    """An app in ledger form (nothing to repair): not in the plan."""
+    db.controller(ledger=True, start=datetime(2021, 1, 1, tzinfo=timezone.utc)).create_app("bystander").push()
+
+
+def _write_while_apply_waits(db, tmp_path, app_name: str, ops: tuple[str, ...]) -> tuple[object, str, str, Writer]:
+    """Apply waits for its first row lock (holding none yet); the writer writes and commits meanwhile."""
+    plan = _plan(db, tmp_path / "p.json")
+    blocker = _held_before_locking(db, plan)
+    admin = psycopg.connect(db.server.admin_dsn, autocommit=True)
+    writer = Writer(db.dsn, app_name, seed=7, stop=threading.Event(), max_ops=6, ops=ops)
+    try:
+        proc = start_cli("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes", "--lock-timeout", "120s")
+        waiting_backend(admin, db.name)
+        writer.start()  # writes and commits while apply waits
+        writer.join(60)
+        assert not writer.is_alive() and writer.error is None, repr(writer.error)
+    finally:
+        blocker.rollback()
+        blocker.close()
+        admin.close()
+    out, err = proc.communicate(timeout=300)
+    return proc, out, err, writer
+
+
+def test_write_to_another_app_while_apply_waits_is_kept_and_apply_commits(hephy_db, tmp_path):
+    story(hephy_db.controller())
+    _bystander(hephy_db)
+    proc, out, err, writer = _write_while_apply_waits(hephy_db, tmp_path, "bystander",
+                                                      ("config", "push", "rollback"))
+    assert proc.returncode == 0, err
+    assert _assert_writes_kept(hephy_db, [writer]) >= 6
+    _assert_repaired(hephy_db, ["web", "api", "calm"])
+    assert [f for f in audit(hephy_db, ("shared-config", "shared-build"), apps=["web", "api", "calm"])] == []
+
+
+def test_write_to_a_planned_app_while_apply_waits_aborts_it_with_nothing_changed(hephy_db, tmp_path):
+    story(hephy_db.controller())
+    before = full_dump(hephy_db.conn)
+    proc, out, err, writer = _write_while_apply_waits(hephy_db, tmp_path, "web", ("config",))
+    assert proc.returncode == 5, (out, err)
+    assert "invariant broken" in one_line_error(err)
+    assert _assert_writes_kept(hephy_db, [writer]) >= 6
+    assert full_dump(hephy_db.conn, without=_writer_rows([writer])) == before
+    assert not (tmp_path / "p.json.undo.json").exists()
