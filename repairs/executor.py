@@ -5,13 +5,14 @@ change (``SELECT ... FOR UPDATE``); compare fingerprints (stale: refuse, nothing
 snapshot what the invariants compare against; read the pre-images; change (set-based); check
 deferred constraints and every invariant; read the post-image fingerprints and let the
 recorder write the undo file; then COMMIT - or ROLLBACK for a rehearsal or on any failure.
+No step does work per row in Python: rows are streamed into COPY, read back as one text value.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -19,8 +20,9 @@ from psycopg import sql
 from auditor.connection import Target, connect, set_timeouts
 from auditor.detect import Generation, detect
 from auditor.errors import AuditorError, PlanRefused, RepairAborted
+from repairs.actions import ActionTable
 from repairs.identity import Identity, identify, pin_settings
-from repairs.model import Action, Invariants
+from repairs.model import Invariants
 from repairs.statements import CONSTRAINTS_NOW, EXPECT_COLUMNS, PLAN_COLUMNS, Images, Statements
 
 #: Privileges a repair needs: (table, privilege).
@@ -32,13 +34,11 @@ NEEDED_PRIVILEGES: tuple[tuple[str, str], ...] = (
 
 @dataclass
 class RowImages:
-    """Fingerprints and JSON images of the rows an apply touched, keyed by action id."""
+    """What the undo file records beyond the plan: read from the database, keyed by action id."""
 
-    release_before: dict[int, tuple[dict, str]] = field(default_factory=dict)  # (row, md5)
-    row_before: dict[int, tuple[dict, str]] = field(default_factory=dict)
-    release_after: dict[int, str] = field(default_factory=dict)
-    copy_after: dict[int, str] = field(default_factory=dict)
-    row_after: dict[int, str] = field(default_factory=dict)
+    row_before: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict)  # re-dated/pruned: (row, md5)
+    row_after: dict[int, str] = field(default_factory=dict)  # re-dated: md5
+    copies_after: str = "[]"  # JSON text: [[action, md5 of the copy, md5 of its release], ...]
 
 
 class Recorder(Protocol):
@@ -104,11 +104,10 @@ class RepairSession:
             raise PlanRefused(f"role {row[2]} lacks {', '.join(missing)}: connect as the controller's role",
                               kind="read-only role")
 
-    def run(self, actions: list[Action], invariants: Invariants, *, rehearse: bool,
+    def run(self, actions: ActionTable, invariants: Invariants, *, rehearse: bool,
             recorder: Recorder | None = None) -> Outcome:
         """Apply ``actions`` in one transaction; see the module docstring for the order."""
         statements = Statements(self.generation)
-        by_id = {a.id: a for a in actions}
         conn = self.conn
         committed = False
         try:
@@ -122,24 +121,25 @@ class RepairSession:
                     conn.execute(stmt)
                 stale = conn.execute(statements.stale).fetchall()
                 if stale:
-                    raise PlanRefused(_problems(stale, by_id) + "; nothing was changed: make a new plan",
+                    raise PlanRefused(_problems(stale, actions) + "; nothing was changed: make a new plan",
                                       kind="stale plan")
                 for stmt in statements.snapshot:
                     conn.execute(stmt)
                 images = RowImages()
                 if recorder is not None:
-                    _read_images(conn, Images().before, images, before=True)
+                    images.row_before = {a: (row, fp) for a, row, fp in _json_value(conn, Images().rows_before)}
                     recorder.start(images)
                 for stmt in statements.changes:
                     conn.execute(stmt)
                 conn.execute(CONSTRAINTS_NOW)
                 problems = conn.execute(statements.invariants).fetchall()
                 if problems:
-                    raise RepairAborted("invariant broken, rolled back: " + _problems(problems, by_id),
+                    raise RepairAborted("invariant broken, rolled back: " + _problems(problems, actions),
                                         kind="invariant broken")
                 checked = conn.execute("SELECT count(*) FROM ca_before").fetchone()
                 if recorder is not None:
-                    _read_images(conn, Images().after, images, before=False)
+                    images.row_after = {a: fp for a, _, fp in _json_value(conn, Images().rows_after)}
+                    images.copies_after = _text_value(conn, Images().copies_after)
                     recorder.finish(images)
                 if rehearse:
                     raise psycopg.Rollback()
@@ -159,13 +159,13 @@ class RepairSession:
         return Outcome(len(actions), int(checked[0]) if checked else 0, rehearse, committed)
 
 
-def _load(conn: psycopg.Connection, actions: list[Action], invariants: Invariants) -> None:
+def _load(conn: psycopg.Connection, actions: ActionTable, invariants: Invariants) -> None:
     """COPY the actions and the invariant apps into the temporary tables."""
     plan_copy = sql.SQL("COPY ca_plan ({}) FROM STDIN").format(
         sql.SQL(", ").join(sql.Identifier(c) for c, _ in PLAN_COLUMNS))
     with conn.cursor() as cur:
         with cur.copy(plan_copy) as copy:
-            for row in plan_rows(actions):
+            for row in actions.load_rows():
                 copy.write_row(row)
         expect_copy = sql.SQL("COPY ca_expect ({}) FROM STDIN").format(
             sql.SQL(", ").join(sql.Identifier(c) for c, _ in EXPECT_COLUMNS))
@@ -174,36 +174,23 @@ def _load(conn: psycopg.Connection, actions: list[Action], invariants: Invariant
                 copy.write_row(row)
 
 
-def plan_rows(actions: list[Action]) -> list[tuple]:
-    """The rows of ``ca_plan``, in :data:`repairs.statements.PLAN_COLUMNS` order."""
-    return [
-        (a.id, a.repair, a.kind, a.table, a.app_uuid, a.row, a.fingerprint, a.new_uuid, a.new_created, a.release,
-         a.release_fingerprint, None if a.image is None else json.dumps(a.image, sort_keys=True),
-         a.post_fingerprint, a.release_post_fingerprint)
-        for a in actions
-    ]
+def _text_value(conn: psycopg.Connection, query: str) -> str:
+    """The one text value ``query`` returns."""
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
 
 
-def _read_images(conn: psycopg.Connection, queries: list[tuple[str, str]], images: RowImages, *, before: bool) -> None:
-    for what, query in queries:
-        row = conn.execute(query).fetchone()
-        assert row is not None
-        for action, image, fingerprint in row[0]:
-            if before:
-                target = images.release_before if what == "release" else images.row_before
-                target[action] = (image, fingerprint)
-            elif what == "release":
-                images.release_after[action] = fingerprint
-            elif what == "copy":
-                images.copy_after[action] = fingerprint
-            else:
-                images.row_after[action] = fingerprint
+def _json_value(conn: psycopg.Connection, query: str) -> Any:
+    """The one JSON text value ``query`` returns, parsed."""
+    return json.loads(_text_value(conn, query))
 
 
-def _problems(rows: list[tuple], by_id: dict[int, Action]) -> str:
+def _problems(rows: list[tuple], actions: ActionTable) -> str:
     shown = []
-    for action, problem in rows[:5]:
-        where = by_id[action].describe() if action in by_id else ""
+    for action_id, problem in rows[:5]:
+        action = actions.find(action_id) if action_id is not None else None
+        where = action.describe() if action is not None else ""
         shown.append(f"{where}: {problem}" if where else problem)
     more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
     return "; ".join(shown) + more

@@ -58,7 +58,7 @@ class Action:
         return f"#{self.id} {self.repair}: {where} {self.kind} {kind_of(self.table)} {self.row}"
 
     def to_json(self) -> dict[str, Any]:
-        """The action as the plan file stores it."""
+        """The action as one JSON object (the plan file stores compact rows: :mod:`repairs.actions`)."""
         reads = []
         if self.fingerprint is not None:
             reads.append({"table": self.table, "uuid": self.row, "fingerprint": self.fingerprint})
@@ -77,23 +77,6 @@ class Action:
         if self.post_fingerprint is not None or self.release_post_fingerprint is not None:
             doc["expect_after"] = {"row": self.post_fingerprint, "release": self.release_post_fingerprint}
         return doc
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Action:
-        """Inverse of :meth:`to_json`."""
-        reads = {r["table"]: r["fingerprint"] for r in doc.get("reads", [])}
-        release = doc.get("release") or {}
-        new = doc.get("new") or {}
-        after = doc.get("expect_after") or {}
-        return cls(
-            id=int(doc["id"]), repair=doc["repair"], kind=doc["kind"], table=doc["table"],
-            app_uuid=doc["app"]["uuid"], app_name=doc["app"].get("name"), row=doc["row"],
-            fingerprint=reads.get(doc["table"]), why=doc["why"],
-            release=release.get("uuid"), release_version=release.get("version"),
-            release_fingerprint=reads.get("api_release"),
-            new_uuid=new.get("uuid"), new_created=new.get("created"), image=doc.get("image"),
-            post_fingerprint=after.get("row"), release_post_fingerprint=after.get("release"),
-        )
 
 
 @dataclass(frozen=True)

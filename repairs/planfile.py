@@ -9,12 +9,14 @@ from typing import Any
 from auditor import __version__
 from auditor.detect import Generation
 from auditor.errors import BadInput, PlanRefused
+from repairs.actions import ActionTable
 from repairs.identity import Identity
-from repairs.model import Action, Invariants, Refusal, expected_changes
+from repairs.model import Invariants, Refusal
 from repairs.sealed import read_sealed, write_sealed
 
 FORMAT = "controller-audit-plan"
-FORMAT_VERSION = 1
+#: 2: actions as compact rows (:mod:`repairs.actions`) instead of one object each.
+FORMAT_VERSION = 2
 #: The tables whose columns a plan records.
 COLUMN_TABLES = ("api_config", "api_build", "api_release")
 
@@ -28,7 +30,7 @@ class Plan:
     apps: list[str]  # the --app names (empty: every app)
     repairs: list[str]
     grace_seconds: float
-    actions: list[Action] = field(default_factory=list)
+    actions: ActionTable = field(default_factory=ActionTable)
     refusals: list[Refusal] = field(default_factory=list)
     invariants: Invariants = field(default_factory=Invariants)
     #: The columns of the tables a repair writes, as planned (the statements are built from them).
@@ -54,9 +56,9 @@ class Plan:
             "format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": self.tool_version,
             "created": self.created, "database": self.identity.to_json(), "columns": self.columns,
             "scope": {"apps": self.apps, "repairs": self.repairs, "grace_seconds": self.grace_seconds},
-            "actions": [a.to_json() for a in self.actions],
+            "actions": self.actions.to_json(),
             "refused": [r.to_json() for r in self.refusals],
-            "expected_changes": expected_changes(self.actions),
+            "expected_changes": self.actions.expected_changes(),
             "invariants": self.invariants.to_json(),
         }
 
@@ -69,22 +71,25 @@ class Plan:
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read and verify a plan file (see :func:`repairs.sealed.read_sealed` for the refusals)."""
     doc = read_sealed(path, FORMAT, FORMAT_VERSION)
+    if doc["format_version"] < FORMAT_VERSION:
+        raise PlanRefused(f"{path} is plan format version {doc['format_version']}, written by an older "
+                          f"controller-audit; make a new plan", kind="older plan format")
     try:
         scope = doc["scope"]
         plan = Plan(
             identity=Identity.from_json(doc["database"]), created=doc["created"],
             apps=list(scope["apps"]), repairs=list(scope["repairs"]), grace_seconds=float(scope["grace_seconds"]),
-            actions=[Action.from_json(a) for a in doc["actions"]],
+            actions=ActionTable.from_json(doc["actions"]),
             refusals=[Refusal.from_json(r) for r in doc.get("refused", [])],
             invariants=Invariants.from_json(doc.get("invariants", {})),
             columns={t: list(c) for t, c in doc["columns"].items()},
             tool_version=doc.get("tool_version", "?"), checksum=doc["checksum"],
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise BadInput(f"{path} is not a valid plan file ({type(exc).__name__}: {exc})", kind="bad plan file") from None
     if not all(t in plan.columns for t in COLUMN_TABLES):
         raise BadInput(f"{path} is not a valid plan file (columns of {', '.join(COLUMN_TABLES)} missing)",
                        kind="bad plan file")
-    if expected_changes(plan.actions) != doc.get("expected_changes"):
+    if plan.actions.expected_changes() != doc.get("expected_changes"):
         raise PlanRefused(f"{path}: the expected row changes do not match its actions", kind="edited plan")
     return plan

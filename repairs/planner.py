@@ -11,6 +11,7 @@ from auditor.detect import detect
 from auditor.errors import AuditFailed, BadInput
 from auditor.runner import DEFAULT_GRACE_SECONDS, resolve_scope
 from repairs import prune_orphans, restore_latest, unshare
+from repairs.actions import ActionTable
 from repairs.context import PlanningContext, iso
 from repairs.identity import identify, pin_settings
 from repairs.model import REPAIRS
@@ -68,5 +69,5 @@ def make_plan(
     for field in ("unshared", "latest_config", "latest_build"):
         setattr(invariants, field, [app for app in getattr(invariants, field) if app in touched])
     return Plan(identity=identity, created=iso(ctx.now), apps=list(scope.names), repairs=order,
-                grace_seconds=grace_seconds, actions=ctx.actions, refusals=ctx.refusals, invariants=invariants,
+                grace_seconds=grace_seconds, actions=ActionTable.of(ctx.actions), refusals=ctx.refusals, invariants=invariants,
                 columns={t: list(generation.columns[t]) for t in COLUMN_TABLES})

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from psycopg import sql
 from sqlglot import exp
 
-from repairs.executor import plan_rows
 from repairs.model import Action, Invariants, kind_of
 from repairs.planfile import Plan
 from repairs.statements import CONSTRAINTS_NOW, EXPECT_COLUMNS, PLAN_COLUMNS, Statements, raise_if_rows, render
@@ -81,7 +80,7 @@ def script_lines(plan: Plan, lock_timeout: str) -> Iterator[str]:
         f"made {plan.created} by controller-audit {plan.tool_version} on {ident.target}\n"
         f"database {ident.database}, {ident.generation} api {ident.migration_name}\n"
         f"repairs: {', '.join(plan.repairs)}; {len(plan.actions)} action(s); rows: "
-        f"{changes_text(plan.to_json()['expected_changes'])}\n"
+        f"{changes_text(plan.actions.expected_changes())}\n"
         "run with: psql -v ON_ERROR_STOP=1 -f THIS_FILE  (against the same database)\n"
         "One transaction: any failed check raises, psql stops, and nothing is changed.\n"
         "Statements are rendered by sqlglot and parsed back as a check; the DO blocks (PL/pgSQL)\n"
@@ -103,7 +102,7 @@ def script_lines(plan: Plan, lock_timeout: str) -> Iterator[str]:
     yield _comment("The planned actions, one row each:")
     yield from (action_comment(a) for a in plan.actions)
     yield from (s + ";" for s in statements.setup)
-    yield _values_insert("ca_plan", PLAN_COLUMNS, plan_rows(plan.actions)) + ";"
+    yield _values_insert("ca_plan", PLAN_COLUMNS, list(plan.actions.load_rows())) + ";"
     yield from _expect_insert(plan.invariants)
     yield from (s + ";" for s in statements.analyze)
     yield _comment("Lock every row the plan reads or changes (gives up after lock_timeout).")

@@ -23,12 +23,14 @@ from repairs.model import POINTER, kind_of
 
 #: Columns of ``ca_plan``, in COPY order.
 PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("action", "integer NOT NULL"), ("repair", "text"), ("kind", "text NOT NULL"), ("tbl", "text NOT NULL"),
+    ("action", "integer NOT NULL"), ("kind", "text NOT NULL"), ("tbl", "text NOT NULL"),
     ("app", "uuid NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text"), ("new_uuid", "uuid"),
     ("new_created", "timestamptz"), ("release", "uuid"), ("release_fp", "text"), ("image", "text"),
     ("post_fp", "text"), ("release_post_fp", "text"),
 )
 EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), ("app", "uuid NOT NULL"))
+#: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
+SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
 BOOKKEEPING = ("uuid", "created", "updated")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
@@ -96,7 +98,8 @@ class Statements:
     @cached_property
     def setup(self) -> list[str]:
         """Create the temporary tables the planned rows are loaded into."""
-        return [render(_table_def("ca_plan", PLAN_COLUMNS)), render(_table_def("ca_expect", EXPECT_COLUMNS))]
+        return [render(_table_def(name, columns)) for name, columns in
+                (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS))]
 
     @cached_property
     def analyze(self) -> list[str]:
@@ -104,18 +107,15 @@ class Statements:
 
     @cached_property
     def locks(self) -> list[str]:
-        """``SELECT ... FOR UPDATE`` every row the plan reads or changes (set-based, one per table)."""
-        out = [
-            sql.SQL(
-                "SELECT count(*) FROM (SELECT 1 FROM {t} AS x JOIN ca_plan AS q ON q.uuid = x.uuid "
-                "WHERE q.tbl = {name} FOR UPDATE OF x) AS locked"
-            ).format(t=sql.Identifier(table), name=sql.Literal(table))
-            for table in POINTER
-        ]
-        out.append(sql.SQL(
-            "SELECT count(*) FROM (SELECT 1 FROM api_release AS r JOIN ca_plan AS q ON q.release = r.uuid "
-            "FOR UPDATE OF r) AS locked"))
-        return [render(s) for s in out]
+        """``SELECT ... FOR UPDATE`` every row the plan reads or changes (set-based, one per table),
+        keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row)."""
+        keys = [(table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
+                for table in POINTER]
+        keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL")))
+        return [render(sql.SQL(
+            "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
+            "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR UPDATE OF x) AS l"
+        ).format(name=sql.Literal(table), t=sql.Identifier(table), keys=key)) for table, key in keys]
 
     # -- preconditions ------------------------------------------------------------------
     @cached_property
@@ -126,14 +126,14 @@ class Statements:
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
             kind = kind_of(table)
             parts += [
-                sql.SQL("SELECT q.action, {msg} AS problem FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind <> 'reinsert' "
-                        "AND (x.uuid IS NULL OR md5(CAST(x AS text)) IS DISTINCT FROM q.fp)").format(
+                sql.SQL("SELECT q.action, {msg} AS problem FROM ca_plan AS q "
+                        "LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
+                        "WHERE q.tbl = {name} AND q.kind <> 'reinsert' AND s.fp IS DISTINCT FROM q.fp").format(
                     msg=sql.Literal(f"{kind} " + "changed or gone since planning"), **f),
                 sql.SQL("SELECT q.action, 'its release changed or is gone since planning' FROM ca_plan AS q "
-                        "LEFT JOIN api_release AS r ON r.uuid = q.release "
-                        "WHERE q.tbl = {name} AND q.release IS NOT NULL "
-                        "AND (r.uuid IS NULL OR md5(CAST(r AS text)) IS DISTINCT FROM q.release_fp)").format(**f),
+                        "LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.release "
+                        "WHERE q.tbl = {name} AND q.release IS NOT NULL AND s.fp IS DISTINCT FROM q.release_fp"
+                        ).format(**f),
                 sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'prune' "
                         "AND EXISTS (SELECT 1 FROM api_release AS r WHERE r.{p} = q.uuid)").format(
                     msg=sql.Literal(f"a release uses this {kind} now"), **f),
@@ -173,9 +173,10 @@ class Statements:
     # -- changes ---------------------------------------------------------------------------
     @cached_property
     def changes(self) -> list[str]:
-        """The changes: per table one INSERT of copies, one UPDATE of pointers, one of dates,
-        one DELETE, one INSERT of re-inserted rows."""
-        out = []
+        """The changes: per table one INSERT of copies; one UPDATE of the releases' pointers (both
+        at once: each release row is rewritten once); per table one UPDATE of dates, one DELETE,
+        one INSERT of re-inserted rows."""
+        copies, rest = [], []
         for table, pointer in POINTER.items():
             columns = self.columns(table)
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer),
@@ -183,11 +184,10 @@ class Statements:
             picks = sql.SQL(", ").join(
                 sql.SQL("q.new_uuid") if c == "uuid" else sql.SQL("q.new_created") if c in ("created", "updated")
                 else sql.Identifier("x", c) for c in columns)
-            out += [
+            copies.append(
                 sql.SQL("INSERT INTO {t} ({cols}) SELECT {picks} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind = 'copy'").format(picks=picks, **f),
-                sql.SQL("UPDATE api_release AS r SET {p} = q.new_uuid FROM ca_plan AS q "
-                        "WHERE q.tbl = {name} AND q.kind IN ('copy', 'uncopy') AND r.uuid = q.release").format(**f),
+                        "WHERE q.tbl = {name} AND q.kind = 'copy'").format(picks=picks, **f))
+            rest += [
                 sql.SQL("UPDATE {t} AS x SET created = q.new_created FROM ca_plan AS q "
                         "WHERE q.tbl = {name} AND q.kind = 'redate' AND x.uuid = q.uuid").format(**f),
                 sql.SQL("DELETE FROM {t} AS x USING ca_plan AS q "
@@ -196,7 +196,21 @@ class Statements:
                         "CROSS JOIN json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j "
                         "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(jcols=_cols("j", columns), **f),
             ]
-        return [render(s) for s in out]
+        return [render(s) for s in (*copies, self._repoint(), *rest)]
+
+    @staticmethod
+    def _repoint() -> sql.Composed:
+        """Point each release at its copy (or back at its original), config and build at once."""
+        def side(table: str) -> sql.Composed:
+            return sql.SQL("SELECT q.release, q.new_uuid FROM ca_plan AS q "
+                           "WHERE q.tbl = {} AND q.kind IN ('copy', 'uncopy')").format(sql.Literal(table))
+        return sql.SQL(
+            "UPDATE api_release AS r SET config_id = coalesce(u.config_id, r.config_id), "
+            "build_id = coalesce(u.build_id, r.build_id) FROM ("
+            "SELECT coalesce(c.release, b.release) AS release, c.new_uuid AS config_id, b.new_uuid AS build_id "
+            "FROM ({config}) AS c FULL JOIN ({build}) AS b ON b.release = c.release) AS u "
+            "WHERE r.uuid = u.release"
+        ).format(config=side("api_config"), build=side("api_build"))
 
     # -- invariants ------------------------------------------------------------------------
     @cached_property
@@ -281,46 +295,41 @@ class Statements:
 
 @dataclass(frozen=True)
 class Images:
-    """Queries that read the rows' images for the undo file.
+    """Queries that read what the undo file records, each returning one row of one text value.
 
-    Each returns one row: a JSON array of ``[action, row or null, md5]`` (one parse on the
-    client, however many rows).
+    A copy's pre-image is known without reading: its release pointed at the original and had
+    the fingerprint the plan recorded (the stale check verified both), so only the fingerprints
+    after the change are read, as the JSON text the undo file stores (``[[action, copy md5,
+    release md5], ...]``, built by the server in one statement).  The few re-dated and pruned
+    rows are read whole: ``[[action, row, md5], ...]``.
     """
 
+    @cached_property
+    def rows_before(self) -> str:
+        """Re-dated and pruned rows before the change, as a JSON array."""
+        return self._agg(sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"), "('redate', 'prune')", "uuid")
+
+    @cached_property
+    def rows_after(self) -> str:
+        """Re-dated rows after the change: ``[[action, null, md5], ...]``."""
+        return self._agg(sql.SQL("q.action, NULL, md5(CAST(x AS text))"), "('redate')", "uuid")
+
     @staticmethod
-    def _agg(select: sql.Composable) -> str:
-        return render(sql.SQL("SELECT coalesce(json_agg(json_build_array({})), CAST('[]' AS json)) {}").format(
-            *select))
+    def _agg(select: sql.Composable, kinds: str, key: str) -> str:
+        parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
+                         "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
+            select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
+            kinds=sql.SQL(kinds)) for table in POINTER]
+        return render(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
+            sql.SQL(" UNION ALL ").join(parts)))
 
     @cached_property
-    def before(self) -> list[tuple[str, str]]:
-        """(what, query) pairs run before the changes."""
-        out = [("release", self._agg((
-            sql.SQL("q.action, row_to_json(r), md5(CAST(r AS text))"),
-            sql.SQL("FROM ca_plan AS q JOIN api_release AS r ON r.uuid = q.release "
-                    "WHERE q.kind IN ('copy', 'uncopy')"))))]
-        for table in POINTER:
-            out.append(("row", self._agg((
-                sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"),
-                sql.SQL("FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind IN ('redate', 'prune')").format(
-                    t=sql.Identifier(table), name=sql.Literal(table))))))
-        return out
-
-    @cached_property
-    def after(self) -> list[tuple[str, str]]:
-        """(what, query) pairs run after the changes."""
-        out = [("release", self._agg((
-            sql.SQL("q.action, NULL, md5(CAST(r AS text))"),
-            sql.SQL("FROM ca_plan AS q JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy'"))))]
-        for table in POINTER:
-            f = dict(t=sql.Identifier(table), name=sql.Literal(table))
-            out.append(("copy", self._agg((
-                sql.SQL("q.action, NULL, md5(CAST(x AS text))"),
-                sql.SQL("FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
-                        "WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f)))))
-            out.append(("row", self._agg((
-                sql.SQL("q.action, NULL, md5(CAST(x AS text))"),
-                sql.SQL("FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind = 'redate'").format(**f)))))
-        return out
+    def copies_after(self) -> str:
+        """``[[action, md5 of the copy, md5 of its release], ...]`` in action order, as compact JSON."""
+        parts = [sql.SQL("SELECT q.action, md5(CAST(x AS text)) AS copy_fp, md5(CAST(r AS text)) AS release_fp "
+                         "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
+                         "JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.kind = 'copy'").format(
+            t=sql.Identifier(table), name=sql.Literal(table)) for table in POINTER]
+        item = sql.SQL("'[' || CAST(s.action AS text) || ',\"' || s.copy_fp || '\",\"' || s.release_fp || '\"]'")
+        return render(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
+                              "FROM ({parts}) AS s").format(item=item, parts=sql.SQL(" UNION ALL ").join(parts)))

@@ -68,11 +68,11 @@ def show(plan: Plan, path: str) -> str:
             lines.append(f"  NOT REPAIRED ({refusal.repair}, {kind_of(refusal.table)} {refusal.row or '-'}): "
                          f"{refusal.why}")
         lines.append("")
-    totals = Counter(a.repair for a in plan.actions)
+    totals = plan.actions.repair_counts()
     lines.append(f"total: {len(plan.actions)} action(s) in {len(by_app)} app(s)"
                  + (f" ({', '.join(f'{r} {n}' for r, n in totals.items())})" if totals else "")
                  + f"; {len(plan.refusals)} not repaired")
-    lines.append(f"row changes: {changes_text(expected_changes(plan.actions))}")
+    lines.append(f"row changes: {changes_text(plan.actions.expected_changes())}")
     if plan.empty:
         lines.append("nothing to repair.")
     else:

@@ -95,15 +95,14 @@ def plan(ctx: PlanningContext) -> None:
                     ctx.refuse(REPAIR, table, app, row_id, refusal)
                     refused_apps.add(app)
                 continue
-            first = users[0]
+            why = (f"shared by {len(users)} releases ({_versions(users)}); the original stays with v{users[0][4]}, "
+                   "each copy is dated just before its release")
             for _, _, release, app, version, created, fp, _, _, row_fp, taken in users[1:]:
                 new_created = calendar.slot_before(app, created, taken)
                 copies[release] = ctx.add(
                     repair=REPAIR, kind="copy", table=table, app_uuid=app, row=row_id, fingerprint=row_fp,
                     release=release, release_version=version, release_fingerprint=fp,
-                    new_uuid=str(uuidlib.uuid4()), new_created=iso(new_created),
-                    why=f"shared by {len(users)} releases ({_versions(users)}); the original stays with "
-                        f"v{first[4]}, the copy is dated just before v{version}")
+                    new_uuid=str(uuidlib.uuid4()), new_created=iso(new_created), why=why)
                 unshared_apps.add(app)
     ctx.invariants.unshared = sorted(unshared_apps - refused_apps)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import click
@@ -42,7 +43,6 @@ def apply(plan_file: str, dsn: str | None, statement_timeout: str, lock_timeout:
     rolled back (lock conflict, invariant broken).
     """
     from repairs.executor import RepairSession
-    from repairs.model import expected_changes
     from repairs.planfile import load_plan
     from repairs.summary import changes_text, show
     from repairs.undofile import UndoRecorder
@@ -69,7 +69,7 @@ def apply(plan_file: str, dsn: str | None, statement_timeout: str, lock_timeout:
             raise
     finally:
         session.close()
-    changes = changes_text(expected_changes(plan.actions))
+    changes = changes_text(plan.actions.expected_changes())
     checks = (f"invariants verified: {outcome.releases_checked} release(s) unchanged but for planned pointers, "
               f"their config/build content identical, row counts as planned")
     extra = []
@@ -99,7 +99,7 @@ def undo(undo_file: str, dsn: str | None, statement_timeout: str, lock_timeout: 
          rehearse: bool) -> None:
     """Take an applied plan back, from the undo file apply wrote (same checks as apply)."""
     from repairs.executor import RepairSession
-    from repairs.model import Invariants, expected_changes
+    from repairs.model import Invariants
     from repairs.summary import action_line, changes_text
     from repairs.undofile import load_undo
 
@@ -110,10 +110,10 @@ def undo(undo_file: str, dsn: str | None, statement_timeout: str, lock_timeout: 
     target = resolve_target(dsn)
     session = RepairSession(target, identity, what="undo file", statement_timeout=statement_timeout,
                             lock_timeout=lock_timeout)
-    changes = changes_text(expected_changes(actions))
+    changes = changes_text(actions.expected_changes())
     try:
         if not yes:
-            for action in actions[:40]:
+            for action in islice(actions, 40):
                 click.echo(action_line(action))
             if len(actions) > 40:
                 click.echo(f"  ... and {len(actions) - 40} more")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 
 import click
 
@@ -48,8 +47,8 @@ def plan(ctx: click.Context, dsn: str | None, statement_timeout: str, lock_timeo
     made = make_plan(resolve_target(dsn), apps=apps, repairs=repairs, grace_seconds=grace,
                      statement_timeout=statement_timeout, lock_timeout=lock_timeout)
     checksum = made.write(output)
-    counts = Counter(a.repair for a in made.actions)
-    apps_touched = len({a.app_uuid for a in made.actions})
+    counts = made.actions.repair_counts()
+    apps_touched = len(made.actions.app_uuids())
     detail = ", ".join(f"{r} {counts[r]}" for r in made.repairs)
     click.echo(f"plan {output}: {len(made.actions)} action(s) in {apps_touched} app(s) ({detail}); "
                f"{len(made.refusals)} not repaired; {checksum}")

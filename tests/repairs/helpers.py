@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from auditor.cli import cli
 from auditor.testbed.builder import Controller
+from repairs.planfile import load_plan
 
 TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Columns that name rows (differ between two databases holding the same story).
@@ -78,10 +79,17 @@ def contents(db) -> dict[str, list[str]]:
 
 
 def make_plan(db, path: Path, *extra: str) -> dict:
-    """Run ``plan`` and return the plan document."""
+    """Run ``plan`` and return the plan document (actions as objects: :func:`read_plan`)."""
     result = run("plan", "--dsn", db.dsn, "-o", str(path), *extra)
     assert result.exit_code in (0, 2), result.output
-    return json.loads(path.read_text())
+    return read_plan(path)
+
+
+def read_plan(path: Path) -> dict:
+    """The plan document, its compact action rows read back as one object each."""
+    doc = json.loads(path.read_text())
+    doc["actions"] = [action.to_json() for action in load_plan(path).actions]
+    return doc
 
 
 def sharing(db) -> int:

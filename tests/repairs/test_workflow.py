@@ -130,7 +130,7 @@ def _rewrite(path: Path, change, reseal: bool) -> None:
 def test_edited_plan_is_refused(storied, tmp_path):
     db = storied()
     make_plan(db, tmp_path / "p.json")
-    _rewrite(tmp_path / "p.json", lambda d: d["actions"][0].update(row="00000000-0000-4000-8000-000000000000"),
+    _rewrite(tmp_path / "p.json", lambda d: d["actions"]["rows"][0].__setitem__(3, "00000000-0000-4000-8000-000000000000"),
              reseal=False)
     before = contents(db)
     for args in (["apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes"], ["plan", "sql", str(tmp_path / "p.json")],
