@@ -20,7 +20,7 @@ import pytest
 from auditor.testbed.builder import App, Controller
 from tests.helpers import audit
 from tests.reliability.faults import cli, full_dump, one_line_error, start_cli, waiting_backend
-from tests.repairs.helpers import story
+from tests.repairs.helpers import read_plan, story
 
 REPAIRABLE = ("orphan-config", "orphan-build", "shared-config", "shared-build",
               "latest-config-not-live", "latest-build-not-live")
@@ -112,7 +112,7 @@ def _assert_repaired(db, apps: Iterable[str]) -> None:
 def _plan(db, path) -> dict:
     made = cli("plan", "--dsn", db.dsn, "-o", str(path))
     assert made.returncode == 0, made.stderr
-    return json.loads(path.read_text())
+    return read_plan(path)
 
 
 @pytest.mark.parametrize("migration", [19, 28])

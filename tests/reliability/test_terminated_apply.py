@@ -8,13 +8,11 @@ row lock on the parent row a deferred foreign-key check reads.  Then the backend
 
 from __future__ import annotations
 
-import json
-
 import psycopg
 import pytest
 
 from tests.reliability.faults import cli, full_dump, one_line_error, start_cli, waiting_backend
-from tests.repairs.helpers import story
+from tests.repairs.helpers import read_plan, story
 
 #: Where apply is held: (the blocker's statement, the statement apply waits in).
 POINTS = {
@@ -34,7 +32,7 @@ def _plan(db, tmp_path) -> tuple:
     plan_path = tmp_path / "p.json"
     made = cli("plan", "--dsn", db.dsn, "-o", str(plan_path))
     assert made.returncode == 0, made.stderr
-    plan = json.loads(plan_path.read_text())
+    plan = read_plan(plan_path)
     assert {"copy", "prune"} <= {a["kind"] for a in plan["actions"]}
     return plan_path, plan
 
