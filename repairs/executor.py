@@ -71,6 +71,7 @@ class RepairSession:
         self.conn = connect(target)
         try:
             set_timeouts(self.conn, statement_timeout, lock_timeout)
+            self.conn.commit()  # session settings: the rollback below would otherwise undo them
             self.generation: Generation = detect(self.conn)
             self.identity = identify(self.conn, self.generation, target)
             expected.check_same(self.identity, what)
