@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from auditor import __version__
-from auditor.errors import BadInput, PlanRefused
+from auditor.errors import BadInput
 from repairs.actions import APP, ID, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
+from repairs.model import POINTER
 from repairs.sealed import dump, read_sealed, write_sealed_parts
 
 FORMAT = "controller-audit-undo"
@@ -97,17 +98,45 @@ def rows(actions: ActionTable, images: RowImages) -> list[dict[str, Any]]:
 def load_undo(path: str | os.PathLike[str]) -> tuple[Identity, ActionTable, str]:
     """Read and verify an undo file; returns the database identity, the undo actions, the checksum."""
     doc = read_sealed(path, FORMAT, FORMAT_VERSION)
-    if doc["format_version"] < FORMAT_VERSION:
-        raise PlanRefused(f"{path} is undo format version {doc['format_version']}, written by an older "
-                          "controller-audit: undo with that version", kind="older undo format")
+    sealed = doc["checksum"]
     try:
         identity = Identity.from_json(doc["database"])
+        if doc["format_version"] == 1:
+            doc = _from_version_1(doc)
         if list(doc["copy_fields"]) != list(COPY_FIELDS):
             raise ValueError(f"unknown copy fields {doc['copy_fields']!r}")
         actions = _reverse(doc)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise BadInput(f"{path} is not a valid undo file ({type(exc).__name__}: {exc})", kind="bad undo file") from None
-    return identity, actions, doc["checksum"]
+    return identity, actions, sealed
+
+
+def _from_version_1(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 undo file (one object per change, whole release pre-images) in the version 2 layout."""
+    ops: dict[tuple[str, str, str], int] = {}
+    apps: dict[str, int] = {}
+    names: list[list[Any]] = []
+    out: dict[str, Any] = {"copy_fields": list(COPY_FIELDS), "copies": [], "copies_after": [], "rows": []}
+    for entry in doc["changes"]:
+        op = ops.setdefault((entry["repair"], entry["kind"], entry["table"]), len(ops))
+        app = apps.get(entry["app"]["uuid"])
+        if app is None:
+            app = apps[entry["app"]["uuid"]] = len(names)
+            names.append([entry["app"]["uuid"], entry["app"].get("name")])
+        after = doc["after"].get(str(entry["action"]), {})
+        if entry["kind"] == "copy":
+            release = entry["release"]
+            original = release["before"][POINTER[entry["table"]]]
+            out["copies"].append([entry["action"], op, app, original, release["uuid"], release.get("version"),
+                                  release["fingerprint_before"], entry["inserted"]])
+            out["copies_after"].append([entry["action"], after["inserted"], after["release"]])
+        else:
+            out["rows"].append({"action": entry["action"], "op": op, "app": app, "row": entry["row"],
+                                "before": entry["before"], "fingerprint_before": entry["fingerprint_before"],
+                                "fingerprint_after": after.get("row")})
+    out["ops"] = [list(op) for op in ops]
+    out["apps"] = names
+    return out
 
 
 def _reverse(doc: dict[str, Any]) -> ActionTable:
