@@ -3,38 +3,37 @@ and shared-build (one column each)."""
 
 from __future__ import annotations
 
-# Stage ``s`` counts (integers only, every row); stage ``d`` builds the version lists and the
-# ``related`` array for the shared rows only.  Contiguity: the rows using the row must be one
-# run of the app's releases in position order (``rel_pos.pos``, not raw versions: old Deis
-# reuses versions); failed releases that do not use the row do not break the run (a failed
-# deploy between two pushes is not a rollback), so the run is contiguous when the non-failed
-# releases between its first and last position are exactly its own non-failed releases.
+# ``q`` counts each row's users with a window (a sort, no join back), so the version lists
+# and the ``related`` array are built for shared rows only.  Contiguity: the releases using
+# the row must be one run of the app's releases in position order (``rel_pos.pos``, not raw
+# versions: old Deis reuses versions); failed releases that do not use the row do not break
+# the run (a failed deploy between two pushes is not a rollback), so the run is contiguous
+# when the non-failed releases between its first and last position are exactly its own.
 _SHARED_SQL = """
-WITH s AS (
-    SELECT p.{kind}_id AS uuid, p.app_id, count(*) AS releases,
-           sum(CASE WHEN p.failed THEN 0 ELSE 1 END) AS ok_releases,
-           max(p.ok_through) - min(p.ok_through - CASE WHEN p.failed THEN 0 ELSE 1 END) AS ok_span,
-           min(p.pos) AS first_pos, max(p.pos) AS last_pos
+WITH q AS (
+    SELECT p.uuid, p.app_id, p.version, p.created, p.failed, p.pos, p.ok_through,
+           p.{kind}_id AS row_id, count(*) OVER (PARTITION BY p.app_id, p.{kind}_id) AS users
     FROM rel_pos p
     WHERE p.{kind}_id IS NOT NULL
-    GROUP BY p.{kind}_id, p.app_id
-    HAVING count(*) > 1
-), d AS (
-    SELECT p.{kind}_id AS uuid, p.app_id,
-           (array_agg(p.version ORDER BY p.pos))[1:50] AS versions,
-           array_to_json((array_agg(json_build_object('uuid', p.uuid, 'version', p.version,
-                                                      'failed', p.failed, 'created', p.created)
-                                    ORDER BY p.pos))[1:100]) AS related
-    FROM rel_pos p JOIN s ON s.uuid = p.{kind}_id AND s.app_id = p.app_id
-    GROUP BY p.{kind}_id, p.app_id
+), s AS (
+    SELECT q.row_id AS uuid, q.app_id, count(*) AS releases,
+           sum(CASE WHEN q.failed THEN 0 ELSE 1 END) AS ok_releases,
+           max(q.ok_through) - min(q.ok_through - CASE WHEN q.failed THEN 0 ELSE 1 END) AS ok_span,
+           min(q.pos) AS first_pos, max(q.pos) AS last_pos,
+           (array_agg(q.version ORDER BY q.pos))[1:50] AS versions,
+           array_to_json((array_agg(json_build_object('uuid', q.uuid, 'version', q.version,
+                                                      'failed', q.failed, 'created', q.created)
+                                    ORDER BY q.pos))[1:100]) AS related
+    FROM q
+    WHERE q.users > 1
+    GROUP BY q.app_id, q.row_id
 ), k AS (
-    SELECT s.*, d.versions, d.related, x.created AS row_created,
+    SELECT s.*, x.created AS row_created,
            s.ok_span = s.ok_releases AS contiguous,
            coalesce(l.{kind}_id = s.uuid, false) AS includes_live,
            coalesce(lx.uuid = s.uuid, false) AS is_latest,
            l.app_id IS NOT NULL AS has_live, l.version AS live_version, l.uuid AS live_uuid
     FROM s
-    JOIN d ON d.uuid = s.uuid AND d.app_id = s.app_id
     LEFT JOIN {rows} x ON x.uuid = s.uuid
     LEFT JOIN live l ON l.app_id = s.app_id
     LEFT JOIN {latest} lx ON lx.app_id = s.app_id
