@@ -1,13 +1,23 @@
-"""Fixtures for fault and privilege tests: a hot standby, a SELECT-only role."""
+"""Fixtures for fault and privilege tests: a hot standby, a SELECT-only role; hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import conninfo, sql
 
 from tests.reliability.standby import hot_standby
+
+#: Property tests (tests/reliability/test_property_loop.py): a bounded run per CI build, a long
+#: one on demand with ``HYPOTHESIS_PROFILE=long``.  Examples use real databases: no deadline.
+PROPERTY_EXAMPLES = {"ci": 25, "long": 500}
+for _name, _examples in PROPERTY_EXAMPLES.items():
+    settings.register_profile(_name, max_examples=_examples, deadline=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
