@@ -7,29 +7,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically (same-directory temp file, fsync, rename)."""
-    target = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort where directories can't be opened)."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -39,15 +23,19 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
 
 
 @contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[TextIO]:
-    """A text stream that replaces ``path`` atomically when the block ends without error.
+def atomic_open(path: str | os.PathLike[str], mode: int = 0o644, binary: bool = False) -> Iterator[IO[Any]]:
+    """A stream that replaces ``path`` atomically when the block ends without error.
 
-    For output too large to hold in memory; :func:`atomic_write` is the one-shot form.
+    Same-directory temp file, fsync, rename, fsync of the directory; on any error (or a kill)
+    the old file stays and the temp file is removed (or, after a kill, left under a name no
+    reader takes for the target). For output too large to hold in memory.
     """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        opened = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
+        with opened as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -59,3 +47,11 @@ def atomic_open(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Tex
         except FileNotFoundError:
             pass
         raise
+    _fsync_directory(directory)
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically: the one-shot form of :func:`atomic_open`."""
+    payload = data.encode() if isinstance(data, str) else data
+    with atomic_open(path, mode, binary=True) as handle:
+        handle.write(payload)

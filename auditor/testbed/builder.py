@@ -119,16 +119,9 @@ class Controller:
 
     def create_app(self, name: str, owner: str = "alice", at: datetime | None = None) -> App:
         """``apps:create``: the app, its initial empty config and release v1 without a build."""
-        when = self.tick(at)
-        owner_id = self.user(owner)
-        app_uuid = str(uuid.uuid4())
-        self.insert(
-            "api_app",
-            {"uuid": app_uuid, "created": when, "updated": when, "id": name, "owner_id": owner_id},
-        )
-        app = App(self, app_uuid, name, owner_id, owner)
-        config = app.new_config({}, when)
-        app.new_release(config, None, f"{owner} created initial release", when + timedelta(milliseconds=1))
+        app = self.failed_create_app(name, owner, at)
+        config = app.latest_config()
+        app.new_release(config, None, f"{owner} created initial release", self.clock + timedelta(milliseconds=1))
         return app
 
     def failed_create_app(self, name: str, owner: str = "alice", at: datetime | None = None) -> App:
@@ -195,6 +188,12 @@ class App:
         assert found is not None, f"app {self.name} has no v{version}"
         return found
 
+    def latest_config(self) -> str:
+        """The uuid of ``config_set.latest()``: the app's config with the greatest ``created``."""
+        row = self._one("SELECT uuid FROM api_config WHERE app_id = %s ORDER BY created DESC LIMIT 1")
+        assert row is not None, f"app {self.name} has no config"
+        return str(row[0])
+
     def config_values(self, config_uuid: str) -> dict:
         """The ``values`` of a config row, parsed."""
         row = self.ctl.conn.execute('SELECT "values" FROM api_config WHERE uuid = %s', (config_uuid,)).fetchone()
@@ -204,9 +203,7 @@ class App:
     def _merge_base(self) -> str:
         """The config a ``config:set`` merges over: ``config_set.latest()`` in era A."""
         if self.ctl.era == "A":
-            row = self._one("SELECT uuid FROM api_config WHERE app_id = %s ORDER BY created DESC LIMIT 1")
-            assert row is not None
-            return str(row[0])
+            return self.latest_config()
         return self.current().config
 
     def _next_version(self) -> int:
