@@ -34,9 +34,11 @@ FORBIDDEN_FUNCTIONS = frozenset({
     "jsonb_object_agg", "jsonb_strip_nulls", "json_strip_nulls", "jsonb_pretty", "gen_random_uuid",
     "pg_input_is_valid", "array_position", "array_positions", "num_nulls", "num_nonnulls",
     "regexp_match", "websearch_to_tsquery", "string_to_table", "jsonb_path_query", "jsonb_path_exists",
+    "pg_input_error_info", "to_regclass",  # 16+; to_regclass(text) is 9.6+ (9.4 has only cstring)
+    "pg_current_wal_lsn", "pg_last_wal_replay_lsn",  # 10+
 })
 #: Allowed in a check's main SQL when a ``legacy_sql`` serves servers that lack it.
-VERSION_SWITCHED = frozenset({"pg_input_is_valid"})
+VERSION_SWITCHED = frozenset({"pg_input_is_valid", "pg_input_error_info"})
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 
