@@ -14,6 +14,7 @@ from auditor.detect import Generation, detect
 from auditor.errors import AuditFailed
 from auditor.findings import Finding
 from auditor.runner import DEFAULT_GRACE_SECONDS, Scope, Selection, resolve_scope, run_checks, select_checks
+from auditor.streamed import Shape, StreamedFinding
 
 
 @dataclass
@@ -35,6 +36,15 @@ class Audit:
             self.conn, self.generation, self.checks, self.scope,
             grace_seconds=self.grace_seconds, severity_overrides=self.selection.severity_overrides,
             server_version=self.server_version,
+        )
+
+    def streamed(self, shape: Shape) -> Iterator[Finding | StreamedFinding]:
+        """Stream the findings rendered by the server in ``shape``, unordered (see
+        :mod:`auditor.streamed`; :class:`Finding` where a check filters rows client-side)."""
+        return run_checks(
+            self.conn, self.generation, self.checks, self.scope,
+            grace_seconds=self.grace_seconds, severity_overrides=self.selection.severity_overrides,
+            server_version=self.server_version, shape=shape, ordered=False,
         )
 
 

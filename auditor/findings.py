@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,3 +63,7 @@ class Finding:
             "evidence": self.evidence,
             "key": self.key,
         }
+
+    def json_text(self) -> str:
+        """:meth:`to_json` as one line of text."""
+        return json.dumps(self.to_json(), default=str)

@@ -1,7 +1,9 @@
 """The machine report: one JSON document (schema: ``auditor/report_schema.json``).
 
 The summary comes before the findings, yet findings are never all held in memory: they
-are spooled to a temporary file as they stream, then copied after the summary.
+are spooled to one temporary file per severity as they stream (the server renders each
+finding's text, see :mod:`auditor.streamed`), then copied after the summary, most severe
+first.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable
+from contextlib import ExitStack
 from importlib import resources
 from typing import Any, TextIO
 
-from auditor.findings import Finding
+from auditor.findings import SEVERITIES, Finding
 from auditor.report import REPORT_VERSION, Report
+from auditor.streamed import StreamedFinding
 
 
 def report_schema() -> dict[str, Any]:
@@ -21,11 +25,13 @@ def report_schema() -> dict[str, Any]:
     return json.loads(resources.files("auditor").joinpath("report_schema.json").read_text(encoding="utf-8"))
 
 
-def write_json(out: TextIO, report: Report, findings: Iterable[Finding]) -> None:
-    """Write the report document: header, summary, then the spooled findings."""
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding]) -> None:
+    """Write the report document: header, summary, then the spooled findings by severity."""
+    with ExitStack() as stack:
+        spools = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8")) for s in SEVERITIES}
         for finding in findings:
-            spool.write(json.dumps(finding.to_json(), default=str))
+            spool = spools[finding.severity]
+            spool.write(finding.json_text())
             spool.write("\n")
         head = {
             "version": REPORT_VERSION,
@@ -35,7 +41,10 @@ def write_json(out: TextIO, report: Report, findings: Iterable[Finding]) -> None
         }
         out.write(json.dumps(head, indent=1)[:-2])
         out.write(',\n "findings": [')
-        spool.seek(0)
-        for n, line in enumerate(spool):
-            out.write(("\n  " if n == 0 else ",\n  ") + line.rstrip("\n"))
+        separator = "\n  "
+        for spool in spools.values():
+            spool.seek(0)
+            for line in spool:
+                out.write(separator + line.rstrip("\n"))
+                separator = ",\n  "
         out.write("\n ]\n}\n")

@@ -13,6 +13,7 @@ from auditor.detect import Generation
 from auditor.errors import AuditFailed, BadInput
 from auditor.findings import SEVERITIES, Finding
 from auditor.passes import closure, passes_for
+from auditor.streamed import SHA256_SINCE, Shape, StreamedFinding, stream, wrap
 
 DEFAULT_GRACE_SECONDS = 300
 _FETCH_SIZE = 2000
@@ -87,9 +88,10 @@ def _check_sql(check: Check, legacy: bool, generation: Generation) -> str:
 
 
 def build_statement(
-    generation: Generation, checks: list[Check], scope: Scope, server_version: int = 160000
+    generation: Generation, checks: list[Check], scope: Scope, server_version: int = 160000, ordered: bool = True
 ) -> sql.Composed:
-    """One statement: the passes the checks need, then the union of the checks, ordered."""
+    """One statement: the passes the checks need, then the union of the checks, ordered
+    (most severe first, by app) unless ``ordered`` is false."""
     legacy = server_version < 160000
     fragments = _scope_fragments(scope)
     passes = passes_for(generation)
@@ -107,7 +109,7 @@ def build_statement(
         for i, check in enumerate(checks)
     ]
     body = sql.SQL("SELECT * FROM (\n{}\n) AS findings").format(sql.SQL("\nUNION ALL\n").join(selects))
-    order = sql.SQL(
+    order = sql.SQL("") if not ordered else sql.SQL(
         "\nORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
         " app_name NULLS FIRST, check_id, object_id"
     )
@@ -130,10 +132,15 @@ def run_checks(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     severity_overrides: dict[str, str] | None = None,
     server_version: int | None = None,
-) -> Iterator[Finding]:
+    shape: Shape | None = None,
+    ordered: bool = True,
+) -> Iterator[Finding] | Iterator[StreamedFinding]:
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
+    With a ``shape`` the server renders the findings (:mod:`auditor.streamed`), unless a
+    check must filter its rows client-side on this server.  ``ordered``: most severe first,
+    by app (a sort of every finding; the JSON and Prometheus reports do without it).
     """
     if not checks:
         return
@@ -141,30 +148,50 @@ def run_checks(
     by_id = {c.id: c for c in checks}
     version = server_version or conn.info.server_version
     legacy = version < 160000
-    statement = build_statement(generation, checks, scope, version)
+    statement = build_statement(generation, checks, scope, version, ordered)
+    if shape is not None and not (legacy and any(c.legacy_filter is not None for c in checks)):
+        yield from _guarded(checks, _streamed(conn, statement, scope, grace_seconds, overrides, version, shape))
+        return
+    yield from _guarded(checks, _findings(conn, statement, scope, grace_seconds, overrides, by_id, legacy))
+
+
+def _streamed(conn: psycopg.Connection, statement: sql.Composed, scope: Scope, grace_seconds: float,
+              overrides: dict[str, str], version: int, shape: Shape) -> Iterator[StreamedFinding]:
+    with conn.cursor(name="controller_audit_findings") as cur:
+        yield from stream(cur, wrap(statement, shape, version), params_for(scope, grace_seconds), overrides,
+                          version >= SHA256_SINCE)
+
+
+def _findings(conn: psycopg.Connection, statement: sql.Composed, scope: Scope, grace_seconds: float,
+              overrides: dict[str, str], by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
+    with conn.cursor(name="controller_audit_findings") as cur:
+        cur.itersize = _FETCH_SIZE
+        cur.execute(statement, params_for(scope, grace_seconds))
+        for row in cur:
+            check = by_id[row[0]]
+            if legacy and check.legacy_filter is not None:
+                kept = check.legacy_filter(row[1:])
+                if kept is None:
+                    continue
+                row = (row[0], *kept)
+            severity = overrides.get(row[0], row[1])
+            yield Finding(
+                check=row[0],
+                severity=severity,
+                app_uuid=str(row[2]) if row[2] is not None else None,
+                app_name=row[3],
+                object_table=row[4],
+                object_id=str(row[5]),
+                message=row[6],
+                related=row[7] or [],
+                evidence=row[8] or {},
+            )
+
+
+def _guarded(checks: list[Check], rows: Iterator[Finding] | Iterator[StreamedFinding]) -> Iterator:
+    """``rows``, with a timeout or missing privilege turned into a one-line :class:`AuditFailed`."""
     try:
-        with conn.cursor(name="controller_audit_findings") as cur:
-            cur.itersize = _FETCH_SIZE
-            cur.execute(statement, params_for(scope, grace_seconds))
-            for row in cur:
-                check = by_id[row[0]]
-                if legacy and check.legacy_filter is not None:
-                    kept = check.legacy_filter(row[1:])
-                    if kept is None:
-                        continue
-                    row = (row[0], *kept)
-                severity = overrides.get(row[0], row[1])
-                yield Finding(
-                    check=row[0],
-                    severity=severity,
-                    app_uuid=str(row[2]) if row[2] is not None else None,
-                    app_name=row[3],
-                    object_table=row[4],
-                    object_id=str(row[5]),
-                    message=row[6],
-                    related=row[7] or [],
-                    evidence=row[8] or {},
-                )
+        yield from rows
     except psycopg.errors.QueryCanceled as exc:
         names = ", ".join(c.id for c in checks)
         raise AuditFailed(

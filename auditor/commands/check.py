@@ -24,6 +24,9 @@ from auditor.report_prometheus import failure_text, write_prometheus
 from auditor.report_table import write_table
 
 RENDERERS = {"table": write_table, "json": write_json, "prometheus": write_prometheus}
+#: What the server renders for each format (``None``: ordered :class:`Finding` objects, for
+#: the table's severity and app groups).
+SHAPES = {"table": None, "json": "json", "prometheus": "counts"}
 
 
 @contextmanager
@@ -77,7 +80,9 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
             to_terminal = fmt == "table" and output is None and sys.stdout.isatty()
             progress = Progress(sys.stderr, report.checks, until_first=to_terminal)
             with output_stream(output) as out:
-                RENDERERS[fmt](out, report, report.screen(progress.track(run.findings())))
+                shape = SHAPES[fmt]
+                findings = run.findings() if shape is None else run.streamed(shape)
+                RENDERERS[fmt](out, report, report.screen(progress.track(findings)))
     except (AuditorError, psycopg.Error):
         if fmt == "prometheus" and output:
             atomic_write(output, failure_text(time.monotonic() - started))
