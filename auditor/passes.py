@@ -38,10 +38,10 @@ class Pass:
 
 #: Releases with their ``failed`` flag; before migration 0020 no release is failed.
 _RELEASES_WITH_FAILED = """
-    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, r.summary, r.failed
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, r.failed
     FROM api_release r WHERE {scope}"""
 _RELEASES_NEVER_FAILED = """
-    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, r.summary, false AS failed
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, false AS failed
     FROM api_release r WHERE {scope}"""
 
 

@@ -31,7 +31,16 @@ FROM (
                              'app', json_build_object('uuid', c.app_id, 'name', ca.id)) AS config_ref,
            json_build_object('table', 'api_build', 'uuid', b.uuid,
                              'app', json_build_object('uuid', b.app_id, 'name', ba.id)) AS build_ref
-    FROM rel r
+    FROM (
+        -- Candidates first: releases whose config or build is not among their own app's
+        -- rows (one hash anti-join with the scoped passes); only those are looked up in
+        -- the base tables (OFFSET 0: by primary key, never a scan of every config).
+        SELECT r.* FROM rel r
+        WHERE NOT EXISTS (SELECT 1 FROM cfg o WHERE o.uuid = r.config_id AND o.app_id = r.app_id)
+           OR (r.build_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM bld o WHERE o.uuid = r.build_id AND o.app_id = r.app_id))
+        OFFSET 0
+    ) r
     LEFT JOIN api_config c ON c.uuid = r.config_id
     LEFT JOIN api_app ca ON ca.uuid = c.app_id
     LEFT JOIN api_build b ON b.uuid = r.build_id
@@ -57,6 +66,6 @@ the other app's image under this app's name, and an ORM delete of the other app
 cascades through the shared row and removes this app's release with it.  Reported per
 release, with the foreign rows and their app; never repaired automatically, because
 which row the release should have used cannot be known from the database.""",
-    passes=("rel", "apps", "live"),
+    passes=("rel", "apps", "live", "cfg", "bld"),
     sql=_SQL,
 )

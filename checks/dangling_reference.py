@@ -6,6 +6,18 @@ from auditor.catalogue import Check
 # missing, it is a cross-app reference.  Releases: one finding each, listing every
 # missing parent.  Configs and builds: one finding each whose app is missing.
 _SQL = """
+WITH gone AS (
+    -- Referenced rows that do not exist: the ids the releases use (config_use, build_use:
+    -- one row per id) missing from the scoped passes, confirmed by primary key in the base
+    -- table (under --app another app's row is outside the passes but not missing).
+    SELECT 'config' AS kind, u.uuid FROM config_use u
+    WHERE NOT EXISTS (SELECT 1 FROM cfg c WHERE c.uuid = u.uuid)
+      AND NOT EXISTS (SELECT 1 FROM api_config p WHERE p.uuid = u.uuid)
+    UNION ALL
+    SELECT 'build', u.uuid FROM build_use u
+    WHERE NOT EXISTS (SELECT 1 FROM bld b WHERE b.uuid = u.uuid)
+      AND NOT EXISTS (SELECT 1 FROM api_build p WHERE p.uuid = u.uuid)
+)
 SELECT 'critical' AS severity,
        x.app_id AS app_uuid, a.name AS app_name, 'api_release' AS object_table, x.uuid::text AS object_id,
        format('release v%%s points at %%s, which do%%s not exist', x.version, m.what,
@@ -15,10 +27,10 @@ SELECT 'critical' AS severity,
                          'is_live', l.uuid IS NOT DISTINCT FROM x.uuid) AS evidence
 FROM (
     SELECT r.uuid, r.app_id, r.version, r.failed, r.created, r.config_id, r.build_id,
-           NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = r.app_id) AS app_missing,
-           NOT EXISTS (SELECT 1 FROM api_config p WHERE p.uuid = r.config_id) AS config_missing,
+           r.app_id NOT IN (SELECT p.uuid FROM apps p) AS app_missing,
+           r.config_id IN (SELECT g.uuid FROM gone g WHERE g.kind = 'config') AS config_missing,
            r.build_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM api_build p WHERE p.uuid = r.build_id) AS build_missing
+               AND r.build_id IN (SELECT g.uuid FROM gone g WHERE g.kind = 'build') AS build_missing
     FROM rel r
 ) x
 CROSS JOIN LATERAL (
