@@ -8,7 +8,6 @@ committed statement), for ``config:set``, build pushes and rollbacks.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Iterable
@@ -56,29 +55,26 @@ class Writer(threading.Thread):
         finally:
             self.started_writing.set()
 
-    def _operate(self, app: App, n: int):
+    def _operate(self, app: App, n: int) -> list[tuple[str, str]]:
+        """One controller operation; the rows it inserted, as ``(table, uuid)``."""
         choice = self.random.choice(self.ops)
-        if choice == "config":
-            return app.config_set(STEP=str(n), QUOTE="it's")
         if choice == "push":
-            return app.push(image=f"{app.name}:w{n}")
+            release = app.push(image=f"{app.name}:w{n}")
+            return [("api_build", release.build), ("api_release", release.uuid)]
+        failed = "failed" if app.ctl.generation.has_failed else "false"
         versions = [r[0] for r in app.ctl.conn.execute(
-            "SELECT version FROM api_release WHERE app_id = %s AND version > 1 ORDER BY version", (app.uuid,))]
-        return app.rollback(self.random.choice(versions)) if versions else app.config_set(STEP=str(n))
+            f"SELECT version FROM api_release WHERE app_id = %s AND version > 1 AND NOT {failed} ORDER BY version",
+            (app.uuid,))]
+        if choice == "rollback" and versions:
+            return [("api_release", app.rollback(self.random.choice(versions)).uuid)]
+        release = app.config_set(STEP=str(n), QUOTE="it's")
+        return [("api_config", release.config), ("api_release", release.uuid)]
 
-    def _remember(self, conn: psycopg.Connection, release) -> None:
-        """Record the release and the config/build it inserted, as committed."""
-        old_rows = {t: set(self.written[t]) for t in self.written}
-        for table, uuid in (("api_release", release.uuid), ("api_config", release.config),
-                            ("api_build", release.build)):
-            if uuid is None:
-                continue
-            image = conn.execute(f"SELECT row_to_json(t)::text FROM {table} t WHERE uuid = %s", (uuid,)).fetchone()[0]
-            created = json.loads(image)["created"]
-            # a config/build is the writer's own only if it was created by this operation (not reused)
-            if table == "api_release" or datetime.fromisoformat(created) >= release.created - timedelta(seconds=1):
-                if uuid not in old_rows[table]:
-                    self.written[table][uuid] = image
+    def _remember(self, conn: psycopg.Connection, inserted: list[tuple[str, str]]) -> None:
+        """Record the rows an operation inserted, as committed."""
+        for table, uuid in inserted:
+            image = conn.execute(f"SELECT row_to_json(t)::text FROM {table} t WHERE uuid = %s", (uuid,)).fetchone()
+            self.written[table][uuid] = image[0]
 
 
 def _writer_rows(writers: Iterable[Writer]) -> dict[str, set[str]]:
