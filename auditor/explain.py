@@ -80,15 +80,18 @@ def _release_sql(generation: Generation) -> sql.Composed:
 
 
 def _uses(conn: psycopg.Connection, table: str, column: str, app_uuid: str) -> dict[str, RowUse]:
+    # The app's releases are grouped once (a per-row subquery with ``app_id = ...`` made the
+    # planner AND the app_id index, every release of the app, into each row's lookup).
     query = sql.SQL(
-        "SELECT t.uuid::text, t.created,"
-        " (SELECT coalesce(array_agg(r.version ORDER BY r.version), '{{}}') FROM api_release r"
-        "   WHERE r.{col} = t.uuid AND r.app_id = t.app_id),"
+        "SELECT t.uuid::text, t.created, coalesce(u.versions, '{{}}'),"
         " (SELECT count(*) FROM api_release r WHERE r.{col} = t.uuid AND r.app_id <> t.app_id)"
-        " FROM {table} t WHERE t.app_id = %s ORDER BY t.created, t.uuid"
+        " FROM {table} t"
+        " LEFT JOIN (SELECT {col} AS uuid, array_agg(version ORDER BY version) AS versions"
+        "            FROM api_release WHERE app_id = %s GROUP BY {col}) u ON u.uuid = t.uuid"
+        " WHERE t.app_id = %s ORDER BY t.created, t.uuid"
     ).format(col=sql.Identifier(column), table=sql.Identifier(table))
     return {row[0]: RowUse(row[0], row[1], tuple(row[2]), row[3])
-            for row in conn.execute(query, (app_uuid,)).fetchall()}
+            for row in conn.execute(query, (app_uuid, app_uuid)).fetchall()}
 
 
 def _latest(kind: str, rows: dict[str, RowUse], expected: str | None) -> Latest:
