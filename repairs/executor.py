@@ -135,7 +135,7 @@ class RepairSession:
                 conn.execute(CONSTRAINTS_NOW)
                 problems = conn.execute(statements.invariants).fetchall()
                 if problems:
-                    raise RepairAborted("invariant broken, rolled back: " + _problems(problems, actions),
+                    raise RepairAborted("rolled back, nothing was changed: " + _problems(problems, actions),
                                         kind="invariant broken")
                 checked = conn.execute("SELECT count(*) FROM ca_before").fetchone()
                 if recorder is not None:
@@ -148,7 +148,7 @@ class RepairSession:
         except AuditorError:
             raise
         except psycopg.errors.LockNotAvailable:
-            raise RepairAborted(f"lock conflict: another session holds rows this plan changes (lock_timeout "
+            raise RepairAborted(f"another session holds rows this plan changes (lock_timeout "
                                 f"{self.lock_timeout}); stop the controller or retry; nothing was changed",
                                 kind="lock conflict") from None
         except psycopg.errors.QueryCanceled:
