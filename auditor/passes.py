@@ -45,6 +45,24 @@ _RELEASES_NEVER_FAILED = """
     FROM api_release r WHERE {scope}"""
 
 
+#: How many releases use each config (build): the one GROUP BY every sharing/orphan check reads.
+#: Filled in below with constant column names only.
+_USE = """
+    SELECT {pointer} AS uuid, count(*) AS releases,
+           sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
+           min(version) AS first_version, max(version) AS last_version
+    FROM rel WHERE {where} GROUP BY {pointer}"""
+
+#: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.
+_LATEST = """
+    SELECT app_id, uuid, created, ties FROM (
+        SELECT app_id, uuid, created,
+               row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
+               count(*) OVER (PARTITION BY app_id, created) AS ties
+        FROM {rows}) s
+    WHERE rn = 1"""
+
+
 def passes_for(generation: Generation) -> dict[str, Pass]:
     """Every shared pass, written for this generation's columns."""
     defs = [
@@ -60,46 +78,10 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             ORDER BY app_id, version DESC""",
             ("rel",),
         ),
-        Pass(
-            "config_use",
-            """
-            SELECT config_id AS uuid, count(*) AS releases,
-                   sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
-                   min(version) AS first_version, max(version) AS last_version
-            FROM rel GROUP BY config_id""",
-            ("rel",),
-        ),
-        Pass(
-            "build_use",
-            """
-            SELECT build_id AS uuid, count(*) AS releases,
-                   sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
-                   min(version) AS first_version, max(version) AS last_version
-            FROM rel WHERE build_id IS NOT NULL GROUP BY build_id""",
-            ("rel",),
-        ),
-        Pass(
-            "latest_cfg",
-            """
-            SELECT app_id, uuid, created, ties FROM (
-                SELECT app_id, uuid, created,
-                       row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
-                       count(*) OVER (PARTITION BY app_id, created) AS ties
-                FROM cfg) s
-            WHERE rn = 1""",
-            ("cfg",),
-        ),
-        Pass(
-            "latest_bld",
-            """
-            SELECT app_id, uuid, created, ties FROM (
-                SELECT app_id, uuid, created,
-                       row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
-                       count(*) OVER (PARTITION BY app_id, created) AS ties
-                FROM bld) s
-            WHERE rn = 1""",
-            ("bld",),
-        ),
+        Pass("config_use", _USE.format(pointer="config_id", where="true"), ("rel",)),
+        Pass("build_use", _USE.format(pointer="build_id", where="build_id IS NOT NULL"), ("rel",)),
+        Pass("latest_cfg", _LATEST.format(rows="cfg"), ("cfg",)),
+        Pass("latest_bld", _LATEST.format(rows="bld"), ("bld",)),
         Pass(
             # Each release's position in its app's history: ``pos`` (row_number in version
             # order; old Deis may reuse versions, so positions, not raw numbers), ``ok_through``

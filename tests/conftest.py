@@ -28,6 +28,17 @@ def pg_server() -> Iterator[Server]:
         server.close()
 
 
+@pytest.fixture(scope="session")
+def standby(pg_server: Server) -> Iterator[str]:
+    """Admin DSN of a real hot standby streaming from the test server (embedded server only)."""
+    if pg_server.data_dir is None:
+        pytest.skip("a hot standby needs the embedded test server")
+    from tests.reliability.standby import hot_standby
+
+    with hot_standby(pg_server) as dsn:
+        yield dsn
+
+
 @dataclass
 class ControllerDB:
     """A fresh controller database: its DSN, an autocommit connection and a data builder."""

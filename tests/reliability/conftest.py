@@ -9,8 +9,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 from psycopg import conninfo, sql
 
-from tests.reliability.standby import hot_standby
-
 #: Property tests (tests/reliability/test_property_loop.py): a bounded run per CI build, a long
 #: one on demand with ``HYPOTHESIS_PROFILE=long``.  Examples use real databases: no deadline.
 PROPERTY_EXAMPLES = {"ci": 25, "long": 500}
@@ -18,15 +16,6 @@ for _name, _examples in PROPERTY_EXAMPLES.items():
     settings.register_profile(_name, max_examples=_examples, deadline=None, print_blob=True,
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-@pytest.fixture(scope="session")
-def standby(pg_server) -> Iterator[str]:
-    """Admin DSN of a hot standby of the test server (embedded test servers only)."""
-    if pg_server.data_dir is None:
-        pytest.skip("a hot standby needs the embedded test server")
-    with hot_standby(pg_server) as dsn:
-        yield dsn
 
 
 @pytest.fixture

@@ -245,13 +245,13 @@ def test_select_only_role_is_refused_before_any_change(storied, tmp_path):
         _drop_role(db, role)
 
 
-def test_hot_standby_is_refused(pg_server, storied, repair_standby, tmp_path):
+def test_hot_standby_is_refused(pg_server, storied, standby, tmp_path):
     from tests.reliability.standby import wait_for_replay
 
     db = storied()
     make_plan(db, tmp_path / "p.json")
-    wait_for_replay(pg_server.admin_dsn, repair_standby)
-    params = conninfo.conninfo_to_dict(repair_standby)
+    wait_for_replay(pg_server.admin_dsn, standby)
+    params = conninfo.conninfo_to_dict(standby)
     params["dbname"] = db.name
     result = run("apply", str(tmp_path / "p.json"), "--dsn", conninfo.make_conninfo(**params), "--yes")
     assert result.exit_code == 4 and "hot standby" in result.output
