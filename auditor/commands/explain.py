@@ -68,14 +68,16 @@ def history_rows(story: AppStory) -> list[list[str]]:
         key=lambda item: (item[0], item[1]),
     )
     rows: list[list[str]] = []
+    placed = 0
     for rel in story.releases:
-        while loose and loose[0][0] < rel.created:
-            _, kind, use = loose.pop(0)
+        while placed < len(loose) and loose[placed][0] < rel.created:
+            _, kind, use = loose[placed]
             rows.append(_orphan_row(story, kind, use))
+            placed += 1
         summary = (rel.summary or "")[:_SUMMARY_WIDTH]
         rows.append([f"v{rel.version}", _when(rel.created), "FAILED" if rel.failed else "", summary,
                      rel.config, rel.build or "(none)", _release_notes(story, rel)])
-    rows += [_orphan_row(story, kind, use) for _, kind, use in loose]
+    rows += [_orphan_row(story, kind, use) for _, kind, use in loose[placed:]]
     return rows
 
 
