@@ -28,9 +28,13 @@ def pg_server() -> Iterator[Server]:
         server.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def standby(pg_server: Server) -> Iterator[str]:
-    """Admin DSN of a real hot standby streaming from the test server (embedded server only)."""
+    """Admin DSN of a real hot standby streaming from the test server (embedded server only).
+
+    Module-scoped: a standby replays every later write of the session, so it lives only as
+    long as the tests that need it.
+    """
     if pg_server.data_dir is None:
         pytest.skip("a hot standby needs the embedded test server")
     from tests.reliability.standby import hot_standby
