@@ -25,7 +25,7 @@ def register(cli: click.Group) -> None:
 @click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
               help="Only this repair (repeatable) [default: all three, in the order prune-orphans, unshare, "
                    "restore-latest].")
-@click.option("--grace", type=float, default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS",
+@click.option("--grace", type=click.FloatRange(min=0), default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS",
               help="Rows younger than this are a deploy in flight: never pruned, never re-dated around.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="PLAN",
               help="Write the plan (JSON) to PLAN.")
