@@ -57,6 +57,17 @@ class _Calendar:
         self.loaded: dict[str, set[datetime]] = {}
         self.new: dict[str, set[datetime]] = {}
 
+    def prefetch(self, apps: Iterable[str]) -> None:
+        """Load the taken ``created`` values of ``apps`` in one query (those known to collide)."""
+        wanted = sorted(set(apps) - set(self.loaded))
+        if not wanted:
+            return
+        for app in wanted:
+            self.loaded[app] = set()
+        query = sql.SQL(_CREATED_OF_APPS).format(table=sql.Identifier(self.table))
+        for app, created in self.ctx.conn.execute(query, (wanted,)):
+            self.loaded[app].add(created)
+
     def _existing(self, app: str) -> set[datetime]:
         if app not in self.loaded:
             query = sql.SQL(_CREATED_OF_APPS).format(table=sql.Identifier(self.table))
@@ -86,7 +97,8 @@ def plan(ctx: PlanningContext) -> None:
         calendar = _Calendar(ctx, table)
         copies = ctx.copies.setdefault(table, {})
         query = sql.SQL(_USERS).format(table=sql.Identifier(table), pointer=sql.Identifier(pointer))
-        rows = ctx.conn.execute(query, ctx.scope_params)
+        rows = ctx.conn.execute(query, ctx.scope_params).fetchall()
+        calendar.prefetch(row[3] for row in rows if row[10])
         for row_id, group in groupby(rows, key=lambda r: r[0]):
             users = list(group)
             refusal = _refusal(table, row_id, users)
