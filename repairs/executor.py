@@ -1,7 +1,7 @@
 """Apply a set of actions in ONE verified transaction (used by ``apply`` and ``undo``).
 
 Order inside the transaction: timeouts; load the actions (COPY); lock every row they read or
-change (``SELECT ... FOR UPDATE``); compare fingerprints (stale: refuse, nothing changed);
+change (``SELECT ... FOR NO KEY UPDATE``); compare fingerprints (stale: refuse, nothing changed);
 snapshot what the invariants compare against; read the pre-images; change (set-based); check
 deferred constraints and every invariant; read the post-image fingerprints and let the
 recorder write the undo file; then COMMIT - or ROLLBACK for a rehearsal or on any failure.

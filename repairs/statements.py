@@ -107,14 +107,19 @@ class Statements:
 
     @cached_property
     def locks(self) -> list[str]:
-        """``SELECT ... FOR UPDATE`` every row the plan reads or changes (set-based, one per table),
-        keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row)."""
+        """``SELECT ... FOR NO KEY UPDATE`` every row the plan reads or changes (set-based, one
+        per table), keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row).
+
+        ``NO KEY UPDATE`` blocks every other change to those rows but not the ``KEY SHARE`` lock
+        of a foreign-key check, so a controller inserting a release that points at a planned
+        config or build is never blocked by (or deadlocked with) the repair; deleting a pruned
+        orphan takes the stronger lock at the ``DELETE`` itself."""
         keys = [(table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
                 for table in POINTER]
         keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL")))
         return [render(sql.SQL(
             "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
-            "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR UPDATE OF x) AS l"
+            "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
         ).format(name=sql.Literal(table), t=sql.Identifier(table), keys=key)) for table, key in keys]
 
     # -- preconditions ------------------------------------------------------------------

@@ -209,3 +209,35 @@ def test_write_to_a_planned_app_while_apply_waits_aborts_it_with_nothing_changed
     assert _assert_writes_kept(hephy_db, [writer]) >= 6
     assert full_dump(hephy_db.conn, without=_writer_rows([writer])) == before
     assert not (tmp_path / "p.json.undo.json").exists()
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_controller_write_is_not_blocked_by_apply_row_locks(make_db, tmp_path, migration):
+    """While apply holds its row locks, a push that reuses a planned (shared) config goes through:
+    the repair's locks never block a foreign-key check, so they cannot deadlock the controller."""
+    db = make_db(migration)
+    ctl = db.controller()
+    story(ctl)
+    plan = _plan(db, tmp_path / "p.json")
+    app_name = next(a["app"]["name"] for a in plan["actions"] if a["kind"] == "copy")
+    app = next(App(ctl, str(u), n, o, "alice") for u, n, o in db.conn.execute(
+        "SELECT uuid, id, owner_id FROM api_app WHERE id = %s", (app_name,)))
+    admin = psycopg.connect(db.server.admin_dsn, autocommit=True)
+    blocker = psycopg.connect(db.dsn)
+    try:
+        blocker.execute("LOCK TABLE api_config IN SHARE MODE")  # apply waits at its first INSERT, locks held
+        proc = start_cli("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes", "--lock-timeout", "60s")
+        _, query = waiting_backend(admin, db.name)
+        assert "INSERT INTO" in query.replace('"', "")
+        writer = psycopg.connect(db.dsn, autocommit=True)
+        writer.execute("SET lock_timeout = '3s'")
+        pushed = App(Controller(writer), app.uuid, app.name, app.owner_id, "alice").push(image="during-apply:1")
+        writer.close()
+    finally:
+        blocker.rollback()
+        blocker.close()
+        admin.close()
+    out, err = proc.communicate(timeout=120)
+    # The push landed while apply was held; apply then sees it and aborts (or commits) cleanly.
+    assert db.scalar("SELECT count(*) FROM api_release WHERE uuid = %s", (pushed.uuid,)) == 1
+    assert proc.returncode in (0, 5), err

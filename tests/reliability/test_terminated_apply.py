@@ -17,7 +17,7 @@ from tests.repairs.helpers import read_plan, story
 #: Where apply is held: (the blocker's statement, the statement apply waits in).
 POINTS = {
     # before it holds anything: it waits for a row lock of the plan
-    "waiting-for-row-locks": ("SELECT 1 FROM api_release WHERE uuid = %(release)s FOR UPDATE", "FOR UPDATE"),
+    "waiting-for-row-locks": ("SELECT 1 FROM api_release WHERE uuid = %(release)s FOR UPDATE", "FOR NO KEY UPDATE"),
     # every planned row locked, nothing changed yet: the first change (copies into api_config) waits
     "holding-row-locks": ("LOCK TABLE api_config IN SHARE MODE", "INSERT INTO api_config"),
     # config copies inserted, pointers moved, orphans deleted: the build changes wait
