@@ -60,7 +60,8 @@ def test_rendered_lines_are_the_findings_json(hephy_db, server_version):
         (f.check, f.severity, f.app_name, f.key) for f in plain)
     assert any(f.severity == "warning" for f in plain if f.check == "shared-config")  # override applied
     assert all(f.severity == "critical" for f in plain if f.check == "orphan-build")
-    if server_version == 150000:
+    effective = server_version or hephy_db.conn.info.server_version
+    if effective < 160000 and "invalid-json" not in exclude:  # also a real pre-16 AUDITOR_TEST_DSN server
         assert all(type(s).__name__ == "Finding" for s in streamed)
     else:
         assert all(isinstance(s, StreamedFinding) for s in streamed)
@@ -73,9 +74,10 @@ def test_scoped_stream_and_counts_shape(db):
     assert plain and {f.app_name for f in plain} == {"web"}
     assert Counter((s.check, s.severity, s.app_name, s.key) for s in counted) == Counter(
         (f.check, f.severity, f.app_name, f.key) for f in plain)
-    assert all(s.line is None for s in counted)
-    with pytest.raises(ValueError):
-        counted[0].json_text()
+    if db.conn.info.server_version >= 160000:  # before 16 the run falls back to Finding objects
+        assert all(s.line is None for s in counted)
+        with pytest.raises(ValueError):
+            counted[0].json_text()
 
 
 def test_python_key_is_the_findings_key(hephy_db):
