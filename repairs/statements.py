@@ -154,6 +154,12 @@ class Statements:
         return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
+    def _digests(self, build_alias: str) -> dict[str, sql.Composed]:
+        """The digests the snapshot records and the invariants compare: a release's own columns
+        (alias ``r``), its config's content (``c``) and its build's content (``build_alias``)."""
+        return {"own": _row_md5("r", self.release_own), "cfg": _row_md5("c", self.content("api_config")),
+                "bld": _row_md5(build_alias, self.content("api_build"))}
+
     # -- snapshot -------------------------------------------------------------------------
     @cached_property
     def snapshot(self) -> list[str]:
@@ -163,8 +169,7 @@ class Statements:
             "{cfg} AS config_content, {bld} AS build_content FROM api_release AS r "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS b ON b.uuid = r.build_id "
             "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
-        ).format(own=_row_md5("r", self.release_own), cfg=_row_md5("c", self.content("api_config")),
-                 bld=_row_md5("b", self.content("api_build")))
+        ).format(**self._digests(build_alias="b"))
         counts = sql.SQL("CREATE TEMPORARY TABLE ca_counts AS {}").format(self._counts("before"))
         return [render(before), render(counts)]
 
@@ -235,8 +240,7 @@ class Statements:
             "WHEN r.build_id IS DISTINCT FROM coalesce(pb.new_uuid, b.build_id) THEN 'its build_id is not as planned' "
             "WHEN {cfg} IS DISTINCT FROM b.config_content THEN 'the content of its config changed' "
             "WHEN {bld} IS DISTINCT FROM b.build_content THEN 'the content of its build changed' END"
-        ).format(own=_row_md5("r", self.release_own), cfg=_row_md5("c", self.content("api_config")),
-                 bld=_row_md5("d", self.content("api_build")))
+        ).format(**self._digests(build_alias="d"))
         return sql.SQL(
             "SELECT CAST(NULL AS integer) AS action, 'release ' || CAST(v.uuid AS text) || ': ' || v.problem AS problem FROM ("
             "SELECT coalesce(r.uuid, b.uuid) AS uuid, {problem} AS problem FROM ca_before AS b "
