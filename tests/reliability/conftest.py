@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
-from psycopg import conninfo, sql
+from psycopg import sql
+
+from tests.helpers import login_role_dsn
 
 #: Property tests (tests/reliability/test_property_loop.py): a bounded run per CI build, a long
 #: one on demand with ``HYPOTHESIS_PROFILE=long``.  Examples use real databases: no deadline.
@@ -21,12 +23,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def select_only_dsn(hephy_db) -> Iterator[str]:
     """A DSN for a role that may only SELECT the controller's tables of ``hephy_db``."""
-    role, password = f"ro_{hephy_db.name[-8:]}", "ro-pw-1234"
+    role = f"ro_{hephy_db.name[-8:]}"
     conn = hephy_db.conn
-    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
-    conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
-    params = conninfo.conninfo_to_dict(hephy_db.dsn)
-    params.update(user=role, password=password)
-    yield conninfo.make_conninfo(**params)
+    yield login_role_dsn(hephy_db, role, "ro-pw-1234", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
     conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
     conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

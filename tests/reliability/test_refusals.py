@@ -17,6 +17,7 @@ from psycopg import conninfo, sql
 
 from repairs import planfile, undofile
 from repairs.sealed import checksum
+from tests.helpers import login_role_dsn
 from tests.reliability.faults import cli, full_dump, one_line_error
 from tests.reliability.standby import wait_for_replay
 from tests.repairs.helpers import story
@@ -73,16 +74,6 @@ def test_apply_statement_timeout_exits_5_with_nothing_changed(make_db, tmp_path)
 
 # -- servers and roles that cannot write ------------------------------------------------------
 
-def _role(db, role: str, password: str, *statements: str) -> str:
-    """Create a login role with a password, run ``statements`` (``{}`` is the role), return its DSN."""
-    db.conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
-    for statement in statements:
-        db.conn.execute(sql.SQL(statement).format(sql.Identifier(role)))
-    params = conninfo.conninfo_to_dict(db.dsn)
-    params.update(user=role, password=password)
-    return conninfo.make_conninfo(**params)
-
-
 @pytest.fixture
 def roles(make_db):
     """``make(statements...)`` gives a storied database and the DSN of a role made by ``statements``."""
@@ -92,7 +83,7 @@ def roles(make_db):
         db = _storied(make_db)
         role = f"r{len(made)}_{db.name[-8:]}"
         made.append((db, role))
-        return db, _role(db, role, "role-pw-4321", *statements)
+        return db, login_role_dsn(db, role, "role-pw-4321", *statements)
 
     yield make
     for db, role in made:

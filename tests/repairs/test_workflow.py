@@ -11,7 +11,7 @@ import pytest
 from psycopg import conninfo, sql
 
 from repairs.sealed import checksum
-from tests.helpers import psql_file
+from tests.helpers import login_role_dsn, psql_file
 from tests.repairs.helpers import contents, ledger, make_plan, run, story
 
 
@@ -210,15 +210,6 @@ def test_broken_invariant_rolls_back_with_exit_5(storied, tmp_path):
     assert contents(db) == before and not (tmp_path / "p.json.undo.json").exists()
 
 
-def _role_dsn(db, role: str, password: str, *grants: str) -> str:
-    db.conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
-    for grant in grants:
-        db.conn.execute(sql.SQL(grant).format(sql.Identifier(role)))
-    params = conninfo.conninfo_to_dict(db.dsn)
-    params.update(user=role, password=password)
-    return conninfo.make_conninfo(**params)
-
-
 def _drop_role(db, role: str) -> None:
     db.conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
     db.conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
@@ -227,7 +218,7 @@ def _drop_role(db, role: str) -> None:
 def test_select_only_role_is_refused_before_any_change(storied, tmp_path):
     db = storied()
     role = f"ro_{db.name[-8:]}"
-    dsn = _role_dsn(db, role, "ro-pw-5678", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
+    dsn = login_role_dsn(db, role, "ro-pw-5678", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
     try:
         make_plan(db, tmp_path / "p.json")
         before = contents(db)
@@ -253,7 +244,7 @@ def test_hot_standby_is_refused(pg_server, storied, standby, tmp_path):
 def test_password_never_reaches_plan_script_or_undo_file(storied, tmp_path):
     db = storied()
     role, password = f"rw_{db.name[-8:]}", "pw-Secret-9f8e7d"
-    dsn = _role_dsn(db, role, password, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}")
+    dsn = login_role_dsn(db, role, password, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}")
     try:
         url = "postgresql://{}:{}@/{}?host={}".format(role, password, db.name, conninfo.conninfo_to_dict(dsn)["host"])
         outputs = []
