@@ -51,7 +51,7 @@ def output_stream(path: str | None) -> Iterator[TextIO]:
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
               help="Report only findings not accepted in this baseline file.")
 def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, ...], grace: float | None,
-          config_path: str | None, dsn: str | None, statement_timeout: str, lock_timeout: str,
+          skew: float, config_path: str | None, dsn: str | None, statement_timeout: str, lock_timeout: str,
           fmt: str | None, output: str | None, fail_on: str | None, baseline_path: str | None) -> int:
     """Audit the database and report the findings.
 
@@ -63,10 +63,11 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
         settings = settings_from(config_path)
         fmt = fmt or settings.format or "table"
         request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace,
-                                settings=settings)
+                                settings=settings, skew=skew)
         baseline = load_baseline(baseline_path) if baseline_path else None
         with open_audit(request.target, apps=request.apps, selection=request.selection,
-                        grace_seconds=request.grace_seconds, statement_timeout=statement_timeout,
+                        grace_seconds=request.grace_seconds, skew_seconds=request.skew_seconds,
+                        statement_timeout=statement_timeout,
                         lock_timeout=lock_timeout) as run:
             report = Report(
                 checks=[c.id for c in run.checks],
