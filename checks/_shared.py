@@ -82,9 +82,13 @@ WITH q AS (
            bool_or(xa.includes_live) AS includes_live,
            bool_or(xa.includes_live AND xa.foreign_app) AS foreign_live,
            string_agg(CASE WHEN xa.foreign_app THEN xa.app_name END, ', ' ORDER BY xa.app_name) AS crosses_into,
-           string_agg(CASE WHEN xa.foreign_app AND xa.includes_live
-                           THEN format('%%s v%%s', xa.app_name, xa.live_version) END, ', '
-                      ORDER BY xa.app_name) AS foreign_live_text,
+           string_agg(CASE WHEN xa.foreign_app
+                           THEN format('app %%s''s v%%s%%s', xa.app_name, array_to_string(xa.versions[1:6], ', v')
+                                       || CASE WHEN xa.releases > 6 THEN ', ...' ELSE '' END,
+                                       CASE WHEN xa.includes_live
+                                            THEN format(' (its live release v%%s)', xa.live_version)
+                                            ELSE '' END) END, ' and '
+                      ORDER BY xa.app_name) AS victims,
            string_agg(format('%%s: v%%s', xa.app_name, array_to_string(xa.versions[1:6], ', v'))
                       || CASE WHEN xa.releases > 6 THEN ', ...' ELSE '' END, '; '
                       ORDER BY xa.foreign_app, xa.app_name) AS by_app,
@@ -136,11 +140,9 @@ UNION ALL
 SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END,
        xs.row_app, oa.id, '{table}', xs.row_id::text,
        format('{kind} %%s of app %%s is shared by %%s releases of %%s app(s) (%%s): the cascade crosses into '
-              'app %%s: deleting the {kind}, or app %%s, through the ORM would delete %%s',
+              'app %%s: deleting the {kind}, or app %%s, through the ORM would delete %%s too',
               xs.row_id, coalesce(oa.id, xs.row_app::text), xs.releases, xs.apps, xs.by_app, xs.crosses_into,
-              coalesce(oa.id, xs.row_app::text),
-              CASE WHEN xs.foreign_live THEN 'the live release of ' || xs.foreign_live_text
-                   ELSE 'their releases using it too' END),
+              coalesce(oa.id, xs.row_app::text), xs.victims),
        (SELECT array_to_json((array_agg(e.value))[1:100])
         FROM unnest(xs.related_parts) AS p(part), json_array_elements(p.part) AS e(value)),
        json_build_object('reason', 'cross-app',

@@ -32,6 +32,8 @@ EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), (
 #: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
 SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
 BOOKKEEPING = ("uuid", "created", "updated")
+#: The tables whose rows an action may re-date (release-order re-dates releases).
+REDATED: tuple[str, ...] = (*POINTER, "api_release")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
 CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
@@ -92,7 +94,9 @@ class Statements:
 
     @property
     def release_own(self) -> tuple[str, ...]:
-        return tuple(c for c in self.columns("api_release") if c not in POINTER.values())
+        """A release's columns a repair never changes: all but its pointers and ``created``
+        (which only a planned re-date of that release may change, checked on its own)."""
+        return tuple(c for c in self.columns("api_release") if c not in POINTER.values() and c != "created")
 
     # -- setup ----------------------------------------------------------------------------
     @cached_property
@@ -116,7 +120,8 @@ class Statements:
         orphan takes the stronger lock at the ``DELETE`` itself."""
         keys = [(table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
                 for table in POINTER]
-        keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL")))
+        keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL "
+                                            "UNION ALL SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = 'api_release'")))
         return [render(sql.SQL(
             "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
             "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
@@ -151,6 +156,10 @@ class Statements:
                         "WHERE q.tbl = {name} AND q.kind = 'uncopy' AND x.uuid IS NULL").format(
                     msg=sql.Literal(f"the original {kind} is gone"), **f),
             ]
+        parts.append(sql.SQL(
+            "SELECT q.action, 'the release changed or is gone since planning' FROM ca_plan AS q "
+            "LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.uuid "
+            "WHERE q.tbl = 'api_release' AND s.fp IS DISTINCT FROM q.fp"))
         return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
@@ -165,7 +174,7 @@ class Statements:
     def snapshot(self) -> list[str]:
         """Record, before any change, what the invariants compare against."""
         before = sql.SQL(
-            "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.config_id, r.build_id, "
+            "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.created, r.config_id, r.build_id, "
             "{cfg} AS config_content, {bld} AS build_content FROM api_release AS r "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS b ON b.uuid = r.build_id "
             "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
@@ -206,6 +215,8 @@ class Statements:
                         "CROSS JOIN json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j "
                         "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(jcols=_cols("j", columns), **f),
             ]
+        rest.append(sql.SQL("UPDATE api_release AS x SET created = q.new_created FROM ca_plan AS q "
+                            "WHERE q.tbl = 'api_release' AND q.kind = 'redate' AND x.uuid = q.uuid"))
         return [render(s) for s in (*copies, self._repoint(), *rest)]
 
     @staticmethod
@@ -226,7 +237,8 @@ class Statements:
     @cached_property
     def invariants(self) -> str:
         """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
-        parts = [self._releases_unchanged(), self._counts_as_planned()]
+        parts = [self._releases_unchanged(), self._counts_as_planned(), self._not_after_now(),
+                 self._post_images("api_release"), self._release_order()]
         for table, pointer in POINTER.items():
             parts += [self._post_images(table), self._unshared(table, pointer), self._latest(table, pointer)]
         return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
@@ -236,6 +248,7 @@ class Statements:
         problem = sql.SQL(
             "CASE WHEN b.uuid IS NULL THEN 'appeared' WHEN r.uuid IS NULL THEN 'disappeared' "
             "WHEN {own} <> b.own THEN 'its own columns changed' "
+            "WHEN r.created IS DISTINCT FROM coalesce(pr.new_created, b.created) THEN 'its created is not as planned' "
             "WHEN r.config_id IS DISTINCT FROM coalesce(pc.new_uuid, b.config_id) THEN 'its config_id is not as planned' "
             "WHEN r.build_id IS DISTINCT FROM coalesce(pb.new_uuid, b.build_id) THEN 'its build_id is not as planned' "
             "WHEN {cfg} IS DISTINCT FROM b.config_content THEN 'the content of its config changed' "
@@ -250,6 +263,8 @@ class Statements:
             "AND pc.kind IN ('copy', 'uncopy') "
             "LEFT JOIN ca_plan AS pb ON pb.release = coalesce(r.uuid, b.uuid) AND pb.tbl = 'api_build' "
             "AND pb.kind IN ('copy', 'uncopy') "
+            "LEFT JOIN ca_plan AS pr ON pr.uuid = coalesce(r.uuid, b.uuid) AND pr.tbl = 'api_release' "
+            "AND pr.kind = 'redate' "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id"
             ") AS v WHERE v.problem IS NOT NULL"
         ).format(problem=problem)
@@ -285,21 +300,58 @@ class Statements:
             "GROUP BY r.{p} HAVING count(*) > 1"
         ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer))
 
-    def _latest(self, table: str, pointer: str) -> sql.Composed:
-        kind = kind_of(table)
+    def _live(self, invariant: str, pointer: str) -> sql.Composed:
+        """Per app of ``invariant``: its live release as the controller picks it (newest by
+        ``created`` that did not fail), ``n`` the releases tied for it (more than one: ambiguous)."""
         not_failed = sql.SQL("NOT failed" if self.generation.has_failed else "true")
         return sql.SQL(
-            "SELECT CAST(NULL AS integer), 'app ' || CAST(l.app_id AS text) || {msg} || CAST(x.uuid AS text) || ', not the live "
-            "release v' || CAST(l.version AS text) || {tail} FROM ("
-            "SELECT DISTINCT ON (app_id) app_id, version, {p} AS row_id FROM api_release "
-            "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv}) AND {not_failed} "
-            "ORDER BY app_id, version DESC) AS l JOIN ("
+            "SELECT s.app_id, max(s.version) AS version, (array_agg(s.row_id ORDER BY s.version DESC))[1] AS row_id, "
+            "count(*) AS n FROM (SELECT app_id, version, {p} AS row_id, "
+            "rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk FROM api_release "
+            "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv}) AND {not_failed}) AS s "
+            "WHERE s.rk = 1 GROUP BY s.app_id"
+        ).format(inv=sql.Literal(invariant), not_failed=not_failed, p=sql.Identifier(pointer))
+
+    def _latest(self, table: str, pointer: str) -> sql.Composed:
+        kind = kind_of(table)
+        inv = f"latest_{kind}"
+        live = self._live(inv, pointer)
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), 'app ' || CAST(l.app_id AS text) || CASE WHEN l.n > 1 "
+            "THEN ': the live release is ambiguous (releases that did not fail tie on created)' "
+            "ELSE {msg} || CAST(x.uuid AS text) || ', not the live release v' || CAST(l.version AS text) || {tail} END "
+            "FROM ({live}) AS l JOIN ("
             "SELECT app_id, uuid, rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk FROM {t} "
             "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv})) AS x "
-            "ON x.app_id = l.app_id AND x.rk = 1 WHERE x.uuid IS DISTINCT FROM l.row_id"
-        ).format(msg=sql.Literal(f": {kind}_set.latest() returns "), tail=sql.Literal(f"'s {kind}"),
-                 p=sql.Identifier(pointer), t=sql.Identifier(table), inv=sql.Literal(f"latest_{kind}"),
-                 not_failed=not_failed)
+            "ON x.app_id = l.app_id AND x.rk = 1 WHERE l.n > 1 OR x.uuid IS DISTINCT FROM l.row_id"
+        ).format(msg=sql.Literal(f": {kind}_set.latest() returns "), tail=sql.Literal(f"'s {kind}"), live=live,
+                 t=sql.Identifier(table), inv=sql.Literal(inv))
+
+    def _release_order(self) -> sql.Composed:
+        """Apps re-dated by release-order: their highest version is strictly the newest release by
+        ``created`` (what numbers the next release), and the live release is unambiguous."""
+        failed = sql.SQL("failed" if self.generation.has_failed else "false")
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), 'app ' || CAST(v.app_id AS text) || ': ' || v.problem FROM ("
+            "SELECT s.app_id, CASE WHEN sum(CASE WHEN s.rk = 1 THEN 1 ELSE 0 END) > 1 "
+            "THEN 'releases still tie at the newest created' "
+            "WHEN max(CASE WHEN s.rk = 1 THEN s.version END) < max(s.version) "
+            "THEN 'the newest release by created is still not the highest version' "
+            "WHEN sum(CASE WHEN s.lk = 1 THEN 1 ELSE 0 END) > 1 "
+            "THEN 'releases that did not fail still tie for the live release' END AS problem FROM ("
+            "SELECT app_id, version, rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk, "
+            "CASE WHEN NOT {failed} THEN rank() OVER (PARTITION BY app_id, {failed} ORDER BY created DESC) END AS lk "
+            "FROM api_release WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'release_order')"
+            ") AS s GROUP BY s.app_id) AS v WHERE v.problem IS NOT NULL"
+        ).format(failed=failed)
+
+    @staticmethod
+    def _not_after_now() -> sql.Composed:
+        """No forward action (one without a recorded post-image: undo restores recorded dates,
+        whatever they are) dates a row after the transaction's ``now()``."""
+        return sql.SQL(
+            "SELECT q.action, 'it would date the row after now(): ' || CAST(q.new_created AS text) FROM ca_plan AS q "
+            "WHERE q.kind IN ('copy', 'redate') AND q.post_fp IS NULL AND q.new_created > now()")
 
 
 @dataclass(frozen=True)
@@ -309,8 +361,8 @@ class Images:
     A copy's pre-image is known without reading: its release pointed at the original and had
     the fingerprint the plan recorded (the stale check verified both), so only the fingerprints
     after the change are read, as the JSON text the undo file stores (``[[action, copy md5,
-    release md5], ...]``, built by the server in one statement).  The few re-dated and pruned
-    rows are read whole: ``[[action, row, md5], ...]``.
+    release md5], ...]``, built by the server in one statement).  The few re-dated (configs,
+    builds, releases) and pruned rows are read whole: ``[[action, row, md5], ...]``.
     """
 
     @cached_property
@@ -328,7 +380,7 @@ class Images:
         parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
                          "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
             select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
-            kinds=sql.SQL(kinds)) for table in POINTER]
+            kinds=sql.SQL(kinds)) for table in REDATED]
         return render(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
