@@ -110,3 +110,23 @@ def test_app_restriction(hephy_db):
     api.failed_config_set(Y="1")
     assert [f.app_name for f in findings(hephy_db, apps=["api"])] == ["api"]
     assert sorted(f.app_name for f in findings(hephy_db)) == ["api", "web"]
+
+
+def test_what_a_poisoned_latest_breaks_follows_the_generation():
+    """§4/§8: Deis v2.0 (migrations before 0010) merges config:set over config_set.latest();
+    from v2.1 on config:set merges over the live release's config and only boot and App.create
+    read it.  Deis up to 0019 diffs pushes against build_set.latest(); later ones never read it."""
+    from auditor.detect import Generation
+    from checks._latest import consequence
+
+    def generation(migration: int) -> Generation:
+        return Generation("deis" if migration <= 23 else "hephy", migration, f"{migration:04d}_x", migration >= 20,
+                          migration >= 26, {})
+
+    assert consequence("config", generation(8))[:1] == ("critical",)
+    assert "the next config:set merges over it" in consequence("config", generation(8))[1]
+    for migration in (10, 19, 23, 28):
+        severity, text, effect = consequence("config", generation(migration))
+        assert (severity, effect) == ("warning", "boot") and "config:set" not in text
+    assert consequence("build", generation(19))[0] == "critical"
+    assert consequence("build", generation(20))[0] == consequence("build", generation(28))[0] == "info"
