@@ -37,6 +37,8 @@ GAP_HEIGHT = 38
 FULL_UP_TO = 40
 #: A run of fewer hidden releases than this is drawn instead of folded.
 MIN_RUN = 3
+#: How often short runs are drawn out (each pass may draw rows that cut other runs short).
+REFILL_PASSES = 3
 
 
 @dataclass
@@ -410,9 +412,19 @@ def layout(graph: Graph, max_items: int = 400, full_up_to: int = FULL_UP_TO) -> 
         for i, rel in enumerate(graph.releases):
             if rel.key in shown:
                 shown.update(e.row_key for e in uses[i])
+    slots = _slots(graph, anchor, aligned, shown)
+    for _ in range(REFILL_PASSES):  # runs cut short by a row drawn on its own: draw them too
+        short = [rel for slot in slots if slot.gap is not None and 0 < len(slot.gap.releases) < MIN_RUN
+                 for rel in slot.gap.releases]
+        if not short:
+            break
+        for rel in short:
+            shown.add(rel.key)
+            shown.update(e.row_key for e in uses[index[rel.key]])
+        slots = _slots(graph, anchor, aligned, shown)
     result = Layout(width=0, height=HEIGHT)
     result.lanes = [("configs", Y["config"]), ("releases", Y["release"]), ("builds", Y["build"])]
-    placed = _place(graph, _slots(graph, anchor, aligned, shown), result)
+    placed = _place(graph, slots, result)
     _outside_rows(graph, placed, uses)
     result.nodes = sorted(placed.values(), key=lambda p: (p.x, p.node.kind))
     _edges(graph, placed, result, rollbacks)

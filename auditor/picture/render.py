@@ -116,13 +116,17 @@ def _foot(graph: Graph, width: float) -> list[Line]:
     chars = max(60, int((width - 24) / 6.3))
     lines = [Line(text, "legend-text") for text in textwrap.wrap(_LEGEND, chars)]
     titles = {n.key: n.title for n in graph.releases} | {k: n.title for k, n in graph.rows.items()}
-    for f in graph.findings[:SVG_FINDINGS]:
+    listed = graph.findings
+    if len(listed) > SVG_FINDINGS:  # the info ones (normal sharing) give way to the damage
+        listed = [f for f in listed if f.severity != "info"] or listed
+    for f in listed[:SVG_FINDINGS]:
         where = titles.get(f.node or "", "app")
         lines.append(Line(_shorten(f"[{f.number}] {f.severity.upper()} {f.check} ({where}): {f.message}", chars),
                           f"finding-line {f.severity}"))
-    if len(graph.findings) > SVG_FINDINGS:
-        lines.append(Line(f"... and {len(graph.findings) - SVG_FINDINGS} more finding(s): explain --format json",
-                          "finding-line"))
+    if len(graph.findings) > min(len(listed), SVG_FINDINGS):
+        rest = len(graph.findings) - min(len(listed), SVG_FINDINGS)
+        lines.append(Line(f"... and {rest} more finding(s) not listed here (explain --format json or html has "
+                          f"them all)", "finding-line"))
     if not graph.findings:
         lines.append(Line("findings: none", "finding-line"))
     return lines
