@@ -373,7 +373,7 @@ def _latest_marks(graph: Graph, placed: dict[str, PlacedNode], layout: Layout) -
                                     f"latest-gap {kind}"))
 
 
-def _notes(graph: Graph, layout: Layout, capped: int) -> None:
+def _notes(graph: Graph, layout: Layout, capped: int, max_items: int) -> None:
     folded = [g for g in layout.gaps if g.releases]
     hidden = sum(len(g.releases) for g in folded)
     if hidden:
@@ -385,10 +385,10 @@ def _notes(graph: Graph, layout: Layout, capped: int) -> None:
     if rows:
         layout.notes.append(f"{rows} config/build row(s) used only by folded releases are not drawn.")
     if capped:
-        damaged = sum(g.damaged for g in layout.gaps)
         layout.notes.append(
-            f"The damage is larger than one picture: {damaged} damaged release(s)/row(s) beyond the "
-            f"{capped} most severe are folded too; the findings list and `explain --format json` have them all.")
+            f"The damage is larger than one picture: {capped} more damaged or changed release(s)/row(s) beyond "
+            f"the {max_items} most severe are folded too; the findings list and `explain --format json` have them "
+            f"all.")
 
 
 def layout(graph: Graph, max_items: int = 400, full_up_to: int = FULL_UP_TO) -> Layout:
@@ -407,7 +407,7 @@ def layout(graph: Graph, max_items: int = 400, full_up_to: int = FULL_UP_TO) -> 
         score = _importance(graph, anchor, aligned, uses, rollbacks)
         position = {**index, **anchor}
         shown = _chosen(graph, score, position, max_items)
-        capped = max_items if len(score) > max_items else 0
+        capped = len(score) - len(shown)
         _refill_short_runs(graph, shown)
         for i, rel in enumerate(graph.releases):
             if rel.key in shown:
@@ -429,5 +429,5 @@ def layout(graph: Graph, max_items: int = 400, full_up_to: int = FULL_UP_TO) -> 
     result.nodes = sorted(placed.values(), key=lambda p: (p.x, p.node.kind))
     _edges(graph, placed, result, rollbacks)
     _latest_marks(graph, placed, result)
-    _notes(graph, result, capped)
+    _notes(graph, result, capped, max_items)
     return result
