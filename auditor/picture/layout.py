@@ -28,8 +28,8 @@ LEFT = 78
 RIGHT = 24
 SLOT = 48
 GAP = 92
-Y = {"config": 62, "release": 130, "build": 198}
-HEIGHT = 256
+Y = {"config": 76, "release": 144, "build": 212}
+HEIGHT = 286
 SIZE = {"release": (38, 24), "config": (38, 20), "build": (38, 20)}
 GAP_HEIGHT = 38
 
@@ -364,10 +364,11 @@ def _latest_marks(graph: Graph, placed: dict[str, PlacedNode], layout: Layout) -
             text = {"ok": "latest() \u2713", "ambiguous": f"latest() ? ({mark.ties} tied)"}.get(mark.code, "latest()")
             layout.tags.append(Tag(today.x, tag_y, text, f"tag latest {mark.code}"))
         if expected is not None and mark.code != "ok":
-            layout.tags.append(Tag(expected.x, tag_y, "should be", "tag expected"))
+            # a line further out than latest()'s tag: the two never overlap, even in adjacent slots
+            layout.tags.append(Tag(expected.x, tag_y - 12 if up else tag_y + 12, "should be", "tag expected"))
             if today is not None and today.x != expected.x:
-                y = Y[kind] - 26 if up else Y[kind] + 34
-                peak = y - 30 if up else y + 20
+                y = Y[kind] - 38 if up else Y[kind] + 46
+                peak = y - 30 if up else y + 24
                 mid = (today.x + expected.x) / 2
                 layout.arcs.append((f"M{today.x:g},{y:g} Q{mid:g},{peak:g} {expected.x:g},{y:g}",
                                     f"latest-gap {kind}"))

@@ -43,3 +43,21 @@ def rolled_back(db: ControllerDB, name: str = "api") -> Story:
     releases, references = counts(db, name)
     return Story(name, releases, references, live_version=5, failed_versions=[6], rollback_version=5,
                  orphan=orphan, shared_config=third.config)
+
+
+def repairable(db: ControllerDB, name: str = "web") -> Story:
+    """Needs all three repairs: a rollback sharing rows (unshare), a failed ``config:set`` whose
+    config is the newest while the live release owns its config (restore-latest re-dates it),
+    and an orphan build (prune)."""
+    app = db.controller().create_app(name)
+    app.push(image=f"{name}:1")
+    app.config_set(A="1")
+    app.push(image=f"{name}:2")
+    app.rollback(2)  # v5 shares v2's config (v1's) and build
+    app.config_set(B="2")  # v6, live, its own config
+    app.failed_config_set(C="3")  # v7 failed: its config is config_set.latest()
+    orphan = app.orphan_build(image=f"{name}:never-released")
+    first = app.release(1)
+    releases, references = counts(db, name)
+    return Story(name, releases, references, live_version=6, failed_versions=[7], rollback_version=5,
+                 orphan=orphan, shared_config=first.config)
