@@ -128,3 +128,17 @@ def test_large_app_folds_healthy_runs_and_draws_the_damage(hephy_db, run, tmp_pa
     assert bundles and all(int(b.get("data-count")) >= 1 for b in bundles)
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG_NS}text"))
     assert f"of {releases} releases are folded into" in texts  # says what was collapsed
+
+
+def test_a_failed_deploy_between_pushes_is_not_a_rollback(hephy_db, run, tmp_path):
+    web = hephy_db.controller().create_app("web")
+    web.push()
+    web.failed_config_set(BROKEN="1")  # v3 failed, with a config of its own
+    after = web.push()  # v4 keeps v2's config: the previous non-failed release's
+    back_to = web.rollback(2)  # v5: v2's build, although v4 runs another: a rollback
+    assert run("explain", "web", "--dsn", hephy_db.dsn, "--format", "svg", "-o", "web.svg").exit_code == 0
+    root = parse_svg(Path(tmp_path / "web.svg").read_text())
+    edges = {(p.get("data-release"), p.get("data-kind")): p.get("class").split()
+             for p in root.iter(f"{SVG_NS}path") if p.get("data-release")}
+    assert "back" not in edges[(after.uuid, "config")] and "shared" in edges[(after.uuid, "config")]
+    assert "back" in edges[(back_to.uuid, "build")]
