@@ -142,3 +142,29 @@ def test_a_failed_deploy_between_pushes_is_not_a_rollback(hephy_db, run, tmp_pat
              for p in root.iter(f"{SVG_NS}path") if p.get("data-release")}
     assert "back" not in edges[(after.uuid, "config")] and "shared" in edges[(after.uuid, "config")]
     assert "back" in edges[(back_to.uuid, "build")]
+
+
+def test_rows_outside_the_app_and_apps_without_releases(hephy_db, run, tmp_path):
+    ctl = hephy_db.controller()
+    lib = ctl.create_app("lib")
+    lib.push()
+    web = ctl.create_app("web")
+    web.push()
+    foreign = lib.current().build
+    hephy_db.conn.execute("UPDATE api_release SET build_id = %s WHERE app_id = %s AND version = 2", (foreign, web.uuid))
+    ctl.failed_create_app("half")
+    assert run("explain", "web", "--dsn", hephy_db.dsn, "--format", "svg", "-o", "web.svg").exit_code == 0
+    root = parse_svg(Path(tmp_path / "web.svg").read_text())
+    outside = [g for g in root.iter(f"{SVG_NS}g") if g.get("data-uuid") == foreign]
+    assert len(outside) == 1 and "outside" in outside[0].get("class").split()
+    assert [p for p in root.iter(f"{SVG_NS}path") if p.get("data-row") == foreign]
+    # lib's picture shows the same build used by another app's release: not an orphan
+    assert run("explain", "lib", "--dsn", hephy_db.dsn, "--format", "svg", "-o", "lib.svg").exit_code == 0
+    lib_root = parse_svg(Path(tmp_path / "lib.svg").read_text())
+    row = next(g for g in lib_root.iter(f"{SVG_NS}g") if g.get("data-uuid") == foreign)
+    assert "orphan" not in row.get("class").split()
+    # an app whose first release never came: its config alone, no release, no edge
+    assert run("explain", "half", "--dsn", hephy_db.dsn, "--format", "html", "-o", "half.html").exit_code == 0
+    text = Path(tmp_path / "half.html").read_text()
+    assert_valid_html(text)
+    assert 'data-releases="0"' in text and "NONE" in text and "app-without-release" in text
