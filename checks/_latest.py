@@ -12,12 +12,11 @@ later controllers never read it.
 from __future__ import annotations
 
 from auditor.detect import Generation
+from auditor.latest_verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
 from auditor.passes import future_dated, in_flight
 
-#: Last api migration whose ``Config.save`` merges ``config:set`` over ``config_set.latest()``.
-CONFIG_SET_MERGES_OVER_LATEST_UNTIL = 9
-#: Last api migration whose ``Build.save`` diffs a push against ``build_set.latest()``.
-BUILD_DIFFS_AGAINST_LATEST_UNTIL = 19
+__all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_passes",
+           "latest_sql"]
 
 # The template's own placeholders are filled by ``latest_sql`` with constant table and pass
 # names and constant texts; what remains (``%(grace_seconds)s``, ``%%``) is for the runner.

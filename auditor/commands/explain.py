@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable
 
@@ -14,14 +15,19 @@ from auditor.commands._audit import settings_from, skew_option
 from auditor.configfile import target_for
 from auditor.explain import AppStory, Latest, ReleaseRow, RowUse
 from auditor.explain import app_story as read_story
+from auditor.explain_doc import explain_document
+from auditor.fileio import atomic_write
 from auditor.findings import Finding
+from auditor.latest_verdict import wrong_sentence
 from auditor.options import target_options
+from auditor.picture.explain_page import explain_html, explain_svg
 from auditor.runner import Selection
-from checks._latest import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
 from repairs.model import REPAIRS
 
 _LISTED_VERSIONS = 6
 _SUMMARY_WIDTH = 40
+#: ``explain --format`` choices.
+EXPLAIN_FORMATS: tuple[str, ...] = ("text", "json", "svg", "html")
 
 
 def _versions(versions: Iterable[int]) -> str:
@@ -104,19 +110,6 @@ def latest_lines(story: AppStory) -> list[str]:
     return lines
 
 
-def _wrong(story: AppStory, kind: str) -> str:
-    """What a ``latest()`` row that is not the live release's breaks on this generation (§8)."""
-    if kind == "config":
-        if story.migration <= CONFIG_SET_MERGES_OVER_LATEST_UNTIL:
-            return "WRONG: the next config:set merges over a row the live release does not use"
-        return ("WRONG: boot re-saves this row (merging the live config under it) and App.create builds on it "
-                "once the app has lost every release; config:set merges over the live release's config")
-    if story.migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL:
-        return ("WRONG: the next push diffs its procfile against this row and fails when the live release "
-                "runs a process type it lacks (404 Container type ... does not exist)")
-    return "differs, harmless here: Deis 2.7+ and Hephy never read build_set.latest()"
-
-
 def _latest_line(story: AppStory, latest: Latest) -> str:
     label = f"{latest.kind}_set.latest()"
     if latest.today is None:
@@ -146,7 +139,9 @@ def _latest_line(story: AppStory, latest: Latest) -> str:
     elif len(story.live_tied) > 1:
         verdict = "the live release is ambiguous (see release order)"
     else:
-        verdict = _wrong(story, latest.kind) + future
+        verdict = "WRONG: " + wrong_sentence(latest.kind, story.migration) + future
+        if verdict.startswith("WRONG: differs"):
+            verdict = verdict.removeprefix("WRONG: ")
     return (f"  {label:<20} returns {today.uuid} (created {_when(today.created)}, {used})\n"
             f"  {'':<20} should be {should} ({live})  -> {verdict}")
 
@@ -256,8 +251,13 @@ def render(story: AppStory, findings: list[Finding], generation_label: str) -> s
 @skew_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (for the DSN source and severity overrides).")
+@click.option("--format", "fmt", type=click.Choice(EXPLAIN_FORMATS), default="text", show_default=True,
+              help="text; json (docs/report-format.md); svg (the timeline picture); html (a self-contained page).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write to FILE (atomically) instead of stdout.")
 @target_options
-def explain(app: str, grace: float | None, skew: float, config_path: str | None, dsn: str | None,
+def explain(app: str, grace: float | None, skew: float, config_path: str | None, fmt: str, output: str | None,
+            dsn: str | None,
             statement_timeout: str, lock_timeout: str) -> None:
     """Explain one app: releases, shared and orphan rows, latest(), findings, and the fix."""
     settings = settings_from(config_path)
@@ -269,7 +269,24 @@ def explain(app: str, grace: float | None, skew: float, config_path: str | None,
         story = read_story(run.conn, run.generation, app, skew)
         findings = list(run.findings())
         label = run.generation.label
-    click.echo(render(story, findings, label))
+    text = render(story, findings, label) + "\n" if fmt == "text" else formatted(fmt, story, findings, label)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text)
+
+
+def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:
+    """The explanation as JSON, SVG or HTML."""
+    docs = [json.loads(f.json_text()) for f in findings]
+    catalogue = load_catalogue()
+    steps = _next_steps(story.name, findings, catalogue)
+    if fmt == "json":
+        return json.dumps(explain_document(story, docs, label, steps), indent=1) + "\n"
+    if fmt == "svg":
+        return explain_svg(story, docs, label)
+    fixes = {f.check: _repair_of(f, catalogue) for f in findings}
+    return explain_html(story, docs, label, fixes=fixes, next_steps=steps, history=history_rows(story))
 
 
 def register(cli: click.Group) -> None:
