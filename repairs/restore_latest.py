@@ -197,13 +197,13 @@ def _record(ctx: PlanningContext, table: str, fix: _Fix, own_created: datetime, 
     release = dict(release=fix.release, release_version=fix.version, release_fingerprint=fix.release_fp)
     fingerprints = {r.uuid: r.fingerprint for r in fix.rows}
     if target != own_created:
-        overtaken = sorted(r.uuid for r in fix.rows if r.uuid != fix.own and not r.future and r.created >= own_created)
+        newest = max(r.created for r in fix.rows if r.uuid != fix.own and not r.future)
+        overtaken = sorted(r.uuid for r in fix.rows if r.uuid != fix.own and not r.future and r.created == newest)
         if fix.copy is not None:
             fix.copy.new_created = iso(target)
             fix.copy.why += (f"; dated after the app's newest {kind} instead (restore-latest), so {label} returns "
                              "the live release's")
         else:
-            newest = max(r.created for r in fix.rows if r.uuid != fix.own and not r.future)
             ctx.add(repair=REPAIR, kind="redate", table=table, app_uuid=fix.app, row=fix.own, fingerprint=own_fp,
                     new_created=iso(target), **release,
                     why=f"{label} would return {', '.join(overtaken)} (created {iso(newest)}), not the live release "

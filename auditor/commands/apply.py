@@ -78,6 +78,9 @@ def apply(plan_file: str, dsn: str | None, statement_timeout: str, lock_timeout:
     latest = len(set(plan.invariants.latest_config) | set(plan.invariants.latest_build))
     if latest:
         extra.append(f"latest() is the live release's in {latest} app(s)")
+    if plan.invariants.release_order:
+        extra.append(f"the highest version is the newest release, and only the planned release dates changed, "
+                     f"in {len(plan.invariants.release_order)} app(s)")
     if extra:
         checks += "; " + "; ".join(extra)
     if rehearse:

@@ -197,6 +197,8 @@ def _next_steps(name: str, findings: list[Finding], catalogue: dict) -> list[str
     app = shlex.quote(name)
     plan = shlex.quote(f"{name}.plan")
     wanted = {r for r in (_repair_of(f, catalogue) for f in findings) if r}
+    if "release-order" in wanted:
+        wanted.add("restore-latest")  # re-dating releases can change which release is live, and so its latest()
     repairs = sorted(wanted, key=lambda r: (REPAIR_ORDER.index(r) if r in REPAIR_ORDER else len(REPAIR_ORDER), r))
     lines = []
     if repairs:
