@@ -96,11 +96,14 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # The controller's live release: newest by ``created`` among the releases that did
             # not fail.  Read from the window pass (no second sort of every release): only the
             # rows at the app's newest non-failed ``created`` are kept, and the few that tie
-            # are counted; the highest version among them stands for the app.
+            # are counted; the highest version among them stands for the app.  Checks test
+            # ``ambiguous`` (a boolean the planner estimates at one half), not ``ties = 1``
+            # (estimated at 0.5 percent, which turns later joins into nested loops).
             "live",
             """
             SELECT DISTINCT ON (app_id) app_id, uuid, version, created, config_id, build_id,
-                   count(*) OVER (PARTITION BY app_id) AS ties
+                   count(*) OVER (PARTITION BY app_id) AS ties,
+                   count(*) OVER (PARTITION BY app_id) > 1 AS ambiguous
             FROM rel_pos WHERE NOT failed AND created = app_live_created
             ORDER BY app_id, version DESC, uuid DESC""",
             ("rel_pos",),
@@ -148,7 +151,8 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # Cross-app uses, one row per (config or build, release of another app): the
             # releases in scope using another app's existing row (by primary key: a missing
             # row is dangling, never "used"), and under --app the releases of other apps
-            # using a row in scope (by the config_id / build_id index).
+            # using a row in scope (by the config_id / build_id index: OFFSET 0 keeps each
+            # lookup a parameterised index scan, never a scan of every release).
             "xuse",
             """
             SELECT 'config'::text AS kind, c.uuid AS row_id, c.app_id AS row_app, r.uuid AS release,
@@ -161,12 +165,16 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             WHERE b.app_id <> r.app_id
             UNION
             SELECT 'config', c.uuid, c.app_id, r.uuid, r.app_id
-            FROM cfg c JOIN api_release r ON r.config_id = c.uuid
-            WHERE {partial} AND r.app_id <> c.app_id
+            FROM cfg c CROSS JOIN LATERAL (
+                SELECT o.uuid, o.app_id FROM api_release o
+                WHERE o.config_id = c.uuid AND o.app_id <> c.app_id OFFSET 0) r
+            WHERE {partial}
             UNION
             SELECT 'build', b.uuid, b.app_id, r.uuid, r.app_id
-            FROM bld b JOIN api_release r ON r.build_id = b.uuid
-            WHERE {partial} AND r.app_id <> b.app_id""",
+            FROM bld b CROSS JOIN LATERAL (
+                SELECT o.uuid, o.app_id FROM api_release o
+                WHERE o.build_id = b.uuid AND o.app_id <> b.app_id OFFSET 0) r
+            WHERE {partial}""",
             ("foreign_rel", "cfg", "bld"),
         ),
     ]

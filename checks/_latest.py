@@ -29,7 +29,7 @@ WITH bad AS (
                 WHEN u.ok_releases = 0 THEN 'failed-release'
                 ELSE 'rollback' END AS cause
     FROM {latest} lx
-    JOIN live l ON l.app_id = lx.app_id AND l.ties = 1
+    JOIN live l ON l.app_id = lx.app_id AND NOT l.ambiguous
     LEFT JOIN {use} u ON u.uuid = lx.uuid
     LEFT JOIN {rows} lr ON lr.uuid = l.{kind}_id
     WHERE l.{kind}_id IS DISTINCT FROM lx.uuid

@@ -19,8 +19,10 @@ from auditor.detect import Generation
 # (``rel_pos.pos``, not raw versions: old Deis reuses versions); failed releases that do not
 # use the row do not break the run (a failed deploy between two pushes is not a rollback), so
 # the run is contiguous when the non-failed releases between its first and last position are
-# exactly its own.  Only the app's own existing rows count here (``x``); rows used across
-# apps (``xuse``) are reported by the second SELECT, one finding per row, whose users are
+# exactly its own.  Only the app's own existing rows count here (``own_row``: a dangling id
+# or another app's row is not; tested after the joins, not in them, so that the planner's
+# estimate of the two-column match does not turn the joins with ``live`` and ``latest`` into
+# nested loops); rows used across apps (``xuse``) are reported by the second SELECT, one finding per row, whose users are
 # read by index from the base table (few rows; under --app other apps are out of scope).
 _SHARED_SQL = """
 WITH q AS (
@@ -41,13 +43,13 @@ WITH q AS (
     WHERE q.users > 1
     GROUP BY q.app_id, q.row_id
 ), k AS (
-    SELECT s.*, x.created AS row_created,
+    SELECT s.*, x.created AS row_created, coalesce(x.app_id = s.app_id, false) AS own_row,
            s.ok_span = s.ok_releases AS contiguous,
            coalesce(l.{kind}_id = s.uuid, false) AS includes_live,
            coalesce(lx.uuid = s.uuid, false) AS is_latest,
            l.app_id IS NOT NULL AS has_live, l.version AS live_version, l.uuid AS live_uuid
     FROM s
-    JOIN {rows} x ON x.uuid = s.uuid AND x.app_id = s.app_id
+    LEFT JOIN {rows} x ON x.uuid = s.uuid
     LEFT JOIN live l ON l.app_id = s.app_id
     LEFT JOIN {latest} lx ON lx.app_id = s.app_id
     WHERE NOT EXISTS (SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid)
@@ -134,6 +136,7 @@ SELECT 'info' AS severity,
                          '{kind}_created', r.row_created, 'live_release', r.live_uuid,
                          'live_version', r.live_version, 'cross_app', false) AS evidence
 FROM r LEFT JOIN apps a ON a.uuid = r.app_id
+WHERE r.own_row
 
 UNION ALL
 
