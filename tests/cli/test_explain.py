@@ -75,3 +75,42 @@ def test_unknown_app_exits_3(hephy_db, run):
     assert result.exit_code == 3
     assert result.stderr == "controller-audit: unknown app: no app named 'ghost' in this database\n"
     assert result.stdout == ""
+
+
+def test_an_app_no_deploy_gets_through_is_explained_in_words(db, run):
+    from tests.checks.test_release_order import clock_went_backwards
+
+    clock_went_backwards(db)
+    out = run("explain", "web", "--dsn", db.dsn).stdout
+    assert "live release: v3 " in out  # the newest by created, not the highest version
+    assert "LIVE; release_set.latest()" in row_of(out, "v3")
+    assert ("-> BROKEN: the next release would be v4; v4 exists, so every config:set, push, pull and rollback "
+            "fails on UNIQUE(app_id, version)") in out
+    assert re.search(r"CRITICAL\s+release-order\s+fix: release-order", out)
+    plan = next(line for line in out.splitlines() if "controller-audit plan --app" in line).strip()
+    assert "--repair release-order" in plan and plan.endswith("--repair restore-latest -o web.plan")
+
+
+def test_ties_make_the_live_release_ambiguous(hephy_db, run):
+    web = hephy_db.controller().create_app("web")
+    web.push()
+    web.config_set(A="1")
+    web.tie_releases(2, 3)
+    out = run("explain", "web", "--dsn", hephy_db.dsn).stdout
+    assert "live release: AMBIGUOUS: v2, v3 share the newest created" in out
+    assert "LIVE?" in row_of(out, "v2") and "LIVE?" in row_of(out, "v3")
+    assert "release_set.latest() returns any of v2, v3" in out
+
+
+def test_rows_dated_in_the_future_are_shown_and_reported(db, run):
+    from tests.checks.test_future_dated import failed_config_set_from_a_clock_a_year_ahead
+
+    ctl, web, live = failed_config_set_from_a_clock_a_year_ahead(db)
+    out = run("explain", "web", "--dsn", db.dsn).stdout
+    assert "findings: none" not in out
+    assert re.search(r"CRITICAL\s+future-dated\s+fix: manual", out)
+    assert re.search(r"latest-config-not-live\s+fix: restore-latest", out)
+    latest = out.split("config_set.latest()")[1]
+    assert "-> WRONG: boot re-saves this row" in latest and "FUTURE-DATED: created after now() + 60s" in latest
+    if ctl.era == "C":
+        assert "FUTURE-DATED" in row_of(out, "v4")
