@@ -5,8 +5,10 @@ path names:
 * a regular file, or a path that does not exist yet: a temporary file beside it, fsync,
   rename over it, fsync of the directory, so no reader ever sees a truncated file;
 * a symbolic link: the link is followed and its target replaced that way (the link stays);
-* a FIFO or a character device (``/dev/null``, a terminal, ``/dev/stdout``), or ``-``
-  (standard output): written through, streamed, never replaced or removed;
+* a FIFO or a character device (``/dev/null``, a terminal), ``-`` (standard output) or a
+  name of one of this process's open descriptors (``/dev/stdout``, ``/dev/stderr``,
+  ``/dev/fd/N``, ``/proc/self/fd/N``: the descriptor itself is written, so a shell's ``>>``
+  still appends): written through, streamed, never replaced or removed;
 * a directory, a socket, a block device or anything else: refused with one line
   (:class:`~auditor.errors.BadInput`, kind ``bad output``) before anything is written.
 
@@ -16,6 +18,7 @@ A replaced file never gets wider permissions than the file it replaces had.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -33,17 +36,19 @@ STDOUT = "-"
 PRIVATE = 0o600
 #: Mode of files meant for other readers (a Prometheus textfile read by node_exporter).
 SHARED = 0o644
-#: Paths that name an open file descriptor of this process: written through, never replaced.
-_DESCRIPTOR_PATHS = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
+#: Paths that name an open file descriptor of this process: that descriptor is written.
+_DESCRIPTOR_PATH = re.compile(r"^/(?:dev/(?:stdout|stderr|fd/\d+)|proc/self/fd/\d+)$")
 
 
 @dataclass(frozen=True)
 class Output:
-    """How a path is written: ``replace`` (atomically, at ``path``), ``stream`` or ``stdout``."""
+    """How a path is written: ``replace`` (atomically, at ``path``), ``stream`` (a FIFO or
+    device, opened), ``descriptor`` (one this process has open) or ``stdout``."""
 
-    how: Literal["replace", "stream", "stdout"]
+    how: Literal["replace", "stream", "descriptor", "stdout"]
     path: Path
     mode: int | None = None  # the mode of the file being replaced, if it exists
+    descriptor: int | None = None
 
     @property
     def streamed(self) -> bool:
@@ -70,8 +75,13 @@ def resolve_output(path: str | os.PathLike[str]) -> Output:
     name = os.fspath(path)
     if name == STDOUT:
         return Output("stdout", Path(STDOUT))
-    if name.startswith(_DESCRIPTOR_PATHS) or name.startswith("/proc/") and "/fd/" in name:
-        return Output("stream", Path(name))
+    if _DESCRIPTOR_PATH.match(name):
+        number = {"/dev/stdout": 1, "/dev/stderr": 2}.get(name) or int(name.rsplit("/", 1)[1])
+        try:
+            os.fstat(number)
+        except OSError:
+            raise _refused(name, "names a descriptor this process does not have open") from None
+        return Output("descriptor", Path(name), descriptor=number)
     try:
         st = os.stat(name)  # follows symbolic links
     except FileNotFoundError:
@@ -112,9 +122,21 @@ def _fsync_directory(directory: Path) -> None:
 
 @contextmanager
 def _stdout(binary: bool) -> Iterator[IO[Any]]:
+    sys.stdout.flush()
     stream: IO[Any] = sys.stdout.buffer if binary else sys.stdout
     yield stream
     stream.flush()
+
+
+@contextmanager
+def _descriptor(number: int, binary: bool) -> Iterator[IO[Any]]:
+    """Write through a copy of descriptor ``number`` (its offset and O_APPEND are shared)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.dup(number)
+    opened = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
+    with opened as handle:
+        yield handle
 
 
 @contextmanager
@@ -167,6 +189,10 @@ def atomic_open(path: str | os.PathLike[str], mode: int = SHARED, binary: bool =
             yield handle
     elif out.how == "stream":
         with _stream(out.path, binary) as handle:
+            yield handle
+    elif out.how == "descriptor":
+        assert out.descriptor is not None
+        with _descriptor(out.descriptor, binary) as handle:
             yield handle
     else:
         effective = mode if out.mode is None else mode & out.mode

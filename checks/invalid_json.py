@@ -1,4 +1,5 @@
-"""invalid-json: a JSON column holding text that does not parse, or is not a JSON object.
+"""invalid-json: a JSON column holding text that does not parse, is not a JSON object, or (in a
+SQL_ASCII database) is not UTF-8.
 
 On PostgreSQL 16+ the server validates with ``pg_input_is_valid`` (no error can abort the
 audit).  Older servers have no safe way to validate in SQL (a hot standby cannot create a
@@ -211,7 +212,10 @@ Critical when the row matters now (the config or build of the app's live release
 app's latest config, the row of an app with a live release, the app's latest settings),
 warning for historical rows, which break only a rollback to them.  One finding per row;
 its evidence lists each bad column with the problem (`unparsable` with the parser's
-message, or `wrong type: ...`) and the first 80 characters of the value.""",
+message, or `wrong type: ...`) and the first 80 characters of the value.  Columns an
+operator turned into `json` or `jsonb` are read as text the same way.  In a `SQL_ASCII`
+database, which stores whatever bytes a client sent, a value that is not UTF-8 is reported
+as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     passes=("apps", "live", "latest_cfg"),
     sql=invalid_json_sql,
     legacy_sql=lambda generation: invalid_json_sql(generation, legacy=True),

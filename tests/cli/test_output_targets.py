@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from repairs.planfile import load_plan
 from repairs.undofile import load_undo
+from tests.reliability.faults import CLI
 
 
 def damaged(db) -> None:
@@ -174,3 +176,16 @@ def test_reports_with_data_values_are_private(hephy_db, run, tmp_path):
     run("plan", "--dsn", hephy_db.dsn, "-o", "p.plan")
     run("plan", "sql", "p.plan", "-o", "p.sql")
     assert _mode(tmp_path / "p.plan") == 0o600 and _mode(tmp_path / "p.sql") == 0o600
+
+
+def test_a_descriptor_path_writes_that_descriptor(hephy_db, tmp_path):
+    """``-o /dev/fd/1`` under a shell's ``>> log``: the report is appended, the log kept."""
+    damaged(hephy_db)
+    log = tmp_path / "audit.log"
+    log.write_text("earlier run\n")
+    with log.open("a") as appended:
+        done = subprocess.run([CLI, "check", "--dsn", hephy_db.dsn, "--format", "json", "-o", "/dev/fd/1"],
+                              stdout=appended, stderr=subprocess.PIPE, text=True, check=False, timeout=300)
+    assert done.returncode == 2, done.stderr
+    text = log.read_text()
+    assert text.startswith("earlier run\n{") and json.loads(text.split("\n", 1)[1])["version"] == 1

@@ -121,3 +121,21 @@ def test_declared_levels_are_the_severities_each_check_sql_can_give(db, legacy):
     for check in load_catalogue().values():
         emitted = {m.group(1) for m in _SEVERITY_LITERAL.finditer(check.sql_for(generation, legacy))}
         assert emitted == set(check.levels), (check.id, emitted, check.levels)
+
+
+def test_the_documented_config_file_is_valid():
+    """docs/cli.md's example config file parses, with the overrides it shows."""
+    import sys
+    from pathlib import Path
+
+    from auditor.configfile import parse_settings
+
+    tomllib = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(# controller-audit\.toml\n.*?)```", text, flags=re.DOTALL)
+    assert block is not None
+    settings = parse_settings(tomllib.loads(block.group(1)), "docs/cli.md")
+    assert settings.severity["shared-config"] == {"critical": "critical", "warning": "critical", "info": "info"}
+    assert settings.severity["missing-constraint"] == {"critical": "critical", "warning": "warning", "info": "warning"}
+    assert settings.severity["invalid-json"] == {"critical": "warning", "warning": "warning"}
+    assert settings.severity["orphan-build"] == {"warning": "critical"}
