@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.connection import Target, resolve_target
+from auditor.connection import Target, UnparsableConnectionString, parse_conninfo, resolve_target
 from auditor.errors import BadInput
 from auditor.findings import SEVERITIES
 from auditor.options import MAX_GRACE_SECONDS
@@ -101,6 +101,10 @@ def _grace(source: str, key: str, value: Any) -> float:
 def _dsn(source: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _bad(source, "dsn", "must be a connection string")
+    try:
+        parse_conninfo(value)
+    except UnparsableConnectionString as exc:
+        raise _bad(source, "dsn", f"cannot be used: {exc} (it is not shown: it may hold a password)") from None
     if resolve_target(value).secrets:
         raise _bad(source, "dsn", "holds a password; keep it out of the file (use dsn_env, PGPASSWORD or ~/.pgpass)")
     return value

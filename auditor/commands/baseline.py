@@ -9,6 +9,7 @@ from auditor.baseline import Baseline, load_baseline, write_baseline
 from auditor.commands._audit import audit_request, selection_options, settings_from
 from auditor.errors import BadInput
 from auditor.fileio import check_output, is_stdout, read_existing
+from auditor.text import escape
 
 
 @click.group("baseline")
@@ -31,7 +32,7 @@ def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: 
         try:
             previous = load_baseline(path)
         except BadInput as exc:
-            click.echo(f"controller-audit: replacing unreadable baseline ({exc})", err=True)
+            click.echo(escape(f"controller-audit: replacing unreadable baseline ({exc})"), err=True)
     with open_audit(request.target, apps=request.apps, selection=request.selection,
                     grace_seconds=request.grace_seconds, statement_timeout=statement_timeout,
                     lock_timeout=lock_timeout) as run:
