@@ -136,9 +136,9 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 def _password_of(conninfo: str) -> tuple[str, ...]:
     """The password in ``conninfo`` (if any), raw and URL-quoted, for redaction."""
     found: list[str] = []
-    try:
-        password = parse_conninfo(conninfo).get("password")
-    except UnparsableConnectionString:
+    try:  # libpq's own (lenient) reading: every password it would see is redacted
+        password = pg_conninfo.conninfo_to_dict(conninfo).get("password")
+    except psycopg.ProgrammingError:
         password = None
     if password:
         from urllib.parse import quote
@@ -194,7 +194,8 @@ def _classify_connect_error(message: str) -> str:
 
 
 def _connect_timeout(params: Mapping[str, str]) -> dict[str, int]:
-    """``connect_timeout`` unless the target or ``PGCONNECT_TIMEOUT`` sets one (then libpq reads it)."""
+    """The ``connect_timeout`` to pass: none when the target sets one, else ``PGCONNECT_TIMEOUT``
+    (validated), else the default."""
     if params.get("connect_timeout"):
         return {}
     raw = os.environ.get("PGCONNECT_TIMEOUT")
