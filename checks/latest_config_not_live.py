@@ -6,6 +6,7 @@ from checks._latest import latest_passes, latest_sql
 CHECK = Check(
     id="latest-config-not-live",
     severity="critical",
+    levels=("critical", "warning"),
     title="Newest config (config_set.latest()) is not the live release's",
     rationale="""\
 The controller still reads "the app's latest config" by `created`

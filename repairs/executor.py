@@ -81,6 +81,15 @@ class RepairSession:
                                       kind="other database")
             self._check_writable()
             self.conn.rollback()
+        except psycopg.errors.QueryCanceled:
+            self.conn.close()
+            raise RepairAborted("statement_timeout reached while checking the database, before any change; "
+                                "nothing was changed (raise --statement-timeout)", kind="timeout") from None
+        except psycopg.errors.LockNotAvailable:
+            self.conn.close()
+            raise RepairAborted(f"lock_timeout {self.lock_timeout} reached while checking the database, before any "
+                                "change; nothing was changed (retry, or stop the session holding the lock)",
+                                kind="lock conflict") from None
         except BaseException:
             self.conn.close()
             raise

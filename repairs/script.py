@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from psycopg import sql
 from sqlglot import exp
 
+from auditor.text import escape
 from repairs.model import Action, Invariants, kind_of
 from repairs.planfile import Plan
 from repairs.statements import CONSTRAINTS_NOW, EXPECT_COLUMNS, PLAN_COLUMNS, Statements, raise_if_rows, render
@@ -55,12 +56,14 @@ def _values_insert(table: str, columns: tuple[tuple[str, str], ...], rows: list[
 
 
 def _comment(text: str) -> str:
-    return "\n".join("-- " + line for line in text.replace("\r", " ").splitlines())
+    """SQL comment lines; control characters in ``text`` are shown escaped (``\\x1b``), so data
+    in a comment can neither end it nor rewrite what a reviewer's terminal shows."""
+    return "\n".join("-- " + escape(line) for line in text.split("\n"))
 
 
 def action_comment(action: Action) -> str:
     """The reviewer's line for one action."""
-    app = action.app_name or action.app_uuid
+    app = escape(action.app_name or action.app_uuid)
     where = f" v{action.release_version}" if action.release_version is not None else ""
     target = {
         "copy": f"copy {kind_of(action.table)} {action.row} as {action.new_uuid} (created {action.new_created})",
@@ -69,7 +72,7 @@ def action_comment(action: Action) -> str:
         "uncopy": f"point back at {action.new_uuid}, delete copy {action.row}",
         "reinsert": f"re-insert {kind_of(action.table)} {action.row}",
     }[action.kind]
-    return _comment(f"#{action.id} {action.repair} {app}{where}: {target}\n   why: {action.why}")
+    return _comment(f"#{action.id} {action.repair} {app}{where}: {escape(target)}\n   why: {escape(action.why)}")
 
 
 def script_lines(plan: Plan, lock_timeout: str) -> Iterator[str]:
@@ -77,8 +80,8 @@ def script_lines(plan: Plan, lock_timeout: str) -> Iterator[str]:
     ident = plan.identity
     yield _comment(
         f"controller-audit repair script for plan {plan.checksum}\n"
-        f"made {plan.created} by controller-audit {plan.tool_version} on {ident.target}\n"
-        f"database {ident.database}, {ident.generation} api {ident.migration_name}\n"
+        f"made {plan.created} by controller-audit {plan.tool_version} on {escape(ident.target)}\n"
+        f"database {escape(ident.database)}, {ident.generation} api {escape(ident.migration_name)}\n"
         f"repairs: {', '.join(plan.repairs)}; {len(plan.actions)} action(s); rows: "
         f"{changes_text(plan.actions.expected_changes())}\n"
         "run with: psql -v ON_ERROR_STOP=1 -f THIS_FILE  (against the same database)\n"

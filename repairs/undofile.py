@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from auditor import __version__
 from auditor.errors import BadInput
+from auditor.fileio import discard_output
 from repairs.actions import APP, ID, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
@@ -55,7 +55,7 @@ class UndoRecorder:
     def discard(self) -> None:
         """Remove the undo file of a transaction that did not commit."""
         if self.written:
-            Path(self.path).unlink(missing_ok=True)
+            discard_output(self.path)  # a regular file only: never a FIFO, a device or a link itself
             self.written = False
 
     def start(self, images: RowImages) -> None:

@@ -11,7 +11,7 @@ import click
 from auditor.configfile import Settings, load_settings, target_for
 from auditor.connection import Target
 from auditor.errors import BadInput
-from auditor.options import target_options
+from auditor.options import GRACE, target_options
 from auditor.runner import DEFAULT_GRACE_SECONDS, Selection
 
 
@@ -21,7 +21,7 @@ def selection_options(func: Callable) -> Callable:
     func = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                         help="Config file (default: ./controller-audit.toml, else [tool.controller-audit] "
                              "in ./pyproject.toml).")(func)
-    func = click.option("--grace", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    func = click.option("--grace", type=GRACE, default=None, metavar="SECONDS",
                         help=f"Configs/builds younger than this are a deploy in flight, not damage "
                              f"[default: {DEFAULT_GRACE_SECONDS}].")(func)
     func = click.option("--exclude", "excludes", multiple=True, metavar="ID", help="Skip this check (repeatable).")(func)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from auditor.audit import open_audit
 from auditor.baseline import Baseline, load_baseline, write_baseline
 from auditor.commands._audit import audit_request, selection_options, settings_from
 from auditor.errors import BadInput
+from auditor.fileio import check_output, is_stdout, read_existing
+from auditor.text import escape
 
 
 @click.group("baseline")
@@ -26,12 +26,13 @@ def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: 
     """Write today's findings to FILE as accepted (replacing it; first-seen times are kept)."""
     settings = settings_from(config_path)
     request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace, settings=settings)
+    check_output(path)
     previous: Baseline | None = None
-    if Path(path).exists():
+    if read_existing(path) is not None:
         try:
             previous = load_baseline(path)
         except BadInput as exc:
-            click.echo(f"controller-audit: replacing unreadable baseline ({exc})", err=True)
+            click.echo(escape(f"controller-audit: replacing unreadable baseline ({exc})"), err=True)
     with open_audit(request.target, apps=request.apps, selection=request.selection,
                     grace_seconds=request.grace_seconds, statement_timeout=statement_timeout,
                     lock_timeout=lock_timeout) as run:
@@ -39,7 +40,7 @@ def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: 
         ran = len(run.checks)
     note = f", {kept} already in the previous baseline kept their first-seen time" if previous else ""
     click.echo(f"baseline {path}: {count} finding{'s' if count != 1 else ''} accepted "
-               f"({ran} check{'s' if ran != 1 else ''}{note})")
+               f"({ran} check{'s' if ran != 1 else ''}{note})", err=is_stdout(path))
 
 
 def register(cli: click.Group) -> None:
