@@ -18,6 +18,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 
 from auditor.errors import AuditFailed, ConnectionFailed
+from auditor.server_support import UnsupportedServer, require_supported
 
 APPLICATION_NAME = "controller-audit"
 DEFAULT_STATEMENT_TIMEOUT = "60s"
@@ -129,10 +130,11 @@ def _classify_connect_error(message: str) -> str:
 def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection tagged ``application_name=controller-audit``.
 
-    Raises :class:`ConnectionFailed` with a redacted one-line reason.
+    Raises :class:`ConnectionFailed` with a redacted one-line reason, and
+    :class:`~auditor.server_support.UnsupportedServer` for a server older than the minimum.
     """
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             target.conninfo,
             application_name=APPLICATION_NAME,
             connect_timeout=int(os.environ.get("PGCONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)),
@@ -142,6 +144,12 @@ def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
         reason = " ".join(target.redact(str(exc)).split()) or type(exc).__name__
         kind = _classify_connect_error(reason)
         raise ConnectionFailed(f"{target.describe()}: {reason}", kind=kind) from None
+    try:
+        require_supported(conn.info.server_version)
+    except UnsupportedServer as exc:
+        conn.close()
+        raise UnsupportedServer(f"{target.describe()}: {exc}") from None
+    return conn
 
 
 def set_timeouts(conn: psycopg.Connection, statement_timeout: str, lock_timeout: str) -> None:
