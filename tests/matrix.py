@@ -99,7 +99,11 @@ def _unpack(wheel: Path, target: Path) -> None:
             else:  # pragma: no cover - older patch releases
                 tar.extractall(staging / "tree")
         (top,) = (staging / "tree").iterdir()
-        top.rename(target)
+        try:
+            top.rename(target)
+        except OSError:
+            if not (target / "bin" / "postgres").exists():  # else another session unpacked it first
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -145,6 +149,7 @@ def prepare(majors: list[int], install: bool) -> int:
         if missing and install and shutil.which("apt-get"):
             packages = sorted({DEBIAN_LIBRARIES.get(lib, lib) for lib in missing})
             print(f"PostgreSQL {major}: installing {' '.join(packages)} for {' '.join(missing)}", flush=True)
+            subprocess.run(["apt-get", "update", "-q"], check=True)
             subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], check=True)
             missing = missing_libraries(found.bindir)
         if missing:

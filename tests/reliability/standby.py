@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo
 
-from tests.cluster import PORT, SUPERUSER, Cluster, give_to_server_user, run_as_server_user
+from auditor.testbed.server import PORT, SUPERUSER, Cluster, give_to_server_user, run_as_server_user
 
 
 @contextmanager
