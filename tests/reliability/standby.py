@@ -28,8 +28,12 @@ def hot_standby(primary: Cluster) -> Iterator[str]:
     try:
         run_as_server_user([primary.binary("pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
                             "-h", str(primary.socket_dir), "-p", str(PORT), "-U", SUPERUSER])
+        # -R writes every option of pg_basebackup's libpq into primary_conninfo, some of which the
+        # server's own walreceiver may not know (sslcertmode): name the primary plainly instead.
+        primary_conninfo = f"host={primary.socket_dir} port={PORT} user={SUPERUSER}"
         run_as_server_user([primary.binary("pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
-                            "-o", f"-h '' -k {base} -p {PORT}", "start"])
+                            "-o", f"-h '' -k {base} -p {PORT} -c \"primary_conninfo={primary_conninfo}\"",
+                            "start"])
         dsn = conninfo.make_conninfo(host=str(base), port=PORT, user=SUPERUSER, dbname="postgres")
         for _ in range(100):
             try:
