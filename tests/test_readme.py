@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.demo import write_story
-from auditor.testbed.server import server_binary
+from tests.testbed import server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
