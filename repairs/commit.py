@@ -137,7 +137,8 @@ def commit(conn: psycopg.Connection, target: Target, txid: int, *, timeout: floa
         if result is not None and result.status == pq.ExecStatus.COMMAND_OK:
             if any(_SYNC_REP_CANCELLED in n for n in notices):
                 checked = settle(target, txid, pid, verdict)
-                return _settled(Settled(checked.state, checked.how, _local_only(watch)), watch, state["interrupted"])
+                how = f"the server answered once its wait for the standby was cancelled; {checked.how}"
+                return _settled(Settled(checked.state, how, _local_only(watch)), watch, state["interrupted"])
             return Settled(COMMITTED, "the server answered", interrupted=state["interrupted"])
         sqlstate = ""
         if result is not None:

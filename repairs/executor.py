@@ -169,6 +169,7 @@ class RepairSession:
             if rehearse:
                 conn.rollback()
                 return Outcome(applied, checked, True, False, skipped)
+            conn.execute(statements.cleanup)
             txid = conn.execute("SELECT txid_current()").fetchone()[0]
         except AuditorError:
             self._rollback()
@@ -288,6 +289,8 @@ class RepairSession:
             for stmt in statements.setup:
                 conn.execute(stmt)
             _load(conn, actions, Invariants(), grace_seconds)
+            for stmt in statements.locks:  # the fingerprints of the rows, as they are now
+                conn.execute(stmt)
             if not conn.execute(statements.stale).fetchall():
                 return committing.ROLLED_BACK
             for stmt in statements.done:

@@ -195,6 +195,8 @@ def script_lines(source: ScriptSource | Plan, lock_timeout: str) -> Iterator[str
     yield _comment("Invariants: releases and their content unchanged, no sharing left, latest() is live, "
                    "row counts as planned.")
     yield raise_if_rows(statements.invariants, "invariant broken, rolled back") + ";"
+    yield statements.cleanup + ";"
+    yield render("DROP TABLE ca_identity, ca_columns") + ";"
     yield "COMMIT;"
 
 

@@ -38,6 +38,8 @@ EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), (
 #: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
 SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
 BOOKKEEPING = ("uuid", "created", "updated")
+#: Every temporary table a repair transaction creates (the script adds ca_identity, ca_columns).
+TEMPORARY_TABLES = ("ca_plan", "ca_expect", "ca_seen", "ca_params", "ca_done", "ca_before", "ca_counts")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
 CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
@@ -107,6 +109,13 @@ class Statements:
         return [render(_table_def(name, columns)) for name, columns in
                 (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS),
                  ("ca_params", PARAMS_COLUMNS))]
+
+    @cached_property
+    def cleanup(self) -> str:
+        """Drop the temporary tables before COMMIT: a backend that still has temporary tables
+        when it is terminated drops them in a transaction of its own, which (with a synchronous
+        standby that does not answer) would keep it waiting forever after the kill."""
+        return render("DROP TABLE IF EXISTS " + ", ".join(TEMPORARY_TABLES))
 
     @cached_property
     def analyze(self) -> list[str]:

@@ -181,9 +181,11 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
 
 
 def _after_commit(outcome: Any) -> None:
-    """Say on stderr what a committed outcome needs known (interrupted, not yet replicated)."""
+    """Say on stderr what a committed outcome needs known (interrupted, answer lost, not yet replicated)."""
     if outcome.interrupted:
         _warn(f"interrupted during COMMIT, but it committed ({outcome.how})")
+    elif not outcome.how.startswith("the server answered"):
+        _warn(f"the answer to COMMIT was lost; found out: it committed ({outcome.how})")
     if outcome.note:
         _warn(f"warning: {outcome.note}")
 
