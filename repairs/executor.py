@@ -268,11 +268,15 @@ class RepairSession:
         return applied, int(checked[0]) if checked else 0, skipped
 
     def _refusal(self, stale: list[tuple], actions: ActionTable, statements: Statements) -> PlanRefused:
+        done = [name or uuid for uuid, name, _ in self.conn.execute(statements.skipped).fetchall()]
         if self.what == "plan":
-            return PlanRefused(_problems(stale, actions) + "; nothing was changed: make a new plan", kind="stale plan")
+            also = f"; already applied: {', '.join(done)}" if done else ""
+            return PlanRefused(_problems(stale, actions) + also + "; nothing was changed: make a new plan",
+                               kind="stale plan")
         blocked = {row[0] for row in self.conn.execute(statements.stale_apps).fetchall()}
         remaining = self._apps_left() - blocked
-        return CannotUndo(_problems(stale, actions) + "; nothing was changed",
+        also = f"; already undone: {', '.join(done)}" if done else ""
+        return CannotUndo(_problems(stale, actions) + also + "; nothing was changed",
                           sorted(name or uuid for uuid, name in actions.apps if uuid in remaining))
 
     def _apps_left(self) -> set[str]:

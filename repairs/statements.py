@@ -235,9 +235,9 @@ class Statements:
                     "WHERE q.tbl = {name} AND q.kind = 'copy' AND NOT q.undo "
                     "AND (k.uuid = q.release OR kc.action IS NOT NULL)").format(
                 first_user=first_user,
-                keeps=sql.Literal(f"its release is now the earliest release using this {kind} (the release "
-                                  "that kept the original is gone): it keeps the original, unshare would not "
-                                  "copy it"),
+                keeps=sql.Literal(f"its release is the earliest release using this {kind}: it keeps the "
+                                  "original, unshare would not copy it (was the release that kept it deleted "
+                                  "after planning?)"),
                 copied=sql.Literal("the release that keeps the original, v"),
                 copied_tail=sql.Literal(f", is copied too: the {kind} would become an orphan"), **f),
             sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND NOT q.undo "

@@ -141,14 +141,14 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
                 recorder.discard()
             else:
                 undo_path.unlink(missing_ok=True)
-    for skipped in outcome.skipped:
-        click.echo(f"app {skipped.app_name or skipped.app_uuid}: already applied ({skipped.actions} action(s)), "
-                   "skipped")
     if outcome.already:
         verb = "rehearsal of" if rehearse else "already applied:"
         click.echo(f"{verb} {plan_file}: every action is in effect on {target.describe()} already; "
                    "nothing was changed.")
         ctx.exit(EXIT_OK)
+    for skipped in outcome.skipped:
+        click.echo(f"app {skipped.app_name or skipped.app_uuid}: already applied ({skipped.actions} action(s)), "
+                   "skipped")
     done = {s.app_uuid for s in outcome.skipped}
     applied = plan.actions.only_apps(plan.actions.app_uuids() - done) if done else plan.actions
     changes = changes_text(applied.expected_changes())
@@ -272,14 +272,14 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
         raise RepairInterrupted("Ctrl-C before the undo started: nothing was changed") from None
     finally:
         steps.close()
-    for skipped in outcome.skipped:
-        click.echo(f"app {skipped.app_name or skipped.app_uuid}: already undone ({skipped.actions} change(s)), "
-                   "skipped")
     if outcome.already:
         verb = "rehearsal of" if rehearse else "already undone:"
         click.echo(f"{verb} {undo_file}{scope}: every change is taken back already on {target.describe()}; "
                    "nothing was changed.")
         ctx.exit(EXIT_OK)
+    for skipped in outcome.skipped:
+        click.echo(f"app {skipped.app_name or skipped.app_uuid}: already undone ({skipped.actions} change(s)), "
+                   "skipped")
     done = {s.app_uuid for s in outcome.skipped}
     undone = actions.only_apps(actions.app_uuids() - done) if done else actions
     changes = changes_text(undone.expected_changes())

@@ -18,7 +18,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-import repairs.commit
 from auditor.connection import APPLICATION_NAME
 from tests.reliability.faults import cli, full_dump, start_cli, waiting_backend
 from tests.reliability.proxy import commit_cutter
@@ -43,7 +42,7 @@ def test_lost_answer_to_a_commit_that_happened_is_committed_and_keeps_the_undo_f
     plan = _planned(hephy_db, tmp_path)
     before = full_dump(hephy_db.conn)
     if found_by == "rows":  # as on PostgreSQL 9.4-9.6, which have no txid_status()
-        monkeypatch.setattr(repairs.commit, "TXID_STATUS_SINCE", 10**9)
+        monkeypatch.setattr("repairs.commit.TXID_STATUS_SINCE", 10**9)
     with commit_cutter(hephy_db.dsn, "after") as proxy:
         result = run("apply", str(plan), "--dsn", proxy.dsn(hephy_db.dsn), "--yes")
         assert proxy.cut.is_set()
@@ -63,7 +62,7 @@ def test_commit_that_never_reached_the_server_is_a_proven_rollback(hephy_db, tmp
     plan = _planned(hephy_db, tmp_path)
     before = full_dump(hephy_db.conn)
     if found_by == "rows":
-        monkeypatch.setattr(repairs.commit, "TXID_STATUS_SINCE", 10**9)
+        monkeypatch.setattr("repairs.commit.TXID_STATUS_SINCE", 10**9)
     with commit_cutter(hephy_db.dsn, "before") as proxy:
         result = run("apply", str(plan), "--dsn", proxy.dsn(hephy_db.dsn), "--yes")
         assert proxy.cut.is_set()
