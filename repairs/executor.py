@@ -231,7 +231,8 @@ class RepairSession:
         for stmt in statements.locks:
             conn.execute(stmt)
         progress("checking every action against the database")
-        stale = conn.execute(statements.stale).fetchall()
+        stale_query = statements.stale if self.what == "plan" else statements.stale_undo
+        stale = conn.execute(stale_query).fetchall()
         skipped: list[Skipped] = []
         if stale:
             for stmt in statements.done:
@@ -239,7 +240,7 @@ class RepairSession:
             skipped = [Skipped(app, name, n) for app, name, n in conn.execute(statements.skipped).fetchall()]
             if sum(s.actions for s in skipped) == len(actions):
                 return Outcome(0, 0, rehearse, False, skipped)
-            stale = conn.execute(statements.stale).fetchall() if skipped else stale
+            stale = conn.execute(stale_query).fetchall() if skipped else stale
         if stale:
             raise self._refusal(stale, actions, statements)
         applied = len(actions) - sum(s.actions for s in skipped)
@@ -273,7 +274,7 @@ class RepairSession:
             also = f"; already applied: {', '.join(done)}" if done else ""
             return PlanRefused(_problems(stale, actions) + also + "; nothing was changed: make a new plan",
                                kind="stale plan")
-        blocked = {row[0] for row in self.conn.execute(statements.stale_apps).fetchall()}
+        blocked = {row[0] for row in self.conn.execute(statements.stale_undo_apps).fetchall()}
         remaining = self._apps_left() - blocked
         also = f"; already undone: {', '.join(done)}" if done else ""
         return CannotUndo(_problems(stale, actions) + also + "; nothing was changed",
@@ -295,7 +296,7 @@ class RepairSession:
             _load(conn, actions, Invariants(), grace_seconds)
             for stmt in statements.locks:  # the fingerprints of the rows, as they are now
                 conn.execute(stmt)
-            if not conn.execute(statements.stale).fetchall():
+            if not conn.execute(statements.stale if self.what == "plan" else statements.stale_undo).fetchall():
                 return committing.ROLLED_BACK
             for stmt in statements.done:
                 conn.execute(stmt)

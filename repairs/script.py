@@ -185,7 +185,7 @@ def script_lines(source: ScriptSource | Plan, lock_timeout: str) -> Iterator[str
     label = "stale plan, nothing changed" if what == "plan" else "cannot undo, nothing changed"
     yield _comment("Preconditions: every row is as planned (md5 of the row's text) and every action is one the\n"
                    "planners would make now; an undo checks only what it restores.")
-    yield raise_if_rows(statements.stale, label) + ";"
+    yield raise_if_rows(statements.stale if what == "plan" else statements.stale_undo, label) + ";"
     yield _comment("The invariants the actions imply, and a snapshot for them.")
     yield statements.expect + ";"
     yield from (s + ";" for s in statements.snapshot)

@@ -112,8 +112,11 @@ def _check_signature(path: str | os.PathLike[str], raw: bytes, doc: dict[str, An
         raise PlanRefused(f"{path} is not signed, and {KEY_ENV} is set: only signed {what} files are accepted; "
                           f"make a new {what} with the key set", kind=f"unsigned {what}")
     member = (json.dumps(SIGNATURE) + ":" + json.dumps(claimed) + ",").encode()
-    body = raw[: raw.rindex(b',"checksum":')] + b"}" if raw.count(member) == 1 else b""
-    unsigned = body.replace(member, b"", 1) if body else canonical(doc, ("checksum", SIGNATURE))
+    end = raw.rfind(b',"checksum":')
+    if end > 0 and raw.count(member) == 1:  # the file as written: drop the member from its bytes
+        unsigned = (raw[:end] + b"}").replace(member, b"", 1)
+    else:
+        unsigned = canonical(doc, ("checksum", SIGNATURE))
     if not hmac.compare_digest(sign(unsigned, key), claimed) and not hmac.compare_digest(
             sign(canonical(doc, ("checksum", SIGNATURE)), key), claimed):
         raise PlanRefused(f"{path}: its signature does not match the key in {KEY_ENV} (signed with another key, "

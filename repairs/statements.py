@@ -141,141 +141,142 @@ class Statements:
     # -- preconditions ------------------------------------------------------------------
     @cached_property
     def stale(self) -> str:
-        """Actions that may not run on the database as it is: ``(action, problem)``, at most 20.
+        """A plan's actions that may not run on the database as it is: ``(action, problem)``, at most 20.
 
-        A plan's actions must still find their rows exactly as planned (fingerprints) **and** be
-        what the planners would plan now (:meth:`_derivation`): ``apply`` re-derives, it does not
-        trust the file.  An undo's actions are checked only for what they restore
-        (:meth:`_undo_checks`), so a later ``updated`` from a controller boot does not block them.
+        Each must still find its rows exactly as planned (fingerprints) **and** be what the
+        planners would plan now (:meth:`_plan_checks`): ``apply`` re-derives, it does not trust
+        the file.  One pass over the plan per table, plus three small duplicate checks.
         """
-        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
-            self._stale_union()))
+        return self._first_20(self._stale_parts(undo=False))
 
     @cached_property
-    def stale_apps(self) -> str:
-        """The apps (uuid text) of every action :attr:`stale` would report."""
+    def stale_undo(self) -> str:
+        """:attr:`stale` for an undo, which checks only what it restores (:meth:`_undo_checks`),
+        so a later ``updated`` from a controller boot does not block it."""
+        return self._first_20(self._stale_parts(undo=True))
+
+    @cached_property
+    def stale_undo_apps(self) -> str:
+        """The apps (uuid text) of every action :attr:`stale_undo` would report."""
         return render(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
-                              "ON q.action = s.action").format(self._stale_union()))
+                              "ON q.action = s.action").format(sql.SQL(" UNION ALL ").join(self._stale_parts(undo=True))))
 
-    def _stale_union(self) -> sql.Composed:
-        parts = [self._kinds_allowed()]
+    @staticmethod
+    def _first_20(parts: list[sql.Composed]) -> str:
+        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
+            sql.SQL(" UNION ALL ").join(parts)))
+
+    def _stale_parts(self, undo: bool) -> list[sql.Composed]:
+        parts = [self._kinds_allowed(undo)]
         for table, pointer in POINTER.items():
-            parts += self._fingerprints(table, pointer) + self._derivation(table, pointer)
-            parts += self._undo_checks(table, pointer)
-        return sql.SQL(" UNION ALL ").join(parts)
+            parts += self._undo_checks(table, pointer) if undo else self._plan_checks(table, pointer)
+            parts += self._duplicates(table)
+        return parts
 
     @staticmethod
-    def _kinds_allowed() -> sql.Composed:
+    def _kinds_allowed(undo: bool) -> sql.Composed:
+        kinds = ("uncopy", "redate", "reinsert") if undo else ("copy", "prune", "redate")
         return sql.SQL(
-            "SELECT q.action, 'a ' || q.kind || ' of ' || q.tbl || ' is not an action a ' "
-            "|| CASE WHEN q.undo THEN 'undo' ELSE 'plan' END || ' can hold' AS problem FROM ca_plan AS q "
-            "WHERE q.tbl NOT IN ({tables}) OR (NOT q.undo AND q.kind NOT IN ('copy', 'prune', 'redate')) "
-            "OR (q.undo AND q.kind NOT IN ('uncopy', 'redate', 'reinsert'))"
-        ).format(tables=sql.SQL(", ").join(sql.Literal(t) for t in POINTER))
+            "SELECT q.action, 'a ' || q.kind || ' of ' || q.tbl || {tail} AS problem FROM ca_plan AS q "
+            "WHERE q.tbl NOT IN ({tables}) OR q.kind NOT IN ({kinds}) OR q.undo <> {undo}"
+        ).format(tables=sql.SQL(", ").join(sql.Literal(t) for t in POINTER),
+                 kinds=sql.SQL(", ").join(sql.Literal(k) for k in kinds), undo=sql.Literal(undo),
+                 tail=sql.Literal(f" is not an action {'an undo' if undo else 'a plan'} can hold"))
 
     @staticmethod
-    def _fingerprints(table: str, pointer: str) -> list[sql.Composed]:
-        """A plan's rows are as planned: fingerprints, a pruned row unused, a copy's uuid free."""
-        f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
-        kind = kind_of(table)
-        return [
-            sql.SQL("SELECT q.action, {msg} AS problem FROM ca_plan AS q "
-                    "LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
-                    "WHERE q.tbl = {name} AND NOT q.undo AND s.fp IS DISTINCT FROM q.fp").format(
-                msg=sql.Literal(f"{kind} changed or gone since planning"), **f),
-            sql.SQL("SELECT q.action, 'its release changed or is gone since planning' FROM ca_plan AS q "
-                    "LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.release "
-                    "WHERE q.tbl = {name} AND NOT q.undo AND q.release IS NOT NULL "
-                    "AND s.fp IS DISTINCT FROM q.release_fp").format(**f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'prune' "
-                    "AND EXISTS (SELECT 1 FROM api_release AS r WHERE r.{p} = q.uuid)").format(
-                msg=sql.Literal(f"a release uses this {kind} now"), **f),
-            sql.SQL("SELECT q.action, 'the uuid planned for the copy is taken' FROM ca_plan AS q "
-                    "JOIN {t} AS x ON x.uuid = q.new_uuid WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f),
-        ]
+    def _problems(checks: list[tuple[sql.Composable, str | sql.Composable]], source: sql.Composable) -> sql.Composed:
+        """``(action, problem)`` for every check (condition, message) true of a row of ``source``:
+        one pass, each row's problems unnested from an array of CASEs."""
+        cases = sql.SQL(", ").join(
+            sql.SQL("CASE WHEN {} THEN {} END").format(cond, sql.Literal(msg) if isinstance(msg, str) else msg)
+            for cond, msg in checks)
+        return sql.SQL("SELECT c.action, c.problem FROM (SELECT q.action, unnest(ARRAY[{cases}]) AS problem "
+                       "{source}) AS c WHERE c.problem IS NOT NULL").format(cases=cases, source=source)
 
-    @staticmethod
-    def _derivation(table: str, pointer: str) -> list[sql.Composed]:
-        """Each planned action is one the planners would plan on the database as it is now.
+    def _plan_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+        """A plan's rows are as planned, and each action is one the planners would make now.
 
+        Fingerprints: the row and its release as planned, a pruned row unused, a copy's uuid free.
         copy: its release (of the action's app) uses the row, the row is of that app and used by
         no other app's release, and an earlier release of the app keeps the original (the
-        earliest user, by version, which is not copied itself); dated before its release (or
-        after the app's newest row, which makes the ``latest()`` invariant apply), not in the
-        future.  prune: a row of an existing app, older than the plan's grace period, not the
-        newest config of an app without releases (``App.create`` builds v1 on it).  redate:
-        the row its release uses, re-dated after every other row of the app (the pruned ones
-        aside, planned copies included), not in the future.  No release gets two copies of one
-        kind, no row two other actions, no two copies one uuid.
+        earliest user, by version, which is not copied itself); not dated in the future (a copy
+        dated after its release gets the ``latest()`` invariant: :attr:`expect`).  prune: a row
+        of an existing app, older than the plan's grace period, not the newest config of an app
+        without releases (``App.create`` builds v1 on it).  redate: the row its release uses,
+        re-dated after every other row of the app (the pruned ones aside, planned copies
+        included), not in the future.
         """
         f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
         kind = kind_of(table)
-        first_user = sql.SQL(
-            "SELECT DISTINCT ON (r.{p}) r.{p} AS row_id, r.uuid, r.version FROM api_release AS r "
-            "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy' AND NOT c.undo) "
-            "ORDER BY r.{p}, r.version, r.created, r.uuid").format(**f)
-        parts = [
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN api_release AS r ON r.uuid = q.release "
-                    "WHERE q.tbl = {name} AND NOT q.undo AND q.kind IN ('copy', 'redate') "
-                    "AND (q.release IS NULL OR (r.uuid IS NOT NULL "
-                    "AND (r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)))").format(
-                msg=sql.Literal(f"its release is not a release of this app that uses this {kind}"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                    "WHERE q.tbl = {name} AND NOT q.undo AND x.app_id <> q.app").format(
-                msg=sql.Literal(f"the {kind} belongs to another app"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'copy' "
-                    "AND NOT q.undo AND EXISTS (SELECT 1 FROM api_release AS r WHERE r.{p} = q.uuid "
-                    "AND r.app_id <> q.app)").format(
-                msg=sql.Literal(f"the {kind} is used by releases of other apps (cross-app reference): "
-                                "unshare does not copy it"), **f),
-            sql.SQL("SELECT q.action, CASE WHEN k.uuid = q.release THEN {keeps} ELSE {copied} "
-                    "|| CAST(k.version AS text) || {copied_tail} END FROM ca_plan AS q "
-                    "JOIN ({first_user}) AS k ON k.row_id = q.uuid "
-                    "LEFT JOIN ca_plan AS kc ON kc.tbl = {name} AND kc.kind = 'copy' AND kc.release = k.uuid "
-                    "WHERE q.tbl = {name} AND q.kind = 'copy' AND NOT q.undo "
-                    "AND (k.uuid = q.release OR kc.action IS NOT NULL)").format(
-                first_user=first_user,
-                keeps=sql.Literal(f"its release is the earliest release using this {kind}: it keeps the "
-                                  "original, unshare would not copy it (was the release that kept it deleted "
-                                  "after planning?)"),
-                copied=sql.Literal("the release that keeps the original, v"),
-                copied_tail=sql.Literal(f", is copied too: the {kind} would become an orphan"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND NOT q.undo "
-                    "AND q.kind IN ('copy', 'redate') AND q.new_created > now()").format(
-                msg=sql.Literal("dated in the future"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'prune' "
-                    "AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)").format(
-                msg=sql.Literal(f"the {kind}'s app does not exist (dangling reference)"), **f),
-            sql.SQL("SELECT q.action, {msg} || CAST(p.grace_seconds AS text) || 's): a deploy may be in flight' "
-                    "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid CROSS JOIN ca_params AS p "
-                    "WHERE q.tbl = {name} AND q.kind = 'prune' "
-                    "AND x.created > now() - p.grace_seconds * INTERVAL '1 second'").format(
-                msg=sql.Literal(f"the {kind} is younger than the grace period ("), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'redate' "
-                    "AND NOT q.undo AND (EXISTS (SELECT 1 FROM {t} AS o WHERE o.app_id = q.app AND o.uuid <> q.uuid "
-                    "AND o.created >= q.new_created AND NOT EXISTS (SELECT 1 FROM ca_plan AS d "
-                    "WHERE d.tbl = {name} AND d.kind = 'prune' AND d.uuid = o.uuid)) "
-                    "OR EXISTS (SELECT 1 FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy' "
-                    "AND c.app = q.app AND c.new_created >= q.new_created))").format(
-                msg=sql.Literal(f"the new created would not make it the app's newest {kind}: restore-latest "
-                                "would not plan this"), **f),
+        users = sql.SQL(
+            "SELECT r.{p} AS row_id, (array_agg(r.uuid ORDER BY r.version, r.created, r.uuid))[1] AS keeper, "
+            "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version, "
+            "min(CAST(r.app_id AS text)) AS app_lo, max(CAST(r.app_id AS text)) AS app_hi FROM api_release AS r "
+            "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy') "
+            "GROUP BY r.{p}").format(**f)
+        source = sql.SQL(
+            "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
+            "LEFT JOIN ca_seen AS sr ON sr.tbl = 'api_release' AND sr.uuid = q.release "
+            "LEFT JOIN api_release AS r ON r.uuid = q.release LEFT JOIN {t} AS x ON x.uuid = q.uuid "
+            "LEFT JOIN {t} AS n ON n.uuid = q.new_uuid "
+            "LEFT JOIN ({users}) AS u ON u.row_id = q.uuid AND q.kind = 'copy' "
+            "LEFT JOIN ca_plan AS kc ON kc.tbl = {name} AND kc.kind = 'copy' AND kc.release = u.keeper "
+            "CROSS JOIN ca_params AS pa WHERE q.tbl = {name} AND NOT q.undo").format(users=users, **f)
+        newer = sql.SQL(
+            "EXISTS (SELECT 1 FROM {t} AS o WHERE o.app_id = q.app AND o.uuid <> q.uuid AND o.created >= q.new_created "
+            "AND NOT EXISTS (SELECT 1 FROM ca_plan AS d WHERE d.tbl = {name} AND d.kind = 'prune' AND d.uuid = o.uuid)) "
+            "OR EXISTS (SELECT 1 FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy' AND c.app = q.app "
+            "AND c.new_created >= q.new_created)").format(**f)
+        protected = sql.SQL("false") if table != "api_config" else sql.SQL(
+            "q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_release AS ar WHERE ar.app_id = q.app) "
+            "AND x.created = (SELECT max(ac.created) FROM api_config AS ac WHERE ac.app_id = q.app)")
+        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+            (sql.SQL("s.fp IS DISTINCT FROM q.fp"), f"{kind} changed or gone since planning"),
+            (sql.SQL("q.release IS NOT NULL AND sr.fp IS DISTINCT FROM q.release_fp"),
+             "its release changed or is gone since planning"),
+            (sql.SQL("q.kind = 'prune' AND EXISTS (SELECT 1 FROM api_release AS ur WHERE ur.{p} = q.uuid)").format(**f),
+             f"a release uses this {kind} now"),
+            (sql.SQL("q.kind = 'copy' AND n.uuid IS NOT NULL"), "the uuid planned for the copy is taken"),
+            (sql.SQL("q.kind IN ('copy', 'redate') AND (q.release IS NULL OR (r.uuid IS NOT NULL "
+                     "AND (r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)))").format(**f),
+             f"its release is not a release of this app that uses this {kind}"),
+            (sql.SQL("x.app_id <> q.app"), f"the {kind} belongs to another app"),
+            (sql.SQL("u.app_lo <> u.app_hi OR u.app_lo <> CAST(q.app AS text)"),
+             f"the {kind} is used by releases of other apps (cross-app reference): unshare does not copy it"),
+            (sql.SQL("u.keeper = q.release"),
+             f"its release is the earliest release using this {kind}: it keeps the original, unshare would not "
+             "copy it (was the release that kept it deleted after planning?)"),
+            (sql.SQL("kc.action IS NOT NULL"), sql.SQL("{} || CAST(u.keeper_version AS text) || {}").format(
+                sql.Literal("the release that keeps the original, v"),
+                sql.Literal(f", is copied too: the {kind} would become an orphan"))),
+            (sql.SQL("q.kind IN ('copy', 'redate') AND q.new_created > now()"), "dated in the future"),
+            (sql.SQL("q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)"),
+             f"the {kind}'s app does not exist (dangling reference)"),
+            (sql.SQL("q.kind = 'prune' AND x.created > now() - pa.grace_seconds * INTERVAL '1 second'"),
+             sql.SQL("{} || CAST(pa.grace_seconds AS text) || 's): a deploy may be in flight'").format(
+                 sql.Literal(f"the {kind} is younger than the grace period ("))),
+            (sql.SQL("q.kind = 'redate' AND ({})").format(newer),
+             f"the new created would not make it the app's newest {kind}: restore-latest would not plan this"),
+            (protected, PROTECTED_CONFIG),
+        ]
+        return [self._problems(checks, source)]
+
+    @staticmethod
+    def _duplicates(table: str) -> list[sql.Composed]:
+        """No release gets two copies (or undone copies) of one kind, no row two other actions, no
+        two copies one uuid."""
+        kind = kind_of(table)
+        name = sql.Literal(table)
+        return [
             sql.SQL("SELECT min(q.action), {msg} FROM ca_plan AS q WHERE q.tbl = {name} "
                     "AND q.kind IN ('copy', 'uncopy') GROUP BY q.release HAVING count(*) > 1").format(
-                msg=sql.Literal(f"the plan moves this release's {kind} twice"), **f),
+                msg=sql.Literal(f"this release's {kind} is moved twice"), name=name),
             sql.SQL("SELECT min(q.action), {msg} FROM ca_plan AS q WHERE q.tbl = {name} "
                     "AND q.kind <> 'copy' GROUP BY q.uuid HAVING count(*) > 1").format(
-                msg=sql.Literal(f"the plan changes this {kind} twice"), **f),
+                msg=sql.Literal(f"this {kind} is changed twice"), name=name),
             sql.SQL("SELECT min(q.action), 'two copies are planned with one uuid' FROM ca_plan AS q "
-                    "WHERE q.tbl = {name} AND q.kind = 'copy' GROUP BY q.new_uuid HAVING count(*) > 1").format(**f),
+                    "WHERE q.tbl = {name} AND q.kind = 'copy' GROUP BY q.new_uuid HAVING count(*) > 1").format(name=name),
         ]
-        if table == "api_config":
-            parts.append(sql.SQL(
-                "SELECT q.action, {msg} FROM ca_plan AS q JOIN api_config AS x ON x.uuid = q.uuid "
-                "WHERE q.tbl = 'api_config' AND q.kind = 'prune' "
-                "AND NOT EXISTS (SELECT 1 FROM api_release AS r WHERE r.app_id = q.app) "
-                "AND x.created = (SELECT max(c.created) FROM api_config AS c WHERE c.app_id = q.app)").format(
-                msg=sql.Literal(PROTECTED_CONFIG)))
-        return parts
 
     def _undo_checks(self, table: str, pointer: str) -> list[sql.Composed]:
         """An undo checks only what it restores.
@@ -289,49 +290,40 @@ class Statements:
         """
         f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
         kind = kind_of(table)
-        content = self._content_md5
-        return [
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = q.tbl "
-                    "AND s.uuid = q.uuid WHERE q.tbl = {name} AND q.undo AND q.kind IN ('uncopy', 'redate') "
-                    "AND s.uuid IS NULL").format(msg=sql.Literal(f"the {kind} is gone"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.new_uuid "
-                    "WHERE q.tbl = {name} AND q.kind = 'uncopy' AND x.uuid IS NULL").format(
-                msg=sql.Literal(f"the original {kind} is gone"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q JOIN {t} AS c ON c.uuid = q.uuid "
-                    "JOIN {t} AS o ON o.uuid = q.new_uuid WHERE q.tbl = {name} AND q.kind = 'uncopy' "
-                    "AND ({copy_content} <> {original_content} OR c.app_id <> q.app OR o.app_id <> q.app)").format(
-                msg=sql.Literal("the copy's content (or app) is no longer the original's: deleting it would "
-                                "change what its release runs"),
-                copy_content=content(table, "c"), original_content=content(table, "o"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN api_release AS r ON r.uuid = q.release "
-                    "WHERE q.tbl = {name} AND q.kind = 'uncopy' "
-                    "AND (r.uuid IS NULL OR r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)").format(
-                msg=sql.Literal(f"its release is gone or no longer uses the copied {kind}"), **f),
-            sql.SQL("SELECT q.action, 'release v' || CAST(r.version AS text) || ' (' || CAST(r.uuid AS text) "
-                    "|| ') of app ' || coalesce(a.id, CAST(r.app_id AS text)) || {msg} FROM ca_plan AS q "
-                    "JOIN api_release AS r ON r.{p} = q.uuid AND r.uuid <> q.release "
-                    "LEFT JOIN api_app AS a ON a.uuid = r.app_id WHERE q.tbl = {name} AND q.kind = 'uncopy'").format(
-                msg=sql.Literal(f" uses this copied {kind} now (made after the apply): deleting the copy would "
-                                "break that release"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                    "WHERE q.tbl = {name} AND q.kind = 'redate' AND q.undo AND (x.app_id <> q.app "
-                    "OR (q.cur_created IS NOT NULL AND x.created <> q.cur_created) "
-                    "OR (q.cur_created IS NULL AND x.created = q.new_created))").format(
-                msg=sql.Literal(f"the {kind}'s created is no longer the one the apply gave it"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                    "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(
-                msg=sql.Literal(f"the pruned {kind} exists again"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'reinsert' "
-                    "AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)").format(
-                msg=sql.Literal(f"the pruned {kind}'s app does not exist any more"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'reinsert' "
-                    "AND (CAST(q.image AS json) ->> 'uuid' IS DISTINCT FROM CAST(q.uuid AS text) "
-                    "OR CAST(q.image AS json) ->> 'app_id' IS DISTINCT FROM CAST(q.app AS text) "
-                    "OR CAST(CAST(q.image AS json) ->> 'created' AS timestamptz) > now())").format(
-                msg=sql.Literal(f"the recorded {kind} is of another row or app, or dated in the future"), **f),
-            sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'redate' "
-                    "AND q.undo AND q.new_created > now()").format(msg=sql.Literal("dated in the future"), **f),
+        source = sql.SQL(
+            "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
+            "LEFT JOIN {t} AS x ON x.uuid = q.uuid LEFT JOIN {t} AS o ON o.uuid = q.new_uuid AND q.kind = 'uncopy' "
+            "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.undo").format(**f)
+        image = sql.SQL("CAST(q.image AS json)")
+        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+            (sql.SQL("q.kind IN ('uncopy', 'redate') AND s.uuid IS NULL"), f"the {kind} is gone"),
+            (sql.SQL("q.kind = 'uncopy' AND o.uuid IS NULL"), f"the original {kind} is gone"),
+            (sql.SQL("q.kind = 'uncopy' AND ({} <> {} OR x.app_id <> q.app OR o.app_id <> q.app)").format(
+                self._content_md5(table, "x"), self._content_md5(table, "o")),
+             "the copy's content (or app) is no longer the original's: deleting it would change what its "
+             "release runs"),
+            (sql.SQL("q.kind = 'uncopy' AND (r.uuid IS NULL OR r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)"
+                     ).format(**f), f"its release is gone or no longer uses the copied {kind}"),
+            (sql.SQL("q.kind = 'redate' AND (x.app_id <> q.app OR (q.cur_created IS NOT NULL AND x.created <> "
+                     "q.cur_created) OR (q.cur_created IS NULL AND x.created = q.new_created))"),
+             f"the {kind}'s created is no longer the one the apply gave it"),
+            (sql.SQL("q.kind = 'redate' AND q.new_created > now()"), "dated in the future"),
+            (sql.SQL("q.kind = 'reinsert' AND x.uuid IS NOT NULL"), f"the pruned {kind} exists again"),
+            (sql.SQL("q.kind = 'reinsert' AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)"),
+             f"the pruned {kind}'s app does not exist any more"),
+            (sql.SQL("q.kind = 'reinsert' AND ({image} ->> 'uuid' IS DISTINCT FROM CAST(q.uuid AS text) "
+                     "OR {image} ->> 'app_id' IS DISTINCT FROM CAST(q.app AS text) "
+                     "OR CAST({image} ->> 'created' AS timestamptz) > now())").format(image=image),
+             f"the recorded {kind} is of another row or app, or dated in the future"),
         ]
+        dependents = sql.SQL(
+            "SELECT q.action, 'release v' || CAST(d.version AS text) || ' (' || CAST(d.uuid AS text) "
+            "|| ') of app ' || coalesce(a.id, CAST(d.app_id AS text)) || {msg} FROM ca_plan AS q "
+            "JOIN api_release AS d ON d.{p} = q.uuid AND d.uuid <> q.release "
+            "LEFT JOIN api_app AS a ON a.uuid = d.app_id WHERE q.tbl = {name} AND q.kind = 'uncopy'").format(
+            msg=sql.Literal(f" uses this copied {kind} now (made after the apply): deleting the copy would "
+                            "break that release"), **f)
+        return [self._problems(checks, source), dependents]
 
     def _content_md5(self, table: str, alias: str) -> sql.Composed:
         """md5 of a config's or build's content (every column but uuid, created, updated)."""

@@ -10,6 +10,7 @@ recovered; the undo file is kept; running the same command again says "already a
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from collections.abc import Callable
 from itertools import islice
@@ -127,8 +128,8 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
                 keep_undo = True
                 raise OutcomeUnknown(
                     f"{exc}; the undo file {undo_path} is kept; find out by running `controller-audit apply "
-                    f"{plan_file}` again: it says 'already applied' if the repair committed, else it applies it"
-                ) from None
+                    f"{shlex.quote(plan_file)}` again: it says 'already applied' if the repair committed, else it "
+                    "applies it") from None
             keep_undo = outcome.committed
         finally:
             session.close()
@@ -242,7 +243,7 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
         click.echo(f"{undo_file} records no changes: nothing to undo.")
         return
     target = resolve_target(dsn)
-    scope = "".join(f" --app {a}" for a in apps)
+    scope = "".join(f" --app {shlex.quote(a)}" for a in apps)
     steps = StepLine("undo")
     try:
         session = RepairSession(target, doc.identity, what="undo file", statement_timeout=statement_timeout,
@@ -260,11 +261,11 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
         except CannotUndo as exc:
             hint = ""
             if exc.undoable_apps:
-                hint = ("; the other apps can still be undone: controller-audit undo " + undo_file
-                        + "".join(f" --app {a}" for a in exc.undoable_apps))
+                hint = ("; the other apps can still be undone: controller-audit undo " + shlex.quote(undo_file)
+                        + "".join(f" --app {shlex.quote(a)}" for a in exc.undoable_apps))
             raise CannotUndo(f"{exc}{hint}", exc.undoable_apps) from None
         except OutcomeUnknown as exc:
-            raise OutcomeUnknown(f"{exc}; find out by running `controller-audit undo {undo_file}{scope}` again: "
+            raise OutcomeUnknown(f"{exc}; find out by running `controller-audit undo {shlex.quote(undo_file)}{scope}` again: "
                                  "it says 'already undone' if the undo committed, else it undoes") from None
         finally:
             session.close()
