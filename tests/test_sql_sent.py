@@ -51,7 +51,10 @@ def test_every_command_sends_only_94_sql(make_db, tmp_path, monkeypatch, sent, m
     steps = [
         ["info"], ["check", "--fail-on", "never", "--format", "json"], ["explain", names["poisoned"]],
         ["blast-radius", "config", shared], ["blast-radius", "app", names["rolled_back"]],
-        ["plan", "-o", "p.plan"], ["plan", "sql", "p.plan", "-o", "p.sql"],
+        ["check", "--fail-on", "never", "--format", "html", "-o", "r.html"],
+        ["explain", names["poisoned"], "--format", "html", "-o", "e.html"],
+        ["plan", "-o", "p.plan"], ["plan", "show", "p.plan", "--format", "html", "-o", "p.html"],
+        ["plan", "sql", "p.plan", "-o", "p.sql"],
         ["apply", "p.plan", "--rehearse", "--yes"], ["apply", "p.plan", "--yes"],
         ["undo", "p.plan.undo.json", "--yes"],
     ]

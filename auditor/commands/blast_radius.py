@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from tabulate import tabulate
 
 from auditor.blast import DEFAULT_LIMIT, BlastRadius, app_blast_radius, row_blast_radius
+from auditor.blast_doc import blast_document
 from auditor.commands._audit import settings_from
 from auditor.configfile import target_for
 from auditor.connection import audit_session
@@ -58,8 +61,10 @@ def render(radius: BlastRadius) -> str:
               help="How many of the releases to list (the counts are always complete).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (for the DSN source).")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True,
+              help="text, or json (docs/report-format.md).")
 @target_options
-def blast_radius(kind: str, subject: str, limit: int, config_path: str | None, dsn: str | None,
+def blast_radius(kind: str, subject: str, limit: int, config_path: str | None, fmt: str, dsn: str | None,
                  statement_timeout: str, lock_timeout: str) -> None:
     """What deleting a config, build (by uuid) or app (by name) through the controller would delete."""
     target = target_for(dsn, settings_from(config_path))
@@ -69,7 +74,7 @@ def blast_radius(kind: str, subject: str, limit: int, config_path: str | None, d
             radius = app_blast_radius(conn, generation, subject, limit)
         else:
             radius = row_blast_radius(conn, generation, kind, subject, limit)
-    click.echo(render(radius))
+    click.echo(json.dumps(blast_document(radius), indent=1) if fmt == "json" else render(radius))
 
 
 def register(cli: click.Group) -> None:

@@ -1,4 +1,4 @@
-"""``controller-audit check``: run the catalogue and report (table, JSON, Prometheus)."""
+"""``controller-audit check``: run the catalogue and report (table, JSON, Prometheus, HTML)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TextIO
 
 import click
@@ -17,6 +18,7 @@ from auditor.commands._audit import audit_request, selection_options, settings_f
 from auditor.configfile import FAIL_ON, FORMATS
 from auditor.errors import AuditorError
 from auditor.fileio import atomic_open, atomic_write
+from auditor.picture.report_page import write_html
 from auditor.progress import Progress
 from auditor.report import Report, database_facts
 from auditor.report_json import write_json
@@ -26,7 +28,7 @@ from auditor.report_table import write_table
 RENDERERS = {"table": write_table, "json": write_json, "prometheus": write_prometheus}
 #: What the server renders for each format (``None``: ordered :class:`Finding` objects, for
 #: the table's severity and app groups).
-SHAPES = {"table": None, "json": "json", "prometheus": "counts"}
+SHAPES = {"table": None, "json": "json", "prometheus": "counts", "html": "counts"}
 
 
 @contextmanager
@@ -82,7 +84,8 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
             with output_stream(output) as out:
                 shape = SHAPES[fmt]
                 findings = run.findings() if shape is None else run.streamed(shape)
-                RENDERERS[fmt](out, report, report.screen(progress.track(findings)))
+                render = partial(write_html, audit=run) if fmt == "html" else RENDERERS[fmt]
+                render(out, report, report.screen(progress.track(findings)))
     except (AuditorError, psycopg.Error):
         if fmt == "prometheus" and output:
             atomic_write(output, failure_text(time.monotonic() - started))

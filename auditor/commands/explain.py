@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable
 
@@ -14,12 +15,17 @@ from auditor.commands._audit import settings_from
 from auditor.configfile import target_for
 from auditor.explain import AppStory, Latest, ReleaseRow, RowUse
 from auditor.explain import app_story as read_story
+from auditor.explain_doc import explain_document
+from auditor.fileio import atomic_write
 from auditor.findings import Finding
 from auditor.options import target_options
+from auditor.picture.explain_page import explain_html, explain_svg
 from auditor.runner import Selection
 
 _LISTED_VERSIONS = 6
 _SUMMARY_WIDTH = 40
+#: ``explain --format`` choices.
+EXPLAIN_FORMATS: tuple[str, ...] = ("text", "json", "svg", "html")
 
 
 def _versions(versions: Iterable[int]) -> str:
@@ -172,9 +178,13 @@ def render(story: AppStory, findings: list[Finding], generation_label: str) -> s
               help="Configs/builds younger than this are a deploy in flight [default: 300].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (for the DSN source and severity overrides).")
+@click.option("--format", "fmt", type=click.Choice(EXPLAIN_FORMATS), default="text", show_default=True,
+              help="text; json (docs/report-format.md); svg (the timeline picture); html (a self-contained page).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write to FILE (atomically) instead of stdout.")
 @target_options
-def explain(app: str, grace: float | None, config_path: str | None, dsn: str | None, statement_timeout: str,
-            lock_timeout: str) -> None:
+def explain(app: str, grace: float | None, config_path: str | None, fmt: str, output: str | None, dsn: str | None,
+            statement_timeout: str, lock_timeout: str) -> None:
     """Explain one app: releases, shared and orphan rows, latest(), findings, and the fix."""
     settings = settings_from(config_path)
     target = target_for(dsn, settings)
@@ -185,7 +195,24 @@ def explain(app: str, grace: float | None, config_path: str | None, dsn: str | N
         story = read_story(run.conn, run.generation, app)
         findings = list(run.findings())
         label = run.generation.label
-    click.echo(render(story, findings, label))
+    text = render(story, findings, label) + "\n" if fmt == "text" else formatted(fmt, story, findings, label)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text)
+
+
+def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:
+    """The explanation as JSON, SVG or HTML."""
+    docs = [json.loads(f.json_text()) for f in findings]
+    catalogue = load_catalogue()
+    steps = _next_steps(story.name, findings, catalogue)
+    if fmt == "json":
+        return json.dumps(explain_document(story, docs, label, steps), indent=1) + "\n"
+    if fmt == "svg":
+        return explain_svg(story, docs, label)
+    fixes = {f.check: _repair_of(f, catalogue) for f in findings}
+    return explain_html(story, docs, label, fixes=fixes, next_steps=steps, history=history_rows(story))
 
 
 def register(cli: click.Group) -> None:

@@ -61,12 +61,29 @@ def plan(ctx: click.Context, dsn: str | None, statement_timeout: str, lock_timeo
 
 @plan.command("show")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-def show(plan_file: str) -> None:
-    """Summarise a plan: per app what changes and why, counts, totals."""
+@click.option("--format", "fmt", type=click.Choice(("text", "html")), default="text", show_default=True,
+              help="text (reads only the file), or html: per app the picture before and after the repair "
+                   "(reads the database now, read-only; it must be the plan's database).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write to FILE (atomically) instead of stdout.")
+@target_options
+def show(plan_file: str, fmt: str, output: str | None, dsn: str | None, statement_timeout: str,
+         lock_timeout: str) -> None:
+    """Summarise a plan: per app what changes and why, counts, totals (html: with pictures)."""
     from repairs.planfile import load_plan
     from repairs.summary import show as render_summary
 
-    click.echo(render_summary(load_plan(plan_file), plan_file))
+    loaded = load_plan(plan_file)
+    if fmt == "text":
+        text = render_summary(loaded, plan_file) + "\n"
+    else:
+        from auditor.picture.plan_show import plan_show_html
+
+        text = plan_show_html(loaded, plan_file, resolve_target(dsn), statement_timeout, lock_timeout)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text)
 
 
 @plan.command("sql")

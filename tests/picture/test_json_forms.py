@@ -1,0 +1,95 @@
+"""``explain --format json`` and ``blast-radius --format json``: what the text shows, as data,
+validated against the JSON Schemas shipped with the package."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from auditor.blast_doc import blast_schema
+from auditor.explain_doc import explain_schema
+from auditor.report_json import report_schema
+from tests.picture.stories import rolled_back
+
+
+def _validator(schema: dict) -> Draft202012Validator:
+    """``schema`` with the report schema it refers to (findings are the report's findings)."""
+    registry = Registry().with_resource(report_schema()["$id"], Resource.from_contents(report_schema()))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=registry)
+
+
+def _valid(doc: dict, schema: dict) -> dict:
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _validator(schema).iter_errors(doc)]
+    assert errors == []
+    return doc
+
+
+@pytest.mark.parametrize("migration", [19, 23, 28])
+def test_explain_json_is_what_the_text_shows(make_db, run, migration):
+    db = make_db(migration)
+    story = rolled_back(db)
+    result = run("explain", "api", "--dsn", db.dsn, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = _valid(json.loads(result.stdout), explain_schema())
+    text = run("explain", "api", "--dsn", db.dsn).stdout
+    assert doc["app"]["name"] == "api" and f"({doc['app']['uuid']})" in text
+    assert [r["version"] for r in doc["releases"]] == list(range(1, story.releases + 1))
+    assert doc["live"]["version"] == (5 if migration >= 20 else story.releases)
+    assert [r["version"] for r in doc["releases"] if r["live"]] == [doc["live"]["version"]]
+    assert f"live release: v{doc['live']['version']} " in text
+    orphans = [b["uuid"] for b in doc["builds"] if b["orphan"]]
+    assert story.orphan in orphans
+    latest = doc["latest"]["build"]
+    assert latest["returns"] == story.orphan and latest["returns_orphan"]
+    assert latest["verdict"] == "wrong" and not latest["ok"] and latest["should_return"] == doc["live"]["build"]
+    assert "-> WRONG" in text.split("build_set.latest()")[1]
+    v5 = doc["releases"][4]
+    assert v5["config_shared_with"] == [3, 4] + ([6] if migration >= 20 else [])
+    # the findings are the check report's findings for this app, and the next steps the text's
+    report = json.loads(run("check", "--app", "api", "--dsn", db.dsn, "--format", "json").stdout)
+    assert sorted(f["key"] for f in doc["findings"]) == sorted(f["key"] for f in report["findings"])
+    assert doc["next"][0].startswith("controller-audit plan --app api ")
+    assert all(line in text for line in doc["next"])
+
+
+def test_explain_json_of_an_app_without_releases(hephy_db, run):
+    hephy_db.controller().failed_create_app("half")
+    doc = _valid(json.loads(run("explain", "half", "--dsn", hephy_db.dsn, "--format", "json").stdout),
+                 explain_schema())
+    assert doc["live"] is None and doc["releases"] == []
+    assert doc["latest"]["config"]["verdict"] == "no-live" and doc["latest"]["build"]["verdict"] == "none"
+    assert "app-without-release" in {f["check"] for f in doc["findings"]}
+
+
+def test_blast_radius_json_of_a_shared_config(hephy_db, run):
+    web = hephy_db.controller().create_app("web")
+    web.push()
+    web.push()
+    live = web.push()
+    result = run("blast-radius", "config", live.config, "--dsn", hephy_db.dsn, "--format", "json", "--limit", "3")
+    assert result.exit_code == 0, result.output
+    doc = _valid(json.loads(result.stdout), blast_schema())
+    assert doc["counts"] == {"api_config": 1, "api_release": 4} and doc["total"] == 5
+    assert doc["release_total"] == 4 and len(doc["releases"]) == 3 and doc["releases_truncated"]
+    assert [(r["app"], r["version"]) for r in doc["live_hit"]] == [("web", 4)]
+    assert doc["foreign_releases"] == 0 and doc["app"] == "web" and doc["subject"] == live.config
+
+
+def test_blast_radius_json_of_an_app_with_cross_app_references(hephy_db, run):
+    ctl = hephy_db.controller()
+    lib = ctl.create_app("lib")
+    lib.push()
+    web = ctl.create_app("web")
+    web.push()
+    # web's newest release uses lib's build: deleting lib takes web's live release too
+    hephy_db.conn.execute("UPDATE api_release SET build_id = %s WHERE app_id = %s AND version = 2",
+                          (lib.current().build, web.uuid))
+    doc = _valid(json.loads(run("blast-radius", "app", "lib", "--dsn", hephy_db.dsn, "--format", "json").stdout),
+                 blast_schema())
+    assert doc["kind"] == "app" and doc["foreign_releases"] == 1
+    assert {(r["app"], r["version"]) for r in doc["live_hit"]} == {("lib", 2), ("web", 2)}
+    assert doc["counts"]["api_release"] == doc["release_total"] == 3
