@@ -171,6 +171,7 @@ class RepairSession:
                 return Outcome(applied, checked, True, False, skipped)
             conn.execute(statements.cleanup)
             txid = conn.execute("SELECT txid_current()").fetchone()[0]
+            progress("committing")
         except AuditorError:
             self._rollback()
             raise
@@ -190,7 +191,6 @@ class RepairSession:
             self._rollback()
             reason = " ".join(self.target.redact(str(exc)).split())
             raise RepairAborted(f"{type(exc).__name__}: {reason}; rolled back, nothing was changed") from None
-        progress("committing")
         try:
             settled = committing.commit(conn, self.target, txid, timeout=commit_timeout, notify=notify or _quiet,
                                         verdict=lambda c: self._row_verdict(c, actions, grace_seconds))

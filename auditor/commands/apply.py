@@ -95,10 +95,13 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
     from repairs.executor import RepairSession
     from repairs.planfile import load_plan
     from repairs.progress import StepLine
-    from repairs.summary import changes_text, show
+    from repairs.summary import show
     from repairs.undofile import UndoRecorder, default_undo_path, reserve
 
-    plan = load_plan(plan_file)
+    try:
+        plan = load_plan(plan_file)
+    except KeyboardInterrupt:
+        raise RepairInterrupted("Ctrl-C before the repair started: nothing was changed") from None
     if plan.empty:
         click.echo(f"plan {plan_file} is empty: nothing to apply.")
         return
@@ -107,6 +110,7 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
     undo_path: Path | None = None
     recorder: UndoRecorder | None = None
     keep_undo = False
+    outcome = None
     try:
         if not rehearse:
             wanted = Path(undo_file) if undo_file else default_undo_path(plan_file)
@@ -134,7 +138,14 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
         finally:
             session.close()
     except KeyboardInterrupt:
-        raise RepairInterrupted("Ctrl-C before the repair started: nothing was changed") from None
+        if outcome is not None and outcome.committed:
+            _warn(f"interrupted after COMMIT: the repair is committed; undo file: {undo_path}")
+            ctx.exit(EXIT_OK)
+        if recorder is not None and recorder.written:  # in the few instructions around COMMIT
+            keep_undo = True
+            raise OutcomeUnknown(f"Ctrl-C around COMMIT; the undo file {undo_path} is kept; find out by running "
+                                 f"`controller-audit apply {shlex.quote(plan_file)}` again") from None
+        raise RepairInterrupted("Ctrl-C before COMMIT: nothing was changed") from None
     finally:
         steps.close()
         if undo_path is not None and not keep_undo:
@@ -142,10 +153,25 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
                 recorder.discard()
             else:
                 undo_path.unlink(missing_ok=True)
+    try:
+        _report_apply(ctx, plan, plan_file, target.describe(), outcome, rehearse, undo_file, undo_path,
+                      detailed_exitcode)
+    except KeyboardInterrupt:
+        if not outcome.committed:
+            raise RepairInterrupted("Ctrl-C after the rollback: nothing was changed") from None
+        _warn(f"interrupted after COMMIT: the repair is committed; undo file: {undo_path}")
+        ctx.exit(EXIT_OK)
+
+
+def _report_apply(ctx: click.Context, plan: Any, plan_file: str, where: str, outcome: Any, rehearse: bool,
+                  undo_file: str | None, undo_path: Path | None, detailed_exitcode: bool) -> None:
+    """The lines that say what ``apply`` did."""
+    from repairs.summary import changes_text
+    from repairs.undofile import default_undo_path
+
     if outcome.already:
         verb = "rehearsal of" if rehearse else "already applied:"
-        click.echo(f"{verb} {plan_file}: every action is in effect on {target.describe()} already; "
-                   "nothing was changed.")
+        click.echo(f"{verb} {plan_file}: every action is in effect on {where} already; nothing was changed.")
         ctx.exit(EXIT_OK)
     for skipped in outcome.skipped:
         click.echo(f"app {skipped.app_name or skipped.app_uuid}: already applied ({skipped.actions} action(s)), "
@@ -173,7 +199,7 @@ def apply(ctx: click.Context, plan_file: str, dsn: str | None, statement_timeout
         return
     fresh = "" if undo_file or undo_path == default_undo_path(plan_file) else \
         f" ({default_undo_path(plan_file)} exists, kept)"
-    click.echo(f"applied {plan_file} to {target.describe()}: {outcome.actions} action(s): {changes}; "
+    click.echo(f"applied {plan_file} to {where}: {outcome.actions} action(s): {changes}; "
                f"undo file: {undo_path}{fresh}")
     click.echo(checks)
     click.echo(f"to take it back: controller-audit undo {undo_path}")
@@ -237,14 +263,20 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
     from repairs.summary import action_line, changes_text
     from repairs.undofile import load_undo
 
-    doc = load_undo(undo_file)
+    try:
+        doc = load_undo(undo_file)
+    except KeyboardInterrupt:
+        raise RepairInterrupted("Ctrl-C before the undo started: nothing was changed") from None
     actions = doc.actions.only_apps(doc.app_uuids(apps)) if apps else doc.actions
     if not actions:
         click.echo(f"{undo_file} records no changes: nothing to undo.")
         return
     target = resolve_target(dsn)
     scope = "".join(f" --app {shlex.quote(a)}" for a in apps)
+    again = f"`controller-audit undo {shlex.quote(undo_file)}{scope}`"
     steps = StepLine("undo")
+    outcome = None
+    started = False
     try:
         session = RepairSession(target, doc.identity, what="undo file", statement_timeout=statement_timeout,
                                 lock_timeout=lock_timeout, columns=doc.columns)
@@ -256,6 +288,7 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
                     click.echo(f"  ... and {len(actions) - 40} more")
                 click.echo(f"rows: {changes_text(actions.expected_changes())}")
                 _confirm(f"Undo these {len(actions)} change(s) on {target.describe()}?")
+            started = True
             outcome = session.run(actions, Invariants(), rehearse=rehearse, progress=steps,
                                   commit_timeout=commit_timeout, notify=steps.message)
         except CannotUndo as exc:
@@ -265,18 +298,36 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
                         + "".join(f" --app {shlex.quote(a)}" for a in exc.undoable_apps))
             raise CannotUndo(f"{exc}{hint}", exc.undoable_apps) from None
         except OutcomeUnknown as exc:
-            raise OutcomeUnknown(f"{exc}; find out by running `controller-audit undo {shlex.quote(undo_file)}{scope}` again: "
-                                 "it says 'already undone' if the undo committed, else it undoes") from None
+            raise OutcomeUnknown(f"{exc}; find out by running {again} again: it says 'already undone' if the undo "
+                                 "committed, else it undoes") from None
         finally:
             session.close()
     except KeyboardInterrupt:
-        raise RepairInterrupted("Ctrl-C before the undo started: nothing was changed") from None
+        if outcome is not None and outcome.committed:
+            _warn("interrupted after COMMIT: the undo is committed")
+            ctx.exit(EXIT_OK)
+        if started and outcome is None and not rehearse:  # in the few instructions around COMMIT
+            raise OutcomeUnknown(f"Ctrl-C around COMMIT; find out by running {again} again") from None
+        raise RepairInterrupted("Ctrl-C before COMMIT: nothing was changed") from None
     finally:
         steps.close()
+    try:
+        _report_undo(ctx, actions, undo_file + scope, target.describe(), outcome, rehearse, detailed_exitcode)
+    except KeyboardInterrupt:
+        if not outcome.committed:
+            raise RepairInterrupted("Ctrl-C after the rollback: nothing was changed") from None
+        _warn("interrupted after COMMIT: the undo is committed")
+        ctx.exit(EXIT_OK)
+
+
+def _report_undo(ctx: click.Context, actions: Any, what_file: str, where: str, outcome: Any, rehearse: bool,
+                 detailed_exitcode: bool) -> None:
+    """The lines that say what ``undo`` did."""
+    from repairs.summary import changes_text
+
     if outcome.already:
         verb = "rehearsal of" if rehearse else "already undone:"
-        click.echo(f"{verb} {undo_file}{scope}: every change is taken back already on {target.describe()}; "
-                   "nothing was changed.")
+        click.echo(f"{verb} {what_file}: every change is taken back already on {where}; nothing was changed.")
         ctx.exit(EXIT_OK)
     for skipped in outcome.skipped:
         click.echo(f"app {skipped.app_name or skipped.app_uuid}: already undone ({skipped.actions} change(s)), "
@@ -284,13 +335,13 @@ def undo_run(ctx: click.Context, undo_file: str, dsn: str | None, statement_time
     done = {s.app_uuid for s in outcome.skipped}
     undone = actions.only_apps(actions.app_uuids() - done) if done else actions
     changes = changes_text(undone.expected_changes())
-    what = (f"{outcome.actions} change(s) of {undo_file}{scope}: {changes}; every release points at its original "
+    what = (f"{outcome.actions} change(s) of {what_file}: {changes}; every release points at its original "
             f"row again, re-dated rows have their old created, pruned rows are back as recorded; "
             f"{outcome.releases_checked} release(s) checked")
     if rehearse:
         click.echo(f"rehearsed undo (rolled back, nothing changed): {what}")
         return
-    click.echo(f"undone on {target.describe()}: {what}")
+    click.echo(f"undone on {where}: {what}")
     _after_commit(outcome)
     ctx.exit(EXIT_CRITICAL if detailed_exitcode else EXIT_OK)
 
