@@ -81,5 +81,6 @@ def test_every_readme_command_runs(make_db, tmp_path, monkeypatch):
 def test_readme_sql_runs(make_db, sql):
     db = make_db(28)
     db.conn.execute(sql.replace("'...'", "'pw-for-readme'").replace("DATABASE deis", f'DATABASE "{db.name}"'))
-    db.conn.execute("DROP OWNED BY controller_audit")
-    db.conn.execute("DROP ROLE controller_audit")
+    for role in re.findall(r"CREATE ROLE (\w+)", sql):
+        db.conn.execute(f"DROP OWNED BY {role}")
+        db.conn.execute(f"DROP ROLE {role}")
