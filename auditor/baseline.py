@@ -1,9 +1,12 @@
 """Baselines: accepted findings, so that a check reports only new damage.
 
 A baseline file is JSON (``{"version": 1, "created": ..., "entries": [...]}``); each entry
-is one accepted finding, identified by :attr:`auditor.findings.Finding.key`.  Entries that
-no longer match any finding (the damage was repaired) are reported as stale, so the file
-does not rot.
+is one accepted finding, identified by :attr:`auditor.findings.Finding.key`, with the
+severity it had when accepted.  A finding whose severity rose above that is not accepted: it
+is reported as new ("was info when accepted"); one whose severity fell is accepted and
+reported as improved.  Entries of older files have no severity and accept the finding at any
+severity.  Entries that no longer match any finding (the damage was repaired) are reported as
+stale, so the file does not rot.
 """
 
 from __future__ import annotations
@@ -13,23 +16,37 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from auditor.errors import BadInput
 from auditor.fileio import atomic_open
-from auditor.findings import Finding
+from auditor.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.streamed import StreamedFinding
 
 BASELINE_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Entry:
-    """What a stale-entry report needs to say about one accepted finding."""
+    """What a report needs to say about one accepted finding."""
 
     check: str
     app: str | None
     object_label: str
     first_seen: str
+    severity: str | None = None  # when accepted; None in files written before severities were kept
+
+
+@dataclass(frozen=True)
+class Improved:
+    """An accepted finding whose severity fell since it was accepted."""
+
+    entry: Entry
+    severity: str  # today's
+
+
+#: What the baseline says about one finding.
+Verdict = Literal["new", "accepted", "improved", "worse"]
 
 
 @dataclass
@@ -39,13 +56,25 @@ class Baseline:
     path: str
     entries: dict[str, Entry]
     matched: set[str] = field(default_factory=set)
+    improved: list[Improved] = field(default_factory=list)
 
-    def accepts(self, finding: Finding) -> bool:
+    def judge(self, finding: Finding | StreamedFinding) -> tuple[Verdict, Entry | None]:
+        """Whether ``finding`` is new, accepted, accepted but less severe than when accepted
+        (``improved``), or more severe (``worse``: reported as new); remembers the match."""
+        entry = self.entries.get(finding.key)
+        if entry is None:
+            return "new", None
+        self.matched.add(finding.key)
+        if entry.severity is None or entry.severity == finding.severity:
+            return "accepted", entry
+        if SEVERITY_RANK[finding.severity] < SEVERITY_RANK[entry.severity]:
+            return "worse", entry
+        self.improved.append(Improved(entry, finding.severity))
+        return "improved", entry
+
+    def accepts(self, finding: Finding | StreamedFinding) -> bool:
         """Whether ``finding`` is accepted (and remember that its entry still matches)."""
-        if finding.key in self.entries:
-            self.matched.add(finding.key)
-            return True
-        return False
+        return self.judge(finding)[0] in ("accepted", "improved")
 
     def stale(self, checks_run: Iterable[str], apps: Iterable[str] = ()) -> list[Entry]:
         """Entries that matched nothing although their check ran on their app."""
@@ -89,15 +118,18 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
             raise _malformed(name, f"entry {i} needs a string \"key\" and \"check\"")
         app = item.get("app")
         app_name = app.get("name") if isinstance(app, dict) else app
+        severity = item.get("severity")
+        if severity is not None and severity not in SEVERITIES:
+            raise _malformed(name, f"entry {i} has severity {severity!r}, not one of {', '.join(SEVERITIES)}")
         entries[item["key"]] = Entry(item["check"], app_name, _object_label(item.get("object")),
-                                     str(item.get("first_seen", "")))
+                                     str(item.get("first_seen", "")), severity)
     return Baseline(name, entries)
 
 
 def _entry(finding: Finding, first_seen: str) -> dict[str, Any]:
     data = finding.to_json()
-    return {"key": finding.key, "check": finding.check, "app": data["app"], "object": data["object"],
-            "message": finding.message, "first_seen": first_seen}
+    return {"key": finding.key, "check": finding.check, "severity": finding.severity, "app": data["app"],
+            "object": data["object"], "message": finding.message, "first_seen": first_seen}
 
 
 def write_baseline(

@@ -50,9 +50,16 @@ class Check:
     #: rows ``legacy_filter`` checks client-side, returning the row to report or None.
     legacy_sql: str | Callable[[Generation], str] | None = None
     legacy_filter: Callable[[tuple], tuple | None] | None = None
+    #: Every severity the check's SQL can give a finding, most severe first (default: just
+    #: ``severity``); a config-file override must map each of them (:mod:`auditor.overrides`).
+    levels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity
+        if not self.levels:
+            object.__setattr__(self, "levels", (self.severity,))
+        assert set(self.levels) <= set(SEVERITIES) and self.severity in self.levels, (self.id, self.levels)
+        object.__setattr__(self, "levels", tuple(s for s in SEVERITIES if s in self.levels))
 
     def applies_to(self, generation: Generation) -> bool:
         """Whether the check means anything on this schema generation."""

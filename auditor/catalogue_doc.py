@@ -33,7 +33,8 @@ def check_details(check: Check) -> str:
     """Everything about one check, as plain text for the terminal."""
     return "\n".join([
         f"{check.id}: {check.title}",
-        f"severity:    {check.severity}" + (" (database-level)" if check.database_level else ""),
+        f"severity:    {check.severity}" + (" (database-level)" if check.database_level else "")
+        + (f"; findings may be {', '.join(check.levels)} (override each level)" if len(check.levels) > 1 else ""),
         f"applies to:  {applies_to(check)}",
         f"repair:      {repair_text(check)}",
         "",

@@ -17,8 +17,43 @@ from auditor import __version__
 from auditor.connection import Target, audit_session, redact, resolve_target
 from auditor.errors import EXIT_UNKNOWN, AuditFailed, AuditorError
 from auditor.options import target_options
+from auditor.text import escape, escape_block
 
 _DEBUG_ENV = "CONTROLLER_AUDIT_DEBUG"
+
+
+#: libpq's messages for a connection string it cannot parse: they quote the string, which may
+#: hold a password, so they are never printed (every connection goes through
+#: :func:`auditor.connection.connect`, which refuses such strings first; this is the net below).
+_CONNINFO_ERRORS = ("missing \"=\" after", "unterminated quoted string", "invalid percent-encoded token",
+                    "unexpected spaces found", "invalid connection option", "invalid uri query parameter",
+                    "key/value separator", "invalid ipv6 host address", "matching \"]\"",
+                    "invalid integer value", "invalid connection string", "invalid dsn")
+
+
+def error_line(message: str) -> str:
+    """``controller-audit: <message>`` with passwords removed and control characters shown."""
+    return f"controller-audit: {escape(redact(message))}"
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """One line for a bad option or argument (where to find help included); click's own
+    display for the rest (help for a bare group).  Control characters are shown."""
+    if isinstance(exc, click.UsageError) and not isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        click.echo(error_line(f"bad usage: {exc.format_message()}{where}"), err=True)
+        return
+    original = exc.format_message
+    exc.format_message = lambda: escape_block(original())  # type: ignore[method-assign]
+    exc.show()
+
+
+def _psycopg_error_line(exc: psycopg.Error) -> str:
+    message = str(exc)
+    if isinstance(exc, psycopg.ProgrammingError) and any(m in message.lower() for m in _CONNINFO_ERRORS):
+        return error_line("invalid connection string: it cannot be parsed (it is not shown: it may hold a "
+                          "password)")
+    return error_line(AuditFailed(message).one_line())
 
 
 class AuditorGroup(click.Group):
@@ -32,27 +67,25 @@ class AuditorGroup(click.Group):
             click.echo("controller-audit: interrupted", err=True)
             sys.exit(130)
         except click.UsageError as exc:
-            exc.show()
+            _show_click_error(exc)
             sys.exit(EXIT_UNKNOWN)
         except click.ClickException as exc:
-            exc.show()
+            _show_click_error(exc)
             sys.exit(exc.exit_code)
         except AuditorError as exc:
-            click.echo(f"controller-audit: {redact(exc.one_line())}", err=True)
+            click.echo(error_line(exc.one_line()), err=True)
             sys.exit(exc.exit_code)
         except psycopg.Error as exc:
-            err = AuditFailed(redact(str(exc)))
-            click.echo(f"controller-audit: {err.one_line()}", err=True)
+            click.echo(_psycopg_error_line(exc), err=True)
             sys.exit(EXIT_UNKNOWN)
         except OSError as exc:
-            click.echo(f"controller-audit: file error: {redact(str(exc))}", err=True)
+            click.echo(error_line(f"file error: {exc}"), err=True)
             sys.exit(EXIT_UNKNOWN)
         except Exception as exc:
             if os.environ.get(_DEBUG_ENV):
                 raise
             click.echo(
-                f"controller-audit: internal error: {type(exc).__name__}: {redact(str(exc))} "
-                f"(set {_DEBUG_ENV}=1 for a traceback)",
+                error_line(f"internal error: {type(exc).__name__}: {exc} (set {_DEBUG_ENV}=1 for a traceback)"),
                 err=True,
             )
             sys.exit(EXIT_UNKNOWN)
@@ -81,22 +114,24 @@ def info(dsn: str | None, statement_timeout: str, lock_timeout: str) -> None:
     from tabulate import tabulate
 
     from auditor.detect import detect
-    from auditor.info import gather
+    from auditor.info import gather, support_lines
 
     target = target_from(dsn)
     with audit_session(target, statement_timeout=statement_timeout, lock_timeout=lock_timeout) as conn:
         generation = detect(conn)
         facts = gather(conn, generation)
-    click.echo(f"target:          {target.describe()} (from {target.source})")
-    click.echo(f"server version:  {facts.server_version}")
-    click.echo(f"database:        {facts.database}")
+    click.echo(f"target:          {escape(target.describe())} (from {target.source})")
+    click.echo(f"server version:  {escape(facts.server_version)}")
+    for line in support_lines(facts.server_version_num):
+        click.echo(line)
+    click.echo(f"database:        {escape(facts.database)}")
     click.echo(f"generation:      {generation.name}")
     click.echo(f"last migration:  api {generation.migration_name}")
     click.echo(f"failed column:   {'yes' if generation.has_failed else 'no (failed deploys deleted their release)'}")
     click.echo(f"standby:         {'yes (hot standby, read-only)' if facts.in_recovery else 'no (primary)'}")
     if facts.system_identifier:
         click.echo(f"system id:       {facts.system_identifier}")
-    rows = [(c.table, f"~{c.rows}" if c.estimated else c.rows) for c in facts.counts]
+    rows = [(escape(c.table), f"~{c.rows}" if c.estimated else c.rows) for c in facts.counts]
     click.echo()
     click.echo(tabulate(rows, headers=["table", "rows"], colalign=("left", "right")))
 

@@ -7,6 +7,7 @@ options override it.  Unknown keys and bad values are :class:`BadInput` naming t
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.connection import Target, resolve_target
+from auditor.connection import Target, UnparsableConnectionString, parse_conninfo, resolve_target
 from auditor.errors import BadInput
 from auditor.findings import SEVERITIES
+from auditor.options import MAX_GRACE_SECONDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +41,8 @@ class Settings:
     dsn: str | None = None
     apps: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    severity: dict[str, str] = field(default_factory=dict)
+    #: check id -> {level it emits -> severity reported} (:mod:`auditor.overrides`)
+    severity: dict[str, dict[str, str]] = field(default_factory=dict)
     format: str | None = None
     fail_on: str | None = None
     grace: float | None = None
@@ -70,9 +73,38 @@ def _check_ids(source: str, key: str, ids: tuple[str, ...] | list[str]) -> None:
             raise _bad(source, key, f"unknown check id {cid!r} (see: controller-audit checks)")
 
 
+def _severity_overrides(source: str, key: str, value: Any) -> dict[str, dict[str, str]]:
+    """``[severity]``: each check's override resolved against the levels it emits."""
+    from auditor.catalogue import load_catalogue
+    from auditor.overrides import BadOverride, resolve
+
+    if not isinstance(value, dict):
+        raise _bad(source, key, "must be a table of check id = severity, or = {level = severity, floor, ceiling}")
+    _check_ids(source, key, list(value))
+    catalogue = load_catalogue()
+    resolved = {}
+    for cid, spec in value.items():
+        try:
+            resolved[cid] = resolve(catalogue[cid], spec, strict=True)
+        except BadOverride as exc:
+            raise _bad(source, f"{key}.{cid}", str(exc)) from None
+    return resolved
+
+
+def _grace(source: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= MAX_GRACE_SECONDS:
+        raise _bad(source, key, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})")
+    return float(value)
+
+
 def _dsn(source: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _bad(source, "dsn", "must be a connection string")
+    try:
+        parse_conninfo(value)
+    except UnparsableConnectionString as exc:
+        raise _bad(source, "dsn", f"cannot be used: {exc} (it is not shown: it may hold a password)") from None
     if resolve_target(value).secrets:
         raise _bad(source, "dsn", "holds a password; keep it out of the file (use dsn_env, PGPASSWORD or ~/.pgpass)")
     return value
@@ -94,18 +126,13 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
             if key == "exclude":
                 _check_ids(source, raw_key, values[key])
         elif key == "severity":
-            if not isinstance(value, dict):
-                raise _bad(source, raw_key, "must be a table of check id = severity")
-            _check_ids(source, raw_key, list(value))
-            values[key] = {cid: _choice(source, f"severity.{cid}", sev, SEVERITIES) for cid, sev in value.items()}
+            values[key] = _severity_overrides(source, raw_key, value)
         elif key == "format":
             values[key] = _choice(source, raw_key, value, FORMATS)
         elif key == "fail_on":
             values[key] = _choice(source, raw_key, value, FAIL_ON)
         elif key == "grace":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise _bad(source, raw_key, "must be a number of seconds >= 0")
-            values[key] = float(value)
+            values[key] = _grace(source, raw_key, value)
         else:
             known = "dsn_env, dsn, apps, exclude, severity, format, fail_on, grace"
             raise _bad(source, raw_key, f"unknown key (known: {known})")

@@ -8,6 +8,7 @@ The target comes from, in order: ``--dsn``, ``DATABASE_URL``, the controller's o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -16,8 +17,13 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.types.json import set_json_loads
 
-from auditor.errors import AuditFailed, ConnectionFailed
+from auditor.errors import AuditFailed, BadInput, ConnectionFailed
+from auditor.server_support import UnsupportedServer, require_supported
+from auditor.text import decode_lenient
 
 APPLICATION_NAME = "controller-audit"
 DEFAULT_STATEMENT_TIMEOUT = "60s"
@@ -31,6 +37,46 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
+#: What an unparsable connection string is told (never any part of the string itself).
+UNPARSABLE_HINT = ("in a postgresql:// URL percent-encode @ / % and spaces in the user name and password "
+                   "(@ is %40, / is %2F, a space %20); in key=value form single-quote a value that has spaces "
+                   "or quotes ('a b', 'it\\'s')")
+
+
+class UnparsableConnectionString(ValueError):
+    """A connection string libpq cannot read, or would read other than it looks; the message is
+    safe to print (it never quotes the string)."""
+
+
+def _uri_problem(conninfo: str) -> str | None:
+    """Why a ``postgresql://`` URL is ambiguous (libpq would read part of a password as the
+    host, port or database), or None."""
+    rest = conninfo.strip().split("://", 1)[1]
+    authority, _, path_and_query = rest.partition("/")
+    if authority.count("@") > 1:
+        return "it has more than one @ before the host (an @ in the password must be written %40)"
+    if "@" in path_and_query.partition("?")[0]:
+        return "it has an @ after the host (a / in the password must be written %2F)"
+    return None
+
+
+def parse_conninfo(conninfo: str) -> dict[str, str]:
+    """libpq's reading of ``conninfo``; :class:`UnparsableConnectionString` when libpq cannot
+    read it, or would read it other than it looks (a password split into host and port)."""
+    try:
+        params = {k: str(v) for k, v in pg_conninfo.conninfo_to_dict(conninfo).items()}
+    except psycopg.ProgrammingError:
+        raise UnparsableConnectionString("libpq cannot parse it") from None
+    if conninfo.lstrip().startswith(("postgresql://", "postgres://")):
+        problem = _uri_problem(conninfo)
+        if problem:
+            raise UnparsableConnectionString(problem)
+    ports = params.get("port", "")
+    if ports and not all(p.strip().isdigit() for p in ports.split(",") if p.strip()):
+        raise UnparsableConnectionString("its port is not a number")
+    return params
+
+
 @dataclass(frozen=True)
 class Target:
     """Where to connect: a libpq conninfo string and where it came from."""
@@ -39,18 +85,40 @@ class Target:
     source: str
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
-    def describe(self) -> str:
-        """``user@host:port/dbname`` as libpq would resolve it, without the password."""
+    def params(self) -> dict[str, str]:
+        """The parsed connection parameters, or :class:`ConnectionFailed` (kind ``invalid
+        connection string``) that says why without quoting any part of the string."""
         try:
-            params = pg_conninfo.conninfo_to_dict(self.conninfo)
-        except psycopg.ProgrammingError:
-            return "(unparsable connection string)"
+            return parse_conninfo(self.conninfo)
+        except UnparsableConnectionString as exc:
+            raise ConnectionFailed(
+                f"the connection string from {self.source} cannot be used: {exc} (it is not shown: it may "
+                f"hold a password); {UNPARSABLE_HINT}", kind="invalid connection string") from None
+
+    def _where(self) -> tuple[str, str, str, str] | None:
+        """(user, host, port, dbname) as libpq would resolve them, or None if unparsable."""
+        try:
+            params = parse_conninfo(self.conninfo)
+        except UnparsableConnectionString:
+            return None
         host = params.get("host") or os.environ.get("PGHOST") or "local socket"
         port = params.get("port") or os.environ.get("PGPORT") or "5432"
         user = params.get("user") or os.environ.get("PGUSER") or ""
         dbname = params.get("dbname") or os.environ.get("PGDATABASE") or user or "?"
-        where = f"{host}:{port}/{dbname}"
-        return f"{user}@{where}" if user else where
+        return user, host, port, dbname
+
+    def describe(self) -> str:
+        """``user@host:port/dbname`` as libpq would resolve it, without the password."""
+        where = self._where()
+        if where is None:
+            return "(unparsable connection string)"
+        user, host, port, dbname = where
+        return f"{user}@{host}:{port}/{dbname}" if user else f"{host}:{port}/{dbname}"
+
+    def database_label(self) -> str | None:
+        """``host:port/dbname`` (no user, no password): which database, for metric labels."""
+        where = self._where()
+        return None if where is None else f"{where[1]}:{where[2]}/{where[3]}"
 
     def redact(self, text: str) -> str:
         """``text`` with this target's password, in any spelling, replaced by ``***``."""
@@ -69,7 +137,7 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 def _password_of(conninfo: str) -> tuple[str, ...]:
     """The password in ``conninfo`` (if any), raw and URL-quoted, for redaction."""
     found: list[str] = []
-    try:
+    try:  # libpq's own (lenient) reading: every password it would see is redacted
         password = pg_conninfo.conninfo_to_dict(conninfo).get("password")
     except psycopg.ProgrammingError:
         password = None
@@ -126,22 +194,83 @@ def _classify_connect_error(message: str) -> str:
     return "unreachable"
 
 
-def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open a connection tagged ``application_name=controller-audit``.
+def _connect_timeout(params: Mapping[str, str]) -> dict[str, int]:
+    """The ``connect_timeout`` to pass: none when the target sets one, else ``PGCONNECT_TIMEOUT``
+    (validated), else the default."""
+    if params.get("connect_timeout"):
+        return {}
+    raw = os.environ.get("PGCONNECT_TIMEOUT")
+    if raw is None or not raw.strip():
+        return {"connect_timeout": DEFAULT_CONNECT_TIMEOUT}
+    if not raw.strip().isdigit() or not 0 <= int(raw) <= 86400:
+        raise BadInput("PGCONNECT_TIMEOUT must be a whole number of seconds from 0 to 86400", kind="bad input")
+    return {"connect_timeout": int(raw)}
 
-    Raises :class:`ConnectionFailed` with a redacted one-line reason.
+
+
+def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
+    """Open a connection tagged ``application_name=controller-audit``, reading text the way
+    the server's encoding needs (:func:`setup_encoding`).
+
+    Raises :class:`ConnectionFailed` with a one-line reason built from the parsed target and
+    redacted; a string that cannot be parsed is never quoted.  A server older than the minimum
+    is :class:`~auditor.server_support.UnsupportedServer`.
     """
+    params = target.params()
+    extra = _connect_timeout(params)
     try:
-        return psycopg.connect(
-            target.conninfo,
-            application_name=APPLICATION_NAME,
-            connect_timeout=int(os.environ.get("PGCONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)),
-            autocommit=autocommit,
-        )
+        conn = psycopg.connect(target.conninfo, application_name=APPLICATION_NAME, client_encoding="UTF8",
+                               autocommit=autocommit, **extra)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         reason = " ".join(target.redact(str(exc)).split()) or type(exc).__name__
         kind = _classify_connect_error(reason)
         raise ConnectionFailed(f"{target.describe()}: {reason}", kind=kind) from None
+    try:
+        require_supported(conn.info.server_version)
+    except UnsupportedServer as exc:
+        conn.close()
+        raise UnsupportedServer(f"{target.describe()}: {exc}") from None
+    try:
+        setup_encoding(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def setup_encoding(conn: psycopg.Connection) -> None:
+    """Make every text value readable, whatever the database's encoding.
+
+    The connection speaks UTF8 (the server converts LATIN1 and the like).  A ``SQL_ASCII``
+    database converts nothing and holds whatever bytes clients wrote, so there the session
+    asks for the raw bytes (``client_encoding SQL_ASCII``: a UTF8 session would fail on the
+    first byte that is not UTF-8) and :func:`auditor.text.decode_lenient` decodes them:
+    UTF-8 where they are, each other byte as Latin-1.
+    """
+    if conn.info.parameter_status("server_encoding") != "SQL_ASCII":
+        return
+    conn.execute("SET client_encoding TO 'SQL_ASCII'")
+    if not conn.autocommit:
+        conn.commit()
+    register_lenient_loaders(conn)
+
+
+_UNKNOWN_OID = 705  # an untyped literal (not in psycopg's registry by name)
+
+
+class _LenientTextLoader(Loader):
+    """Text of a ``SQL_ASCII`` database: UTF-8 where it is, Latin-1 byte by byte where not."""
+
+    def load(self, data: Buffer) -> str:
+        return decode_lenient(bytes(data))
+
+
+def register_lenient_loaders(conn: psycopg.Connection) -> None:
+    """Load every text and JSON type of ``conn`` with :func:`auditor.text.decode_lenient`."""
+    for name in ("text", "varchar", "bpchar", "name", '"char"', "xml", _UNKNOWN_OID):
+        conn.adapters.register_loader(name, _LenientTextLoader)
+    set_json_loads(lambda data: json.loads(decode_lenient(bytes(data)) if not isinstance(data, str) else data),
+                   conn)
 
 
 def set_timeouts(conn: psycopg.Connection, statement_timeout: str, lock_timeout: str) -> None:

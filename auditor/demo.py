@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from auditor.connection import redact
+from auditor.connection import connect, redact, resolve_target
 from auditor.testbed.builder import Controller
 from auditor.testbed.schema import NEWEST, OLDEST_BUILDABLE, schema_sql
 
@@ -180,6 +180,8 @@ def run_demo(dsn: str | None, migration: int, keep: bool, echo: Callable[[str], 
     """Start (or use) a server, write the story, walk through the workflow, clean up."""
     from auditor.testbed.server import start_embedded
 
+    if dsn is not None:  # a clear, redacted one-line error before anything starts
+        connect(resolve_target(dsn), autocommit=True).close()
     server = None
     workdir = Path(tempfile.mkdtemp(prefix="controller-audit-demo-"))
     name = None

@@ -8,7 +8,7 @@ half-applied migration or a hand-edited schema, and the audit refuses to guess.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 
@@ -47,6 +47,9 @@ class Generation:
     has_failed: bool  # api_release.failed (0020+)
     has_exception: bool  # api_release.exception (0026+)
     columns: dict[str, tuple[str, ...]]  # table -> columns, in table order
+    #: The database's server_encoding: ``SQL_ASCII`` databases hold unchecked bytes (see
+    #: :func:`auditor.connection.setup_encoding`); checks and keys read them differently.
+    encoding: str = "UTF8"
 
     @property
     def label(self) -> str:
@@ -88,14 +91,15 @@ def detect(conn: psycopg.Connection) -> Generation:
     if missing:
         raise NotControllerDatabase(f"controller tables missing: {', '.join(missing)}")
     frozen = {t: tuple(c) for t, c in columns.items()}
+    encoding = str(conn.info.parameter_status("server_encoding") or "UTF8")
     readable = conn.execute("SELECT has_table_privilege('django_migrations', 'SELECT')").fetchone()
     if readable is not None and not readable[0]:
         # A least-privilege role with SELECT on the api_* tables only: infer from the columns.
-        return _generation_from_columns(frozen)
+        return replace(_generation_from_columns(frozen), encoding=encoding)
     names = [r[0] for r in conn.execute("SELECT name FROM django_migrations WHERE app = 'api'").fetchall()]
     if not names:
         raise NotControllerDatabase("django_migrations has no rows for app 'api'")
-    return _generation_from(names, frozen)
+    return replace(_generation_from(names, frozen), encoding=encoding)
 
 
 def _generation_from_columns(columns: dict[str, tuple[str, ...]]) -> Generation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
@@ -38,6 +38,9 @@ class Finding:
     message: str
     related: list[dict[str, Any]] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: Set when a baseline accepted this finding at a lower severity: ``{"accepted_severity",
+    #: "first_seen"}`` (the finding got worse, so it is reported as new).
+    baseline: dict[str, str] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -51,9 +54,13 @@ class Finding:
             return {"table": self.object_table, "uuid": self.object_id}
         return {"table": self.object_table, "name": self.object_id}
 
+    def with_baseline(self, accepted_severity: str, first_seen: str) -> Finding:
+        """This finding, marked as accepted at ``accepted_severity`` (it is worse now)."""
+        return replace(self, baseline={"accepted_severity": accepted_severity, "first_seen": first_seen})
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of a finding (report format version 1)."""
-        return {
+        data = {
             "check": self.check,
             "severity": self.severity,
             "app": {"id": self.app_uuid, "name": self.app_name} if self.app_uuid or self.app_name else None,
@@ -63,6 +70,9 @@ class Finding:
             "evidence": self.evidence,
             "key": self.key,
         }
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
+        return data
 
     def json_text(self) -> str:
         """:meth:`to_json` as one line of text."""

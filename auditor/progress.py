@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from auditor.findings import Finding
+from auditor.text import escape
 
 #: Seconds between redraws (redrawing for every one of 100k findings would cost more than the audit).
 REDRAW_EVERY = 0.1
@@ -29,6 +30,7 @@ class Progress:
         self._width = 0
 
     def _draw(self, text: str) -> None:
+        text = escape(text)
         pad = max(0, self._width - len(text))
         self.stream.write("\r" + text + " " * pad)
         self.stream.flush()

@@ -13,17 +13,27 @@ from typing import Any
 
 import psycopg
 
-from auditor.baseline import Baseline
+from auditor.baseline import Baseline, Improved
 from auditor.connection import Target
 from auditor.detect import Generation
 from auditor.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
+from auditor.fileio import PRIVATE, SHARED
 from auditor.findings import SEVERITIES, Finding, at_least
 from auditor.info import system_identifier
+from auditor.streamed import StreamedFinding
 
 REPORT_VERSION = 1
 #: How many stale baseline entries a report lists (the count is always complete).
 STALE_LISTED = 50
 STALE_HINT = "remove them with `controller-audit baseline create` again"
+IMPROVED_HINT = "record their new severity with `controller-audit baseline create` again"
+
+
+def report_file_mode(fmt: str) -> int:
+    """The mode of a report file: owner-only (0600) for every format that can hold data values
+    (the JSON report's evidence quotes config values); 0644 for the Prometheus textfile, which
+    holds counts only and is read by node_exporter."""
+    return SHARED if fmt == "prometheus" else PRIVATE
 
 
 def exit_code_for(by_severity: Counter[str] | dict[str, int], fail_on: str) -> int:
@@ -63,19 +73,28 @@ class Report:
     fail_on: str = "warning"
     baseline: Baseline | None = None
     apps_in_scope: tuple[str, ...] = ()
+    #: Labels of every Prometheus series (``database`` and ``--label`` pairs).
+    metric_labels: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     by_severity: Counter[str] = field(default_factory=Counter)
     by_check: dict[str, Counter[str]] = field(default_factory=dict)
     apps: set[str] = field(default_factory=set)
     suppressed: int = 0
+    worse: int = 0  # findings the baseline accepted at a lower severity (reported as new)
     finished: float | None = None
 
-    def screen(self, findings: Iterable[Finding]) -> Iterator[Finding]:
-        """The findings not accepted by the baseline, counted as they pass."""
+    def screen(self, findings: Iterable[Finding | StreamedFinding]) -> Iterator[Finding | StreamedFinding]:
+        """The findings not accepted by the baseline, counted as they pass; one that got worse
+        since it was accepted is passed on marked with the severity it was accepted at."""
         for finding in findings:
-            if self.baseline is not None and self.baseline.accepts(finding):
-                self.suppressed += 1
-                continue
+            if self.baseline is not None:
+                verdict, entry = self.baseline.judge(finding)
+                if verdict in ("accepted", "improved"):
+                    self.suppressed += 1
+                    continue
+                if verdict == "worse" and entry is not None and entry.severity is not None:
+                    self.worse += 1
+                    finding = finding.with_baseline(entry.severity, entry.first_seen)
             self.by_severity[finding.severity] += 1
             self.by_check.setdefault(finding.check, Counter())[finding.severity] += 1
             self.apps.add(finding.app_name or "")
@@ -111,12 +130,26 @@ class Report:
         return (f"{counts} in {apps} app{'s' if apps != 1 else ''} "
                 f"({len(self.checks)} check{'s' if len(self.checks) != 1 else ''}, {self.duration:.2f} s)")
 
+    def improved_entries(self) -> list[Improved]:
+        """Accepted findings whose severity fell since they were accepted."""
+        return [] if self.baseline is None else self.baseline.improved
+
     def baseline_lines(self) -> list[str]:
-        """What the baseline did: suppressed findings and stale entries."""
+        """What the baseline did: suppressed, worse and improved findings, stale entries."""
         if self.baseline is None:
             return []
         lines = [f"{self.suppressed} known finding{'s' if self.suppressed != 1 else ''} suppressed by baseline "
                  f"{self.baseline.path}"]
+        if self.worse:
+            lines.append(f"{self.worse} accepted finding{'s' if self.worse != 1 else ''} got worse since accepted "
+                         f"and {'are' if self.worse != 1 else 'is'} reported above (\"was ... when accepted\")")
+        improved = self.improved_entries()
+        if improved:
+            verb = "finding is" if len(improved) == 1 else "findings are"
+            lines.append(f"{len(improved)} accepted {verb} less severe than when accepted (improved); "
+                         f"{IMPROVED_HINT}")
+            lines += [f"  improved: {i.entry.check} {i.entry.app or '(database)'} {i.entry.object_label}: "
+                      f"{i.entry.severity} when accepted, {i.severity} now" for i in improved[:STALE_LISTED]]
         stale = self.stale_entries()
         if stale:
             verb = "entry no longer matches" if len(stale) == 1 else "entries no longer match"
@@ -139,6 +172,7 @@ class Report:
         }
         if self.baseline is not None:
             stale = self.stale_entries()
+            improved = self.improved_entries()
             data["baseline"] = {
                 "file": self.baseline.path,
                 "entries": len(self.baseline.entries),
@@ -147,6 +181,13 @@ class Report:
                 "stale_entries": [
                     {"check": e.check, "app": e.app, "object": e.object_label, "first_seen": e.first_seen}
                     for e in stale[:STALE_LISTED]
+                ],
+                "worse": self.worse,
+                "improved": len(improved),
+                "improved_entries": [
+                    {"check": i.entry.check, "app": i.entry.app, "object": i.entry.object_label,
+                     "first_seen": i.entry.first_seen, "accepted_severity": i.entry.severity, "severity": i.severity}
+                    for i in improved[:STALE_LISTED]
                 ],
             }
         return data

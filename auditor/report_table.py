@@ -1,4 +1,8 @@
-"""The human report: findings grouped by severity and app, then a summary line."""
+"""The human report: findings grouped by severity and app, then a summary line.
+
+Every value from the database is shown with its control characters escaped
+(:func:`auditor.text.escape`), so a report read in a terminal shows what is there.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from tabulate import tabulate
 
 from auditor.findings import Finding
 from auditor.report import Report
+from auditor.text import escape
 
 #: A group longer than this is printed in several tables (memory stays bounded).
 _CHUNK = 500
@@ -16,7 +21,14 @@ _HEADERS = ("check", "object", "message")
 
 
 def _heading(severity: str, app: str | None) -> str:
-    return f"{severity.upper()} - {'app ' + app if app else 'database'}"
+    return f"{severity.upper()} - {'app ' + escape(app) if app else 'database'}"
+
+
+def _message(finding: Finding) -> str:
+    """The finding's message, saying when a baseline accepted it at a lower severity."""
+    if finding.baseline is None:
+        return escape(finding.message)
+    return f"{escape(finding.message)} (was {finding.baseline['accepted_severity']} when accepted)"
 
 
 def write_table(out: TextIO, report: Report, findings: Iterable[Finding]) -> None:
@@ -35,7 +47,7 @@ def write_table(out: TextIO, report: Report, findings: Iterable[Finding]) -> Non
             flush()
             out.write(("\n" if group is not None else "") + _heading(*key) + "\n")
             group = key
-        rows.append((finding.check, f"{finding.object_table} {finding.object_id}", finding.message))
+        rows.append((finding.check, escape(f"{finding.object_table} {finding.object_id}"), _message(finding)))
         if len(rows) >= _CHUNK:
             flush()
     flush()
@@ -43,4 +55,4 @@ def write_table(out: TextIO, report: Report, findings: Iterable[Finding]) -> Non
         out.write("\n")
     out.write(report.summary_line() + "\n")
     for line in report.baseline_lines():
-        out.write(line + "\n")
+        out.write(escape(line) + "\n")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -11,7 +12,11 @@ from psycopg import sql
 from auditor.catalogue import Check, load_catalogue
 from auditor.detect import Generation
 from auditor.errors import AuditFailed, BadInput
-from auditor.findings import SEVERITIES, Finding
+from auditor.findings import Finding
+from auditor.overrides import BadOverride, Resolved
+from auditor.overrides import apply as apply_override
+from auditor.overrides import resolve as resolve_override
+from auditor.overrides import resolve_all as resolve_overrides
 from auditor.passes import closure, passes_for
 from auditor.streamed import SHA256_SINCE, Shape, StreamedFinding, stream, wrap
 
@@ -36,11 +41,15 @@ class Scope:
 
 @dataclass
 class Selection:
-    """Which checks run, with the per-check severity overrides of the config file."""
+    """Which checks run, with the per-check severity overrides of the config file.
+
+    An override is a level map (``{"info": "info", "warning": "critical"}``), a table with
+    ``floor`` / ``ceiling``, or a severity for every level (see :mod:`auditor.overrides`).
+    """
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    severity_overrides: dict[str, str] = field(default_factory=dict)
+    severity_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
@@ -62,9 +71,11 @@ def select_checks(generation: Generation, selection: Selection, scope: Scope) ->
     for cid in (*selection.include, *selection.exclude, *selection.severity_overrides):
         if cid not in catalogue:
             raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
-    for cid, severity in selection.severity_overrides.items():
-        if severity not in SEVERITIES:
-            raise BadInput(f"severity override for {cid} must be one of {', '.join(SEVERITIES)}")
+    for cid, spec in selection.severity_overrides.items():
+        try:
+            resolve_override(catalogue[cid], spec, strict=False)
+        except BadOverride as exc:
+            raise BadInput(f"severity override for {cid}: {exc}") from None
     chosen = []
     for check in catalogue.values():
         if selection.include and check.id not in selection.include:
@@ -135,7 +146,7 @@ def run_checks(
     *,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     skew_seconds: float = DEFAULT_SKEW_SECONDS,
-    severity_overrides: dict[str, str] | None = None,
+    severity_overrides: Mapping[str, Any] | None = None,
     server_version: int | None = None,
     shape: Shape | None = None,
     ordered: bool = True,
@@ -149,26 +160,28 @@ def run_checks(
     """
     if not checks:
         return
-    overrides = severity_overrides or {}
     by_id = {c.id: c for c in checks}
+    overrides = resolve_overrides(by_id, severity_overrides or {})
     version = server_version or conn.info.server_version
     legacy = version < 160000
     statement = build_statement(generation, checks, scope, version, ordered)
     params = params_for(scope, grace_seconds, skew_seconds)
     if shape is not None and not (legacy and any(c.legacy_filter is not None for c in checks)):
-        yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape))
+        # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
+        server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
+        yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key))
         return
     yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy))
 
 
 def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
-              overrides: dict[str, str], version: int, shape: Shape) -> Iterator[StreamedFinding]:
+              overrides: Resolved, version: int, shape: Shape, server_key: bool) -> Iterator[StreamedFinding]:
     with conn.cursor(name="controller_audit_findings") as cur:
-        yield from stream(cur, wrap(statement, shape, version), params, overrides, version >= SHA256_SINCE)
+        yield from stream(cur, wrap(statement, shape, version, server_key), params, overrides, server_key)
 
 
 def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
-              overrides: dict[str, str], by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
+              overrides: Resolved, by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
     with conn.cursor(name="controller_audit_findings") as cur:
         cur.itersize = _FETCH_SIZE
         cur.execute(statement, params)
@@ -179,7 +192,7 @@ def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
                 if kept is None:
                     continue
                 row = (row[0], *kept)
-            severity = overrides.get(row[0], row[1])
+            severity = apply_override(overrides, row[0], row[1])
             yield Finding(
                 check=row[0],
                 severity=severity,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import psycopg
@@ -28,10 +28,12 @@ SHA256_SINCE = 110000
 _FETCH_SIZE = 5000
 
 # ``f`` is the runner's unordered statement (check_id plus the check result columns).  The
-# config file's severity overrides are applied here, since the severity is inside the text.
+# config file's severity overrides are applied here, since the severity is inside the text:
+# ``{check: {level: severity}}`` (:data:`auditor.overrides.Resolved`), looked up by level.
 _OUTER = """
 SELECT f.check_id, f.severity, f.app_name, {key} AS key, {line} AS line
-FROM (SELECT u.check_id, coalesce(%(severity_overrides)s::json ->> u.check_id, u.severity) AS severity,
+FROM (SELECT u.check_id,
+             coalesce(%(severity_overrides)s::json -> u.check_id ->> u.severity, u.severity) AS severity,
              u.app_uuid, u.app_name, u.object_table, u.object_id, u.message, u.related, u.evidence
       FROM ({inner}) AS u) AS f"""
 
@@ -63,11 +65,19 @@ class StreamedFinding:
     app_name: str | None
     key: str
     line: str | None  # the finding's JSON object as text (``json`` shape), else None
+    #: ``{"accepted_severity", "first_seen"}`` when a baseline accepted it at a lower severity.
+    baseline: dict[str, str] | None = None
+
+    def with_baseline(self, accepted_severity: str, first_seen: str) -> StreamedFinding:
+        """This finding, marked as accepted at ``accepted_severity`` (it is worse now)."""
+        return replace(self, baseline={"accepted_severity": accepted_severity, "first_seen": first_seen})
 
     def json_text(self) -> str:
         """The finding's JSON object (report format version 1) as one line."""
         if self.line is None:
             raise ValueError("this finding was streamed without its JSON text (counts shape)")
+        if self.baseline is not None:
+            return f'{self.line[:-1]}, "baseline": {json.dumps(self.baseline)}}}'
         return self.line
 
 
@@ -77,9 +87,10 @@ def python_key(check: str, app_name: str | None, table: str, object_id: str) -> 
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def wrap(inner: sql.Composable, shape: Shape, server_version: int) -> sql.Composed:
-    """The statement around the runner's unordered one, rendering ``shape`` rows."""
-    has_sha = server_version >= SHA256_SINCE
+def wrap(inner: sql.Composable, shape: Shape, server_version: int, server_key: bool = True) -> sql.Composed:
+    """The statement around the runner's unordered one, rendering ``shape`` rows; the key is
+    computed by the server unless it lacks ``sha256()`` or ``server_key`` is false."""
+    has_sha = server_key and server_version >= SHA256_SINCE
     # Without sha256() the key column carries its table and object for :func:`python_key`.
     key = sql.SQL(_KEY if has_sha else "concat_ws(chr(31), f.object_table, f.object_id)")
     line = sql.SQL(_LINE if shape == "json" else "NULL::text")
@@ -91,7 +102,7 @@ def _with_key(line: str, key: str) -> str:
 
 
 def stream(cur: psycopg.Cursor, statement: sql.Composed, params: dict[str, object],
-           overrides: dict[str, str], has_sha: bool) -> Iterator[StreamedFinding]:
+           overrides: dict[str, dict[str, str]], has_sha: bool) -> Iterator[StreamedFinding]:
     """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings."""
     cur.itersize = _FETCH_SIZE
     cur.execute(statement, {**params, "severity_overrides": json.dumps(overrides)})

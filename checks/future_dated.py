@@ -59,6 +59,7 @@ def future_sql(generation: Generation) -> str:
 CHECK = Check(
     id="future-dated",
     severity="critical",
+    levels=("critical", "warning"),
     title="Release, config or build dated in the future",
     rationale="""\
 The controller dates every row with its own host's clock, and every `latest()` it relies on

@@ -1,4 +1,5 @@
-"""invalid-json: a JSON column holding text that does not parse, or is not a JSON object.
+"""invalid-json: a JSON column holding text that does not parse, is not a JSON object, or (in a
+SQL_ASCII database) is not UTF-8.
 
 On PostgreSQL 16+ the server validates with ``pg_input_is_valid`` (no error can abort the
 audit).  Older servers have no safe way to validate in SQL (a hot standby cannot create a
@@ -66,6 +67,7 @@ _TABLES: tuple[_Table, ...] = (
 
 # $-placeholders are filled here; {scope}/{app_scope}, {{ }} and %% are for the runner.
 # One finding per row: the row's bad columns are aggregated (in schema order) into it.
+# Every column is read as text (``::text``): an operator may have made one json or jsonb.
 _SELECT = Template("""
 SELECT CASE WHEN x.used_by IS NOT NULL THEN 'critical' ELSE 'warning' END AS severity,
        x.app_id AS app_uuid, a.name AS app_name, '$table'::text AS object_table, x.uuid::text AS object_id,
@@ -80,6 +82,7 @@ FROM (
 CROSS JOIN LATERAL (
     SELECT $aggregates
     FROM (VALUES $values) AS v(ord, col, val)
+    CROSS JOIN LATERAL (SELECT $utf8 AS utf8) AS enc
     $parse
     WHERE v.val <> '{{}}' $where
 ) AS b
@@ -87,21 +90,32 @@ LEFT JOIN apps a ON a.uuid = x.app_id
 WHERE b.columns IS NOT NULL
 """)
 
+# A SQL_ASCII database stores whatever bytes a client sent; a value that is not UTF-8 cannot be
+# read by the controller at all (its UTF8 session fails on the row).  The pattern matches valid
+# UTF-8 byte by byte (the regex engine sees bytes in SQL_ASCII); it runs only on values with a
+# byte above 0x7f.  Braces are doubled for the runner's format().
+_VALID_UTF8 = (r"^(?:[\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+               r"|[\xe1-\xec\xee\xef][\x80-\xbf]{{2}}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{{2}}"
+               r"|[\xf1-\xf3][\x80-\xbf]{{3}}|\xf4[\x80-\x8f][\x80-\xbf]{{2}})*$")
+_UTF8_SQL_ASCII = rf"(v.val !~ '[\x80-\xff]' OR v.val ~ '{_VALID_UTF8}')"
+
 # PostgreSQL 16+: validate in the server; the cast is evaluated only for valid text.
-_PARSE_16 = """CROSS JOIN LATERAL (SELECT pg_input_is_valid(v.val, 'json') AS ok) AS p
+_PARSE_16 = """CROSS JOIN LATERAL (SELECT enc.utf8 AND pg_input_is_valid(v.val, 'json') AS ok) AS p
     CROSS JOIN LATERAL (SELECT CASE WHEN p.ok THEN json_typeof(v.val::json) END AS kind) AS j"""
 _WHERE_16 = "AND (NOT p.ok OR j.kind <> 'object')"
-_AGGREGATES_16 = """string_agg(CASE WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '$table', v.col, j.kind)
+_AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is not UTF-8 text', '$table', v.col)
+                           WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '$table', v.col, j.kind)
                       ELSE format('%%s.%%s is not valid JSON', '$table', v.col) END, '; ' ORDER BY v.ord) AS message,
            json_agg(json_build_object(
                'column', v.col,
-               'problem', CASE WHEN p.ok THEN 'wrong type: ' || j.kind ELSE 'unparsable' END,
-               'error', CASE WHEN NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
-                                                 FROM pg_input_error_info(v.val, 'json') AS e) END,
+               'problem', CASE WHEN NOT enc.utf8 THEN 'not UTF-8' WHEN p.ok THEN 'wrong type: ' || j.kind
+                               ELSE 'unparsable' END,
+               'error', CASE WHEN enc.utf8 AND NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
+                                                           FROM pg_input_error_info(v.val, 'json') AS e) END,
                'excerpt', left(v.val, $excerpt), 'length', length(v.val)) ORDER BY v.ord) AS columns"""
 # Older servers: ship every candidate value; legacy_filter parses them and writes the message.
 _AGGREGATES_LEGACY = """NULL::text AS message,
-           json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val))
+           json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val), 'utf8', enc.utf8)
                     ORDER BY v.ord) AS columns"""
 
 
@@ -110,13 +124,13 @@ def _columns(table: _Table, generation: Generation) -> tuple[str, ...]:
     return tuple(c for c in table.columns if c in present)
 
 
-def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool) -> str:
+def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii: bool) -> str:
     # Only the constant table and column names above (as present in the schema) are substituted.
     quoted = ", ".join(f'"{c}"' for c in columns)
-    values = ", ".join(f"({i}, '{c}'::text, x.\"{c}\")" for i, c in enumerate(columns, 1))
+    values = ", ".join(f"({i}, '{c}'::text, x.\"{c}\"::text)" for i, c in enumerate(columns, 1))
     source = Template(table.source).substitute(columns=quoted)
     parts = dict(table=table.name, source=source, values=values, joins=table.joins, used_by=table.used_by,
-                 excerpt=EXCERPT_CHARS)
+                 excerpt=EXCERPT_CHARS, utf8=_UTF8_SQL_ASCII if sql_ascii else "true")
     if legacy:
         parts.update(parse="", where="", aggregates=_AGGREGATES_LEGACY)
     else:
@@ -126,7 +140,8 @@ def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool) -> str:
 
 def invalid_json_sql(generation: Generation, legacy: bool = False) -> str:
     """The check's SELECT over the JSON columns this generation has."""
-    selects = [_table_sql(t, cols, legacy) for t in _TABLES if (cols := _columns(t, generation))]
+    sql_ascii = generation.encoding == "SQL_ASCII"
+    selects = [_table_sql(t, cols, legacy, sql_ascii) for t in _TABLES if (cols := _columns(t, generation))]
     return "\nUNION ALL\n".join(selects)
 
 
@@ -154,6 +169,8 @@ def json_problem(value: str) -> tuple[str, str | None] | None:
 
 
 def _problem_text(table: str, column: str, problem: str) -> str:
+    if problem == "not UTF-8":
+        return f"{table}.{column} is not UTF-8 text"
     if problem == "unparsable":
         return f"{table}.{column} is not valid JSON"
     return f"{table}.{column} holds a JSON {problem.removeprefix('wrong type: ')}, not an object"
@@ -164,7 +181,7 @@ def legacy_filter(row: tuple) -> tuple | None:
     severity, app_uuid, app_name, table, object_id, _message, related, evidence = row
     bad = []
     for candidate in evidence["columns"]:
-        found = json_problem(candidate["value"])
+        found = ("not UTF-8", None) if candidate.get("utf8") is False else json_problem(candidate["value"])
         if found is not None:
             problem, error = found
             bad.append({"column": candidate["column"], "problem": problem, "error": error,
@@ -179,6 +196,7 @@ def legacy_filter(row: tuple) -> tuple | None:
 CHECK = Check(
     id="invalid-json",
     severity="critical",
+    levels=("critical", "warning"),
     title="JSON column that does not hold a JSON object",
     rationale="""\
 Every JSON column of the controller (config `values`, `memory`, `cpu`, `tags`,
@@ -194,7 +212,10 @@ Critical when the row matters now (the config or build of the app's live release
 app's latest config, the row of an app with a live release, the app's latest settings),
 warning for historical rows, which break only a rollback to them.  One finding per row;
 its evidence lists each bad column with the problem (`unparsable` with the parser's
-message, or `wrong type: ...`) and the first 80 characters of the value.""",
+message, or `wrong type: ...`) and the first 80 characters of the value.  Columns an
+operator turned into `json` or `jsonb` are read as text the same way.  In a `SQL_ASCII`
+database, which stores whatever bytes a client sent, a value that is not UTF-8 is reported
+as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     passes=("apps", "live", "latest_cfg"),
     sql=invalid_json_sql,
     legacy_sql=lambda generation: invalid_json_sql(generation, legacy=True),

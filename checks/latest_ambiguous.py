@@ -54,6 +54,7 @@ def ties_sql(generation: Generation) -> str:
 CHECK = Check(
     id="latest-ambiguous",
     severity="warning",
+    levels=("warning", "info"),
     title="Several rows tie for the newest config or build",
     rationale="""\
 `config_set.latest()` and `build_set.latest()` are `ORDER BY created DESC LIMIT 1` with no

@@ -6,6 +6,7 @@ from checks._latest import latest_passes, latest_sql
 CHECK = Check(
     id="latest-build-not-live",
     severity="critical",
+    levels=("critical", "info"),
     title="Newest build (build_set.latest()) is not the live release's",
     rationale="""\
 `build_set.latest()` (the app's build with the greatest `created`) is not the build of the

@@ -6,6 +6,7 @@ from checks._latest import latest_passes, latest_sql
 CHECK = Check(
     id="latest-config-not-live",
     severity="warning",
+    levels=("critical", "warning"),
     title="Newest config (config_set.latest()) is not the live release's",
     rationale="""\
 The app's newest config by `created` (`config_set.latest()`, ORDER BY created DESC LIMIT 1)

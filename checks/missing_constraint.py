@@ -122,6 +122,7 @@ WHERE s.absent OR s.not_valid OR s.disabled OR s.not_deferred
 CHECK = Check(
     id="missing-constraint",
     severity="critical",
+    levels=("critical", "warning", "info"),
     title="Expected foreign key or unique constraint missing or not enforced",
     rationale="""\
 The controller relies on the constraints Django created: the foreign keys from releases

@@ -6,6 +6,7 @@ from checks._orphans import orphan_passes, orphan_sql
 CHECK = Check(
     id="orphan-build",
     severity="critical",
+    levels=("critical", "info"),
     title="Build used by no release",
     rationale="""\
 A build row that no release points at was left behind by a push whose deploy failed

@@ -6,6 +6,7 @@ from checks._orphans import orphan_passes, orphan_sql
 CHECK = Check(
     id="orphan-config",
     severity="warning",
+    levels=("critical", "warning", "info"),
     title="Config used by no release",
     rationale="""\
 A config row that no release points at was left behind by a deploy that failed after the

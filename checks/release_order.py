@@ -94,6 +94,7 @@ WHERE b.tie OR b.out_of_order OR b.live_tie OR b.repeated
 CHECK = Check(
     id="release-order",
     severity="critical",
+    levels=("critical", "warning"),
     title="Newest release by created is not the highest version (the next deploy fails)",
     rationale="""\
 The controller numbers a new release `release_set.latest().version + 1`, where `latest()` is

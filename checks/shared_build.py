@@ -6,6 +6,7 @@ from checks._shared import shared_passes, shared_sql
 CHECK = Check(
     id="shared-build",
     severity="critical",
+    levels=("critical", "warning", "info"),
     title="Build shared by several releases (ORM delete blast radius)",
     rationale="""\
 Django cascades Build -> Release: an ORM delete of a build row (an image cleanup, the

@@ -6,6 +6,7 @@ from checks._shared import shared_passes, shared_sql
 CHECK = Check(
     id="shared-config",
     severity="critical",
+    levels=("critical", "warning", "info"),
     title="Config shared by several releases (ORM delete blast radius)",
     rationale="""\
 Django cascades Config -> Release: an ORM delete of a config row (a cleanup script, the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from itertools import islice
 
+from auditor.text import escape
 from repairs.model import Action, expected_changes, kind_of
 from repairs.planfile import Plan
 
@@ -25,7 +26,7 @@ def action_line(action: Action) -> str:
     where = f"v{action.release_version}" if action.release_version is not None else "-"
     what = _VERB[action.kind].format(kind=kind_of(action.table), row=action.row, new=action.new_uuid,
                                      created=action.new_created)
-    return f"  {action.repair:<14} {where:>6}  {what}\n  {'':<14} {'':>6}  why: {action.why}"
+    return f"  {action.repair:<14} {where:>6}  {escape(what)}\n  {'':<14} {'':>6}  why: {escape(action.why)}"
 
 
 def changes_text(changes: dict[str, dict[str, int]]) -> str:
@@ -44,7 +45,8 @@ def show(plan: Plan, path: str) -> str:
     lines = [
         f"plan {path}  ({plan.checksum})",
         f"  made {plan.created} by controller-audit {plan.tool_version}",
-        f"  database {ident.database} on {ident.target}, {ident.generation} api {ident.migration_name}"
+        f"  database {escape(ident.database)} on {escape(ident.target)}, {ident.generation} api "
+        f"{escape(ident.migration_name)}"
         + (f", system id {ident.system_identifier}" if ident.system_identifier else ""),
         f"  repairs: {', '.join(plan.repairs)}; apps: {', '.join(plan.apps) or 'all'}; "
         f"grace {plan.grace_seconds:g}s",
@@ -59,14 +61,14 @@ def show(plan: Plan, path: str) -> str:
     for app in sorted(set(by_app) | set(refused)):
         actions = by_app.get(app, [])
         counts = Counter(a.repair for a in actions)
-        lines.append(f"app {app}: {len(actions)} action(s) ({', '.join(f'{r} {n}' for r, n in counts.items())}"
+        lines.append(f"app {escape(app)}: {len(actions)} action(s) ({', '.join(f'{r} {n}' for r, n in counts.items())}"
                      f"{'' if counts else 'none'}); rows: {changes_text(expected_changes(actions))}")
         lines += [action_line(a) for a in islice(actions, LINES_PER_APP)]
         if len(actions) > LINES_PER_APP:
-            lines.append(f"  ... and {len(actions) - LINES_PER_APP} more action(s) for {app} (all are in the plan file)")
+            lines.append(f"  ... and {len(actions) - LINES_PER_APP} more action(s) for {escape(app)} (all are in the plan file)")
         for refusal in refused.get(app, []):
             lines.append(f"  NOT REPAIRED ({refusal.repair}, {kind_of(refusal.table)} {refusal.row or '-'}): "
-                         f"{refusal.why}")
+                         f"{escape(refusal.why)}")
         lines.append("")
     totals = plan.actions.repair_counts()
     lines.append(f"total: {len(plan.actions)} action(s) in {len(by_app)} app(s)"

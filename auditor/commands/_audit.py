@@ -11,7 +11,7 @@ import click
 from auditor.configfile import Settings, load_settings, target_for
 from auditor.connection import Target
 from auditor.errors import BadInput
-from auditor.options import target_options
+from auditor.options import GRACE, target_options
 from auditor.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
 
 
@@ -22,7 +22,7 @@ def selection_options(func: Callable) -> Callable:
     func = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                         help="Config file (default: ./controller-audit.toml, else [tool.controller-audit] "
                              "in ./pyproject.toml).")(func)
-    func = click.option("--grace", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    func = click.option("--grace", type=GRACE, default=None, metavar="SECONDS",
                         help=f"Configs/builds younger than this are a deploy in flight, not damage "
                              f"[default: {DEFAULT_GRACE_SECONDS}].")(func)
     func = click.option("--exclude", "excludes", multiple=True, metavar="ID", help="Skip this check (repeatable).")(func)
@@ -34,7 +34,7 @@ def selection_options(func: Callable) -> Callable:
 
 def skew_option(func: Callable) -> Callable:
     """``--skew``: how far ahead of the database's clock a controller host's clock may run."""
-    return click.option("--skew", type=click.FloatRange(min=0), default=DEFAULT_SKEW_SECONDS, show_default=True,
+    return click.option("--skew", type=GRACE, default=DEFAULT_SKEW_SECONDS, show_default=True,
                         metavar="SECONDS",
                         help="Rows created up to this long after the database's now() are in flight; later "
                              "ones are future-dated (a controller clock ahead of the database's).")(func)

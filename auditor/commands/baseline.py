@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from auditor.audit import open_audit
 from auditor.baseline import Baseline, load_baseline, write_baseline
 from auditor.commands._audit import audit_request, selection_options, settings_from
 from auditor.errors import BadInput
+from auditor.fileio import check_output, is_stdout, read_existing
+from auditor.text import escape
 
 
 @click.group("baseline")
@@ -27,12 +27,13 @@ def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: 
     settings = settings_from(config_path)
     request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace, settings=settings,
                             skew=skew)
+    check_output(path)
     previous: Baseline | None = None
-    if Path(path).exists():
+    if read_existing(path) is not None:
         try:
             previous = load_baseline(path)
         except BadInput as exc:
-            click.echo(f"controller-audit: replacing unreadable baseline ({exc})", err=True)
+            click.echo(escape(f"controller-audit: replacing unreadable baseline ({exc})"), err=True)
     with open_audit(request.target, apps=request.apps, selection=request.selection,
                     grace_seconds=request.grace_seconds, skew_seconds=request.skew_seconds,
                     statement_timeout=statement_timeout,
@@ -41,7 +42,7 @@ def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: 
         ran = len(run.checks)
     note = f", {kept} already in the previous baseline kept their first-seen time" if previous else ""
     click.echo(f"baseline {path}: {count} finding{'s' if count != 1 else ''} accepted "
-               f"({ran} check{'s' if ran != 1 else ''}{note})")
+               f"({ran} check{'s' if ran != 1 else ''}{note})", err=is_stdout(path))
 
 
 def register(cli: click.Group) -> None:

@@ -13,7 +13,8 @@ from auditor.commands._audit import settings_from
 from auditor.configfile import target_for
 from auditor.connection import audit_session
 from auditor.detect import detect
-from auditor.options import target_options
+from auditor.options import MAX_LIMIT, target_options
+from auditor.text import escape, escape_block
 
 
 def render(radius: BlastRadius) -> str:
@@ -44,7 +45,7 @@ def render(radius: BlastRadius) -> str:
     more = f", showing the first {shown}" if shown < radius.release_total else ""
     out.append(f"releases that would be deleted ({radius.release_total}{more}):")
     if radius.releases:
-        rel_rows = [(r.app or "?", f"v{r.version}", r.created.strftime("%Y-%m-%d %H:%M:%S"),
+        rel_rows = [(escape(r.app or "?"), f"v{r.version}", r.created.strftime("%Y-%m-%d %H:%M:%S"),
                      "FAILED" if r.failed else "", r.uuid, "LIVE" if r.live else "") for r in radius.releases]
         out.append(tabulate(rel_rows, headers=["app", "version", "created", "failed", "uuid", ""]))
     else:
@@ -58,7 +59,7 @@ def render(radius: BlastRadius) -> str:
 @click.command("blast-radius")
 @click.argument("kind", type=click.Choice(["config", "build", "app"]))
 @click.argument("subject", metavar="UUID_OR_NAME")
-@click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=DEFAULT_LIMIT, show_default=True,
               help="How many of the releases to list (the counts are always complete).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (for the DSN source).")
@@ -75,7 +76,7 @@ def blast_radius(kind: str, subject: str, limit: int, config_path: str | None, f
             radius = app_blast_radius(conn, generation, subject, limit)
         else:
             radius = row_blast_radius(conn, generation, kind, subject, limit)
-    click.echo(json.dumps(blast_document(radius), indent=1) if fmt == "json" else render(radius))
+    click.echo(json.dumps(blast_document(radius), indent=1) if fmt == "json" else escape_block(render(radius)))
 
 
 def register(cli: click.Group) -> None:

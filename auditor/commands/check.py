@@ -16,13 +16,13 @@ from auditor.audit import open_audit
 from auditor.baseline import load_baseline
 from auditor.commands._audit import audit_request, selection_options, settings_from
 from auditor.configfile import FAIL_ON, FORMATS
-from auditor.errors import AuditorError
-from auditor.fileio import atomic_open, atomic_write
+from auditor.errors import AuditorError, BadInput
+from auditor.fileio import atomic_open, atomic_write, check_output, is_stdout, read_existing
 from auditor.picture.report_page import write_html
 from auditor.progress import Progress
-from auditor.report import Report, database_facts
+from auditor.report import Report, database_facts, report_file_mode
 from auditor.report_json import write_json
-from auditor.report_prometheus import failure_text, write_prometheus
+from auditor.report_prometheus import failure_text, label_option_values, metric_labels, write_prometheus
 from auditor.report_table import write_table
 
 RENDERERS = {"table": write_table, "json": write_json, "prometheus": write_prometheus}
@@ -32,13 +32,14 @@ SHAPES = {"table": None, "json": "json", "prometheus": "counts", "html": "counts
 
 
 @contextmanager
-def output_stream(path: str | None) -> Iterator[TextIO]:
-    """stdout, or ``path`` replaced atomically once the report is complete."""
+def output_stream(path: str | None, fmt: str = "table") -> Iterator[TextIO]:
+    """stdout, or ``path`` written as :mod:`auditor.fileio` says (replaced atomically once the
+    report is complete, or streamed to a FIFO or device), with the format's file mode."""
     if path is None:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with atomic_open(path) as handle:
+    with atomic_open(path, mode=report_file_mode(fmt)) as handle:
         yield handle
 
 
@@ -47,25 +48,36 @@ def output_stream(path: str | None) -> Iterator[TextIO]:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Report format [default: table, or the config file's format].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the report to FILE (atomically) instead of stdout.")
+              help="Write the report to FILE (atomically; a FIFO or device is written through) instead of "
+                   "stdout.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Lowest severity that makes the exit code non-zero [default: warning].")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
               help="Report only findings not accepted in this baseline file.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", callback=label_option_values,
+              help="Add this label to every Prometheus series (repeatable; database=NAME replaces the "
+                   "default host:port/dbname).")
 def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, ...], grace: float | None,
           skew: float, config_path: str | None, dsn: str | None, statement_timeout: str, lock_timeout: str,
-          fmt: str | None, output: str | None, fail_on: str | None, baseline_path: str | None) -> int:
+          fmt: str | None, output: str | None, fail_on: str | None, baseline_path: str | None,
+          labels: dict[str, str]) -> int:
     """Audit the database and report the findings.
 
     Exit status: 0 nothing at or above --fail-on, 1 warnings, 2 critical findings,
     3 could not audit (connection, not a controller database, bad arguments, timeout).
     """
     started = time.monotonic()
+    target = None
+    if output:
+        check_output(output)
     try:
         settings = settings_from(config_path)
         fmt = fmt or settings.format or "table"
+        if labels and fmt != "prometheus":
+            raise BadInput("--label applies to --format prometheus only", kind="bad usage")
         request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace,
                                 settings=settings, skew=skew)
+        target = request.target
         baseline = load_baseline(baseline_path) if baseline_path else None
         with open_audit(request.target, apps=request.apps, selection=request.selection,
                         grace_seconds=request.grace_seconds, skew_seconds=request.skew_seconds,
@@ -78,18 +90,20 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
                 fail_on=fail_on or settings.fail_on or "warning",
                 baseline=baseline,
                 apps_in_scope=run.scope.names,
+                metric_labels=metric_labels(target, labels),
                 started=started,
             )
-            to_terminal = fmt == "table" and output is None and sys.stdout.isatty()
+            to_terminal = fmt == "table" and (output is None or is_stdout(output)) and sys.stdout.isatty()
             progress = Progress(sys.stderr, report.checks, until_first=to_terminal)
-            with output_stream(output) as out:
+            with output_stream(output, fmt) as out:
                 shape = SHAPES[fmt]
                 findings = run.findings() if shape is None else run.streamed(shape)
                 render = partial(write_html, audit=run) if fmt == "html" else RENDERERS[fmt]
                 render(out, report, report.screen(progress.track(findings)))
     except (AuditorError, psycopg.Error):
         if fmt == "prometheus" and output:
-            atomic_write(output, failure_text(time.monotonic() - started))
+            atomic_write(output, failure_text(time.monotonic() - started, metric_labels(target, labels),
+                                              read_existing(output)))
         raise
     return report.exit_code
 

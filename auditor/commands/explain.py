@@ -16,12 +16,13 @@ from auditor.configfile import target_for
 from auditor.explain import AppStory, Latest, ReleaseRow, RowUse
 from auditor.explain import app_story as read_story
 from auditor.explain_doc import explain_document
-from auditor.fileio import atomic_write
+from auditor.fileio import PRIVATE, atomic_write
 from auditor.findings import Finding
 from auditor.latest_verdict import wrong_sentence
-from auditor.options import target_options
+from auditor.options import GRACE, target_options
 from auditor.picture.explain_page import explain_html, explain_svg
 from auditor.runner import Selection
+from auditor.text import escape, escape_block
 from repairs.model import REPAIRS
 
 _LISTED_VERSIONS = 6
@@ -95,7 +96,7 @@ def history_rows(story: AppStory) -> list[list[str]]:
             _, kind, use = loose[placed]
             rows.append(_orphan_row(story, kind, use))
             placed += 1
-        summary = (rel.summary or "")[:_SUMMARY_WIDTH]
+        summary = escape(rel.summary or "")[:_SUMMARY_WIDTH]
         rows.append([f"v{rel.version}", _when(rel.created), "FAILED" if rel.failed else "", summary,
                      rel.config, rel.build or "(none)", _release_notes(story, rel)])
     rows += [_orphan_row(story, kind, use) for _, kind, use in loose[placed:]]
@@ -213,7 +214,7 @@ def _next_steps(name: str, findings: list[Finding], catalogue: dict) -> list[str
 
 def render(story: AppStory, findings: list[Finding], generation_label: str) -> str:
     """The whole explanation as text."""
-    out = [f"app {story.name} ({story.uuid}), {generation_label}"]
+    out = [f"app {escape(story.name)} ({story.uuid}), {generation_label}"]
     if len(story.live_tied) > 1:
         which = ", ".join(f"v{r.version}" for r in sorted(story.live_tied, key=lambda r: r.version))
         out.append(f"live release: AMBIGUOUS: {which} share the newest created among the releases that did not fail")
@@ -237,18 +238,18 @@ def render(story: AppStory, findings: list[Finding], generation_label: str) -> s
         return "\n".join(out)
     out.append(f"findings ({len(findings)}):")
     catalogue = load_catalogue()
-    rows = [(f.severity.upper(), f.check, f"fix: {_repair_of(f, catalogue) or 'manual'}", f.message)
+    rows = [(f.severity.upper(), f.check, f"fix: {_repair_of(f, catalogue) or 'manual'}", escape(f.message))
             for f in findings]
     out.append(tabulate(rows, tablefmt="plain", disable_numparse=True))
     out.append("")
     out.append("next:")
-    out += _next_steps(story.name, findings, catalogue)
+    out += _next_steps(escape(story.name), findings, catalogue)
     return "\n".join(out)
 
 
 @click.command("explain")
 @click.argument("app")
-@click.option("--grace", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--grace", type=GRACE, default=None, metavar="SECONDS",
               help="Configs/builds younger than this are a deploy in flight [default: 300].")
 @skew_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -271,11 +272,11 @@ def explain(app: str, grace: float | None, skew: float, config_path: str | None,
         story = read_story(run.conn, run.generation, app, skew)
         findings = list(run.findings())
         label = run.generation.label
-    text = render(story, findings, label) + "\n" if fmt == "text" else formatted(fmt, story, findings, label)
+    text = escape_block(render(story, findings, label)) + "\n" if fmt == "text" else formatted(fmt, story, findings, label)
     if output is None:
         click.echo(text, nl=False)
     else:
-        atomic_write(output, text)
+        atomic_write(output, text, mode=PRIVATE)  # it quotes data (JSON: invalid-json excerpts)
 
 
 def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:

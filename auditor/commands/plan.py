@@ -9,8 +9,8 @@ import click
 from auditor.commands._audit import skew_option
 from auditor.connection import resolve_target
 from auditor.errors import EXIT_CRITICAL, EXIT_OK
-from auditor.fileio import atomic_write
-from auditor.options import target_options
+from auditor.fileio import atomic_write, check_output, is_stdout
+from auditor.options import DURATION, GRACE, target_options
 from auditor.runner import DEFAULT_GRACE_SECONDS
 from repairs.model import REPAIRS
 
@@ -26,7 +26,7 @@ def register(cli: click.Group) -> None:
 @click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
               help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
                    "order; release-order only when asked, since it can change which release is live].")
-@click.option("--grace", type=click.FloatRange(min=0), default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS",
+@click.option("--grace", type=GRACE, default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS",
               help="Rows younger than this are a deploy in flight: never pruned, never re-dated around.")
 @skew_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="PLAN",
@@ -46,18 +46,21 @@ def plan(ctx: click.Context, dsn: str | None, statement_timeout: str, lock_timeo
         raise click.UsageError("-o PLAN is required: where to write the plan")
     from repairs.planner import make_plan
 
+    check_output(output)
     made = make_plan(resolve_target(dsn), apps=apps, repairs=repairs, grace_seconds=grace, skew_seconds=skew,
                      statement_timeout=statement_timeout, lock_timeout=lock_timeout)
     checksum = made.write(output)
     counts = made.actions.repair_counts()
     apps_touched = len(made.actions.app_uuids())
     detail = ", ".join(f"{r} {counts[r]}" for r in made.repairs)
+    to_stderr = is_stdout(output)  # `-o -`: the plan is on stdout, the summary goes beside it
     click.echo(f"plan {output}: {len(made.actions)} action(s) in {apps_touched} app(s) ({detail}); "
-               f"{len(made.refusals)} not repaired; {checksum}")
+               f"{len(made.refusals)} not repaired; {checksum}", err=to_stderr)
     if made.empty:
-        click.echo("nothing to repair.")
+        click.echo("nothing to repair.", err=to_stderr)
     else:
-        click.echo(f"review: controller-audit plan show {output}   then: controller-audit apply {output}")
+        click.echo(f"review: controller-audit plan show {output}   then: controller-audit apply {output}",
+                   err=to_stderr)
     ctx.exit(EXIT_CRITICAL if detailed_exitcode and not made.empty else EXIT_OK)
 
 
@@ -85,14 +88,14 @@ def show(plan_file: str, fmt: str, output: str | None, dsn: str | None, statemen
     if output is None:
         click.echo(text, nl=False)
     else:
-        atomic_write(output, text)
+        atomic_write(output, text, mode=0o600)  # the review quotes data, like the plan itself
 
 
 @plan.command("sql")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the script to FILE (atomically) instead of stdout.")
-@click.option("--lock-timeout", default="5s", show_default=True,
+@click.option("--lock-timeout", type=DURATION, default="5s", show_default=True,
               help="SET LOCAL lock_timeout of the script's transaction.")
 def sql_script(plan_file: str, output: str | None, lock_timeout: str) -> None:
     """Write the plan as a script for `psql -v ON_ERROR_STOP=1 -f` (one transaction, checked)."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
+from auditor.audit import open_audit
+from auditor.connection import resolve_target
+from auditor.runner import Selection
 from checks.invalid_json import json_problem
 from tests.helpers import audit
 
@@ -93,8 +97,14 @@ def test_server_and_client_validation_agree(db):
     assert errors[(config, "cpu")][0] == json_problem('{"web": ')[1]
     server_errors = [c["error"] for f in server for c in f.evidence["columns"] if c["error"]]
     assert len(server_errors) == len(errors)
-    if db.conn.info.server_version >= 160000:
-        assert all(e.startswith("invalid input syntax for type json") for e in server_errors)
+
+
+@pytest.mark.pg(">= 16")
+def test_server_path_reports_postgresqls_parser_message(db):
+    _story_with_values(db, [v for v, _ in BAD])
+    server_errors = [c["error"] for f in audit(db, [CHECK]) for c in f.evidence["columns"] if c["error"]]
+    assert len(server_errors) == sum(problem == "unparsable" for _, problem in BAD)
+    assert all(e.startswith("invalid input syntax for type json") for e in server_errors)
 
 
 def _appsettings(db, app, created, autoscale: str, label: str = "{}") -> str:
@@ -199,3 +209,23 @@ def test_python_parser_limits_are_reported_not_raised():
     assert json_problem("[" * 100_000 + "]" * 100_000) == ("unparsable", "nested too deeply to parse")
     assert json_problem('{"a": Infinity}')[0] == "unparsable"
     assert json_problem("{}") is None
+
+
+
+@PATHS
+@pytest.mark.parametrize("column_type", ["jsonb", "json"])
+def test_a_json_typed_column_is_read_as_text(hephy_db, server_version, column_type):
+    """An operator's ``ALTER TABLE api_config ALTER "values" TYPE jsonb`` (issue 13, case 9): the
+    check reads every column as text, so a jsonb array is still reported and nothing fails to match
+    (``VALUES types jsonb and text cannot be matched``), in the object and the streamed paths."""
+    stored = _story_with_values(hephy_db, ['[{"A": "1"}]', '{"B": "2"}'])
+    hephy_db.conn.execute(f'ALTER TABLE api_config ALTER "values" TYPE {column_type} USING "values"::{column_type}, '
+                          f"ALTER tags TYPE {column_type} USING tags::{column_type}")
+    array = next(uid for uid, value in stored.items() if value.startswith("["))
+    with open_audit(resolve_target(hephy_db.dsn), selection=Selection(include=(CHECK,)), grace_seconds=0,
+                    server_version=server_version) as run:
+        found = list(run.findings())
+        streamed = [json.loads(f.json_text()) for f in run.streamed("json")]
+    assert [(f.object_id, f.evidence["columns"][0]["problem"]) for f in found] == [(array, "wrong type: array")]
+    assert [(f["object"]["uuid"], f["evidence"]["columns"][0]["problem"]) for f in streamed] == [
+        (array, "wrong type: array")]

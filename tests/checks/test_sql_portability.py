@@ -9,6 +9,7 @@ the constructs 9.4 lacks.  String literals are skipped, so a message that mentio
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 import sqlglot
@@ -91,9 +92,10 @@ def rendered(template: str, conn, scoped: bool) -> str:
     return _PARAM.sub(lambda m: "ARRAY[]::text[]" if m.group(1) == "app_uuids" else "300", text).replace("%%", "%")
 
 
+@pytest.mark.parametrize("encoding", ["UTF8", "SQL_ASCII"])
 @pytest.mark.parametrize("scoped", [False, True], ids=["all-apps", "some-apps"])
-def test_every_check_and_pass_is_one_portable_statement(db, scoped):
-    generation = detect(db.conn)
+def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
+    generation = replace(detect(db.conn), encoding=encoding)  # SQL_ASCII: invalid-json also checks UTF-8
     checked = 0
     for name, shared_pass in passes_for(generation).items():
         text = rendered(shared_pass.body, db.conn, scoped)

@@ -8,6 +8,7 @@ import jsonschema
 
 from auditor.report_json import report_schema
 from tests.cli.conftest import report
+from tests.cli.test_check import parse_prometheus
 
 ORPHANS = ("--check", "orphan-config", "--check", "orphan-build")
 
@@ -31,7 +32,8 @@ def test_baseline_accepts_todays_findings(hephy_db, run):
     data = json.load(open("known.json"))
     assert data["version"] == 1 and len(data["entries"]) == 2
     assert {e["check"] for e in data["entries"]} == {"orphan-config", "orphan-build"}
-    assert all(set(e) == {"key", "check", "app", "object", "message", "first_seen"} for e in data["entries"])
+    assert all(set(e) == {"key", "check", "severity", "app", "object", "message", "first_seen"}
+               for e in data["entries"])
 
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json")
     assert result.exit_code == 0, result.output
@@ -71,7 +73,8 @@ def test_entries_of_checks_not_run_are_not_stale(hephy_db, run):
     doc = report(run("check", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--app", "web",
                      "--baseline", "known.json", "--format", "json"))
     assert doc["summary"]["baseline"] | {"stale_entries": None} == {
-        "file": "known.json", "entries": 2, "suppressed": 1, "stale": 0, "stale_entries": None}
+        "file": "known.json", "entries": 2, "suppressed": 1, "stale": 0, "stale_entries": None,
+        "worse": 0, "improved": 0, "improved_entries": []}
 
 
 def test_recreating_keeps_first_seen(hephy_db, run):
@@ -95,8 +98,9 @@ def test_prometheus_reports_baseline_counts(hephy_db, run):
     damaged(hephy_db)
     run("baseline", "create", "known.json", "--dsn", hephy_db.dsn, "--check", "orphan-build")
     text = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "prometheus").stdout
-    assert "controller_audit_baseline_suppressed_findings 1\n" in text
-    assert "controller_audit_baseline_stale_entries 0\n" in text
+    samples = parse_prometheus(text)
+    assert samples["controller_audit_baseline_suppressed_findings"] == 1
+    assert samples["controller_audit_baseline_stale_entries"] == 0
 
 
 def test_malformed_baseline_exits_3(hephy_db, run):

@@ -153,8 +153,9 @@ def test_app_and_exclude_narrow_the_run(hephy_db, run):
     assert [(f["check"], f["app"]["name"]) for f in doc["findings"]] == [("orphan-build", "api")]
 
 
-def parse_prometheus(text: str) -> dict[str, float]:
-    """Every sample line ``name{labels} value``, checked against the exposition format."""
+def parse_prometheus(text: str, keep_database: bool = False) -> dict[str, float]:
+    """Every sample line ``name{labels} value``, checked against the exposition format; keyed by
+    name and labels, the ``database`` label left out unless ``keep_database``."""
     samples: dict[str, float] = {}
     typed: set[str] = set()
     for line in text.splitlines():
@@ -165,10 +166,12 @@ def parse_prometheus(text: str) -> dict[str, float]:
             assert kind == "gauge"
             typed.add(name)
             continue
-        match = re.fullmatch(r'([a-z_]+)(\{(?:[a-z_]+="[^"\\]*",?)*\})? (\S+)', line)
+        match = re.fullmatch(r'([a-z_]+)(\{(?:[a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (\S+)', line)
         assert match, f"not a sample line: {line!r}"
         assert match.group(1) in typed, f"sample before its TYPE: {line!r}"
-        samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+        labels = re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', match.group(2) or "")
+        kept = [f'{k}="{v}"' for k, v in labels if keep_database or k != "database"]
+        samples[match.group(1) + ("{" + ",".join(kept) + "}" if kept else "")] = float(match.group(3))
     return samples
 
 
