@@ -148,4 +148,4 @@ def test_the_documented_config_file_is_valid():
     assert settings.severity["shared-config"] == {"critical": "critical", "warning": "critical", "info": "info"}
     assert settings.severity["missing-constraint"] == {"critical": "critical", "warning": "warning", "info": "warning"}
     assert settings.severity["invalid-json"] == {"critical": "warning", "warning": "warning"}
-    assert settings.severity["orphan-build"] == {"warning": "critical"}
+    assert settings.severity["app-without-release"] == {"warning": "critical"}
