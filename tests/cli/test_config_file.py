@@ -34,7 +34,7 @@ apps = ["api"]
 exclude = ["shared-config", "shared-build"]
 
 [severity]
-orphan-config = "critical"
+orphan-config = {floor = "critical"}
 ''')
     result = run("check", "--check", "orphan-config", "--check", "orphan-build",
                  env={"MY_CONTROLLER_DSN": hephy_db.dsn})
