@@ -52,6 +52,8 @@ def test_release_order_is_never_in_the_default_plan(db, tmp_path):
     plan = make_plan(db, tmp_path / "p.json")
     assert plan["scope"]["repairs"] == ["prune-orphans", "unshare", "restore-latest"]
     assert not [a for a in plan["actions"] if a["table"] == "api_release" or a["repair"] == "release-order"]
+    # restore-latest works toward the controller's live release (v3), never toward the highest version
+    assert v4.build not in {a["row"] for a in plan["actions"] if a["repair"] == "restore-latest"}
     explained = run("explain", "web", "--dsn", db.dsn).output
     assert "--repair release-order" in explained and "BROKEN: the next release would be v4; v4 exists" in explained
 
