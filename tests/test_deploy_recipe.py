@@ -334,6 +334,15 @@ def test_the_push_container_posts_the_textfile_to_the_pushgateway(tmp_path):
     assert received == [("POST", "/metrics/job/controller-audit", report)]
 
 
+
+def test_the_docs_link_the_one_manifest_instead_of_copying_it():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        assert "kind: CronJob" not in text and "hostPath:" not in text, page.name
+    assert "(docs/deploy/cronjob.yaml)" in README
+    assert "(deploy/cronjob.yaml)" in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
 # --- the SELECT-only role ---------------------------------------------------------------------
 
 _GRANT = re.compile(r"^GRANT\s+(.+?)\s+ON\s+(?:(DATABASE|SCHEMA|TABLE)\s+)?(.+?)\s+TO\s+(\S+)$", re.I | re.S)
