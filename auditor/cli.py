@@ -114,7 +114,7 @@ def info(dsn: str | None, statement_timeout: str, lock_timeout: str) -> None:
     from tabulate import tabulate
 
     from auditor.detect import detect
-    from auditor.info import gather
+    from auditor.info import gather, support_lines
 
     target = target_from(dsn)
     with audit_session(target, statement_timeout=statement_timeout, lock_timeout=lock_timeout) as conn:
@@ -122,6 +122,8 @@ def info(dsn: str | None, statement_timeout: str, lock_timeout: str) -> None:
         facts = gather(conn, generation)
     click.echo(f"target:          {escape(target.describe())} (from {target.source})")
     click.echo(f"server version:  {escape(facts.server_version)}")
+    for line in support_lines(facts.server_version_num):
+        click.echo(line)
     click.echo(f"database:        {escape(facts.database)}")
     click.echo(f"generation:      {generation.name}")
     click.echo(f"last migration:  api {generation.migration_name}")

@@ -22,6 +22,7 @@ from psycopg.adapt import Loader
 from psycopg.types.json import set_json_loads
 
 from auditor.errors import AuditFailed, BadInput, ConnectionFailed
+from auditor.server_support import UnsupportedServer, require_supported
 from auditor.text import decode_lenient
 
 APPLICATION_NAME = "controller-audit"
@@ -206,12 +207,14 @@ def _connect_timeout(params: Mapping[str, str]) -> dict[str, int]:
     return {"connect_timeout": int(raw)}
 
 
+
 def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection tagged ``application_name=controller-audit``, reading text the way
     the server's encoding needs (:func:`setup_encoding`).
 
     Raises :class:`ConnectionFailed` with a one-line reason built from the parsed target and
-    redacted; a string that cannot be parsed is never quoted.
+    redacted; a string that cannot be parsed is never quoted.  A server older than the minimum
+    is :class:`~auditor.server_support.UnsupportedServer`.
     """
     params = target.params()
     extra = _connect_timeout(params)
@@ -222,6 +225,11 @@ def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
         reason = " ".join(target.redact(str(exc)).split()) or type(exc).__name__
         kind = _classify_connect_error(reason)
         raise ConnectionFailed(f"{target.describe()}: {reason}", kind=kind) from None
+    try:
+        require_supported(conn.info.server_version)
+    except UnsupportedServer as exc:
+        conn.close()
+        raise UnsupportedServer(f"{target.describe()}: {exc}") from None
     try:
         setup_encoding(conn)
     except BaseException:

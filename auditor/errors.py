@@ -9,6 +9,11 @@ EXIT_CRITICAL = 2
 EXIT_UNKNOWN = 3  # could not audit: bad input, connection, not a controller database, timeout
 EXIT_REFUSED = 4  # a plan or undo file was refused (edited, stale, other database) or declined
 EXIT_ABORTED = 5  # a repair started and was rolled back (lock conflict, invariant broken)
+#: The connection was lost (or the wait given up) while COMMIT was in flight, and the tool could
+#: not find out whether it committed: the undo file is kept; run the same ``apply`` / ``undo``
+#: again, which says "already applied" / "already undone" if it did commit.
+EXIT_OUTCOME_UNKNOWN = 6
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT) before anything was committed: nothing was changed
 
 
 class AuditorError(Exception):
@@ -69,3 +74,17 @@ class RepairAborted(AuditorError):
 
     kind = "repair aborted"
     exit_code = EXIT_ABORTED
+
+
+class OutcomeUnknown(AuditorError):
+    """COMMIT was sent but its outcome could not be found out; the undo file is kept."""
+
+    kind = "outcome unknown"
+    exit_code = EXIT_OUTCOME_UNKNOWN
+
+
+class RepairInterrupted(AuditorError):
+    """Ctrl-C before COMMIT was sent: the transaction was rolled back, nothing was changed."""
+
+    kind = "interrupted"
+    exit_code = EXIT_INTERRUPTED

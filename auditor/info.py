@@ -8,6 +8,7 @@ import psycopg
 from psycopg import sql
 
 from auditor.detect import Generation
+from auditor.server_support import MINIMUM, degradations, version_text
 
 #: Above this many rows (catalogue estimate) a table is not counted exactly.
 EXACT_COUNT_LIMIT = 100_000
@@ -91,3 +92,14 @@ def gather(conn: psycopg.Connection, generation: Generation) -> DatabaseInfo:
         generation=generation,
         counts=table_counts(conn),
     )
+
+
+def support_lines(server_version_num: int) -> list[str]:
+    """What ``info`` says about this server's support: the minimum, then what is degraded here."""
+    lines = [f"supported:       yes (controller-audit supports PostgreSQL {version_text(MINIMUM)} and newer)"]
+    degraded = degradations(server_version_num)
+    if not degraded:
+        lines.append("degraded:        nothing (every server-side path is used)")
+    for item in degraded:
+        lines.append(f"degraded:        {item.below} (needs PostgreSQL {version_text(item.since)}: {item.feature})")
+    return lines

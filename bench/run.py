@@ -34,9 +34,9 @@ from auditor.detect import detect
 from auditor.fileio import atomic_write
 from auditor.runner import Selection
 from auditor.testbed.schema import NEWEST
-from auditor.testbed.server import Server, start_embedded
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
 from bench.naive import run_naive
+from tests.testbed import Server, start_local
 
 DEFAULT_OUTPUT = Path(__file__).with_name("results.md")
 NOT_AVAILABLE = "not available"
@@ -475,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
-    server = Server(admin_dsn=args.dsn, kind="--dsn") if args.dsn else start_embedded()
+    server = Server(admin_dsn=args.dsn, kind="--dsn") if args.dsn else start_local()
     try:
         results = [measure_size(server, label, releases, apps, opts, log) for label, releases, apps in sizes]
         where = machine(server)

@@ -19,14 +19,15 @@ from typing import Any
 from repairs.model import REPOINTS, ROW_DELTA, Action
 
 #: The fields of an action row, in order.  Plans store the first :data:`PLAN_WIDTH`; undo
-#: actions also carry the fingerprints their rows must have afterwards.
+#: actions (built in memory from an undo file) also carry the fingerprints their rows must have
+#: afterwards and, for a re-date, the ``created`` the row must have now.
 FIELDS: tuple[str, ...] = (
     "id", "op", "app", "row", "fingerprint", "release", "release_version", "release_fingerprint",
-    "new_uuid", "new_created", "why", "post_fingerprint", "release_post_fingerprint",
+    "new_uuid", "new_created", "why", "post_fingerprint", "release_post_fingerprint", "current_created",
 )
 PLAN_WIDTH = 11
 (ID, OP, APP, ROW, FP, RELEASE, VERSION, RELEASE_FP, NEW_UUID, NEW_CREATED, WHY, POST_FP,
- RELEASE_POST_FP) = range(len(FIELDS))
+ RELEASE_POST_FP, CURRENT_CREATED) = range(len(FIELDS))
 
 
 @dataclass
@@ -74,7 +75,7 @@ class ActionTable:
         """One row as an :class:`Action`."""
         repair, kind, tbl = self.ops[row[OP]]
         app_uuid, app_name = self.apps[row[APP]]
-        post = row[POST_FP:] if len(row) > PLAN_WIDTH else (None, None)
+        post = (row[POST_FP], row[RELEASE_POST_FP]) if len(row) > PLAN_WIDTH else (None, None)
         return Action(id=row[ID], repair=repair, kind=kind, table=tbl, app_uuid=app_uuid, app_name=app_name,
                       row=row[ROW], fingerprint=row[FP], why=self.whys[row[WHY]], release=row[RELEASE],
                       release_version=row[VERSION], release_fingerprint=row[RELEASE_FP], new_uuid=row[NEW_UUID],
@@ -115,13 +116,23 @@ class ActionTable:
 
     def load_rows(self) -> Iterator[tuple[Any, ...]]:
         """The rows of ``ca_plan`` (:data:`repairs.statements.PLAN_COLUMNS` order)."""
-        ops = [(kind, tbl) for _, kind, tbl in self.ops]
+        ops = [(kind, tbl, repair == "undo") for repair, kind, tbl in self.ops]
         apps = [uuid for uuid, _ in self.apps]
         images = {k: json.dumps(v, sort_keys=True) for k, v in self.images.items()}
         for r in self.rows:
-            post = r[POST_FP:] if len(r) > PLAN_WIDTH else (None, None)
-            yield (r[ID], *ops[r[OP]], apps[r[APP]], r[ROW], r[FP], r[NEW_UUID], r[NEW_CREATED], r[RELEASE],
-                   r[RELEASE_FP], images.get(r[ID]), *post)
+            post = (r[POST_FP], r[RELEASE_POST_FP]) if len(r) > PLAN_WIDTH else (None, None)
+            current = r[CURRENT_CREATED] if len(r) > CURRENT_CREATED else None
+            kind, tbl, undo = ops[r[OP]]
+            yield (r[ID], kind, tbl, apps[r[APP]], r[ROW], r[FP], r[NEW_UUID], r[NEW_CREATED], r[RELEASE],
+                   r[RELEASE_FP], images.get(r[ID]), *post, undo, current)
+
+    def only_apps(self, keep: set[str]) -> ActionTable:
+        """The actions of the apps whose uuids are in ``keep`` (same ids, same tables)."""
+        keep_index = {i for i, (uuid, _) in enumerate(self.apps) if uuid in keep}
+        rows = [r for r in self.rows if r[APP] in keep_index]
+        ids = {r[ID] for r in rows}
+        return ActionTable(ops=self.ops, apps=self.apps, whys=self.whys, rows=rows,
+                           images={k: v for k, v in self.images.items() if k in ids})
 
     def to_json(self) -> dict[str, Any]:
         """The actions as a plan file stores them."""
@@ -138,8 +149,12 @@ class ActionTable:
                     apps=[(str(u), n) for u, n in doc["apps"]], whys=list(doc["whys"]), rows=doc["rows"],
                     images={int(k): v for k, v in doc.get("images", {}).items()})
         n_ops, n_apps, n_whys = len(table.ops), len(table.apps), len(table.whys)
+        ids: set[int] = set()
         for row in table.rows:
-            if (len(row) != PLAN_WIDTH or not 0 <= row[OP] < n_ops or not 0 <= row[APP] < n_apps
-                    or not 0 <= row[WHY] < n_whys):
+            if (len(row) != PLAN_WIDTH or not all(isinstance(row[i], int) for i in (ID, OP, APP, WHY))
+                    or not 0 <= row[OP] < n_ops or not 0 <= row[APP] < n_apps or not 0 <= row[WHY] < n_whys):
                 raise ValueError(f"action row {str(row)[:80]} does not fit the plan's tables")
+            if row[ID] in ids:
+                raise ValueError(f"action id {row[ID]} appears twice")
+            ids.add(row[ID])
         return table

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from auditor.connection import Target
-from auditor.detect import Generation
+from auditor.detect import SCHEMA_MARKERS, Generation
 from auditor.errors import PlanRefused
 from auditor.info import system_identifier
 
@@ -43,8 +43,22 @@ class Identity:
         return cls(doc["database"], doc.get("system_identifier"), doc["generation"], int(doc["migration"]),
                    doc["migration_name"], doc.get("target", ""))
 
+    @property
+    def inferred(self) -> bool:
+        """Whether the migration was inferred from the columns (``django_migrations`` unreadable)."""
+        return "(inferred" in self.migration_name
+
+    @property
+    def migration_label(self) -> str:
+        """``0028_config_termination_grace_period``, or ``0028 (inferred from columns)``."""
+        return f"{self.migration:04d} (inferred from columns)" if self.inferred else self.migration_name
+
     def check_same(self, actual: Identity, what: str = "plan") -> None:
-        """Raise :class:`PlanRefused` unless ``actual`` is the database this was made on."""
+        """Raise :class:`PlanRefused` unless ``actual`` is the database this was made on.
+
+        Migrations are compared like with like: by name when both sides read ``django_migrations``,
+        else by the schema level the columns show (what an unreadable ``django_migrations`` leaves).
+        """
         if self.system_identifier and actual.system_identifier and self.system_identifier != actual.system_identifier:
             raise PlanRefused(
                 f"this {what} was made on another server (system identifier {self.system_identifier}, "
@@ -53,10 +67,24 @@ class Identity:
             raise PlanRefused(
                 f"this {what} was made on database {self.database!r}, not {actual.database!r} "
                 f"({actual.target}); refusing", kind="other database")
-        if self.migration_name != actual.migration_name:
+        if self.inferred or actual.inferred:
+            same = column_level(self.migration) == column_level(actual.migration)
+        else:
+            same = self.migration_name == actual.migration_name
+        if not same:
             raise PlanRefused(
-                f"this {what} was made at api migration {self.migration_name}, the database is now at "
-                f"{actual.migration_name}; make a new plan", kind="other database")
+                f"this {what} was made at api migration {self.migration_label}, the database is now at "
+                f"{actual.migration_label}" + ("; make a new plan" if what == "plan" else ""), kind="other database")
+
+
+def column_level(migration: int) -> int:
+    """The migration the columns alone show for a database at ``migration`` (what
+    :func:`auditor.detect.detect` infers when ``django_migrations`` is unreadable)."""
+    level = 12 if migration <= 12 else 19
+    for _table, _column, first, last in SCHEMA_MARKERS:
+        if first > 19 and first <= migration <= last:
+            level = max(level, first)
+    return level
 
 
 def identify(conn: psycopg.Connection, generation: Generation, target: Target) -> Identity:

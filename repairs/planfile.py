@@ -11,7 +11,8 @@ from auditor.detect import Generation
 from auditor.errors import BadInput, PlanRefused
 from repairs.actions import ActionTable
 from repairs.identity import Identity
-from repairs.model import Invariants, Refusal
+from repairs.invariants import derive
+from repairs.model import POINTER, Invariants, Refusal
 from repairs.sealed import read_sealed, write_sealed
 
 FORMAT = "controller-audit-plan"
@@ -19,6 +20,11 @@ FORMAT = "controller-audit-plan"
 FORMAT_VERSION = 2
 #: The tables whose columns a plan records.
 COLUMN_TABLES = ("api_config", "api_build", "api_release")
+#: The actions a plan may hold: (repair, kind) on a table of :data:`repairs.model.POINTER`.
+#: ``uncopy`` and ``reinsert`` exist only in undo files.
+PLAN_OPS: frozenset[tuple[str, str]] = frozenset({
+    ("prune-orphans", "prune"), ("unshare", "copy"), ("restore-latest", "redate"),
+})
 
 
 @dataclass
@@ -41,6 +47,10 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.actions
+
+    def checked_invariants(self) -> Invariants:
+        """The invariants ``apply`` verifies: derived from the actions (:mod:`repairs.invariants`)."""
+        return derive(self.actions, self.repairs, self.refusals)
 
     def generation(self) -> Generation:
         """The schema generation the plan was made for, with its columns."""
@@ -92,4 +102,18 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
                        kind="bad plan file")
     if plan.actions.expected_changes() != doc.get("expected_changes"):
         raise PlanRefused(f"{path}: the expected row changes do not match its actions", kind="edited plan")
+    _check_ops(path, plan)
     return plan
+
+
+def _check_ops(path: str | os.PathLike[str], plan: Plan) -> None:
+    """Refuse a plan holding an action no planner makes (an undo-only kind, an unknown table)."""
+    used = {row[1] for row in plan.actions.rows}
+    for index, (repair, kind, table) in enumerate(plan.actions.ops):
+        if index in used and ((repair, kind) not in PLAN_OPS or table not in POINTER):
+            first = next(row[0] for row in plan.actions.rows if row[1] == index)
+            undo_only = kind in ("uncopy", "reinsert")
+            raise PlanRefused(
+                f"{path}: action #{first} is a {repair} {kind} of {table}, which "
+                + ("only an undo file may hold" if undo_only else "no planner makes")
+                + "; refusing (the plan was edited and re-sealed)", kind="foreign action")

@@ -1,8 +1,8 @@
-"""``plan sql``: the plan as a self-contained script for ``psql -v ON_ERROR_STOP=1 -f``.
+"""``plan sql`` and ``undo sql``: a plan (or the way back) as a script for ``psql -v ON_ERROR_STOP=1 -f``.
 
-The script runs the same statements as ``apply`` (:mod:`repairs.statements`), in one
-transaction: identity check, load the actions (one multi-row INSERT), lock, fingerprint
-check, change, invariants, COMMIT.  Every check raises, so ``ON_ERROR_STOP`` ends psql and
+The script runs the same statements as ``apply`` / ``undo`` (:mod:`repairs.statements`), in one
+transaction: identity check, load the actions (one multi-row INSERT), lock, skip what is in
+effect already, the checks (fingerprints and re-derivation), change, invariants, COMMIT.  Every check raises, so ``ON_ERROR_STOP`` ends psql and
 the transaction is rolled back.  The data rows are built as sqlglot literals; every rendered
 statement is parsed back by sqlglot, except the PL/pgSQL ``DO`` blocks, kept verbatim.
 """
@@ -10,40 +10,103 @@ statement is parsed back by sqlglot, except the PL/pgSQL ``DO`` blocks, kept ver
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from psycopg import sql
 from sqlglot import exp
 
+from auditor.detect import Generation
 from auditor.text import escape
+from repairs.actions import ActionTable
+from repairs.identity import Identity
 from repairs.model import Action, Invariants, kind_of
-from repairs.planfile import Plan
-from repairs.statements import CONSTRAINTS_NOW, EXPECT_COLUMNS, PLAN_COLUMNS, Statements, raise_if_rows, render
+from repairs.planfile import COLUMN_TABLES, Plan
+from repairs.statements import (
+    CONSTRAINTS_NOW,
+    EXPECT_COLUMNS,
+    PARAMS_COLUMNS,
+    PLAN_COLUMNS,
+    Statements,
+    raise_if_rows,
+    render,
+)
 from repairs.summary import changes_text
+from repairs.undofile import UndoFile
 
 _IDENTITY_CHECK = """DO $$
-DECLARE expected record; migration text; sysid text;
+DECLARE expected record; wanted record; migration text; sysid text; actual text;
 BEGIN
   SELECT * INTO expected FROM ca_identity;
   IF current_database() <> expected.database THEN
-    RAISE EXCEPTION 'controller-audit: other database: the plan was made on database %, this is %',
+    RAISE EXCEPTION 'controller-audit: other database: the {what} was made on database %, this is %',
       expected.database, current_database();
   END IF;
-  SELECT max(name) INTO migration FROM django_migrations WHERE app = 'api';
-  IF migration IS DISTINCT FROM expected.migration THEN
-    RAISE EXCEPTION 'controller-audit: other database: the plan was made at api migration %, this is %',
-      expected.migration, migration;
+  IF expected.migration IS NOT NULL AND has_table_privilege('django_migrations', 'SELECT') THEN
+    SELECT max(name) INTO migration FROM django_migrations WHERE app = 'api';
+    IF migration IS DISTINCT FROM expected.migration THEN
+      RAISE EXCEPTION 'controller-audit: other database: the {what} was made at api migration %, this is %',
+        expected.migration, migration;
+    END IF;
   END IF;
+  FOR wanted IN SELECT * FROM ca_columns LOOP
+    SELECT string_agg(a.attname, ',' ORDER BY a.attnum) INTO actual FROM pg_attribute a
+      WHERE a.attrelid = CAST(wanted.tbl AS regclass) AND a.attnum > 0 AND NOT a.attisdropped;
+    IF actual IS DISTINCT FROM wanted.columns THEN
+      RAISE EXCEPTION 'controller-audit: other database: the columns of % are %, the {what} was made for %',
+        wanted.tbl, actual, wanted.columns;
+    END IF;
+  END LOOP;
   IF expected.system_identifier IS NOT NULL AND current_setting('server_version_num')::int >= 90600 THEN
     BEGIN
       EXECUTE 'SELECT system_identifier::text FROM pg_control_system()' INTO sysid;
     EXCEPTION WHEN insufficient_privilege THEN sysid := NULL;
     END;
     IF sysid IS NOT NULL AND sysid <> expected.system_identifier THEN
-      RAISE EXCEPTION 'controller-audit: other database: the plan was made on server %, this is %',
+      RAISE EXCEPTION 'controller-audit: other database: the {what} was made on server %, this is %',
         expected.system_identifier, sysid;
     END IF;
   END IF;
 END $$"""
+
+#: Says, without stopping psql, which apps were already in effect (and when all were).
+_DONE_NOTICE = """DO $$
+DECLARE skipped text; remaining bigint;
+BEGIN
+  SELECT string_agg(coalesce(a.id, CAST(d.app AS text)), ', ' ORDER BY a.id) INTO skipped
+    FROM ca_done d LEFT JOIN api_app a ON a.uuid = d.app WHERE d.done;
+  SELECT count(*) INTO remaining FROM ca_plan;
+  IF remaining = 0 THEN
+    RAISE NOTICE 'controller-audit: {state}: every action is in effect; nothing to change';
+  ELSIF skipped IS NOT NULL THEN
+    RAISE NOTICE 'controller-audit: {state} for app(s) %: skipped', skipped;
+  END IF;
+END $$"""
+
+
+@dataclass
+class ScriptSource:
+    """What a script is rendered from: a plan, or the way back an undo file describes."""
+
+    what: str  # "plan" or "undo file"
+    checksum: str | None
+    created: str
+    tool_version: str
+    identity: Identity
+    generation: Generation
+    actions: ActionTable
+    invariants: Invariants
+    grace_seconds: float
+    repairs: list[str]
+
+    @classmethod
+    def of_plan(cls, plan: Plan) -> ScriptSource:
+        return cls("plan", plan.checksum, plan.created, plan.tool_version, plan.identity, plan.generation(),
+                   plan.actions, plan.checked_invariants(), plan.grace_seconds, plan.repairs)
+
+    @classmethod
+    def of_undo(cls, undo: UndoFile, generation: Generation) -> ScriptSource:
+        return cls("undo file", undo.checksum, undo.created, "?", undo.identity, generation, undo.actions,
+                   Invariants(), 0.0, ["undo"])
 
 
 def _values_insert(table: str, columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> str:
@@ -75,51 +138,68 @@ def action_comment(action: Action) -> str:
     return _comment(f"#{action.id} {action.repair} {app}{where}: {escape(target)}\n   why: {escape(action.why)}")
 
 
-def script_lines(plan: Plan, lock_timeout: str) -> Iterator[str]:
+def script_lines(source: ScriptSource | Plan, lock_timeout: str) -> Iterator[str]:
     """The script, statement by statement (each ends with ``;``)."""
-    ident = plan.identity
+    if isinstance(source, Plan):
+        source = ScriptSource.of_plan(source)
+    ident, what = source.identity, source.what
+    state = "already undone" if what == "undo file" else "already applied"
     yield _comment(
-        f"controller-audit repair script for plan {plan.checksum}\n"
-        f"made {plan.created} by controller-audit {plan.tool_version} on {escape(ident.target)}\n"
-        f"database {escape(ident.database)}, {ident.generation} api {escape(ident.migration_name)}\n"
-        f"repairs: {', '.join(plan.repairs)}; {len(plan.actions)} action(s); rows: "
-        f"{changes_text(plan.actions.expected_changes())}\n"
+        f"controller-audit repair script for {what} {source.checksum}\n"
+        f"made {source.created} on {escape(ident.target)}\n"
+        f"database {escape(ident.database)}, {ident.generation} api {escape(ident.migration_label)}\n"
+        f"repairs: {', '.join(source.repairs)}; {len(source.actions)} action(s); rows: "
+        f"{changes_text(source.actions.expected_changes())}\n"
         "run with: psql -v ON_ERROR_STOP=1 -f THIS_FILE  (against the same database)\n"
         "One transaction: any failed check raises, psql stops, and nothing is changed.\n"
+        f"Run twice, it says '{state}' (a NOTICE) and changes nothing.\n"
         "Statements are rendered by sqlglot and parsed back as a check; the DO blocks (PL/pgSQL)\n"
         "and SET CONSTRAINTS, which sqlglot does not parse, are kept verbatim.")
     yield "\\set ON_ERROR_STOP on"
-    if plan.empty:
-        yield _comment("The plan is empty: nothing to repair.")
+    if not source.actions:
+        yield _comment(f"The {what} is empty: nothing to change.")
         return
-    statements = Statements(plan.generation())
+    statements = Statements(source.generation)
     yield "BEGIN;"
     yield render(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))) + ";"
     yield render("SET LOCAL timezone = 'UTC'") + ";"
     yield render("SET LOCAL datestyle = 'ISO, MDY'") + ";"
-    yield _comment("Is this the database the plan was made on?")
+    yield _comment(f"Is this the database the {what} was made on (name, migration, columns, server)?")
     yield render("CREATE TEMPORARY TABLE ca_identity (database text, migration text, system_identifier text)") + ";"
     yield _values_insert("ca_identity", (("database", ""), ("migration", ""), ("system_identifier", "")),
-                         [(ident.database, ident.migration_name, ident.system_identifier)]) + ";"
-    yield _IDENTITY_CHECK + ";"
-    yield _comment("The planned actions, one row each:")
-    yield from (action_comment(a) for a in plan.actions)
+                         [(ident.database, None if ident.inferred else ident.migration_name,
+                           ident.system_identifier)]) + ";"
+    yield render("CREATE TEMPORARY TABLE ca_columns (tbl text, columns text)") + ";"
+    yield _values_insert("ca_columns", (("tbl", ""), ("columns", "")),
+                         [(t, ",".join(source.generation.columns[t])) for t in COLUMN_TABLES]) + ";"
+    yield _IDENTITY_CHECK.replace("{what}", what) + ";"
+    yield _comment(f"The {what}'s actions, one row each:")
+    yield from (action_comment(a) for a in source.actions)
     yield from (s + ";" for s in statements.setup)
-    yield _values_insert("ca_plan", PLAN_COLUMNS, list(plan.actions.load_rows())) + ";"
-    yield from _expect_insert(plan.invariants)
+    yield _values_insert("ca_plan", PLAN_COLUMNS, list(source.actions.load_rows())) + ";"
+    yield from _expect_insert(source.invariants)
+    yield _values_insert("ca_params", PARAMS_COLUMNS, [(float(source.grace_seconds),)]) + ";"
     yield from (s + ";" for s in statements.analyze)
-    yield _comment("Lock every row the plan reads or changes (gives up after lock_timeout).")
+    yield _comment("Lock every row the actions read or change (gives up after lock_timeout).")
     yield from (s + ";" for s in statements.locks)
-    yield _comment("Preconditions: every row is still exactly as planned (md5 of the row's text).")
-    yield raise_if_rows(statements.stale, "stale plan, nothing changed") + ";"
-    yield _comment("Snapshot for the invariants.")
+    yield _comment(f"Apps whose every action is in effect already are skipped ('{state}').")
+    yield from (s + ";" for s in statements.done)
+    yield _DONE_NOTICE.replace("{state}", state) + ";"
+    label = "stale plan, nothing changed" if what == "plan" else "cannot undo, nothing changed"
+    yield _comment("Preconditions: every row is as planned (md5 of the row's text) and every action is one the\n"
+                   "planners would make now; an undo checks only what it restores.")
+    yield raise_if_rows(statements.stale if what == "plan" else statements.stale_undo, label) + ";"
+    yield _comment("The invariants the actions imply, and a snapshot for them.")
+    yield statements.expect + ";"
     yield from (s + ";" for s in statements.snapshot)
-    yield _comment("The changes: copies, pointers, dates, deletions (set-based).")
+    yield _comment("The changes: copies, pointers, dates, deletions, re-insertions (set-based).")
     yield from (s + ";" for s in statements.changes)
     yield CONSTRAINTS_NOW + ";"
     yield _comment("Invariants: releases and their content unchanged, no sharing left, latest() is live, "
                    "row counts as planned.")
     yield raise_if_rows(statements.invariants, "invariant broken, rolled back") + ";"
+    yield statements.cleanup + ";"
+    yield render("DROP TABLE ca_identity, ca_columns") + ";"
     yield "COMMIT;"
 
 
@@ -129,6 +209,6 @@ def _expect_insert(invariants: Invariants) -> Iterator[str]:
         yield _values_insert("ca_expect", EXPECT_COLUMNS, rows) + ";"
 
 
-def script(plan: Plan, lock_timeout: str = "5s") -> str:
+def script(source: ScriptSource | Plan, lock_timeout: str = "5s") -> str:
     """The whole script as text."""
-    return "\n".join(script_lines(plan, lock_timeout)) + "\n"
+    return "\n".join(script_lines(source, lock_timeout)) + "\n"

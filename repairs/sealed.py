@@ -1,12 +1,21 @@
-"""JSON documents sealed with a sha256 checksum: plan files and undo files.
+"""JSON documents sealed with a sha256 checksum, and optionally signed: plan and undo files.
 
 The checksum covers the canonical form (sorted keys, no whitespace) of everything but the
-``checksum`` member, so any edit - even one that keeps the JSON valid - is detected.
+``checksum`` member, so any edit - even one that keeps the JSON valid - is detected.  It is
+**corruption detection, not a signature**: anyone who can write the file can recompute it.
+What protects a plan from a forged action is ``apply`` itself, which re-derives every action
+against the database (:mod:`repairs.statements`).
+
+When :data:`KEY_ENV` is set, files are also **signed**: a ``signature`` member holds
+``hmac-sha256:<hex>`` of the canonical form of everything but ``checksum`` and ``signature``,
+keyed with the variable's value; reading then refuses a file that is unsigned or whose
+signature does not match.  Without the variable, signatures are neither required nor checked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -15,10 +24,20 @@ from typing import Any
 from auditor.errors import BadInput, PlanRefused
 from auditor.fileio import atomic_write
 
+#: The environment variable holding the signing key of plan and undo files.
+KEY_ENV = "CONTROLLER_AUDIT_PLAN_KEY"
+SIGNATURE = "signature"
 
-def canonical(doc: dict[str, Any]) -> bytes:
-    """The bytes the checksum is computed over."""
-    return dump({k: v for k, v in doc.items() if k != "checksum"}).encode()
+
+def signing_key() -> bytes | None:
+    """The key from :data:`KEY_ENV`, or None when plans are not signed."""
+    value = os.environ.get(KEY_ENV)
+    return value.encode() if value else None
+
+
+def canonical(doc: dict[str, Any], without: tuple[str, ...] = ("checksum",)) -> bytes:
+    """The bytes the checksum (or, without the signature too, the signature) is computed over."""
+    return dump({k: v for k, v in doc.items() if k not in without}).encode()
 
 
 def checksum(doc: dict[str, Any]) -> str:
@@ -26,14 +45,20 @@ def checksum(doc: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(doc)).hexdigest()
 
 
+def sign(body: bytes, key: bytes) -> str:
+    """``hmac-sha256:<hex>`` of ``body``."""
+    return "hmac-sha256:" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
 def write_sealed(path: str | os.PathLike[str], doc: dict[str, Any]) -> str:
-    """Add the checksum and write ``doc`` atomically (mode 0600); returns the checksum.
+    """Add the checksum (and signature) and write ``doc`` atomically (mode 0600); returns the checksum.
 
     The file is the canonical form itself with the ``checksum`` member appended, so writing
     and verifying cost one serialisation each (compact JSON, the C encoder); ``plan show`` is
     the way to read a plan.
     """
-    doc["checksum"] = write_sealed_parts(path, {key: dump(value) for key, value in doc.items() if key != "checksum"})
+    parts = {key: dump(value) for key, value in doc.items() if key not in ("checksum", SIGNATURE)}
+    doc["checksum"] = write_sealed_parts(path, parts)
     return doc["checksum"]
 
 
@@ -42,13 +67,21 @@ def dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _body(parts: dict[str, str]) -> bytes:
+    return ("{" + ",".join(json.dumps(key, ensure_ascii=False) + ":" + parts[key] for key in sorted(parts))
+            + "}").encode()
+
+
 def write_sealed_parts(path: str | os.PathLike[str], parts: dict[str, str]) -> str:
     """Write a sealed document whose top-level members are already canonical JSON text.
 
-    Lets a caller serialise its large members early (e.g. while the database works).
+    Lets a caller serialise its large members early (e.g. while the database works).  Signed
+    when :data:`KEY_ENV` is set.
     """
-    body = ("{" + ",".join(json.dumps(key, ensure_ascii=False) + ":" + parts[key] for key in sorted(parts))
-            + "}").encode()
+    key = signing_key()
+    if key is not None:
+        parts = {**parts, SIGNATURE: dump(sign(_body(parts), key))}
+    body = _body(parts)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     atomic_write(path, body[:-1] + _suffix(digest), mode=0o600)
     return digest
@@ -69,11 +102,33 @@ def _verified(raw: bytes, doc: dict[str, Any]) -> bool:
     return checksum(doc) == claimed  # reformatted but equal content is still the same document
 
 
+def _check_signature(path: str | os.PathLike[str], raw: bytes, doc: dict[str, Any], what: str) -> None:
+    """Refuse an unsigned or wrongly signed document when a key is configured."""
+    key = signing_key()
+    if key is None:
+        return
+    claimed = doc.get(SIGNATURE)
+    if not isinstance(claimed, str):
+        raise PlanRefused(f"{path} is not signed, and {KEY_ENV} is set: only signed {what} files are accepted; "
+                          f"make a new {what} with the key set", kind=f"unsigned {what}")
+    member = (json.dumps(SIGNATURE) + ":" + json.dumps(claimed) + ",").encode()
+    end = raw.rfind(b',"checksum":')
+    if end > 0 and raw.count(member) == 1:  # the file as written: drop the member from its bytes
+        unsigned = (raw[:end] + b"}").replace(member, b"", 1)
+    else:
+        unsigned = canonical(doc, ("checksum", SIGNATURE))
+    if not hmac.compare_digest(sign(unsigned, key), claimed) and not hmac.compare_digest(
+            sign(canonical(doc, ("checksum", SIGNATURE)), key), claimed):
+        raise PlanRefused(f"{path}: its signature does not match the key in {KEY_ENV} (signed with another key, "
+                          f"or changed and re-sealed); refusing", kind=f"bad {what} signature")
+
+
 def read_sealed(path: str | os.PathLike[str], format_name: str, newest_version: int) -> dict[str, Any]:
     """Read and verify a sealed document of ``format_name``.
 
-    Not JSON / not this format: :class:`BadInput` (exit 3).  Edited (checksum mismatch) or
-    written by a newer format version: :class:`PlanRefused` (exit 4).
+    Not JSON / not this format: :class:`BadInput` (exit 3).  Edited (checksum mismatch),
+    written by a newer format version, or (with :data:`KEY_ENV` set) unsigned or wrongly
+    signed: :class:`PlanRefused` (exit 4).
     """
     what = format_name.removeprefix("controller-audit-")
     try:
@@ -96,6 +151,8 @@ def read_sealed(path: str | os.PathLike[str], format_name: str, newest_version: 
         raise PlanRefused(f"{path} is {what} format version {version}; this controller-audit reads up to "
                           f"{newest_version}: upgrade controller-audit", kind=f"newer {what} format")
     if not _verified(raw, doc):
-        raise PlanRefused(f"{path} was edited after it was written (checksum mismatch); make a new {what}",
+        advice = "make a new plan" if what == "plan" else f"use an unedited copy of the {what} file"
+        raise PlanRefused(f"{path} was edited after it was written (checksum mismatch); {advice}",
                           kind=f"edited {what}")
+    _check_signature(path, raw, doc, what)
     return doc

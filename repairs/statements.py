@@ -21,17 +21,25 @@ from sqlglot import exp
 from auditor.detect import Generation
 from repairs.model import POINTER, kind_of
 
-#: Columns of ``ca_plan``, in COPY order.
+#: Columns of ``ca_plan``, in COPY order (``undo``: an action of an undo file; ``cur_created``:
+#: the ``created`` an undo's re-dated row must have now, when the undo file records it).
 PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("action", "integer NOT NULL"), ("kind", "text NOT NULL"), ("tbl", "text NOT NULL"),
     ("app", "uuid NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text"), ("new_uuid", "uuid"),
     ("new_created", "timestamptz"), ("release", "uuid"), ("release_fp", "text"), ("image", "text"),
-    ("post_fp", "text"), ("release_post_fp", "text"),
+    ("post_fp", "text"), ("release_post_fp", "text"), ("undo", "boolean NOT NULL"), ("cur_created", "timestamptz"),
 )
+#: Columns of ``ca_params``: the plan's settings the checks use (one row).
+PARAMS_COLUMNS: tuple[tuple[str, str], ...] = (("grace_seconds", "double precision NOT NULL"),)
+#: Why prune-orphans never deletes the newest config of an app without releases.
+PROTECTED_CONFIG = ("the newest config of an app without releases: App.create builds the next v1 on it "
+                    "(see app-without-release); not an orphan to delete")
 EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), ("app", "uuid NOT NULL"))
 #: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
 SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
 BOOKKEEPING = ("uuid", "created", "updated")
+#: Every temporary table a repair transaction creates (the script adds ca_identity, ca_columns).
+TEMPORARY_TABLES = ("ca_plan", "ca_expect", "ca_seen", "ca_params", "ca_done", "ca_before", "ca_counts")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
 CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
@@ -99,7 +107,15 @@ class Statements:
     def setup(self) -> list[str]:
         """Create the temporary tables the planned rows are loaded into."""
         return [render(_table_def(name, columns)) for name, columns in
-                (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS))]
+                (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS),
+                 ("ca_params", PARAMS_COLUMNS))]
+
+    @cached_property
+    def cleanup(self) -> str:
+        """Drop the temporary tables before COMMIT: a backend that still has temporary tables
+        when it is terminated drops them in a transaction of its own, which (with a synchronous
+        standby that does not answer) would keep it waiting forever after the kill."""
+        return render("DROP TABLE IF EXISTS " + ", ".join(TEMPORARY_TABLES))
 
     @cached_property
     def analyze(self) -> list[str]:
@@ -125,34 +141,241 @@ class Statements:
     # -- preconditions ------------------------------------------------------------------
     @cached_property
     def stale(self) -> str:
-        """Actions whose rows are not as planned: ``(action, problem)``."""
+        """A plan's actions that may not run on the database as it is: ``(action, problem)``, at most 20.
+
+        Each must still find its rows exactly as planned (fingerprints) **and** be what the
+        planners would plan now (:meth:`_plan_checks`): ``apply`` re-derives, it does not trust
+        the file.  One pass over the plan per table, plus three small duplicate checks.
+        """
+        return self._first_20(self._stale_parts(undo=False))
+
+    @cached_property
+    def stale_undo(self) -> str:
+        """:attr:`stale` for an undo, which checks only what it restores (:meth:`_undo_checks`),
+        so a later ``updated`` from a controller boot does not block it."""
+        return self._first_20(self._stale_parts(undo=True))
+
+    @cached_property
+    def stale_undo_apps(self) -> str:
+        """The apps (uuid text) of every action :attr:`stale_undo` would report."""
+        return render(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
+                              "ON q.action = s.action").format(sql.SQL(" UNION ALL ").join(self._stale_parts(undo=True))))
+
+    @staticmethod
+    def _first_20(parts: list[sql.Composed]) -> str:
+        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
+            sql.SQL(" UNION ALL ").join(parts)))
+
+    def _stale_parts(self, undo: bool) -> list[sql.Composed]:
+        parts = [self._kinds_allowed(undo)]
+        for table, pointer in POINTER.items():
+            parts += self._undo_checks(table, pointer) if undo else self._plan_checks(table, pointer)
+            parts += self._duplicates(table)
+        return parts
+
+    @staticmethod
+    def _kinds_allowed(undo: bool) -> sql.Composed:
+        kinds = ("uncopy", "redate", "reinsert") if undo else ("copy", "prune", "redate")
+        return sql.SQL(
+            "SELECT q.action, 'a ' || q.kind || ' of ' || q.tbl || {tail} AS problem FROM ca_plan AS q "
+            "WHERE q.tbl NOT IN ({tables}) OR q.kind NOT IN ({kinds}) OR q.undo <> {undo}"
+        ).format(tables=sql.SQL(", ").join(sql.Literal(t) for t in POINTER),
+                 kinds=sql.SQL(", ").join(sql.Literal(k) for k in kinds), undo=sql.Literal(undo),
+                 tail=sql.Literal(f" is not an action {'an undo' if undo else 'a plan'} can hold"))
+
+    @staticmethod
+    def _problems(checks: list[tuple[sql.Composable, str | sql.Composable]], source: sql.Composable) -> sql.Composed:
+        """``(action, problem)`` for every check (condition, message) true of a row of ``source``:
+        one pass, each row's problems unnested from an array of CASEs."""
+        cases = sql.SQL(", ").join(
+            sql.SQL("CASE WHEN {} THEN {} END").format(cond, sql.Literal(msg) if isinstance(msg, str) else msg)
+            for cond, msg in checks)
+        return sql.SQL("SELECT c.action, c.problem FROM (SELECT q.action, unnest(ARRAY[{cases}]) AS problem "
+                       "{source}) AS c WHERE c.problem IS NOT NULL").format(cases=cases, source=source)
+
+    def _plan_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+        """A plan's rows are as planned, and each action is one the planners would make now.
+
+        Fingerprints: the row and its release as planned, a pruned row unused, a copy's uuid free.
+        copy: its release (of the action's app) uses the row, the row is of that app and used by
+        no other app's release, and an earlier release of the app keeps the original (the
+        earliest user, by version, which is not copied itself); not dated in the future (a copy
+        dated after its release gets the ``latest()`` invariant: :attr:`expect`).  prune: a row
+        of an existing app, older than the plan's grace period, not the newest config of an app
+        without releases (``App.create`` builds v1 on it).  redate: the row its release uses,
+        re-dated after every other row of the app (the pruned ones aside, planned copies
+        included), not in the future.
+        """
+        f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
+        kind = kind_of(table)
+        users = sql.SQL(
+            "SELECT r.{p} AS row_id, (array_agg(r.uuid ORDER BY r.version, r.created, r.uuid))[1] AS keeper, "
+            "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version, "
+            "min(CAST(r.app_id AS text)) AS app_lo, max(CAST(r.app_id AS text)) AS app_hi FROM api_release AS r "
+            "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy') "
+            "GROUP BY r.{p}").format(**f)
+        source = sql.SQL(
+            "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
+            "LEFT JOIN ca_seen AS sr ON sr.tbl = 'api_release' AND sr.uuid = q.release "
+            "LEFT JOIN api_release AS r ON r.uuid = q.release LEFT JOIN {t} AS x ON x.uuid = q.uuid "
+            "LEFT JOIN {t} AS n ON n.uuid = q.new_uuid "
+            "LEFT JOIN ({users}) AS u ON u.row_id = q.uuid AND q.kind = 'copy' "
+            "LEFT JOIN ca_plan AS kc ON kc.tbl = {name} AND kc.kind = 'copy' AND kc.release = u.keeper "
+            "CROSS JOIN ca_params AS pa WHERE q.tbl = {name} AND NOT q.undo").format(users=users, **f)
+        newer = sql.SQL(
+            "EXISTS (SELECT 1 FROM {t} AS o WHERE o.app_id = q.app AND o.uuid <> q.uuid AND o.created >= q.new_created "
+            "AND NOT EXISTS (SELECT 1 FROM ca_plan AS d WHERE d.tbl = {name} AND d.kind = 'prune' AND d.uuid = o.uuid)) "
+            "OR EXISTS (SELECT 1 FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy' AND c.app = q.app "
+            "AND c.new_created >= q.new_created)").format(**f)
+        protected = sql.SQL("false") if table != "api_config" else sql.SQL(
+            "q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_release AS ar WHERE ar.app_id = q.app) "
+            "AND x.created = (SELECT max(ac.created) FROM api_config AS ac WHERE ac.app_id = q.app)")
+        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+            (sql.SQL("s.fp IS DISTINCT FROM q.fp"), f"{kind} changed or gone since planning"),
+            (sql.SQL("q.release IS NOT NULL AND sr.fp IS DISTINCT FROM q.release_fp"),
+             "its release changed or is gone since planning"),
+            (sql.SQL("q.kind = 'prune' AND EXISTS (SELECT 1 FROM api_release AS ur WHERE ur.{p} = q.uuid)").format(**f),
+             f"a release uses this {kind} now"),
+            (sql.SQL("q.kind = 'copy' AND n.uuid IS NOT NULL"), "the uuid planned for the copy is taken"),
+            (sql.SQL("q.kind IN ('copy', 'redate') AND (q.release IS NULL OR (r.uuid IS NOT NULL "
+                     "AND (r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)))").format(**f),
+             f"its release is not a release of this app that uses this {kind}"),
+            (sql.SQL("x.app_id <> q.app"), f"the {kind} belongs to another app"),
+            (sql.SQL("u.app_lo <> u.app_hi OR u.app_lo <> CAST(q.app AS text)"),
+             f"the {kind} is used by releases of other apps (cross-app reference): unshare does not copy it"),
+            (sql.SQL("u.keeper = q.release"),
+             f"its release is the earliest release using this {kind}: it keeps the original, unshare would not "
+             "copy it (was the release that kept it deleted after planning?)"),
+            (sql.SQL("kc.action IS NOT NULL"), sql.SQL("{} || CAST(u.keeper_version AS text) || {}").format(
+                sql.Literal("the release that keeps the original, v"),
+                sql.Literal(f", is copied too: the {kind} would become an orphan"))),
+            (sql.SQL("q.kind IN ('copy', 'redate') AND q.new_created > now()"), "dated in the future"),
+            (sql.SQL("q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)"),
+             f"the {kind}'s app does not exist (dangling reference)"),
+            (sql.SQL("q.kind = 'prune' AND x.created > now() - pa.grace_seconds * INTERVAL '1 second'"),
+             sql.SQL("{} || CAST(pa.grace_seconds AS text) || 's): a deploy may be in flight'").format(
+                 sql.Literal(f"the {kind} is younger than the grace period ("))),
+            (sql.SQL("q.kind = 'redate' AND ({})").format(newer),
+             f"the new created would not make it the app's newest {kind}: restore-latest would not plan this"),
+            (protected, PROTECTED_CONFIG),
+        ]
+        return [self._problems(checks, source)]
+
+    @staticmethod
+    def _duplicates(table: str) -> list[sql.Composed]:
+        """No release gets two copies (or undone copies) of one kind, no row two other actions, no
+        two copies one uuid."""
+        kind = kind_of(table)
+        name = sql.Literal(table)
+        return [
+            sql.SQL("SELECT min(q.action), {msg} FROM ca_plan AS q WHERE q.tbl = {name} "
+                    "AND q.kind IN ('copy', 'uncopy') GROUP BY q.release HAVING count(*) > 1").format(
+                msg=sql.Literal(f"this release's {kind} is moved twice"), name=name),
+            sql.SQL("SELECT min(q.action), {msg} FROM ca_plan AS q WHERE q.tbl = {name} "
+                    "AND q.kind <> 'copy' GROUP BY q.uuid HAVING count(*) > 1").format(
+                msg=sql.Literal(f"this {kind} is changed twice"), name=name),
+            sql.SQL("SELECT min(q.action), 'two copies are planned with one uuid' FROM ca_plan AS q "
+                    "WHERE q.tbl = {name} AND q.kind = 'copy' GROUP BY q.new_uuid HAVING count(*) > 1").format(name=name),
+        ]
+
+    def _undo_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+        """An undo checks only what it restores.
+
+        uncopy: the copy exists with the original's content (so pointing the release back changes
+        nothing it serves), the release still uses it and no other release does (one made on the
+        copy after the apply would lose its row), the original exists, all of one app.  redate:
+        the row exists with the ``created`` the apply gave it (when the undo file records it).
+        reinsert: the row is still absent, its app exists, the image is of this row and app.
+        Not compared: ``updated`` and anything else a controller boot re-saves.
+        """
+        f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
+        kind = kind_of(table)
+        source = sql.SQL(
+            "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
+            "LEFT JOIN {t} AS x ON x.uuid = q.uuid LEFT JOIN {t} AS o ON o.uuid = q.new_uuid AND q.kind = 'uncopy' "
+            "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.undo").format(**f)
+        image = sql.SQL("CAST(q.image AS json)")
+        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+            (sql.SQL("q.kind IN ('uncopy', 'redate') AND s.uuid IS NULL"), f"the {kind} is gone"),
+            (sql.SQL("q.kind = 'uncopy' AND o.uuid IS NULL"), f"the original {kind} is gone"),
+            (sql.SQL("q.kind = 'uncopy' AND ({} <> {} OR x.app_id <> q.app OR o.app_id <> q.app)").format(
+                self._content_md5(table, "x"), self._content_md5(table, "o")),
+             "the copy's content (or app) is no longer the original's: deleting it would change what its "
+             "release runs"),
+            (sql.SQL("q.kind = 'uncopy' AND (r.uuid IS NULL OR r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)"
+                     ).format(**f), f"its release is gone or no longer uses the copied {kind}"),
+            (sql.SQL("q.kind = 'redate' AND (x.app_id <> q.app OR (q.cur_created IS NOT NULL AND x.created <> "
+                     "q.cur_created) OR (q.cur_created IS NULL AND x.created = q.new_created))"),
+             f"the {kind}'s created is no longer the one the apply gave it"),
+            (sql.SQL("q.kind = 'redate' AND q.new_created > now()"), "dated in the future"),
+            (sql.SQL("q.kind = 'reinsert' AND x.uuid IS NOT NULL"), f"the pruned {kind} exists again"),
+            (sql.SQL("q.kind = 'reinsert' AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)"),
+             f"the pruned {kind}'s app does not exist any more"),
+            (sql.SQL("q.kind = 'reinsert' AND ({image} ->> 'uuid' IS DISTINCT FROM CAST(q.uuid AS text) "
+                     "OR {image} ->> 'app_id' IS DISTINCT FROM CAST(q.app AS text) "
+                     "OR CAST({image} ->> 'created' AS timestamptz) > now())").format(image=image),
+             f"the recorded {kind} is of another row or app, or dated in the future"),
+        ]
+        dependents = sql.SQL(
+            "SELECT q.action, 'release v' || CAST(d.version AS text) || ' (' || CAST(d.uuid AS text) "
+            "|| ') of app ' || coalesce(a.id, CAST(d.app_id AS text)) || {msg} FROM ca_plan AS q "
+            "JOIN api_release AS d ON d.{p} = q.uuid AND d.uuid <> q.release "
+            "LEFT JOIN api_app AS a ON a.uuid = d.app_id WHERE q.tbl = {name} AND q.kind = 'uncopy'").format(
+            msg=sql.Literal(f" uses this copied {kind} now (made after the apply): deleting the copy would "
+                            "break that release"), **f)
+        return [self._problems(checks, source), dependents]
+
+    def _content_md5(self, table: str, alias: str) -> sql.Composed:
+        """md5 of a config's or build's content (every column but uuid, created, updated)."""
+        return _row_md5(alias, self.content(table))
+
+    # -- already done ---------------------------------------------------------------------
+    @cached_property
+    def done(self) -> list[str]:
+        """Find the apps whose every action is already in effect (``ca_done``), and drop their
+        actions from ``ca_plan``: a second run of an applied plan (or undo) changes nothing.
+
+        In effect: a copy's release points at the copy; a pruned row is gone; a re-dated row has
+        the new ``created``; an undone copy is gone and its release points at the original; a
+        re-inserted row exists with its recorded content and ``created``.
+        """
         parts = []
         for table, pointer in POINTER.items():
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
-            kind = kind_of(table)
-            parts += [
-                sql.SQL("SELECT q.action, {msg} AS problem FROM ca_plan AS q "
-                        "LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind <> 'reinsert' AND s.fp IS DISTINCT FROM q.fp").format(
-                    msg=sql.Literal(f"{kind} " + "changed or gone since planning"), **f),
-                sql.SQL("SELECT q.action, 'its release changed or is gone since planning' FROM ca_plan AS q "
-                        "LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.release "
-                        "WHERE q.tbl = {name} AND q.release IS NOT NULL AND s.fp IS DISTINCT FROM q.release_fp"
-                        ).format(**f),
-                sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'prune' "
-                        "AND EXISTS (SELECT 1 FROM api_release AS r WHERE r.{p} = q.uuid)").format(
-                    msg=sql.Literal(f"a release uses this {kind} now"), **f),
-                sql.SQL("SELECT q.action, 'the uuid planned for the copy is taken' FROM ca_plan AS q "
-                        "JOIN {t} AS x ON x.uuid = q.new_uuid WHERE q.tbl = {name} AND q.kind = 'copy'").format(**f),
-                sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(
-                    msg=sql.Literal(f"the pruned {kind} exists again"), **f),
-                sql.SQL("SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.new_uuid "
-                        "WHERE q.tbl = {name} AND q.kind = 'uncopy' AND x.uuid IS NULL").format(
-                    msg=sql.Literal(f"the original {kind} is gone"), **f),
-            ]
-        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
-            sql.SQL(" UNION ALL ").join(parts)))
+            reinserted = sql.SQL(
+                "(SELECT {image} FROM json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j)").format(
+                image=_row_md5("j", ("created", *self.content(table))), **f)
+            parts.append(sql.SQL(
+                "SELECT q.app, CASE q.kind WHEN 'copy' THEN coalesce(r.{p} = q.new_uuid, false) "
+                "WHEN 'uncopy' THEN x.uuid IS NULL AND coalesce(r.{p} = q.new_uuid, false) "
+                "WHEN 'prune' THEN x.uuid IS NULL "
+                "WHEN 'redate' THEN coalesce(x.created = q.new_created, false) "
+                "WHEN 'reinsert' THEN x.uuid IS NOT NULL AND {row} = {reinserted} "
+                "ELSE false END AS done FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.uuid "
+                "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name}").format(
+                row=_row_md5("x", ("created", *self.content(table))), reinserted=reinserted, **f))
+        return [
+            render(sql.SQL("CREATE TEMPORARY TABLE ca_done AS SELECT d.app, bool_and(d.done) AS done, "
+                           "count(*) AS actions FROM ({}) AS d GROUP BY d.app").format(sql.SQL(" UNION ALL ").join(parts))),
+            render("DELETE FROM ca_plan AS q USING ca_done AS d WHERE d.app = q.app AND d.done"),
+        ]
+
+    @cached_property
+    def skipped(self) -> str:
+        """``(app uuid, app name, actions)`` of the apps :attr:`done` dropped."""
+        return render("SELECT CAST(d.app AS text), a.id, d.actions FROM ca_done AS d "
+                      "LEFT JOIN api_app AS a ON a.uuid = d.app WHERE d.done ORDER BY a.id, d.app")
+
+    # -- invariants the actions imply -----------------------------------------------------------
+    @cached_property
+    def expect(self) -> str:
+        """Add the ``latest()`` invariant for every app with a copy dated after its release (only
+        restore-latest dates a copy so: it must then be the live release's, as ``latest()``)."""
+        return render(sql.SQL(
+            "INSERT INTO ca_expect (invariant, app) SELECT DISTINCT CASE q.tbl WHEN 'api_config' THEN "
+            "'latest_config' ELSE 'latest_build' END, q.app FROM ca_plan AS q "
+            "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy' AND NOT q.undo "
+            "AND q.new_created > r.created"))
 
     def _digests(self, build_alias: str) -> dict[str, sql.Composed]:
         """The digests the snapshot records and the invariants compare: a release's own columns
@@ -228,7 +451,8 @@ class Statements:
         """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
         parts = [self._releases_unchanged(), self._counts_as_planned()]
         for table, pointer in POINTER.items():
-            parts += [self._post_images(table), self._unshared(table, pointer), self._latest(table, pointer)]
+            parts += [self._post_images(table), self._no_new_orphan(table, pointer), self._unshared(table, pointer),
+                      self._latest(table, pointer)]
         return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
@@ -266,24 +490,37 @@ class Statements:
 
     @staticmethod
     def _post_images(table: str) -> sql.Composed:
+        """A re-inserted row is its recorded image byte for byte (md5); a re-dated row has the
+        planned ``created``."""
         f = dict(t=sql.Identifier(table), name=sql.Literal(table))
         return sql.SQL(
             "SELECT q.action, {msg} FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.uuid "
-            "WHERE q.tbl = {name} AND q.post_fp IS NOT NULL "
+            "WHERE q.tbl = {name} AND q.kind = 'reinsert' AND q.post_fp IS NOT NULL "
             "AND (x.uuid IS NULL OR md5(CAST(x AS text)) <> q.post_fp) "
-            "UNION ALL SELECT q.action, 'its release is not its recorded image' FROM ca_plan AS q "
-            "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.release_post_fp IS NOT NULL "
-            "AND (r.uuid IS NULL OR md5(CAST(r AS text)) <> q.release_post_fp)"
+            "UNION ALL SELECT q.action, 'its created is not as planned' FROM ca_plan AS q "
+            "LEFT JOIN {t} AS x ON x.uuid = q.uuid WHERE q.tbl = {name} AND q.kind = 'redate' "
+            "AND x.created IS DISTINCT FROM q.new_created"
         ).format(msg=sql.Literal(f"the {kind_of(table)} is not its recorded image"), **f)
 
     @staticmethod
+    def _no_new_orphan(table: str, pointer: str) -> sql.Composed:
+        """Every copied original is still used by a release (the earliest keeps it)."""
+        return sql.SQL(
+            "SELECT q.action, {msg} || CAST(q.uuid AS text) || ' would be used by no release (a new orphan)' "
+            "FROM ca_plan AS q WHERE q.tbl = {name} AND q.kind = 'copy' "
+            "AND NOT EXISTS (SELECT 1 FROM api_release AS r WHERE r.{p} = q.uuid)"
+        ).format(msg=sql.Literal(f"{kind_of(table)} "), name=sql.Literal(table), p=sql.Identifier(pointer))
+
+    @staticmethod
     def _unshared(table: str, pointer: str) -> sql.Composed:
+        """No row of the app used by two releases of the app (rows shared across apps, and
+        dangling references, are refused by unshare and left alone)."""
         return sql.SQL(
             "SELECT CAST(NULL AS integer), {msg} || CAST(r.{p} AS text) || ' is used by ' || CAST(count(*) AS text) || ' releases' "
-            "FROM api_release AS r WHERE r.{p} IS NOT NULL "
-            "AND r.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
-            "GROUP BY r.{p} HAVING count(*) > 1"
-        ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer))
+            "FROM api_release AS r JOIN {t} AS x ON x.uuid = r.{p} "
+            "WHERE x.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
+            "GROUP BY r.{p} HAVING count(*) > 1 AND bool_and(r.app_id = x.app_id)"
+        ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer), t=sql.Identifier(table))
 
     def _latest(self, table: str, pointer: str) -> sql.Composed:
         kind = kind_of(table)

@@ -3,23 +3,33 @@
 It records every change the apply made: for each copy the release, the original it pointed at,
 the release's fingerprint before, the copy's uuid, and (``copies_after``, read from the
 database in one statement) the fingerprints of the copy and the release afterwards; for each
-re-dated or pruned row its whole pre-image.  The file is mode 0600: pre-images hold config
-values.  ``undo`` turns it into actions for the same checked transaction: the current rows must
-still be the recorded post-images (else the undo is stale), and afterwards every row must be
-its pre-image again.
+re-dated or pruned row its whole pre-image (and, re-dated, the ``created`` the apply gave it);
+the columns of the tables (so ``undo sql`` can render the script offline).  The file is mode
+0600: pre-images hold config values.  ``undo`` turns it into actions for the same checked
+transaction, which checks only what it restores (:meth:`repairs.statements.Statements._undo_checks`)
+and afterwards that every re-inserted row is its pre-image again.
+
+An undo file is never overwritten: :func:`reserve` takes its name exclusively before the
+transaction starts (the default name gets a fresh suffix when taken; a name given with
+``--undo-file`` that exists is refused), and the reservation is removed unless the
+transaction commits or its outcome is unknown.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from auditor import __version__
-from auditor.errors import BadInput
+from auditor.detect import Generation
+from auditor.errors import BadInput, PlanRefused
 from auditor.fileio import discard_output
-from repairs.actions import APP, ID, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
+from repairs.actions import APP, ID, NEW_CREATED, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
 from repairs.model import POINTER
@@ -27,10 +37,43 @@ from repairs.sealed import dump, read_sealed, write_sealed_parts
 
 FORMAT = "controller-audit-undo"
 #: 2: copies as compact rows, their post-image fingerprints as one array.
-FORMAT_VERSION = 2
+#: 3: the tables' columns, and the ``created`` each re-dated row got (``created_after``).
+FORMAT_VERSION = 3
+#: How many fresh names (``PLAN.undo-2.json`` ...) are tried before giving up.
+FRESH_NAMES = 1000
 #: The fields of a row of ``copies``.
 COPY_FIELDS = ("action", "op", "app", "original", "release", "release_version", "release_fingerprint_before",
                "inserted")
+
+
+def default_undo_path(plan_file: str | os.PathLike[str]) -> Path:
+    """``PLAN.undo.json``: where ``apply PLAN`` writes its undo file unless told otherwise."""
+    return Path(f"{plan_file}.undo.json")
+
+
+def reserve(path: str | os.PathLike[str], *, fresh: bool) -> Path:
+    """Take the undo file's name: create it empty (mode 0600) only if nothing has that name.
+
+    ``fresh``: when the name is taken, try ``NAME.undo-2.json``, ``-3``... and return the first
+    free one; otherwise refuse (exit 4).  Nothing, not even a dangling symlink, is overwritten.
+    """
+    wanted = Path(path)
+    candidates = [wanted]
+    if fresh:
+        stem = str(wanted)[: -len(".json")] if str(wanted).endswith(".json") else str(wanted)
+        candidates += [Path(f"{stem}-{n}.json") for n in range(2, FRESH_NAMES + 1)]
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+    if fresh:
+        raise PlanRefused(f"{wanted} and {FRESH_NAMES - 1} fresh names beside it exist; give --undo-file",
+                          kind="undo file exists")
+    raise PlanRefused(f"undo file {wanted} exists (it may be the only way back of an earlier apply): "
+                      "nothing was changed; give another --undo-file or move it away", kind="undo file exists")
 
 
 class UndoRecorder:
@@ -38,7 +81,7 @@ class UndoRecorder:
     the database applies the changes), the fingerprints afterwards from the database."""
 
     def __init__(self, path: str | os.PathLike[str], actions: ActionTable, identity: Identity,
-                 plan_checksum: str | None) -> None:
+                 plan_checksum: str | None, columns: dict[str, list[str]]) -> None:
         self.path = path
         self.actions = actions
         self.header = {
@@ -46,17 +89,17 @@ class UndoRecorder:
             "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             "plan_checksum": plan_checksum, "database": identity.to_json(),
             "ops": [list(op) for op in actions.ops], "apps": [list(app) for app in actions.apps],
-            "copy_fields": list(COPY_FIELDS),
+            "copy_fields": list(COPY_FIELDS), "columns": columns,
         }
         self._copies: Future[str] | None = None
         self.written = False
         self._pool = ThreadPoolExecutor(max_workers=1)
 
     def discard(self) -> None:
-        """Remove the undo file of a transaction that did not commit."""
-        if self.written:
-            discard_output(self.path)  # a regular file only: never a FIFO, a device or a link itself
-            self.written = False
+        """Remove the undo file (or its reserved, empty name) of a transaction that did not commit."""
+        self._pool.shutdown(wait=True)
+        discard_output(self.path)  # a regular file only: never a FIFO, a device or a link itself
+        self.written = False
 
     def start(self, images: RowImages) -> None:
         """Serialise the copies in the background (they need nothing from the database)."""
@@ -90,25 +133,66 @@ def rows(actions: ActionTable, images: RowImages) -> list[dict[str, Any]]:
         if r[ID] not in images.row_before:
             continue
         before, before_fp = images.row_before[r[ID]]
-        out.append({"action": r[ID], "op": r[OP], "app": r[APP], "row": r[ROW], "before": before,
-                    "fingerprint_before": before_fp, "fingerprint_after": images.row_after.get(r[ID])})
+        entry = {"action": r[ID], "op": r[OP], "app": r[APP], "row": r[ROW], "before": before,
+                 "fingerprint_before": before_fp, "fingerprint_after": images.row_after.get(r[ID])}
+        if r[ID] in images.row_after:
+            entry["created_after"] = r[NEW_CREATED]  # a re-date: the created the apply gave the row
+        out.append(entry)
     return out
 
 
-def load_undo(path: str | os.PathLike[str]) -> tuple[Identity, ActionTable, str]:
-    """Read and verify an undo file; returns the database identity, the undo actions, the checksum."""
+@dataclass
+class UndoFile:
+    """An undo file, read and verified."""
+
+    identity: Identity
+    actions: ActionTable
+    checksum: str
+    #: The columns of api_config, api_build, api_release (format version 3; None before).
+    columns: dict[str, list[str]] | None
+    created: str
+    plan_checksum: str | None
+
+    def generation(self) -> Generation | None:
+        """The schema generation the undo file was written for (None before format version 3)."""
+        if self.columns is None:
+            return None
+        release = tuple(self.columns["api_release"])
+        return Generation(name=self.identity.generation, migration=self.identity.migration,
+                          migration_name=self.identity.migration_name, has_failed="failed" in release,
+                          has_exception="exception" in release,
+                          columns={t: tuple(c) for t, c in self.columns.items()})
+
+    def app_uuids(self, names: Iterable[str]) -> set[str]:
+        """The uuids of the apps named (by name or uuid); :class:`BadInput` for one the file lacks."""
+        wanted, found = list(names), set()
+        for name in wanted:
+            match = {uuid for uuid, app in self.actions.apps if name in (uuid, app)}
+            if not match:
+                known = ", ".join(sorted(str(app or uuid) for uuid, app in self.actions.apps)) or "none"
+                raise BadInput(f"app {name!r} has no change in this undo file (its apps: {known})",
+                               kind="unknown app")
+            found |= match
+        return found
+
+
+def load_undo(path: str | os.PathLike[str]) -> UndoFile:
+    """Read and verify an undo file (versions 1 to :data:`FORMAT_VERSION`)."""
     doc = read_sealed(path, FORMAT, FORMAT_VERSION)
     sealed = doc["checksum"]
     try:
         identity = Identity.from_json(doc["database"])
         if doc["format_version"] == 1:
-            doc = _from_version_1(doc)
+            doc = {**_from_version_1(doc), "created": doc.get("created", "?"), "plan_checksum": doc.get("plan_checksum")}
         if list(doc["copy_fields"]) != list(COPY_FIELDS):
             raise ValueError(f"unknown copy fields {doc['copy_fields']!r}")
+        columns = doc.get("columns")
+        if columns is not None:
+            columns = {str(t): [str(c) for c in cols] for t, cols in columns.items()}
         actions = _reverse(doc)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise BadInput(f"{path} is not a valid undo file ({type(exc).__name__}: {exc})", kind="bad undo file") from None
-    return identity, actions, sealed
+    return UndoFile(identity, actions, sealed, columns, str(doc.get("created", "?")), doc.get("plan_checksum"))
 
 
 def _from_version_1(doc: dict[str, Any]) -> dict[str, Any]:
@@ -154,18 +238,18 @@ def _reverse(doc: dict[str, Any]) -> ActionTable:
         copy_fp, release_fp = after[action]
         why = f"undo #{action}: point v{version} back at {original} and delete the copy"
         changes.append((action, [op("uncopy", fop), app, inserted, copy_fp, release, version, release_fp, original,
-                                 None, why, None, before_fp], None))
+                                 None, why, None, before_fp, None], None))
     for entry in doc["rows"]:
         action, kind = entry["action"], forward[entry["op"]][1]
         if kind == "redate":
             created = entry["before"]["created"]
             changes.append((action, [op("redate", entry["op"]), entry["app"], entry["row"], entry["fingerprint_after"],
                                      None, None, None, None, created, f"undo #{action}: created back to {created}",
-                                     entry["fingerprint_before"], None], None))
+                                     entry["fingerprint_before"], None, entry.get("created_after")], None))
         elif kind == "prune":
             changes.append((action, [op("reinsert", entry["op"]), entry["app"], entry["row"], None, None, None, None,
                                      None, None, f"undo #{action}: re-insert the pruned row",
-                                     entry["fingerprint_before"], None], entry["before"]))
+                                     entry["fingerprint_before"], None, None], entry["before"]))
         else:
             raise ValueError(f"unknown change kind {kind!r}")
     changes.sort(key=lambda c: c[0], reverse=True)

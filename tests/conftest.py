@@ -1,45 +1,97 @@
 """Test bed: every test talks to a real PostgreSQL.
 
-The server comes from ``AUDITOR_TEST_DSN``, else testcontainers (when Docker answers),
-else an embedded PostgreSQL from a wheel, started once per session.  Each generation's
-schema is loaded once into a template database; every test gets its own clone.
+The session's server (:mod:`tests.testbed`) is a major of the matrix with ``--pg-major``
+(``pytest -m compat --pg-major 14``), any installation with ``--pg-bindir``, else
+``AUDITOR_TEST_DSN``, testcontainers (when Docker answers) or the embedded wheel's
+PostgreSQL.  Each generation's schema is loaded once into a template database; every test
+gets its own clone.
+
+Markers (registered in pyproject.toml):
+
+* ``compat``: what runs on every major of the matrix.  A test opts in with
+  ``@pytest.mark.compat``, or its module or directory is listed in :data:`tests.markers.COMPAT`;
+  every test that uses a hot standby is in it too.
+* ``pg(">= 16")``: the test needs a server version (``<``, ``<=``, ``>``, ``>=``, ``==``,
+  ``!=`` and a major, or ``9.6``-style version); elsewhere it is skipped, saying why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from auditor.testbed.builder import Controller
 from auditor.testbed.schema import STANDARD_MIGRATIONS
-from auditor.testbed.server import Server, start_server
+from tests.markers import is_compat, version_matches
+from tests.testbed import Server, start_server
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("controller-audit test bed")
+    group.addoption("--pg-major", type=int, default=None, metavar="MAJOR",
+                    help="start a PostgreSQL of this major from the matrix (tests/matrix.py) for the session")
+    group.addoption("--pg-bindir", type=Path, default=None, metavar="DIR",
+                    help="start a PostgreSQL from this installation's bin directory for the session")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the :data:`tests.markers.COMPAT` tests (before ``-m`` selects)."""
+    for item in items:
+        if is_compat(Path(str(item.path)), getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.compat)
+
+
+@pytest.fixture(autouse=True)
+def _server_version_gate(request: pytest.FixtureRequest) -> None:
+    """Skip a test whose ``pg(...)`` marker the session's server does not satisfy."""
+    specs = [spec for marker in request.node.iter_markers("pg") for spec in marker.args]
+    if not specs:
+        return
+    server = request.getfixturevalue("pg_server")
+    number = server.version_num
+    for spec in specs:
+        if not version_matches(spec, number):
+            pytest.skip(f"needs PostgreSQL {spec}; the server is {server.version}")
+
+
+_SERVER_DESCRIPTION = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[Server]:
+def pg_server(pytestconfig: pytest.Config) -> Iterator[Server]:
     """The PostgreSQL server of this test session."""
-    server = start_server()
+    server = start_server(pytestconfig.getoption("pg_major"), pytestconfig.getoption("pg_bindir"))
+    pytestconfig.stash[_SERVER_DESCRIPTION] = f"PostgreSQL {server.version} ({server.kind})"
     try:
         yield server
     finally:
         server.close()
 
 
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Name the server the session ran on (``.ci/run`` prints it per major)."""
+    description = config.stash.get(_SERVER_DESCRIPTION, None)
+    if description:
+        terminalreporter.write_line(f"server: {description}")
+
+
 @pytest.fixture(scope="module")
 def standby(pg_server: Server) -> Iterator[str]:
-    """Admin DSN of a real hot standby streaming from the test server (embedded server only).
+    """Admin DSN of a real hot standby streaming from the test server (clusters we start only).
 
     Module-scoped: a standby replays every later write of the session, so it lives only as
     long as the tests that need it.
     """
-    if pg_server.data_dir is None:
-        pytest.skip("a hot standby needs the embedded test server")
+    if pg_server.cluster is None:
+        pytest.skip("a hot standby needs a server the test bed started")
     from tests.reliability.standby import hot_standby
 
-    with hot_standby(pg_server) as dsn:
+    with hot_standby(pg_server.cluster) as dsn:
         yield dsn
 
 

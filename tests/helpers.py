@@ -12,7 +12,7 @@ from auditor.audit import open_audit
 from auditor.connection import resolve_target
 from auditor.findings import Finding
 from auditor.runner import Selection
-from auditor.testbed.server import server_binary
+from tests.testbed import server_binary
 
 
 def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_seconds: float = 300,

