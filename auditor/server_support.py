@@ -32,6 +32,9 @@ DEGRADATIONS: tuple[Degradation, ...] = (
                 "invalid-json checks JSON on the client, so full JSON and Prometheus reports are "
                 "rendered on the client (slower on large databases)"),
     Degradation(110000, "sha256()", "finding keys are computed on the client"),
+    Degradation(100000, "txid_status()",
+                "when the answer to a repair's COMMIT is lost, the outcome is found by comparing the "
+                "rows with the plan's fingerprints instead of asking the server"),
     Degradation(90600, "pg_control_system()",
                 "plans, undo files and reports record no server system identifier: a plan is matched "
                 "to its database by name and api migration only"),

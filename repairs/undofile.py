@@ -28,7 +28,7 @@ from typing import Any
 from auditor import __version__
 from auditor.detect import Generation
 from auditor.errors import BadInput, PlanRefused
-from auditor.fileio import discard_output
+from auditor.fileio import discard_output, resolve_output
 from repairs.actions import APP, ID, NEW_CREATED, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
@@ -52,19 +52,30 @@ def default_undo_path(plan_file: str | os.PathLike[str]) -> Path:
 
 
 def reserve(path: str | os.PathLike[str], *, fresh: bool) -> Path:
-    """Take the undo file's name: create it empty (mode 0600) only if nothing has that name.
+    """Take the undo file's name: create it empty (mode 0600) only if no file has that name.
 
-    ``fresh``: when the name is taken, try ``NAME.undo-2.json``, ``-3``... and return the first
-    free one; otherwise refuse (exit 4).  Nothing, not even a dangling symlink, is overwritten.
+    The path goes through the one output writer's rules (:func:`auditor.fileio.resolve_output`):
+    a FIFO or a character device is written through (nothing there to overwrite), a symbolic
+    link is followed, a directory is refused.  A regular file, or a link to one, is never
+    overwritten: ``fresh`` (the default name) tries ``NAME.undo-2.json``, ``-3``... and returns the
+    first free one; a name the user gave is refused (exit 4).
     """
     wanted = Path(path)
+    if resolve_output(wanted).how == "stdout":
+        raise BadInput("the undo file cannot be standard output (apply writes its messages there): give a "
+                       "file path", kind="bad output")
+    if resolve_output(wanted).streamed:
+        return wanted
     candidates = [wanted]
     if fresh:
         stem = str(wanted)[: -len(".json")] if str(wanted).endswith(".json") else str(wanted)
         candidates += [Path(f"{stem}-{n}.json") for n in range(2, FRESH_NAMES + 1)]
     for candidate in candidates:
+        target = resolve_output(candidate)
+        if target.streamed:
+            return candidate
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(target.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             continue
         os.close(fd)

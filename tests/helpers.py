@@ -47,3 +47,10 @@ def login_role_dsn(db, role: str, password: str, *statements: str) -> str:
     params = conninfo.conninfo_to_dict(db.dsn)
     params.update(user=role, password=password)
     return conninfo.make_conninfo(**params)
+
+
+def gone_dsn(dsn: str) -> str:
+    """``dsn`` naming a database that does not exist (same server and role)."""
+    params = conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = f"{params.get('dbname', 'db')}_gone"
+    return conninfo.make_conninfo(**params)

@@ -54,8 +54,8 @@ def test_what_is_degraded_below_each_threshold():
     assert [d.since for d in degradations(150019)] == [160000]
     assert [d.since for d in degradations(110000)] == [160000]
     assert [d.since for d in degradations(100023)] == [160000, 110000]
-    assert [d.since for d in degradations(90600)] == [160000, 110000]
-    assert [d.since for d in degradations(90400)] == [160000, 110000, 90600]
+    assert [d.since for d in degradations(90600)] == [160000, 110000, 100000]
+    assert [d.since for d in degradations(90400)] == [160000, 110000, 100000, 90600]
     statement = support_statement()
     assert statement.startswith("PostgreSQL 9.4 and newer; before 16 (pg_input_is_valid())")
     assert all(d.feature in statement for d in DEGRADATIONS)

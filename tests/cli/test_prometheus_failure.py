@@ -9,7 +9,7 @@ import uuid
 from psycopg import conninfo, sql
 
 from tests.cli.test_check import parse_prometheus
-from tests.helpers import login_role_dsn
+from tests.helpers import gone_dsn, login_role_dsn
 
 ORPHANS = ("--check", "orphan-config", "--check", "orphan-build")
 
@@ -60,7 +60,7 @@ def test_labels_from_the_command_line(hephy_db, run, tmp_path):
     samples = parse_prometheus(out.read_text(), keep_database=True)
     assert samples['controller_audit_findings{database="deis-prod",cluster="eu-1",check="orphan-build",'
                    'severity="warning"}'] == 1
-    failed = run("check", "--dsn", hephy_db.dsn + "_gone", *ORPHANS, "--format", "prometheus", "-o", str(out),
+    failed = run("check", "--dsn", gone_dsn(hephy_db.dsn), *ORPHANS, "--format", "prometheus", "-o", str(out),
                  "--label", "database=deis-prod", "--label", "cluster=eu-1")
     assert failed.exit_code == 3
     after = parse_prometheus(out.read_text(), keep_database=True)
