@@ -27,7 +27,7 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_FILENAME = "controller-audit.toml"
 PYPROJECT_TABLE = "controller-audit"
-FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "html")
+FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "nagios", "html")
 FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

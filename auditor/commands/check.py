@@ -1,4 +1,4 @@
-"""``controller-audit check``: run the catalogue and report (table, JSON, Prometheus, HTML)."""
+"""``controller-audit check``: run the catalogue and report (table, JSON, Prometheus, Nagios, HTML)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ from auditor.picture.report_page import write_html
 from auditor.progress import Progress
 from auditor.report import Report, database_facts, report_file_mode
 from auditor.report_json import write_json
+from auditor.report_nagios import unknown_line, write_nagios
 from auditor.report_prometheus import failure_text, label_option_values, metric_labels, write_prometheus
 from auditor.report_table import write_table
 
-RENDERERS = {"table": write_table, "json": write_json, "prometheus": write_prometheus}
+RENDERERS = {"table": write_table, "json": write_json, "prometheus": write_prometheus, "nagios": write_nagios}
 #: What the server renders for each format (``None``: ordered :class:`Finding` objects, for
-#: the table's severity and app groups).
-SHAPES = {"table": None, "json": "json", "prometheus": "counts", "html": "counts"}
+#: the table's severity and app groups and the Nagios details, most severe first).
+SHAPES = {"table": None, "json": "json", "prometheus": "counts", "nagios": None, "html": "counts"}
 
 
 @contextmanager
@@ -100,12 +101,28 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
                 findings = run.findings() if shape is None else run.streamed(shape)
                 render = partial(write_html, audit=run) if fmt == "html" else RENDERERS[fmt]
                 render(out, report, report.screen(progress.track(findings)))
-    except (AuditorError, psycopg.Error):
+    except (AuditorError, psycopg.Error) as exc:
         if fmt == "prometheus" and output:
             atomic_write(output, failure_text(time.monotonic() - started, metric_labels(target, labels),
                                               read_existing(output)))
+        if fmt == "nagios":
+            _write_unknown(output, exc)
         raise
     return report.exit_code
+
+
+def _write_unknown(output: str | None, exc: AuditorError | psycopg.Error) -> None:
+    """The plugin's ``UNKNOWN`` line, where the report would have gone (the error itself still
+    goes to stderr, as for every format)."""
+    from auditor.cli import _psycopg_error_line, error_line
+
+    shown = error_line(exc.one_line()) if isinstance(exc, AuditorError) else _psycopg_error_line(exc)
+    text = unknown_line(shown.removeprefix("controller-audit: "))
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(output, text, mode=report_file_mode("nagios"))
 
 
 def register(cli: click.Group) -> None:
