@@ -13,7 +13,15 @@ from auditor.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, 
 from auditor.detect import Generation, detect
 from auditor.errors import AuditFailed
 from auditor.findings import Finding
-from auditor.runner import DEFAULT_GRACE_SECONDS, Scope, Selection, resolve_scope, run_checks, select_checks
+from auditor.runner import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_SKEW_SECONDS,
+    Scope,
+    Selection,
+    resolve_scope,
+    run_checks,
+    select_checks,
+)
 from auditor.streamed import Shape, StreamedFinding
 
 
@@ -29,13 +37,15 @@ class Audit:
     selection: Selection
     #: Pretend the server is this version (e.g. 150000 forces the pre-16 client-side paths).
     server_version: int | None = None
+    #: Rows created up to this long after now() are in flight, later ones future-dated.
+    skew_seconds: float = DEFAULT_SKEW_SECONDS
 
     def findings(self) -> Iterator[Finding]:
         """Stream the findings, most severe first, grouped by app."""
         return run_checks(
             self.conn, self.generation, self.checks, self.scope,
-            grace_seconds=self.grace_seconds, severity_overrides=self.selection.severity_overrides,
-            server_version=self.server_version,
+            grace_seconds=self.grace_seconds, skew_seconds=self.skew_seconds,
+            severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
         )
 
     def streamed(self, shape: Shape) -> Iterator[Finding | StreamedFinding]:
@@ -43,7 +53,8 @@ class Audit:
         :mod:`auditor.streamed`; :class:`Finding` where a check filters rows client-side)."""
         return run_checks(
             self.conn, self.generation, self.checks, self.scope,
-            grace_seconds=self.grace_seconds, severity_overrides=self.selection.severity_overrides,
+            grace_seconds=self.grace_seconds, skew_seconds=self.skew_seconds,
+            severity_overrides=self.selection.severity_overrides,
             server_version=self.server_version, shape=shape, ordered=False,
         )
 
@@ -58,6 +69,7 @@ def open_audit(
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
     server_version: int | None = None,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
 ) -> Iterator[Audit]:
     """Open the read-only snapshot, detect the generation and choose the checks."""
     selection = selection or Selection()
@@ -68,4 +80,4 @@ def open_audit(
         except psycopg.errors.QueryCanceled:
             raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
         checks = select_checks(generation, selection, scope)
-        yield Audit(conn, generation, scope, checks, grace_seconds, selection, server_version)
+        yield Audit(conn, generation, scope, checks, grace_seconds, selection, server_version, skew_seconds)

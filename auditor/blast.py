@@ -5,7 +5,9 @@ not from the database's foreign keys (which are ``NO ACTION``): App cascades to 
 configs, builds, releases, domains, settings, TLS and services; a Config or Build cascades
 to every release referencing it, whatever app that release belongs to; a Release cascades
 to nothing.  Counts come first; the release list is capped.  Every query is indexed
-(``app_id``, ``config_id``, ``build_id``, primary keys).
+(``app_id``, ``config_id``, ``build_id``, primary keys).  Releases are counted by row, across
+apps: when they belong to other apps the cascade crosses into them (``foreign_apps``).  The
+live release of each app is the controller's: the newest by ``created`` that did not fail.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class BlastRadius:
     release_total: int = 0
     live_hit: list[DoomedRelease] = field(default_factory=list)
     foreign_releases: int = 0  # other apps' releases taken along (cross-app references)
+    foreign_apps: list[str] = field(default_factory=list)  # the apps the cascade crosses into
 
     @property
     def total(self) -> int:
@@ -62,6 +65,11 @@ def _not_failed(generation: Generation, alias: str) -> sql.Composable:
     if generation.has_failed:
         return sql.SQL("NOT {}.failed").format(sql.Identifier(alias))
     return sql.SQL("true")
+
+
+def _newest(alias: str) -> sql.Composable:
+    """``ORDER BY`` of ``latest()``: newest ``created`` first (ties: the highest version stands for them)."""
+    return sql.SQL("{0}.created DESC, {0}.version DESC, {0}.uuid DESC").format(sql.Identifier(alias))
 
 
 def _failed(generation: Generation) -> sql.Composable:
@@ -76,11 +84,12 @@ def _release_select(generation: Generation, where: sql.Composable) -> sql.Compos
     return sql.SQL("""
         SELECT a.id, r.version, r.uuid::text, r.created, {failed},
                r.uuid = (SELECT l.uuid FROM api_release l WHERE l.app_id = r.app_id AND {live}
-                         ORDER BY l.version DESC LIMIT 1) AS live
+                         ORDER BY {newest} LIMIT 1) AS live
         FROM api_release r LEFT JOIN api_app a ON a.uuid = r.app_id
         WHERE {where}
         ORDER BY a.id, r.version
-        LIMIT %(limit)s""").format(failed=_failed(generation), live=_not_failed(generation, "l"), where=where)
+        LIMIT %(limit)s""").format(failed=_failed(generation), live=_not_failed(generation, "l"), where=where,
+                                   newest=_newest("l"))
 
 
 def _live_hit(conn: psycopg.Connection, generation: Generation, column: str, row_uuid: str) -> list[DoomedRelease]:
@@ -88,10 +97,10 @@ def _live_hit(conn: psycopg.Connection, generation: Generation, column: str, row
         SELECT a.id, l.version, l.uuid::text, l.created, false, true
         FROM (SELECT DISTINCT app_id FROM api_release WHERE {col} = %(row)s) x
         JOIN LATERAL (SELECT r.uuid, r.version, r.created, r.config_id, r.build_id FROM api_release r
-                      WHERE r.app_id = x.app_id AND {live} ORDER BY r.version DESC LIMIT 1) l ON true
+                      WHERE r.app_id = x.app_id AND {live} ORDER BY {newest} LIMIT 1) l ON true
         LEFT JOIN api_app a ON a.uuid = x.app_id
         WHERE l.{col} = %(row)s
-        ORDER BY a.id""").format(col=sql.Identifier(column), live=_not_failed(generation, "r"))
+        ORDER BY a.id""").format(col=sql.Identifier(column), live=_not_failed(generation, "r"), newest=_newest("r"))
     return [DoomedRelease(*r) for r in conn.execute(query, {"row": row_uuid}).fetchall()]
 
 
@@ -108,7 +117,7 @@ def row_blast_radius(conn: psycopg.Connection, generation: Generation, kind: str
     table, column = ("api_config", "config_id") if kind == "config" else ("api_build", "build_id")
     row_uuid = _parse_uuid(kind, value)
     found = conn.execute(
-        sql.SQL("SELECT a.id FROM {} t LEFT JOIN api_app a ON a.uuid = t.app_id WHERE t.uuid = %s").format(
+        sql.SQL("SELECT a.id, t.app_id FROM {} t LEFT JOIN api_app a ON a.uuid = t.app_id WHERE t.uuid = %s").format(
             sql.Identifier(table)),
         (row_uuid,),
     ).fetchone()
@@ -123,7 +132,14 @@ def row_blast_radius(conn: psycopg.Connection, generation: Generation, kind: str
     rows = conn.execute(_release_select(generation, where), {"row": row_uuid, "limit": limit}).fetchall()
     radius.releases = [DoomedRelease(*r) for r in rows]
     radius.live_hit = _live_hit(conn, generation, column, row_uuid)
-    radius.foreign_releases = sum(1 for r in radius.releases if r.app != radius.app)
+    foreign = conn.execute(
+        sql.SQL("SELECT count(*), array_agg(DISTINCT coalesce(a.id, r.app_id::text)) FROM api_release r "
+                "LEFT JOIN api_app a ON a.uuid = r.app_id WHERE r.{} = %s AND r.app_id IS DISTINCT FROM %s").format(
+            sql.Identifier(column)),
+        (row_uuid, found[1]),
+    ).fetchone()
+    radius.foreign_releases = foreign[0] if foreign else 0
+    radius.foreign_apps = sorted(foreign[1] or []) if foreign else []
     return radius
 
 
@@ -151,9 +167,13 @@ def app_blast_radius(conn: psycopg.Connection, generation: Generation, name: str
             row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE app_id = %s").format(sql.Identifier(table)),
                                (app_uuid,)).fetchone()
             radius.counts[table] = row[0] if row else 0
-    foreign = conn.execute(sql.SQL("SELECT count(*) FROM ({}) x").format(sql.SQL(_FOREIGN_RELEASES)),
-                           {"app": app_uuid}).fetchone()
+    foreign = conn.execute(
+        sql.SQL("SELECT count(*), array_agg(DISTINCT coalesce(a.id, r.app_id::text)) FROM ({}) x "
+                "JOIN api_release r ON r.uuid = x.uuid LEFT JOIN api_app a ON a.uuid = r.app_id").format(
+            sql.SQL(_FOREIGN_RELEASES)),
+        {"app": app_uuid}).fetchone()
     radius.foreign_releases = foreign[0] if foreign else 0
+    radius.foreign_apps = sorted(foreign[1] or []) if foreign else []
     radius.counts["api_release"] = radius.counts.get("api_release", 0) + radius.foreign_releases
     radius.release_total = radius.counts["api_release"]
     where = sql.SQL("r.uuid IN (SELECT uuid FROM api_release WHERE app_id = %(app)s UNION {})").format(
@@ -162,8 +182,8 @@ def app_blast_radius(conn: psycopg.Connection, generation: Generation, name: str
     radius.releases = [DoomedRelease(*r) for r in rows]
     live = conn.execute(
         sql.SQL("SELECT a.id, r.version, r.uuid::text, r.created, false, true FROM api_release r"
-                " JOIN api_app a ON a.uuid = r.app_id WHERE r.app_id = %s AND {} ORDER BY r.version DESC LIMIT 1"
-                ).format(_not_failed(generation, "r")),
+                " JOIN api_app a ON a.uuid = r.app_id WHERE r.app_id = %s AND {} ORDER BY {} LIMIT 1"
+                ).format(_not_failed(generation, "r"), _newest("r")),
         (app_uuid,),
     ).fetchall()
     radius.live_hit = [DoomedRelease(*r) for r in live]

@@ -37,7 +37,8 @@ class Check:
     severity: str  # the default (highest usual) severity; rows may carry a lower/higher one
     title: str
     rationale: str  # what the damage is and what the controller will do wrong because of it
-    #: SELECT returning RESULT_COLUMNS; may use {scope}, {app_scope}, %(grace_seconds)s.
+    #: SELECT returning RESULT_COLUMNS; may use {scope}, {app_scope}, {partial}, %(grace_seconds)s,
+    #: %(skew_seconds)s.
     #: A callable gets the schema generation and returns the SELECT for its columns.
     sql: str | Callable[[Generation], str]
     passes: tuple[str, ...]  # shared passes it reads
@@ -100,6 +101,8 @@ CATALOGUE_ORDER: tuple[str, ...] = (
     "orphan-build",
     "latest-config-not-live",
     "latest-build-not-live",
+    "release-order",
+    "future-dated",
     "shared-config",
     "shared-build",
     "cross-app-reference",

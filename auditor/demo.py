@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -38,7 +39,8 @@ def parse_generation(value: str) -> int:
 
 
 def write_story(conn: psycopg.Connection) -> dict[str, str]:
-    """Healthy apps, a poisoned app, a rolled-back app, widely shared configs, an orphan build.
+    """Healthy apps, a poisoned app, a rolled-back app, widely shared configs, an orphan build,
+    and an app no deploy gets through (its releases out of order).
 
     Returns the names of the apps the walkthrough looks at.
     """
@@ -57,7 +59,8 @@ def write_story(conn: psycopg.Connection) -> dict[str, str]:
     shop.config_set(DATABASE_URL="postgres://shop-db/shop", WORKERS="4")
     shop.push(image="registry.local/shop:1.1")
     # A config:set whose deploy failed: the new config outlives its release (old Deis) or
-    # stays with a failed release (Deis 2.7+, Hephy). Either way config_set.latest() returns it.
+    # stays with a failed release (Deis 2.7+, Hephy). Either way config_set.latest() returns it,
+    # and every controller restart re-saves it (boot's load_db_state_to_k8s).
     shop.failed_config_set(WORKERS="64", DEBUG="true")
     api = ctl.create_app("api", owner="dave")
     api.push(image="registry.local/api:2.0")
@@ -67,12 +70,19 @@ def write_story(conn: psycopg.Connection) -> dict[str, str]:
     frontend_orphan = ctl.create_app("checkout", owner="alice")
     frontend_orphan.push(image="registry.local/checkout:1.0")
     frontend_orphan.orphan_build(image="registry.local/checkout:1.1-never-released")
+    search = ctl.create_app("search", owner="erin")
+    search.push(image="registry.local/search:1.0")
+    search.config_set(SHARDS="3")
+    # A controller replica whose clock ran 10 minutes behind handled this push: v4 is dated
+    # before v3, so the controller (newest by created + 1) numbers every next release v4 again,
+    # and each config:set, push and rollback of search fails on UNIQUE(app_id, version).
+    search.push(image="registry.local/search:1.1", at=ctl.clock - timedelta(minutes=10))
     row = conn.execute(
         "SELECT config_id::text FROM api_release r JOIN api_app a ON a.uuid = r.app_id "
         "WHERE a.id = 'api' ORDER BY version DESC LIMIT 1"
     ).fetchone()
     assert row is not None
-    return {"poisoned": "shop", "rolled_back": "api", "shared_config": row[0]}
+    return {"poisoned": "shop", "rolled_back": "api", "shared_config": row[0], "out_of_order": "search"}
 
 
 @dataclass
@@ -110,14 +120,18 @@ def walk(dsn: str, workdir: Path, names: dict[str, str], echo: Callable[[str], N
     steps = Walkthrough(dsn, workdir, echo)
     poisoned, rolled_back = names["poisoned"], names["rolled_back"]
     steps.run("Audit the whole database: what damage is there?", "check", "--fail-on", "never")
-    steps.run(f"3 a.m.: the app {poisoned!r} misbehaves after a failed deploy. What happened to it?",
+    steps.run(f"3 a.m.: every deploy of {names['out_of_order']!r} fails with a duplicate key. Why?",
+              "explain", names["out_of_order"])
+    steps.run(f"A deploy of {poisoned!r} failed yesterday: what did it leave behind, and what does it break?",
               "explain", poisoned)
     steps.run(f"The app {rolled_back!r} was rolled back to v3: its live release reuses v3's config. "
               "What would deleting that config through the controller take with it?",
               "blast-radius", "config", names["shared_config"])
     plan = "repair.plan.json"
-    steps.run("Plan the repairs (prune orphans, give each release its own rows, restore latest()). "
-              "Nothing is written yet.", "plan", "-o", plan, "--detailed-exitcode", expect=(2,))
+    steps.run("Plan the repairs: prune orphans, put the releases back in order (release-order, opt-in: it can "
+              "change which release is live), give each release its own rows, restore latest(). Nothing is "
+              "written yet.", "plan", "-o", plan, "--repair", "prune-orphans", "--repair", "release-order",
+              "--repair", "unshare", "--repair", "restore-latest", "--detailed-exitcode", expect=(2,))
     steps.run("Review the plan as a person would.", "plan", "show", plan)
     steps.run("The same plan as a SQL script for psql -v ON_ERROR_STOP=1 -f, for those who prefer to run it "
               "themselves.", "plan", "sql", plan)
@@ -126,10 +140,13 @@ def walk(dsn: str, workdir: Path, names: dict[str, str], echo: Callable[[str], N
     steps.run("Apply for real: one verified transaction, with an undo file written first.",
               "apply", plan, "--yes")
     final = steps.run("Audit again: the database is a clean ledger now.", "check", "--fail-on", "info")
-    steps.run("And a new plan is empty.", "plan", "-o", "second.plan.json", "--detailed-exitcode")
+    steps.run("And a new plan is empty.", "plan", "-o", "second.plan.json", "--repair", "release-order",
+              "--repair", "prune-orphans", "--repair", "unshare", "--repair", "restore-latest",
+              "--detailed-exitcode")
     echo("")
     echo(click.style("Demo finished: every release owns its config and build; latest() returns the live "
-                     "release's rows; check exits 0.", fg="green", bold=True))
+                     "release's rows; every app's newest release is its highest version, so its next deploy "
+                     "works; check exits 0.", fg="green", bold=True))
     return final.returncode
 
 
@@ -178,9 +195,9 @@ def run_demo(dsn: str | None, migration: int, keep: bool, echo: Callable[[str], 
         name, demo_dsn = create_demo_database(admin_dsn, migration)
         with psycopg.connect(demo_dsn, autocommit=True) as conn:
             names = write_story(conn)
-        echo(click.style(f"Created a controller database (api migration {migration:04d}) with six apps: "
-                         "healthy ones, a poisoned one, a rolled-back one, widely shared configs and an "
-                         "orphan build.", dim=True))
+        echo(click.style(f"Created a controller database (api migration {migration:04d}) with seven apps: "
+                         "healthy ones, a poisoned one, a rolled-back one, widely shared configs, an "
+                         "orphan build and one whose releases are out of order.", dim=True))
         code = walk(demo_dsn, workdir, names, echo)
         if keep:
             echo("")

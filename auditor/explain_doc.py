@@ -44,8 +44,8 @@ def _row(use: RowUse, latest: Latest) -> dict[str, Any]:
             "is_latest": latest.today is not None and latest.today.uuid == use.uuid}
 
 
-def _latest(latest: Latest) -> dict[str, Any]:
-    code, sentence = verdict(latest)
+def _latest(latest: Latest, migration: int | None) -> dict[str, Any]:
+    code, sentence = verdict(latest, migration)
     today = latest.today
     return {
         "returns": today.uuid if today else None,
@@ -69,7 +69,7 @@ def explain_document(story: AppStory, findings: Sequence[dict[str, Any]], genera
         "releases": [_release(story, rel) for rel in story.releases],
         "configs": [_row(use, story.latest["config"]) for use in story.configs.values()],
         "builds": [_row(use, story.latest["build"]) for use in story.builds.values()],
-        "latest": {kind: _latest(found) for kind, found in story.latest.items()},
+        "latest": {kind: _latest(found, story.migration or None) for kind, found in story.latest.items()},
         "findings": list(findings),
         "next": [line.strip() for line in next_steps],
     }

@@ -21,6 +21,9 @@ from auditor.passes import closure, passes_for
 from auditor.streamed import SHA256_SINCE, Shape, StreamedFinding, stream, wrap
 
 DEFAULT_GRACE_SECONDS = 300
+#: How far ahead of the database's clock a controller host's clock may run: rows created up to
+#: this long after ``now()`` are in flight; later ones are future-dated.
+DEFAULT_SKEW_SECONDS = 60
 _FETCH_SIZE = 2000
 
 
@@ -87,10 +90,11 @@ def select_checks(generation: Generation, selection: Selection, scope: Scope) ->
 
 def _scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
     if scope.everything:
-        return {"scope": sql.SQL("true"), "app_scope": sql.SQL("true")}
+        return {"scope": sql.SQL("true"), "app_scope": sql.SQL("true"), "partial": sql.SQL("false")}
     return {
         "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])"),
         "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])"),
+        "partial": sql.SQL("true"),
     }
 
 
@@ -129,9 +133,9 @@ def build_statement(
     return sql.SQL("{}{}").format(body, order)
 
 
-def params_for(scope: Scope, grace_seconds: float) -> dict[str, object]:
+def params_for(scope: Scope, grace_seconds: float, skew_seconds: float = DEFAULT_SKEW_SECONDS) -> dict[str, object]:
     """The named parameters every statement gets."""
-    return {"grace_seconds": grace_seconds, "app_uuids": list(scope.uuids)}
+    return {"grace_seconds": grace_seconds, "skew_seconds": skew_seconds, "app_uuids": list(scope.uuids)}
 
 
 def run_checks(
@@ -141,6 +145,7 @@ def run_checks(
     scope: Scope,
     *,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
     severity_overrides: Mapping[str, Any] | None = None,
     server_version: int | None = None,
     shape: Shape | None = None,
@@ -160,27 +165,26 @@ def run_checks(
     version = server_version or conn.info.server_version
     legacy = version < 160000
     statement = build_statement(generation, checks, scope, version, ordered)
+    params = params_for(scope, grace_seconds, skew_seconds)
     if shape is not None and not (legacy and any(c.legacy_filter is not None for c in checks)):
         # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
         server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
-        yield from _guarded(checks, _streamed(conn, statement, scope, grace_seconds, overrides, version, shape,
-                                              server_key))
+        yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key))
         return
-    yield from _guarded(checks, _findings(conn, statement, scope, grace_seconds, overrides, by_id, legacy))
+    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy))
 
 
-def _streamed(conn: psycopg.Connection, statement: sql.Composed, scope: Scope, grace_seconds: float,
+def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
               overrides: Resolved, version: int, shape: Shape, server_key: bool) -> Iterator[StreamedFinding]:
     with conn.cursor(name="controller_audit_findings") as cur:
-        yield from stream(cur, wrap(statement, shape, version, server_key), params_for(scope, grace_seconds),
-                          overrides, server_key)
+        yield from stream(cur, wrap(statement, shape, version, server_key), params, overrides, server_key)
 
 
-def _findings(conn: psycopg.Connection, statement: sql.Composed, scope: Scope, grace_seconds: float,
+def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
               overrides: Resolved, by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
     with conn.cursor(name="controller_audit_findings") as cur:
         cur.itersize = _FETCH_SIZE
-        cur.execute(statement, params_for(scope, grace_seconds))
+        cur.execute(statement, params)
         for row in cur:
             check = by_id[row[0]]
             if legacy and check.legacy_filter is not None:

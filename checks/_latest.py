@@ -1,25 +1,40 @@
 """The "newest row is not the live release's" query, shared by latest-config-not-live and
-latest-build-not-live (one table each)."""
+latest-build-not-live (one table each).
+
+What such a row breaks depends on the controller generation (``controller-schema.md`` §8),
+so the SELECT is written per generation: Deis v2.0 (api migrations before 0010) merges every
+``config:set`` over ``config_set.latest()``; from v2.1 on ``config:set`` merges over the live
+release's config and only boot's re-save and ``App.create`` read ``config_set.latest()``;
+Deis up to 0019 diffs every push against ``build_set.latest()`` (the push fails with a 404),
+later controllers never read it.
+"""
 
 from __future__ import annotations
 
+from auditor.detect import Generation
+from auditor.latest_verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
+from auditor.passes import future_dated, in_flight
+
+__all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_passes",
+           "latest_sql"]
+
 # The template's own placeholders are filled by ``latest_sql`` with constant table and pass
-# names; what remains (``%(grace_seconds)s``, ``%%``) is for the runner.
+# names and constant texts; what remains (``%(grace_seconds)s``, ``%%``) is for the runner.
 _LATEST_SQL = """
 WITH bad AS (
-    SELECT lx.app_id, lx.uuid, lx.created, lx.ties,
+    SELECT lx.app_id, lx.uuid, lx.created, lx.ties, {future} AS future,
            l.uuid AS live_uuid, l.version AS live_version, l.created AS live_created,
            l.{kind}_id AS live_row, lr.created AS live_row_created,
            CASE WHEN u.uuid IS NULL THEN 'orphan'
                 WHEN u.ok_releases = 0 THEN 'failed-release'
                 ELSE 'rollback' END AS cause
     FROM {latest} lx
-    JOIN live l ON l.app_id = lx.app_id
+    JOIN live l ON l.app_id = lx.app_id AND NOT l.ambiguous
     LEFT JOIN {use} u ON u.uuid = lx.uuid
     LEFT JOIN {rows} lr ON lr.uuid = l.{kind}_id
     WHERE l.{kind}_id IS DISTINCT FROM lx.uuid
       AND lr.created IS DISTINCT FROM lx.created
-      AND lx.created <= now() - %(grace_seconds)s::float8 * interval '1 second'
+      AND NOT {in_flight}
 ), users AS (
     SELECT r.{kind}_id AS uuid, count(*) AS releases,
            (array_agg(r.version ORDER BY r.version, r.created))[1:50] AS versions,
@@ -29,10 +44,10 @@ WITH bad AS (
     FROM rel r JOIN bad b ON b.uuid = r.{kind}_id
     GROUP BY r.{kind}_id
 )
-SELECT CASE WHEN b.cause = 'rollback' THEN {rollback_severity} ELSE {damage_severity} END AS severity,
+SELECT {severity} AS severity,
        b.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, b.uuid::text AS object_id,
-       format('{kind} %%s, the app''s newest ({set}.latest()), %%s; the live release v%%s %%s',
-              b.uuid,
+       format('{kind} %%s, the app''s newest ({set}.latest()%%s), %%s; the live release v%%s %%s: {consequence}',
+              b.uuid, CASE WHEN b.future THEN ', dated in the future' ELSE '' END,
               CASE b.cause
                   WHEN 'orphan' THEN 'is used by no release'
                   WHEN 'failed-release' THEN 'is used only by failed release(s) v' || array_to_string(us.versions[1:5], ', v')
@@ -44,26 +59,46 @@ SELECT CASE WHEN b.cause = 'rollback' THEN {rollback_severity} ELSE {damage_seve
        coalesce(us.related, '[]'::json) AS related,
        json_build_object('cause', b.cause,
                          'latest_{kind}', b.uuid, 'latest_created', b.created, 'latest_ties', b.ties,
+                         'latest_future_dated', b.future,
                          'used_by_releases', coalesce(us.releases, 0), 'used_by_versions', us.versions,
                          'live_release', b.live_uuid, 'live_version', b.live_version,
                          'live_created', b.live_created, 'live_{kind}', b.live_row,
-                         'live_{kind}_created', b.live_row_created) AS evidence
+                         'live_{kind}_created', b.live_row_created,
+                         'consequence', '{effect}') AS evidence
 FROM bad b
 LEFT JOIN users us ON us.uuid = b.uuid
 LEFT JOIN apps a ON a.uuid = b.app_id
 """
 
 
-def latest_sql(kind: str) -> str:
-    """The latest-not-live SELECT for ``kind`` ``config`` or ``build`` (a check SQL template)."""
+def consequence(kind: str, generation: Generation) -> tuple[str, str, str]:
+    """``(severity, consequence, effect)`` of a newest row that is not the live release's:
+    what the controller of this generation does with it, and a one-word label for the evidence."""
     if kind == "config":
-        parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set",
-                     damage_severity="'critical'", rollback_severity="'warning'")
+        if generation.migration <= CONFIG_SET_MERGES_OVER_LATEST_UNTIL:
+            return ("critical", "the next config:set merges over it and brings back values nobody released",
+                    "config:set")
+        return ("warning", "boot (load_db_state_to_k8s) re-saves it, merging the live config under it, so the row "
+                           "changes on every restart, and App.create builds v1 on it if the app loses every release",
+                "boot")
+    if generation.migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL:
+        return ("critical", "the next push diffs its procfile against it and scales down process types the live "
+                            "release does not run, so it fails (404 Container type ... does not exist)", "push")
+    return ("info", "this controller never reads build_set.latest() (Deis 2.7+ and Hephy), only scripts and older "
+                    "controllers do", "none")
+
+
+def latest_sql(kind: str, generation: Generation) -> str:
+    """The latest-not-live SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
+    if kind == "config":
+        parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
     else:
-        parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set",
-                     damage_severity="'warning'", rollback_severity="'info'")
-    # Only the constant names above are substituted: no input reaches this SQL.
-    return _LATEST_SQL.format(kind=kind, **parts)
+        parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
+    severity, text, effect = consequence(kind, generation)
+    # Only the constant names and texts above are substituted: no input reaches this SQL.
+    assert "'" not in text + effect and "%" not in text + effect
+    return _LATEST_SQL.format(kind=kind, severity=f"'{severity}'", consequence=text, effect=effect,
+                              future=future_dated("lx.created"), in_flight=in_flight("lx.created"), **parts)
 
 
 def latest_passes(kind: str) -> tuple[str, ...]:

@@ -1,12 +1,22 @@
-"""The orphan query, shared by orphan-config and orphan-build (one table each)."""
+"""The orphan query, shared by orphan-config and orphan-build (one table each).
+
+An orphan matters only when it is the app's newest row (``latest()``), and then as much as
+``latest()`` matters to the controller generation (see :mod:`checks._latest`); any other
+orphan is clutter nothing reads (``info``).
+"""
 
 from __future__ import annotations
 
+from auditor.detect import Generation
+from auditor.passes import in_flight
+from checks._latest import consequence
+
 _ORPHAN_SQL = """
-SELECT {severity} AS severity,
+SELECT CASE WHEN lc.uuid = c.uuid THEN '{latest_severity}' ELSE 'info' END AS severity,
        c.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, c.uuid::text AS object_id,
        format('{kind} %%s is used by no release%%s', c.uuid,
-              CASE WHEN lc.uuid = c.uuid THEN ' and is the app''s latest {kind}{why}' ELSE '' END) AS message,
+              CASE WHEN lc.uuid = c.uuid THEN ' and is the app''s newest ({set}.latest()): {why}'
+                   ELSE ': nothing reads it' END) AS message,
        '[]'::json AS related,
        json_build_object('created', c.created, 'is_latest', lc.uuid = c.uuid,
                          'live_version', l.version, 'live_{kind}', l.{kind}_id,
@@ -17,21 +27,21 @@ LEFT JOIN apps a ON a.uuid = c.app_id
 LEFT JOIN {latest} lc ON lc.app_id = c.app_id
 LEFT JOIN live l ON l.app_id = c.app_id
 WHERE u.uuid IS NULL
-  AND c.created <= now() - %(grace_seconds)s::float8 * interval '1 second'
+  AND NOT {in_flight}
 """
 
 
-def orphan_sql(kind: str) -> str:
-    """The orphan SELECT for ``kind`` ``config`` or ``build`` (a check SQL template)."""
+def orphan_sql(kind: str, generation: Generation) -> str:
+    """The orphan SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
     if kind == "config":
-        parts = dict(severity="CASE WHEN lc.uuid = c.uuid THEN 'critical' ELSE 'warning' END",
-                     table="api_config", rows="cfg", use="config_use", latest="latest_cfg",
-                     why=": the controller builds the next release on it")
+        parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
     else:
-        parts = dict(severity="'warning'", table="api_build", rows="bld", use="build_use",
-                     latest="latest_bld", why=" (build_set.latest())")
-    # Only the constant table and pass names above are substituted: no input reaches this SQL.
-    return _ORPHAN_SQL.replace("{kind}", kind).format(kind=kind, **parts)
+        parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
+    severity, why, _ = consequence(kind, generation)
+    # Only the constant names and texts above are substituted: no input reaches this SQL.
+    assert "'" not in why and "%" not in why
+    return _ORPHAN_SQL.format(kind=kind, latest_severity=severity, why=why, in_flight=in_flight("c.created"),
+                              **parts)
 
 
 def orphan_passes(kind: str) -> tuple[str, ...]:

@@ -1,14 +1,29 @@
 """The "row shared by several releases" query with its blast radius, shared by shared-config
-and shared-build (one column each)."""
+and shared-build (one column each).
+
+Sharing is counted by row, across apps.  Inside one app it is the controller's normal way
+(a push reuses the current config, a rollback an old release's pair): a *hazard* that breaks
+nothing until someone deletes the row through the ORM, reported as ``info`` whatever its
+blast radius.  A row used by releases of another app (a cross-app reference) is *damage*:
+deleting the row, or its app, cascades into the other app; critical when another app's live
+release would go.  A release pointing at a row that does not exist (dangling) shares nothing.
+"""
 
 from __future__ import annotations
 
-# ``q`` counts each row's users with a window (a sort, no join back), so the version lists
-# and the ``related`` array are built for shared rows only.  Contiguity: the releases using
-# the row must be one run of the app's releases in position order (``rel_pos.pos``, not raw
-# versions: old Deis reuses versions); failed releases that do not use the row do not break
-# the run (a failed deploy between two pushes is not a rollback), so the run is contiguous
-# when the non-failed releases between its first and last position are exactly its own.
+from auditor.detect import Generation
+
+# ``q`` counts each row's users inside each app with a window (a sort, no join back), so the
+# version lists and the ``related`` array are built for shared rows only.  Contiguity: the
+# releases using the row must be one run of the app's releases in position order
+# (``rel_pos.pos``, not raw versions: old Deis reuses versions); failed releases that do not
+# use the row do not break the run (a failed deploy between two pushes is not a rollback), so
+# the run is contiguous when the non-failed releases between its first and last position are
+# exactly its own.  Only the app's own existing rows count here (``own_row``: a dangling id
+# or another app's row is not; tested after the joins, not in them, so that the planner's
+# estimate of the two-column match does not turn the joins with ``live`` and ``latest`` into
+# nested loops); rows used across apps (``xuse``) are reported by the second SELECT, one finding per row, whose users are
+# read by index from the base table (few rows; under --app other apps are out of scope).
 _SHARED_SQL = """
 WITH q AS (
     SELECT p.uuid, p.app_id, p.version, p.created, p.failed, p.pos, p.ok_through,
@@ -28,7 +43,7 @@ WITH q AS (
     WHERE q.users > 1
     GROUP BY q.app_id, q.row_id
 ), k AS (
-    SELECT s.*, x.created AS row_created,
+    SELECT s.*, x.created AS row_created, coalesce(x.app_id = s.app_id, false) AS own_row,
            s.ok_span = s.ok_releases AS contiguous,
            coalesce(l.{kind}_id = s.uuid, false) AS includes_live,
            coalesce(lx.uuid = s.uuid, false) AS is_latest,
@@ -37,6 +52,7 @@ WITH q AS (
     LEFT JOIN {rows} x ON x.uuid = s.uuid
     LEFT JOIN live l ON l.app_id = s.app_id
     LEFT JOIN {latest} lx ON lx.app_id = s.app_id
+    WHERE NOT EXISTS (SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid)
 ), r AS (
     SELECT k.*,
            CASE WHEN NOT k.contiguous AND k.includes_live THEN 'rollback-reuse-live'
@@ -46,11 +62,50 @@ WITH q AS (
            'v' || array_to_string(k.versions[1:6], ', v')
                || CASE WHEN k.releases > 6 THEN ', ...' ELSE '' END AS version_text
     FROM k
+), xr AS (
+    SELECT DISTINCT u.row_id AS uuid, u.row_app FROM xuse u WHERE u.kind = '{kind}'
+), xu AS (
+    SELECT xr.uuid AS row_id, xr.row_app, o.uuid, o.app_id, o.version, o.created, {failed} AS failed,
+           o.uuid = (SELECT l.uuid FROM api_release l WHERE l.app_id = o.app_id AND {not_failed}
+                     ORDER BY l.created DESC, l.version DESC, l.uuid DESC LIMIT 1) AS is_live
+    FROM xr JOIN api_release o ON o.{kind}_id = xr.uuid
+), xa AS (
+    SELECT xu.row_id, xu.row_app, xu.app_id, coalesce(aa.id, xu.app_id::text) AS app_name,
+           xu.app_id <> xu.row_app AS foreign_app, count(*) AS releases,
+           (array_agg(xu.version ORDER BY xu.version, xu.created))[1:50] AS versions,
+           bool_or(xu.is_live) AS includes_live, max(CASE WHEN xu.is_live THEN xu.version END) AS live_version,
+           json_agg(json_build_object('uuid', xu.uuid, 'version', xu.version, 'failed', xu.failed,
+                                      'created', xu.created, 'app', coalesce(aa.id, xu.app_id::text))
+                    ORDER BY xu.version, xu.created) AS related
+    FROM xu LEFT JOIN api_app aa ON aa.uuid = xu.app_id
+    GROUP BY xu.row_id, xu.row_app, xu.app_id, aa.id
+), xs AS (
+    SELECT xa.row_id, xa.row_app, sum(xa.releases) AS releases, count(*) AS apps,
+           bool_or(xa.includes_live) AS includes_live,
+           bool_or(xa.includes_live AND xa.foreign_app) AS foreign_live,
+           string_agg(CASE WHEN xa.foreign_app THEN xa.app_name END, ', ' ORDER BY xa.app_name) AS crosses_into,
+           string_agg(CASE WHEN xa.foreign_app
+                           THEN format('app %%s''s v%%s%%s', xa.app_name, array_to_string(xa.versions[1:6], ', v')
+                                       || CASE WHEN xa.releases > 6 THEN ', ...' ELSE '' END,
+                                       CASE WHEN xa.includes_live
+                                            THEN format(' (its live release v%%s)', xa.live_version)
+                                            ELSE '' END) END, ' and '
+                      ORDER BY xa.app_name) AS victims,
+           string_agg(format('%%s: v%%s', xa.app_name, array_to_string(xa.versions[1:6], ', v'))
+                      || CASE WHEN xa.releases > 6 THEN ', ...' ELSE '' END, '; '
+                      ORDER BY xa.foreign_app, xa.app_name) AS by_app,
+           array_to_json(array_agg(xa.app_name ORDER BY xa.app_name) FILTER (WHERE xa.foreign_app)) AS crossed,
+           json_agg(json_build_object('app', json_build_object('uuid', xa.app_id, 'name', xa.app_name),
+                                      'owner', NOT xa.foreign_app, 'releases', xa.releases,
+                                      'versions', xa.versions, 'includes_live', xa.includes_live,
+                                      'live_version', xa.live_version)
+                    ORDER BY xa.foreign_app, xa.app_name) AS per_app,
+           (array_agg(xa.related ORDER BY xa.foreign_app, xa.app_name)) AS related_parts
+    FROM xa
+    GROUP BY xa.row_id, xa.row_app
+    HAVING sum(xa.releases) > 1
 )
-SELECT CASE r.reason WHEN 'rollback-reuse-live' THEN 'critical'
-                     WHEN 'shared-latest-not-live' THEN {latest_severity}
-                     WHEN 'rollback-reuse' THEN 'warning'
-                     ELSE 'info' END AS severity,
+SELECT 'info' AS severity,
        r.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, r.uuid::text AS object_id,
        CASE r.reason
            WHEN 'rollback-reuse-live' THEN format(
@@ -59,14 +114,16 @@ SELECT CASE r.reason WHEN 'rollback-reuse-live' THEN 'critical'
                r.versions[1], r.live_version)
            WHEN 'shared-latest-not-live' THEN format(
                '{kind} %%s, the app''s newest ({set}.latest()), is shared by %%s releases (%%s) '
-               'but not by the live release v%%s', r.uuid, r.releases, r.version_text, r.live_version)
+               'but not by the live release v%%s; deleting it would delete all of them',
+               r.uuid, r.releases, r.version_text, r.live_version)
            WHEN 'rollback-reuse' THEN format(
                '{kind} %%s is shared by %%s non-adjacent releases (%%s): a rollback reused it; '
                'deleting it would delete all of them', r.uuid, r.releases, r.version_text)
            ELSE format('{kind} %%s is shared by %%s adjacent releases (%%s); deleting it would delete all '
                        'of them%%s', r.uuid, r.releases, r.version_text,
                        CASE WHEN r.includes_live THEN ', the live release v' || r.live_version ELSE '' END)
-       END AS message,
+       END || '; a hazard inside one app, not damage: nothing breaks unless the {kind} is deleted through '
+              'the ORM' AS message,
        r.related,
        json_build_object('reason', r.reason,
                          'blast_radius', json_build_object('releases', r.releases,
@@ -77,25 +134,47 @@ SELECT CASE r.reason WHEN 'rollback-reuse-live' THEN 'critical'
                          'contiguous', r.contiguous, 'first_position', r.first_pos,
                          'last_position', r.last_pos, 'is_latest', r.is_latest,
                          '{kind}_created', r.row_created, 'live_release', r.live_uuid,
-                         'live_version', r.live_version) AS evidence
+                         'live_version', r.live_version, 'cross_app', false) AS evidence
 FROM r LEFT JOIN apps a ON a.uuid = r.app_id
+WHERE r.own_row
+
+UNION ALL
+
+SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END,
+       xs.row_app, oa.id, '{table}', xs.row_id::text,
+       format('{kind} %%s of app %%s is shared by %%s releases of %%s app(s) (%%s): the cascade crosses into '
+              'app %%s: deleting the {kind}, or app %%s, through the ORM would delete %%s too',
+              xs.row_id, coalesce(oa.id, xs.row_app::text), xs.releases, xs.apps, xs.by_app, xs.crosses_into,
+              coalesce(oa.id, xs.row_app::text), xs.victims),
+       (SELECT array_to_json((array_agg(e.value))[1:100])
+        FROM unnest(xs.related_parts) AS p(part), json_array_elements(p.part) AS e(value)),
+       json_build_object('reason', 'cross-app',
+                         'blast_radius', json_build_object('releases', xs.releases,
+                                                           'includes_live', xs.includes_live,
+                                                           'foreign_live', xs.foreign_live,
+                                                           'apps', xs.apps),
+                         'crosses_into', xs.crossed, 'apps', xs.per_app,
+                         '{kind}_created', ox.created, 'cross_app', true)
+FROM xs
+LEFT JOIN api_app oa ON oa.uuid = xs.row_app
+LEFT JOIN {table} ox ON ox.uuid = xs.row_id
 """
 
 
-def shared_sql(kind: str) -> str:
-    """The shared-row SELECT for ``kind`` ``config`` or ``build`` (a check SQL template)."""
+def shared_sql(kind: str, generation: Generation) -> str:
+    """The shared-row SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
     if kind == "config":
-        parts = dict(table="api_config", rows="cfg", latest="latest_cfg", set="config_set",
-                     latest_severity="'critical'")
+        parts = dict(table="api_config", rows="cfg", latest="latest_cfg", set="config_set")
     else:
-        parts = dict(table="api_build", rows="bld", latest="latest_bld", set="build_set",
-                     latest_severity="'warning'")
+        parts = dict(table="api_build", rows="bld", latest="latest_bld", set="build_set")
+    failed = "o.failed" if generation.has_failed else "false"
+    not_failed = "NOT l.failed" if generation.has_failed else "true"
     # Only the constant names above are substituted: no input reaches this SQL.
-    return _SHARED_SQL.format(kind=kind, **parts)
+    return _SHARED_SQL.format(kind=kind, failed=failed, not_failed=not_failed, **parts)
 
 
 def shared_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the shared-row SELECT reads."""
     if kind == "config":
-        return ("rel_pos", "live", "latest_cfg", "cfg", "apps")
-    return ("rel_pos", "live", "latest_bld", "bld", "apps")
+        return ("rel_pos", "live", "latest_cfg", "cfg", "apps", "xuse")
+    return ("rel_pos", "live", "latest_bld", "bld", "apps", "xuse")

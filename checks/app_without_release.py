@@ -1,6 +1,7 @@
 """app-without-release: an app with no release at all."""
 
 from auditor.catalogue import Check
+from auditor.passes import in_flight
 
 _SQL = """
 SELECT 'warning' AS severity, a.uuid AS app_uuid, a.name AS app_name, 'api_app' AS object_table,
@@ -21,12 +22,12 @@ FROM (
     -- app_id, and a hash on one repeated key is a quadratic walk of one bucket).
     SELECT a.uuid, a.name, a.created FROM apps a
     WHERE NOT EXISTS (SELECT 1 FROM rel r WHERE r.app_id = a.uuid)
-      AND a.created <= now() - %(grace_seconds)s::float8 * interval '1 second'
+      AND NOT {in_flight}
     OFFSET 0
 ) a
 LEFT JOIN cfg c ON c.app_id = a.uuid
 GROUP BY a.uuid, a.name, a.created
-"""
+""".replace("{in_flight}", in_flight("a.created"))
 
 CHECK = Check(
     id="app-without-release",
@@ -37,8 +38,9 @@ CHECK = Check(
 autocommitted steps; when it fails half-way (a scheduler or namespace error) the app exists
 with no release.  The controller has no current release for it: every request that looks up
 the app's current release (deploy, scale, `config:set`, `releases:rollback`, boot's
-`load_db_state_to_k8s`) fails with "does not exist".  Apps younger than the grace period are
-an `apps:create` in flight and are skipped.  Delete the app through the controller (`apps:destroy`) or recreate it.""",
+`load_db_state_to_k8s`) fails with "does not exist".  Apps in flight (created within the
+grace period before now or the clock skew after it) are an `apps:create` in progress and are
+skipped.  Delete the app through the controller (`apps:destroy`) or recreate it.""",
     passes=("apps", "rel", "cfg"),
     sql=_SQL,
 )

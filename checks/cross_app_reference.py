@@ -31,16 +31,9 @@ FROM (
                              'app', json_build_object('uuid', c.app_id, 'name', ca.id)) AS config_ref,
            json_build_object('table', 'api_build', 'uuid', b.uuid,
                              'app', json_build_object('uuid', b.app_id, 'name', ba.id)) AS build_ref
-    FROM (
-        -- Candidates first: releases whose config or build is not among their own app's
-        -- rows (one hash anti-join with the scoped passes); only those are looked up in
-        -- the base tables (OFFSET 0: by primary key, never a scan of every config).
-        SELECT r.* FROM rel r
-        WHERE NOT EXISTS (SELECT 1 FROM cfg o WHERE o.uuid = r.config_id AND o.app_id = r.app_id)
-           OR (r.build_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM bld o WHERE o.uuid = r.build_id AND o.app_id = r.app_id))
-        OFFSET 0
-    ) r
+    -- Candidates first (the foreign_rel pass: releases whose config or build is not among
+    -- their own app's rows); only those are looked up in the base tables, by primary key.
+    FROM foreign_rel r
     LEFT JOIN api_config c ON c.uuid = r.config_id
     LEFT JOIN api_app ca ON ca.uuid = c.app_id
     LEFT JOIN api_build b ON b.uuid = r.build_id
@@ -62,10 +55,13 @@ keys point at `uuid` alone.  It comes from hand-written SQL (a "fix" that re-poi
 release, a config moved to another app with `UPDATE ... SET app_id`) or a restore that
 merged two databases.  The controller trusts the pointer: deploying, scaling, restarting
 or rolling back to that release ships the other app's environment (secrets included) or
-the other app's image under this app's name, and an ORM delete of the other app
-cascades through the shared row and removes this app's release with it.  Reported per
+the other app's image under this app's name, and an ORM delete of the other app (or of
+the row) cascades through the shared row and removes this app's release with it
+(`shared-config` / `shared-build` report the row when several releases use it).  Each new
+release of the app copies the live release's foreign reference, so their number grows with
+every deploy until fixed by hand.  Reported per
 release, with the foreign rows and their app; never repaired automatically, because
 which row the release should have used cannot be known from the database.""",
-    passes=("rel", "apps", "live", "cfg", "bld"),
+    passes=("foreign_rel", "apps", "live"),
     sql=_SQL,
 )

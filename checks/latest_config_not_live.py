@@ -5,25 +5,31 @@ from checks._latest import latest_passes, latest_sql
 
 CHECK = Check(
     id="latest-config-not-live",
-    severity="critical",
+    severity="warning",
     levels=("critical", "warning"),
     title="Newest config (config_set.latest()) is not the live release's",
     rationale="""\
-The controller still reads "the app's latest config" by `created`
-(`config_set.latest()`, ORDER BY created DESC LIMIT 1): boot runs
-`config_set.latest().save()` and re-publishes it, `App.create` and the `Config.save`
-fallback build on it, and Deis v2.0 merged every `config:set` over it.  When that row is not
-the live release's config, the controller resurrects values nobody released: boot merges
-the live config's keys under the wrong row and strips keys there, and an old controller's
-next `config:set` silently inherits the unreleased values.  Evidence `cause` says how it
-happened: `orphan` (no release uses it: a failed deploy left it, the "poisoned latest"),
-`failed-release` (only failed releases use it: a failed deploy on Deis 2.7+/Hephy), both
-critical; `rollback` (a non-failed release older than the live one uses it, because the live
-release reused an older config), a warning, since the next boot writes to the rolled-back-from
-release's row.  Apps without a live release, newest configs younger than the grace period
-(a deploy in flight), and a live config tied for the newest `created` (`latest-ambiguous`
-reports that) are skipped.""",
+The app's newest config by `created` (`config_set.latest()`, ORDER BY created DESC LIMIT 1)
+is not the config of the live release (the controller's: its newest release by `created`
+that did not fail).  What that breaks depends on the controller (`controller-schema.md` §8).
+From Deis v2.1 on (api migration 0010 and later, every Hephy) `config:set` merges the new
+keys over the live release's config, so the row does *not* leak into the next release; it
+matters to boot, which runs `config_set.latest().save()` and so re-saves that row on every
+restart, merging the live config's keys under it (the row's content changes each time: a
+rolled-back-from release's config gets keys back that were unset there), and to
+`App.create`, which builds v1 on it once an app has lost every release: a warning.  Deis
+v2.0 (migrations before 0010) merged every `config:set` over `config_set.latest()`: there
+the next `config:set` silently brings back values nobody released, and the finding is
+critical.  Evidence `cause` says how it happened: `orphan` (no release uses it: a failed
+deploy left it), `failed-release` (only failed releases use it: a failed deploy on Deis
+2.7+/Hephy), `rollback` (an older non-failed release uses it: the live release reused an
+older config); `consequence` names what reads the row (`boot` or `config:set`).  Apps
+without a live release or whose live release is ambiguous (releases tied on `created`:
+`release-order`), newest configs in flight (created within the grace period before now or
+the clock skew after it), and a live config tied for the newest `created`
+(`latest-ambiguous`) are skipped.  A newest config dated in the future is reported here and
+by `future-dated`.""",
     repair="restore-latest",
     passes=latest_passes("config"),
-    sql=latest_sql("config"),
+    sql=lambda generation: latest_sql("config", generation),
 )

@@ -6,18 +6,20 @@ from checks._orphans import orphan_passes, orphan_sql
 CHECK = Check(
     id="orphan-config",
     severity="warning",
-    levels=("critical", "warning"),
+    levels=("critical", "warning", "info"),
     title="Config used by no release",
     rationale="""\
 A config row that no release points at was left behind by a deploy that failed after the
 config was inserted (Deis before v2.7 deleted only the failed release; a 409 "changed
-nothing" or an error before the release insert leaves one today).  The controller picks
-"the app's latest config" by `created`, so when the orphan is the newest config it is a
-*poisoned latest*: boot re-saves it and older controllers merge the next `config:set` over
-it, silently resurrecting values the user never released.  Reported as critical when the
-orphan is the app's latest config, warning otherwise.  Rows younger than the grace period
-are a deploy in flight and are not reported.""",
+nothing" or an error before the release insert leaves one today).  It matters only when it
+is the app's newest config, `config_set.latest()` (a *poisoned latest*): boot re-saves it on
+every restart and `App.create` builds v1 on it once the app has lost every release, a
+warning; on Deis v2.0 (api migrations before 0010) the next `config:set` merges over it and
+brings back values nobody released, critical (`controller-schema.md` §8; the
+`latest-config-not-live` finding says the same from the live release's side).  Any other
+orphan is clutter nothing reads: `info`.  Rows in flight (created within the grace period
+before now or the clock skew after it) are not reported.""",
     repair="prune-orphans",
     passes=orphan_passes("config"),
-    sql=orphan_sql("config"),
+    sql=lambda generation: orphan_sql("config", generation),
 )

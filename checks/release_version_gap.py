@@ -35,7 +35,7 @@ CHECK = Check(
 The controller numbers releases consecutively from v1, so a missing version means release
 rows were deleted: by an ORM cascade from a shared config or build (deleting one row deletes
 every release using it), or by hand.  The controller does not notice: it numbers the next
-release max+1 (Hephy) or newest-by-created+1 (old Deis, which may then reuse a number), but
+release from the newest by `created` (its version + 1, every generation), but
 `releases:rollback` to a missing version fails, `releases` shows a history that no longer
 matches what ran, and the rows a rollback would need are gone.  Missing v1 counts (v1 holds
 the initial config).  Evidence lists the missing versions (first 50) and their count.""",

@@ -1,8 +1,8 @@
 """What the planners share while they plan, one after another, in one read-only snapshot.
 
 Each planner reads the database as it is and the changes the planners before it have
-planned (rows to be pruned, copies to be made), so that the repairs compose: restore-latest
-is planned on the state prune-orphans and unshare leave.
+planned (rows to be pruned, releases re-dated, copies to be made), so that the repairs
+compose: restore-latest is planned on the state prune-orphans, release-order and unshare leave.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 import psycopg
 
 from auditor.detect import Generation
-from auditor.runner import Scope
+from auditor.runner import DEFAULT_SKEW_SECONDS, Scope
+from repairs.dating import MICROSECOND
 from repairs.model import Action, Invariants, Refusal
 
-MICROSECOND = timedelta(microseconds=1)
+__all__ = ["MICROSECOND", "PlanningContext", "iso"]
 
 
 def iso(moment: datetime) -> str:
@@ -42,6 +43,9 @@ class PlanningContext:
     pruned: dict[str, set[str]] = field(default_factory=dict)
     #: table -> release uuid -> the copy planned for it
     copies: dict[str, dict[str, Action]] = field(default_factory=dict)
+    #: release uuid -> the ``created`` release-order planned for it
+    release_created: dict[str, datetime] = field(default_factory=dict)
+    skew_seconds: float = DEFAULT_SKEW_SECONDS
 
     @property
     def scope_params(self) -> dict[str, Any]:
@@ -50,8 +54,23 @@ class PlanningContext:
 
     @property
     def in_flight_before(self) -> datetime:
-        """Rows created after this are a deploy in flight (the grace period)."""
+        """Rows created after this (up to :attr:`future_after`) are a deploy in flight (the grace period)."""
         return self.now - timedelta(seconds=self.grace_seconds)
+
+    @property
+    def future_after(self) -> datetime:
+        """Rows created after this are future-dated (a controller clock ahead of the database's)."""
+        return self.now + timedelta(seconds=self.skew_seconds)
+
+    def in_flight(self, created: datetime) -> bool:
+        """Whether a row created then is a deploy in flight: within ``[now - grace, now + skew]``."""
+        return self.in_flight_before < created <= self.future_after
+
+    @property
+    def moved_releases(self) -> dict[str, list]:
+        """``%(moved)s`` / ``%(moved_at)s``: the releases release-order re-dates, and their new dates."""
+        uuids = sorted(self.release_created)
+        return {"moved": uuids, "moved_at": [self.release_created[u] for u in uuids]}
 
     def add(self, **fields: Any) -> Action:
         """Append an action with the next id."""

@@ -7,6 +7,8 @@
   deploy in flight, a dangling or cross-app row: :mod:`repairs.restore_latest`).  A refusal can
   only spare an app the plan does not re-date.  Apps with a copy dated after its release get
   the check in SQL too (:attr:`repairs.statements.Statements.expect`).
+* **release order**: every app with a re-dated release (release-order's only action) - its
+  highest version is strictly the newest release by ``created``, its live release unambiguous.
 
 A plan file that drops or empties its ``invariants`` member changes nothing: that member is
 written for the reader only.
@@ -43,5 +45,6 @@ def derive(actions: ActionTable, repairs: Iterable[str] = (), refusals: Iterable
             spared = {r.app_uuid for r in refusals if r.repair == RESTORE_LATEST and r.table == table}
             wanted |= touched - (spared - wanted)
         latest[table] = wanted
+    ordered = apps(by_kind.get(("redate", "api_release"), ()))
     return Invariants(unshared=sorted(copied), latest_config=sorted(latest["api_config"]),
-                      latest_build=sorted(latest["api_build"]))
+                      latest_build=sorted(latest["api_build"]), release_order=sorted(ordered))

@@ -2,7 +2,8 @@
 
 An :class:`Action` is one row-level change a person reviews.  Forward plans use the kinds
 ``copy`` (insert a per-release copy of a shared row and point the release at it), ``redate``
-(change a row's ``created``) and ``prune`` (delete an orphan).  Undo uses ``uncopy`` (point the
+(change a row's ``created``: a config or build, or with ``release-order`` a release) and
+``prune`` (delete an orphan).  Undo uses ``uncopy`` (point the
 release back at the original and delete the copy), ``redate`` (back to the old ``created``)
 and ``reinsert`` (insert a pruned row from its recorded image).
 """
@@ -12,8 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Repairs in the order that makes them compose.
-REPAIRS: tuple[str, ...] = ("prune-orphans", "unshare", "restore-latest")
+#: Every repair, in the order that makes them compose: release-order first re-dates releases,
+#: which can change which release is live; unshare dates copies before their releases;
+#: restore-latest makes the live release's rows the newest.
+REPAIRS: tuple[str, ...] = ("prune-orphans", "release-order", "unshare", "restore-latest")
+#: What ``plan`` runs without ``--repair``.  ``release-order`` is opt-in: it re-dates releases,
+#: which may change which release the controller considers live.
+DEFAULT_REPAIRS: tuple[str, ...] = ("prune-orphans", "unshare", "restore-latest")
 
 #: The tables repairs touch, and the release column that points at each.
 POINTER: dict[str, str] = {"api_config": "config_id", "api_build": "build_id"}
@@ -107,20 +113,28 @@ class Invariants:
     unshared: list[str] = field(default_factory=list)  # no config/build used by two releases
     latest_config: list[str] = field(default_factory=list)  # config_set.latest() is the live release's
     latest_build: list[str] = field(default_factory=list)  # build_set.latest() is the live release's
+    #: the highest version is strictly the newest release, the live release unambiguous
+    release_order: list[str] = field(default_factory=list)
+
+    #: The fields, as the plan file names them.
+    FIELDS = (("unshared", "unshared_apps"), ("latest_config", "latest_config_apps"),
+              ("latest_build", "latest_build_apps"), ("release_order", "release_order_apps"))
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"unshared_apps": self.unshared, "latest_config_apps": self.latest_config,
-                "latest_build_apps": self.latest_build}
+        doc = {"unshared_apps": self.unshared, "latest_config_apps": self.latest_config,
+               "latest_build_apps": self.latest_build}
+        if self.release_order:  # written only when release-order planned something: other plans stay as they were
+            doc["release_order_apps"] = self.release_order
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Invariants:
         return cls(list(doc.get("unshared_apps", [])), list(doc.get("latest_config_apps", [])),
-                   list(doc.get("latest_build_apps", [])))
+                   list(doc.get("latest_build_apps", [])), list(doc.get("release_order_apps", [])))
 
     def rows(self) -> list[tuple[str, str]]:
         """``(invariant, app uuid)`` pairs, as loaded into the transaction."""
-        return ([("unshared", a) for a in self.unshared] + [("latest_config", a) for a in self.latest_config]
-                + [("latest_build", a) for a in self.latest_build])
+        return [(name, app) for name, _ in self.FIELDS for app in getattr(self, name)]
 
 
 def expected_changes(actions: list[Action]) -> dict[str, dict[str, int]]:

@@ -23,8 +23,10 @@ COLUMN_TABLES = ("api_config", "api_build", "api_release")
 #: The actions a plan may hold: (repair, kind) on a table of :data:`repairs.model.POINTER`.
 #: ``uncopy`` and ``reinsert`` exist only in undo files.
 PLAN_OPS: frozenset[tuple[str, str]] = frozenset({
-    ("prune-orphans", "prune"), ("unshare", "copy"), ("restore-latest", "redate"),
+    ("prune-orphans", "prune"), ("unshare", "copy"), ("restore-latest", "redate"), ("release-order", "redate"),
 })
+#: The tables each repair's actions change (release-order re-dates releases; the others configs and builds).
+PLAN_TABLES: dict[str, tuple[str, ...]] = {"release-order": ("api_release",)}
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _check_ops(path: str | os.PathLike[str], plan: Plan) -> None:
     """Refuse a plan holding an action no planner makes (an undo-only kind, an unknown table)."""
     used = {row[1] for row in plan.actions.rows}
     for index, (repair, kind, table) in enumerate(plan.actions.ops):
-        if index in used and ((repair, kind) not in PLAN_OPS or table not in POINTER):
+        if index in used and ((repair, kind) not in PLAN_OPS or table not in PLAN_TABLES.get(repair, tuple(POINTER))):
             first = next(row[0] for row in plan.actions.rows if row[1] == index)
             undo_only = kind in ("uncopy", "reinsert")
             raise PlanRefused(

@@ -1,8 +1,9 @@
 """prune-orphans: delete configs and builds that no release references.
 
-Only rows older than the grace period (the controller inserts a config or build before its
-release, so a young unreferenced row may be a deploy in flight), exactly as the orphan-config
-and orphan-build checks define them.  Each row's full image goes into the plan and into the
+Only rows outside the in-flight window ``[now - grace, now + skew]`` (the controller inserts a
+config or build before its release, so a young unreferenced row may be a deploy in flight; a
+row dated later than that is future-dated, not in flight), exactly as the orphan-config and
+orphan-build checks define them.  Each row's full image goes into the plan and into the
 undo file, so a prune can be reviewed and undone.
 
 Never the newest config of an app that has no release (a failed ``apps:create``, or every
@@ -30,7 +31,7 @@ FROM {table} t
 LEFT JOIN api_app a ON a.uuid = t.app_id
 WHERE (%(everything)s OR t.app_id = ANY(%(apps)s::uuid[]))
   AND NOT EXISTS (SELECT 1 FROM api_release r WHERE r.{pointer} = t.uuid)
-  AND t.created <= %(before)s
+  AND (t.created <= %(before)s OR t.created > %(after)s)
 ORDER BY t.app_id, t.created, t.uuid
 """
 
@@ -45,7 +46,7 @@ def plan(ctx: PlanningContext) -> None:
         protected = sql.SQL(_PROTECTED_CONFIG if table == "api_config" else "false")
         query = sql.SQL(_ORPHANS).format(table=sql.Identifier(table), pointer=sql.Identifier(pointer),
                                          protected=protected)
-        params = {**ctx.scope_params, "before": ctx.in_flight_before}
+        params = {**ctx.scope_params, "before": ctx.in_flight_before, "after": ctx.future_after}
         pruned = ctx.pruned.setdefault(table, set())
         for uuid, app, created, fingerprint, image, app_exists, is_protected in ctx.conn.execute(query, params):
             if not app_exists:
@@ -59,5 +60,6 @@ def plan(ctx: PlanningContext) -> None:
             pruned.add(uuid)
             ctx.add(repair=REPAIR, kind="prune", table=table, app_uuid=app, row=uuid, fingerprint=fingerprint,
                     image=json.loads(image),
-                    why=f"{kind_of(table)} created {iso(created)} is used by no release (orphan older than the "
-                        f"grace period of {ctx.grace_seconds:g}s)")
+                    why=f"{kind_of(table)} created {iso(created)} is used by no release (orphan "
+                        + ("dated in the future" if created > ctx.future_after
+                           else f"older than the grace period of {ctx.grace_seconds:g}s") + ")")

@@ -1,151 +1,218 @@
 """restore-latest: make ``latest()`` return the live release's config and build again.
 
-The controller picks "the app's config" with ``config_set.latest()`` (newest ``created``):
-boot re-saves it, and older controllers merge the next ``config:set`` over it.  When that row
-is not the live release's (an orphan, a failed release's row, a rollback), the fix is to date
-the live release's own row after every other row of the app: its ``created`` becomes the
-app's newest plus one microsecond.  Nothing else changes - no release is rewritten, no row
-is added or orphaned - so a second plan is empty.  If the live release gets a copy from
-unshare in the same plan, the copy is dated that way instead.  Planned on the state the
-earlier repairs leave (pruned rows gone, copies present).
+The controller reads "the app's config" with ``config_set.latest()`` (newest ``created``):
+boot re-saves it, ``App.create`` builds on it, and Deis up to 0019 diffs pushes against
+``build_set.latest()``.  The live release is the controller's: the newest by ``created``
+that did not fail (with release-order in the plan, by the dates it plans); an app whose live
+release is ambiguous (releases tied on ``created``) is refused.  When ``latest()`` is not the
+live release's row (an orphan, a failed release's row, a rollback), the fix is to date the
+live release's own row after every other row of the app: the app's newest plus one
+microsecond.  A row dated in the future (after now() + skew) is never overtaken, since no
+repair dates a row after ``now()``: it is moved back to just before the live release's row
+instead.  Nothing else changes - no release is rewritten, no row is added or orphaned - so
+a second plan is empty.  If the live release gets a copy from unshare in the same plan, the
+copy is dated that way instead.  Planned on the state the earlier repairs leave (pruned rows
+gone, releases re-dated, copies present).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
 
-from repairs.context import MICROSECOND, PlanningContext, iso
-from repairs.model import POINTER, kind_of
+from repairs.context import PlanningContext, iso
+from repairs.dating import Calendar, Dated, make_newest
+from repairs.model import POINTER, Action, kind_of
 from repairs.unshare import copy_of
 
 REPAIR = "restore-latest"
 
-#: The newest ``created`` of an app's rows, and the uuids of the rows holding it.
-Newest = tuple[datetime, set[str]]
-
+#: Each app's live release(s): the newest by created that did not fail, by the dates
+#: release-order plans (several rows: the live release is ambiguous).
 _LIVE = """
-SELECT DISTINCT ON (r.app_id) r.app_id::text, r.uuid::text, r.version, r.{pointer}::text, md5(r::text)
-FROM api_release r
-WHERE (%(everything)s OR r.app_id = ANY(%(apps)s::uuid[])) AND {not_failed}
-ORDER BY r.app_id, r.version DESC
+SELECT s.app_id::text, s.uuid::text, s.version, s.row_id::text, s.fp FROM (
+    SELECT r.app_id, r.uuid, r.version, r.{pointer} AS row_id, md5(r::text) AS fp,
+           rank() OVER (PARTITION BY r.app_id ORDER BY coalesce(m.created, r.created) DESC) AS rk
+    FROM api_release r
+    LEFT JOIN unnest(%(moved)s::uuid[], %(moved_at)s::timestamptz[]) AS m(uuid, created) ON m.uuid = r.uuid
+    WHERE (%(everything)s OR r.app_id = ANY(%(apps)s::uuid[])) AND {not_failed}
+) s
+WHERE s.rk = 1
+ORDER BY s.app_id, s.version DESC
 """
 
-_NEWEST = """
-WITH ranked AS (
-    SELECT t.app_id, t.uuid, t.created, rank() OVER (PARTITION BY t.app_id ORDER BY t.created DESC) AS rk
+#: Per app, the rows that decide what must change: the newest rows not dated in the future,
+#: every row dated in the future, every row in flight (pruned rows left out).
+_CANDIDATES = """
+WITH x AS (
+    SELECT t.app_id, t.uuid, t.created, md5(t::text) AS fp, t.created > %(future_after)s AS future,
+           t.created > %(in_flight_before)s AND t.created <= %(future_after)s AS in_flight
     FROM {table} t
     LEFT JOIN unnest(%(pruned)s::uuid[]) AS d(uuid) ON d.uuid = t.uuid
     WHERE (%(everything)s OR t.app_id = ANY(%(apps)s::uuid[])) AND d.uuid IS NULL
+), ranked AS (
+    SELECT x.*, rank() OVER (PARTITION BY x.app_id, x.future ORDER BY x.created DESC) AS rk FROM x
 )
-SELECT app_id::text, created, array_agg(uuid::text ORDER BY uuid) FROM ranked WHERE rk = 1
-GROUP BY app_id, created
+SELECT app_id::text, uuid::text, created, fp, future, in_flight FROM ranked
+WHERE rk = 1 OR future OR in_flight
+ORDER BY app_id, created DESC
 """
 
 _ROWS = "SELECT uuid::text, app_id::text, created, md5(t::text) FROM {table} t WHERE uuid = ANY(%s::uuid[])"
 
 
+@dataclass(frozen=True)
+class _Row:
+    uuid: str
+    created: datetime
+    fingerprint: str | None  # None: a copy planned by unshare
+    future: bool = False
+    in_flight: bool = False
+
+
+@dataclass
+class _Fix:
+    """An app whose live release's row must become the newest."""
+
+    app: str
+    release: str
+    version: int
+    release_fp: str
+    own: str
+    copy: Action | None
+    rows: list[_Row]
+
+
 def plan(ctx: PlanningContext) -> None:
     """Plan, per app and table, what makes ``latest()`` the live release's row."""
     for table, pointer in POINTER.items():
-        not_failed = sql.SQL("NOT r.failed" if ctx.generation.has_failed else "true")
-        live = ctx.conn.execute(
-            sql.SQL(_LIVE).format(pointer=sql.Identifier(pointer), not_failed=not_failed), ctx.scope_params
-        ).fetchall()
-        newest: dict[str, Newest] = {
-            app: (created, set(uuids))
-            for app, created, uuids in ctx.conn.execute(
-                sql.SQL(_NEWEST).format(table=sql.Identifier(table)),
-                {**ctx.scope_params, "pruned": sorted(ctx.pruned.get(table, ()))},
-            )
-        }
-        copied = _newest_copies(ctx, table)
-        fixes: list[tuple[str, str, int, str, str, Newest]] = []
-        verified: list[str] = []
-        for app, release, version, row, release_fp in live:
-            copy = copy_of(ctx, table, release)
-            own = copy.new_uuid if copy else row
-            top = _newest(newest.get(app), copied.get(app))
-            if top is None:
-                continue
-            top_created, holders = top
-            if own is None:
-                ctx.refuse(REPAIR, table, app, None,
-                           f"the live release v{version} has no {kind_of(table)}, but {kind_of(table)}_set.latest() "
-                           f"returns {sorted(holders)[0]}: nothing of the live release's to date after it")
-                continue
-            if holders == {own}:
-                verified.append(app)
-                continue
-            existing = newest.get(app)
-            if existing and existing[0] > ctx.in_flight_before:
-                ctx.refuse(REPAIR, table, app, sorted(existing[1])[0],
-                           f"the app's newest {kind_of(table)} is younger than the grace period "
-                           f"({ctx.grace_seconds:g}s): a deploy may be in flight")
-                continue
-            target = top_created + MICROSECOND
-            if copy is not None:
-                copy.new_created = iso(target)
-                copy.why += (f"; dated after the app's newest {kind_of(table)} instead (restore-latest), so "
-                             f"{kind_of(table)}_set.latest() returns the live release's")
-                verified.append(app)
-            else:
-                fixes.append((app, release, version, release_fp, own, top))
-        verified += _plan_redates(ctx, table, fixes)
+        verified = _plan_table(ctx, table, pointer)
         if table == "api_config":
             ctx.invariants.latest_config = sorted(set(verified))
         else:
             ctx.invariants.latest_build = sorted(set(verified))
 
 
-def _newest_copies(ctx: PlanningContext, table: str) -> dict[str, Newest]:
-    """Per app, the newest ``created`` among the copies planned so far, and the copies holding it."""
-    best: dict[str, Newest] = {}
+def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
+    kind = kind_of(table)
+    not_failed = sql.SQL("NOT r.failed" if ctx.generation.has_failed else "true")
+    live: dict[str, list[tuple]] = defaultdict(list)
+    for row in ctx.conn.execute(sql.SQL(_LIVE).format(pointer=sql.Identifier(pointer), not_failed=not_failed),
+                                {**ctx.scope_params, **ctx.moved_releases}):
+        live[row[0]].append(row[1:])
+    rows: dict[str, list[_Row]] = defaultdict(list)
+    params = {**ctx.scope_params, "pruned": sorted(ctx.pruned.get(table, ())), "future_after": ctx.future_after,
+              "in_flight_before": ctx.in_flight_before}
+    for app, uuid, created, fp, future, in_flight in ctx.conn.execute(
+            sql.SQL(_CANDIDATES).format(table=sql.Identifier(table)), params):
+        rows[app].append(_Row(uuid, created, fp, future, in_flight))
     for copy in ctx.copies.get(table, {}).values():
         assert copy.new_created is not None and copy.new_uuid is not None
-        created = datetime.fromisoformat(copy.new_created)
-        known = best.get(copy.app_uuid)
-        if known is None or created > known[0]:
-            best[copy.app_uuid] = (created, {copy.new_uuid})
-        elif created == known[0]:
-            known[1].add(copy.new_uuid)
-    return best
+        rows[copy.app_uuid].append(_Row(copy.new_uuid, datetime.fromisoformat(copy.new_created), None))
+    verified: list[str] = []
+    fixes: list[_Fix] = []
+    for app, tied in live.items():
+        present = rows.get(app)
+        if not present:
+            continue
+        top = max(r.created for r in present)
+        holders = sorted(r.uuid for r in present if r.created == top)
+        if len(tied) > 1:
+            ctx.refuse(REPAIR, table, app, None,
+                       f"the live release is ambiguous: v{', v'.join(str(t[1]) for t in sorted(tied, key=lambda t: t[1]))} "
+                       "did not fail and share the newest created; make the order unambiguous first "
+                       "(plan --repair release-order)")
+            continue
+        release, version, row, release_fp = tied[0]
+        copy = copy_of(ctx, table, release)
+        own = copy.new_uuid if copy else row
+        if own is None:
+            ctx.refuse(REPAIR, table, app, None,
+                       f"the live release v{version} has no {kind}, but {kind}_set.latest() returns {holders[0]}: "
+                       f"nothing of the live release's to date after it")
+            continue
+        if holders == [own]:
+            verified.append(app)
+            continue
+        young = [r for r in present if r.in_flight and r.uuid != own]
+        if young:
+            ctx.refuse(REPAIR, table, app, young[0].uuid,
+                       f"the app has a {kind} created within the in-flight window ({ctx.grace_seconds:g}s before now "
+                       f"to {ctx.skew_seconds:g}s after): a deploy may be in flight")
+            continue
+        fixes.append(_Fix(app, release, version, release_fp, own, copy, present))
+    return verified + _plan_fixes(ctx, table, fixes)
 
 
-def _newest(existing: Newest | None, copied: Newest | None) -> Newest | None:
-    """The newest ``created`` of an app's rows after the earlier repairs, and the rows holding it."""
-    if existing is None or copied is None:
-        return existing or copied
-    if existing[0] == copied[0]:
-        return existing[0], existing[1] | copied[1]
-    return max(existing, copied, key=lambda n: n[0])
-
-
-def _plan_redates(ctx: PlanningContext, table: str, fixes: list[tuple[str, str, int, str, str, Newest]]) -> list[str]:
-    """Re-date the live releases' own rows; returns the apps verified afterwards."""
+def _plan_fixes(ctx: PlanningContext, table: str, fixes: list[_Fix]) -> list[str]:
+    """Date each live release's own row (or its planned copy) after the app's other rows, moving
+    future-dated rows back before it; returns the apps verified afterwards."""
     if not fixes:
         return []
+    kind = kind_of(table)
     query = sql.SQL(_ROWS).format(table=sql.Identifier(table))
-    rows = {r[0]: r for r in ctx.conn.execute(query, ([f[4] for f in fixes],))}
+    own_rows = {r[0]: r for r in ctx.conn.execute(query, ([f.own for f in fixes if f.copy is None],))}
+    calendar = Calendar(ctx.conn, table)
+    calendar.prefetch(f.app for f in fixes if any(r.future for r in f.rows))
+    for copy in ctx.copies.get(table, {}).values():
+        calendar.reserve(copy.app_uuid, datetime.fromisoformat(str(copy.new_created)))
     done = []
-    for app, release, version, release_fp, own, (top_created, holders) in fixes:
-        found = rows.get(own)
-        if found is None:
-            ctx.refuse(REPAIR, table, app, own, f"the live release v{version} points at {kind_of(table)} {own}, "
-                                                "which does not exist (dangling reference)")
+    for fix in fixes:
+        if fix.copy is not None:
+            own_created = datetime.fromisoformat(str(fix.copy.new_created))
+            own_fp = None
+        else:
+            found = own_rows.get(fix.own)
+            if found is None:
+                ctx.refuse(REPAIR, table, fix.app, fix.own, f"the live release v{fix.version} points at {kind} "
+                                                            f"{fix.own}, which does not exist (dangling reference)")
+                continue
+            if found[1] != fix.app:
+                ctx.refuse(REPAIR, table, fix.app, fix.own,
+                           f"the live release v{fix.version} uses {kind} {fix.own} of app {found[1]} (cross-app "
+                           "reference): not re-dating another app's row")
+                continue
+            own_created, own_fp = found[2], found[3]
+        others = [Dated(r.uuid, r.created, movable=r.fingerprint is not None) for r in fix.rows if r.uuid != fix.own]
+        newest = make_newest(fix.app, own_created, others, now=ctx.now, future_after=ctx.future_after,
+                             not_after=ctx.in_flight_before, calendar=calendar)
+        if newest is None:
+            ctx.refuse(REPAIR, table, fix.app, fix.own,
+                       f"making the live release v{fix.version}'s {kind} the newest would date it after now() "
+                       "(a row is dated about now); plan again later")
             continue
-        if found[1] != app:
-            ctx.refuse(REPAIR, table, app, own, f"the live release v{version} uses {kind_of(table)} {own} of "
-                                                f"app {found[1]} (cross-app reference): not re-dating another "
-                                                "app's row")
-            continue
-        others = sorted(holders - {own})
-        ctx.add(repair=REPAIR, kind="redate", table=table, app_uuid=app, row=own, fingerprint=found[3],
-                release=release, release_version=version, release_fingerprint=release_fp,
-                new_created=iso(top_created + MICROSECOND),
-                why=f"{kind_of(table)}_set.latest() would return {', '.join(others)} (created {iso(top_created)}), "
-                    f"not the live release v{version}'s {kind_of(table)}; its created {iso(found[2])} becomes the "
-                    "app's newest plus 1 microsecond")
-        done.append(app)
+        _record(ctx, table, fix, own_created, own_fp, newest.created, newest.moves)
+        done.append(fix.app)
     return done
+
+
+def _record(ctx: PlanningContext, table: str, fix: _Fix, own_created: datetime, own_fp: str | None,
+            target: datetime, moves: tuple) -> None:
+    """The actions of one fix: the live row re-dated (or its copy dated), future-dated rows moved back."""
+    kind = kind_of(table)
+    label = f"{kind}_set.latest()"
+    release = dict(release=fix.release, release_version=fix.version, release_fingerprint=fix.release_fp)
+    fingerprints = {r.uuid: r.fingerprint for r in fix.rows}
+    if target != own_created:
+        newest = max(r.created for r in fix.rows if r.uuid != fix.own and not r.future)
+        overtaken = sorted(r.uuid for r in fix.rows if r.uuid != fix.own and not r.future and r.created == newest)
+        if fix.copy is not None:
+            fix.copy.new_created = iso(target)
+            fix.copy.why += (f"; dated after the app's newest {kind} instead (restore-latest), so {label} returns "
+                             "the live release's")
+        else:
+            ctx.add(repair=REPAIR, kind="redate", table=table, app_uuid=fix.app, row=fix.own, fingerprint=own_fp,
+                    new_created=iso(target), **release,
+                    why=f"{label} would return {', '.join(overtaken)} (created {iso(newest)}), not the live release "
+                        f"v{fix.version}'s {kind}; its created {iso(own_created)} becomes the app's newest plus "
+                        "1 microsecond")
+    for moved, at in moves:
+        ctx.add(repair=REPAIR, kind="redate", table=table, app_uuid=fix.app, row=moved.uuid,
+                fingerprint=fingerprints[moved.uuid], new_created=iso(at), **release,
+                why=f"{kind} {moved.uuid} is dated {iso(moved.created)}, after now() + {ctx.skew_seconds:g}s "
+                    f"(future-dated), so {label} returns it through every new {kind}; it moves back to just before "
+                    f"the live release v{fix.version}'s {kind} (no repair dates a row after now(), so the live row "
+                    "is never dated after it)")

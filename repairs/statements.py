@@ -38,6 +38,8 @@ EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), (
 #: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
 SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
 BOOKKEEPING = ("uuid", "created", "updated")
+#: The tables whose rows an action may re-date (release-order re-dates releases).
+REDATED: tuple[str, ...] = (*POINTER, "api_release")
 #: Every temporary table a repair transaction creates (the script adds ca_identity, ca_columns).
 TEMPORARY_TABLES = ("ca_plan", "ca_expect", "ca_seen", "ca_params", "ca_done", "ca_before", "ca_counts")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
@@ -100,7 +102,9 @@ class Statements:
 
     @property
     def release_own(self) -> tuple[str, ...]:
-        return tuple(c for c in self.columns("api_release") if c not in POINTER.values())
+        """A release's columns a repair never changes: all but its pointers and ``created``
+        (which only a planned re-date of that release may change, checked on its own)."""
+        return tuple(c for c in self.columns("api_release") if c not in POINTER.values() and c != "created")
 
     # -- setup ----------------------------------------------------------------------------
     @cached_property
@@ -132,7 +136,8 @@ class Statements:
         orphan takes the stronger lock at the ``DELETE`` itself."""
         keys = [(table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
                 for table in POINTER]
-        keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL")))
+        keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL "
+                                            "UNION ALL SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = 'api_release'")))
         return [render(sql.SQL(
             "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
             "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
@@ -167,7 +172,7 @@ class Statements:
             sql.SQL(" UNION ALL ").join(parts)))
 
     def _stale_parts(self, undo: bool) -> list[sql.Composed]:
-        parts = [self._kinds_allowed(undo)]
+        parts = [self._kinds_allowed(undo), *self._release_checks(undo)]
         for table, pointer in POINTER.items():
             parts += self._undo_checks(table, pointer) if undo else self._plan_checks(table, pointer)
             parts += self._duplicates(table)
@@ -178,7 +183,8 @@ class Statements:
         kinds = ("uncopy", "redate", "reinsert") if undo else ("copy", "prune", "redate")
         return sql.SQL(
             "SELECT q.action, 'a ' || q.kind || ' of ' || q.tbl || {tail} AS problem FROM ca_plan AS q "
-            "WHERE q.tbl NOT IN ({tables}) OR q.kind NOT IN ({kinds}) OR q.undo <> {undo}"
+            "WHERE NOT ((q.tbl IN ({tables}) AND q.kind IN ({kinds})) OR (q.tbl = 'api_release' AND q.kind = 'redate')) "
+            "OR q.undo <> {undo}"
         ).format(tables=sql.SQL(", ").join(sql.Literal(t) for t in POINTER),
                  kinds=sql.SQL(", ").join(sql.Literal(k) for k in kinds), undo=sql.Literal(undo),
                  tail=sql.Literal(f" is not an action {'an undo' if undo else 'a plan'} can hold"))
@@ -197,21 +203,24 @@ class Statements:
         """A plan's rows are as planned, and each action is one the planners would make now.
 
         Fingerprints: the row and its release as planned, a pruned row unused, a copy's uuid free.
-        copy: its release (of the action's app) uses the row, the row is of that app and used by
-        no other app's release, and an earlier release of the app keeps the original (the
-        earliest user, by version, which is not copied itself); not dated in the future (a copy
-        dated after its release gets the ``latest()`` invariant: :attr:`expect`).  prune: a row
-        of an existing app, older than the plan's grace period, not the newest config of an app
-        without releases (``App.create`` builds v1 on it).  redate: the row its release uses,
-        re-dated after every other row of the app (the pruned ones aside, planned copies
-        included), not in the future.
+        copy: its release (of the action's app) uses the row, the row is of that app, and an
+        earlier release of the app keeps the original (the earliest user of the row's own app, by
+        version, which is not copied itself; other apps' releases using the row are left alone);
+        not dated in the future (a copy dated after its release gets the ``latest()`` invariant:
+        :attr:`expect`).  prune: a row of an existing app, not in flight (created within the
+        plan's grace period before now, up to now: a row dated later is future-dated), not the
+        newest config of an app without releases (``App.create`` builds v1 on it).  redate:
+        either the row its release uses, re-dated after every other row of the app (by the dates
+        the plan gives them; the pruned ones aside, planned copies included), or a row dated in
+        the future moved back to before that (restore-latest never dates a row after it); never
+        in the future.
         """
         f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
         kind = kind_of(table)
         users = sql.SQL(
             "SELECT r.{p} AS row_id, (array_agg(r.uuid ORDER BY r.version, r.created, r.uuid))[1] AS keeper, "
             "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version, "
-            "min(CAST(r.app_id AS text)) AS app_lo, max(CAST(r.app_id AS text)) AS app_hi FROM api_release AS r "
+            "FROM api_release AS r JOIN {t} AS ux ON ux.uuid = r.{p} AND ux.app_id = r.app_id "
             "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy') "
             "GROUP BY r.{p}").format(**f)
         source = sql.SQL(
@@ -223,10 +232,15 @@ class Statements:
             "LEFT JOIN ca_plan AS kc ON kc.tbl = {name} AND kc.kind = 'copy' AND kc.release = u.keeper "
             "CROSS JOIN ca_params AS pa WHERE q.tbl = {name} AND NOT q.undo").format(users=users, **f)
         newer = sql.SQL(
-            "EXISTS (SELECT 1 FROM {t} AS o WHERE o.app_id = q.app AND o.uuid <> q.uuid AND o.created >= q.new_created "
+            "EXISTS (SELECT 1 FROM {t} AS o LEFT JOIN ca_plan AS m ON m.tbl = {name} AND m.kind = 'redate' "
+            "AND m.uuid = o.uuid AND NOT m.undo "
+            "WHERE o.app_id = q.app AND o.uuid <> q.uuid AND coalesce(m.new_created, o.created) >= q.new_created "
             "AND NOT EXISTS (SELECT 1 FROM ca_plan AS d WHERE d.tbl = {name} AND d.kind = 'prune' AND d.uuid = o.uuid)) "
             "OR EXISTS (SELECT 1 FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy' AND c.app = q.app "
             "AND c.new_created >= q.new_created)").format(**f)
+        # restore-latest moves a row dated in the future back (never dates the live row after it)
+        moved_back = sql.SQL("(q.kind = 'redate' AND x.created > now() AND q.new_created < x.created "
+                             "AND r.{p} IS DISTINCT FROM q.uuid)").format(**f)
         protected = sql.SQL("false") if table != "api_config" else sql.SQL(
             "q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_release AS ar WHERE ar.app_id = q.app) "
             "AND x.created = (SELECT max(ac.created) FROM api_config AS ac WHERE ac.app_id = q.app)")
@@ -238,11 +252,10 @@ class Statements:
              f"a release uses this {kind} now"),
             (sql.SQL("q.kind = 'copy' AND n.uuid IS NOT NULL"), "the uuid planned for the copy is taken"),
             (sql.SQL("q.kind IN ('copy', 'redate') AND (q.release IS NULL OR (r.uuid IS NOT NULL "
-                     "AND (r.app_id <> q.app OR r.{p} IS DISTINCT FROM q.uuid)))").format(**f),
+                     "AND (r.app_id <> q.app OR (r.{p} IS DISTINCT FROM q.uuid AND NOT {moved_back}))))").format(
+                moved_back=moved_back, **f),
              f"its release is not a release of this app that uses this {kind}"),
             (sql.SQL("x.app_id <> q.app"), f"the {kind} belongs to another app"),
-            (sql.SQL("u.app_lo <> u.app_hi OR u.app_lo <> CAST(q.app AS text)"),
-             f"the {kind} is used by releases of other apps (cross-app reference): unshare does not copy it"),
             (sql.SQL("u.keeper = q.release"),
              f"its release is the earliest release using this {kind}: it keeps the original, unshare would not "
              "copy it (was the release that kept it deleted after planning?)"),
@@ -252,14 +265,41 @@ class Statements:
             (sql.SQL("q.kind IN ('copy', 'redate') AND q.new_created > now()"), "dated in the future"),
             (sql.SQL("q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)"),
              f"the {kind}'s app does not exist (dangling reference)"),
-            (sql.SQL("q.kind = 'prune' AND x.created > now() - pa.grace_seconds * INTERVAL '1 second'"),
+            (sql.SQL("q.kind = 'prune' AND x.created > now() - pa.grace_seconds * INTERVAL '1 second' "
+                     "AND x.created <= now()"),
              sql.SQL("{} || CAST(pa.grace_seconds AS text) || 's): a deploy may be in flight'").format(
                  sql.Literal(f"the {kind} is younger than the grace period ("))),
-            (sql.SQL("q.kind = 'redate' AND ({})").format(newer),
+            (sql.SQL("q.kind = 'redate' AND NOT {} AND ({})").format(moved_back, newer),
              f"the new created would not make it the app's newest {kind}: restore-latest would not plan this"),
             (protected, PROTECTED_CONFIG),
         ]
         return [self._problems(checks, source)]
+
+    def _release_checks(self, undo: bool) -> list[sql.Composed]:
+        """A re-dated release (release-order, opt-in, or its undo).
+
+        Plan: the release as planned (fingerprint) and of this app, re-dated once, not into the
+        future; whether the new order is right is the ``release_order`` invariant's to say,
+        after the change.  Undo: the release exists, of this app, with the ``created`` the apply
+        gave it (when the undo file records it).
+        """
+        source = sql.SQL(
+            "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.uuid "
+            "LEFT JOIN api_release AS x ON x.uuid = q.uuid WHERE q.tbl = 'api_release' AND q.undo = {}").format(
+            sql.Literal(undo))
+        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+            (sql.SQL("x.uuid IS NULL OR x.app_id <> q.app"), "the release is gone, or of another app"),
+        ]
+        if undo:
+            checks.append((sql.SQL("q.cur_created IS NOT NULL AND x.created <> q.cur_created OR q.cur_created IS NULL "
+                                   "AND x.created = q.new_created"),
+                           "the release's created is no longer the one the apply gave it"))
+        else:
+            checks += [(sql.SQL("s.fp IS DISTINCT FROM q.fp"), "the release changed or is gone since planning"),
+                       (sql.SQL("q.new_created > now()"), "dated in the future")]
+        twice = sql.SQL("SELECT min(q.action), 'this release is re-dated twice' FROM ca_plan AS q "
+                        "WHERE q.tbl = 'api_release' GROUP BY q.uuid HAVING count(*) > 1")
+        return [self._problems(checks, source), twice]
 
     @staticmethod
     def _duplicates(table: str) -> list[sql.Composed]:
@@ -286,7 +326,10 @@ class Statements:
         copy after the apply would lose its row), the original exists, all of one app.  redate:
         the row exists with the ``created`` the apply gave it (when the undo file records it).
         reinsert: the row is still absent, its app exists, the image is of this row and app.
-        Not compared: ``updated`` and anything else a controller boot re-saves.
+        Not compared: ``updated`` and anything else a controller boot re-saves.  A date the undo
+        restores may lie in the future: it is the row's recorded pre-image (a future-dated row
+        restore-latest moved back, a future-dated orphan prune-orphans deleted); only forward
+        plans never date a row after ``now()``.
         """
         f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
         kind = kind_of(table)
@@ -307,14 +350,12 @@ class Statements:
             (sql.SQL("q.kind = 'redate' AND (x.app_id <> q.app OR (q.cur_created IS NOT NULL AND x.created <> "
                      "q.cur_created) OR (q.cur_created IS NULL AND x.created = q.new_created))"),
              f"the {kind}'s created is no longer the one the apply gave it"),
-            (sql.SQL("q.kind = 'redate' AND q.new_created > now()"), "dated in the future"),
             (sql.SQL("q.kind = 'reinsert' AND x.uuid IS NOT NULL"), f"the pruned {kind} exists again"),
             (sql.SQL("q.kind = 'reinsert' AND NOT EXISTS (SELECT 1 FROM api_app AS a WHERE a.uuid = q.app)"),
              f"the pruned {kind}'s app does not exist any more"),
             (sql.SQL("q.kind = 'reinsert' AND ({image} ->> 'uuid' IS DISTINCT FROM CAST(q.uuid AS text) "
-                     "OR {image} ->> 'app_id' IS DISTINCT FROM CAST(q.app AS text) "
-                     "OR CAST({image} ->> 'created' AS timestamptz) > now())").format(image=image),
-             f"the recorded {kind} is of another row or app, or dated in the future"),
+                     "OR {image} ->> 'app_id' IS DISTINCT FROM CAST(q.app AS text))").format(image=image),
+             f"the recorded {kind} is of another row or app"),
         ]
         dependents = sql.SQL(
             "SELECT q.action, 'release v' || CAST(d.version AS text) || ' (' || CAST(d.uuid AS text) "
@@ -354,6 +395,9 @@ class Statements:
                 "ELSE false END AS done FROM ca_plan AS q LEFT JOIN {t} AS x ON x.uuid = q.uuid "
                 "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name}").format(
                 row=_row_md5("x", ("created", *self.content(table))), reinserted=reinserted, **f))
+        parts.append(sql.SQL(
+            "SELECT q.app, CASE q.kind WHEN 'redate' THEN coalesce(x.created = q.new_created, false) ELSE false END "
+            "FROM ca_plan AS q LEFT JOIN api_release AS x ON x.uuid = q.uuid WHERE q.tbl = 'api_release'"))
         return [
             render(sql.SQL("CREATE TEMPORARY TABLE ca_done AS SELECT d.app, bool_and(d.done) AS done, "
                            "count(*) AS actions FROM ({}) AS d GROUP BY d.app").format(sql.SQL(" UNION ALL ").join(parts))),
@@ -388,7 +432,7 @@ class Statements:
     def snapshot(self) -> list[str]:
         """Record, before any change, what the invariants compare against."""
         before = sql.SQL(
-            "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.config_id, r.build_id, "
+            "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.created, r.config_id, r.build_id, "
             "{cfg} AS config_content, {bld} AS build_content FROM api_release AS r "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS b ON b.uuid = r.build_id "
             "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
@@ -429,6 +473,8 @@ class Statements:
                         "CROSS JOIN json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j "
                         "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(jcols=_cols("j", columns), **f),
             ]
+        rest.append(sql.SQL("UPDATE api_release AS x SET created = q.new_created FROM ca_plan AS q "
+                            "WHERE q.tbl = 'api_release' AND q.kind = 'redate' AND x.uuid = q.uuid"))
         return [render(s) for s in (*copies, self._repoint(), *rest)]
 
     @staticmethod
@@ -449,7 +495,8 @@ class Statements:
     @cached_property
     def invariants(self) -> str:
         """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
-        parts = [self._releases_unchanged(), self._counts_as_planned()]
+        parts = [self._releases_unchanged(), self._counts_as_planned(), self._post_images("api_release"),
+                 self._release_order()]
         for table, pointer in POINTER.items():
             parts += [self._post_images(table), self._no_new_orphan(table, pointer), self._unshared(table, pointer),
                       self._latest(table, pointer)]
@@ -460,6 +507,7 @@ class Statements:
         problem = sql.SQL(
             "CASE WHEN b.uuid IS NULL THEN 'appeared' WHEN r.uuid IS NULL THEN 'disappeared' "
             "WHEN {own} <> b.own THEN 'its own columns changed' "
+            "WHEN r.created IS DISTINCT FROM coalesce(pr.new_created, b.created) THEN 'its created is not as planned' "
             "WHEN r.config_id IS DISTINCT FROM coalesce(pc.new_uuid, b.config_id) THEN 'its config_id is not as planned' "
             "WHEN r.build_id IS DISTINCT FROM coalesce(pb.new_uuid, b.build_id) THEN 'its build_id is not as planned' "
             "WHEN {cfg} IS DISTINCT FROM b.config_content THEN 'the content of its config changed' "
@@ -474,6 +522,8 @@ class Statements:
             "AND pc.kind IN ('copy', 'uncopy') "
             "LEFT JOIN ca_plan AS pb ON pb.release = coalesce(r.uuid, b.uuid) AND pb.tbl = 'api_build' "
             "AND pb.kind IN ('copy', 'uncopy') "
+            "LEFT JOIN ca_plan AS pr ON pr.uuid = coalesce(r.uuid, b.uuid) AND pr.tbl = 'api_release' "
+            "AND pr.kind = 'redate' "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id"
             ") AS v WHERE v.problem IS NOT NULL"
         ).format(problem=problem)
@@ -522,21 +572,51 @@ class Statements:
             "GROUP BY r.{p} HAVING count(*) > 1 AND bool_and(r.app_id = x.app_id)"
         ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer), t=sql.Identifier(table))
 
-    def _latest(self, table: str, pointer: str) -> sql.Composed:
-        kind = kind_of(table)
+    def _live(self, invariant: str, pointer: str) -> sql.Composed:
+        """Per app of ``invariant``: its live release as the controller picks it (newest by
+        ``created`` that did not fail), ``n`` the releases tied for it (more than one: ambiguous)."""
         not_failed = sql.SQL("NOT failed" if self.generation.has_failed else "true")
         return sql.SQL(
-            "SELECT CAST(NULL AS integer), 'app ' || CAST(l.app_id AS text) || {msg} || CAST(x.uuid AS text) || ', not the live "
-            "release v' || CAST(l.version AS text) || {tail} FROM ("
-            "SELECT DISTINCT ON (app_id) app_id, version, {p} AS row_id FROM api_release "
-            "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv}) AND {not_failed} "
-            "ORDER BY app_id, version DESC) AS l JOIN ("
+            "SELECT s.app_id, max(s.version) AS version, (array_agg(s.row_id ORDER BY s.version DESC))[1] AS row_id, "
+            "count(*) AS n FROM (SELECT app_id, version, {p} AS row_id, "
+            "rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk FROM api_release "
+            "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv}) AND {not_failed}) AS s "
+            "WHERE s.rk = 1 GROUP BY s.app_id"
+        ).format(inv=sql.Literal(invariant), not_failed=not_failed, p=sql.Identifier(pointer))
+
+    def _latest(self, table: str, pointer: str) -> sql.Composed:
+        """``latest()`` is the live release's row (the controller's live release: newest by
+        ``created`` that did not fail, unambiguous), with no tie at the newest ``created``."""
+        kind = kind_of(table)
+        inv = f"latest_{kind}"
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), 'app ' || CAST(l.app_id AS text) || CASE WHEN l.n > 1 "
+            "THEN ': the live release is ambiguous (releases that did not fail tie on created)' "
+            "ELSE {msg} || CAST(x.uuid AS text) || ', not the live release v' || CAST(l.version AS text) || {tail} END "
+            "FROM ({live}) AS l JOIN ("
             "SELECT app_id, uuid, rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk FROM {t} "
             "WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = {inv})) AS x "
-            "ON x.app_id = l.app_id AND x.rk = 1 WHERE x.uuid IS DISTINCT FROM l.row_id"
+            "ON x.app_id = l.app_id AND x.rk = 1 WHERE l.n > 1 OR x.uuid IS DISTINCT FROM l.row_id"
         ).format(msg=sql.Literal(f": {kind}_set.latest() returns "), tail=sql.Literal(f"'s {kind}"),
-                 p=sql.Identifier(pointer), t=sql.Identifier(table), inv=sql.Literal(f"latest_{kind}"),
-                 not_failed=not_failed)
+                 live=self._live(inv, pointer), t=sql.Identifier(table), inv=sql.Literal(inv))
+
+    def _release_order(self) -> sql.Composed:
+        """Apps re-dated by release-order: their highest version is strictly the newest release by
+        ``created`` (what numbers the next release), and the live release is unambiguous."""
+        failed = sql.SQL("failed" if self.generation.has_failed else "false")
+        return sql.SQL(
+            "SELECT CAST(NULL AS integer), 'app ' || CAST(v.app_id AS text) || ': ' || v.problem FROM ("
+            "SELECT s.app_id, CASE WHEN sum(CASE WHEN s.rk = 1 THEN 1 ELSE 0 END) > 1 "
+            "THEN 'releases still tie at the newest created' "
+            "WHEN max(CASE WHEN s.rk = 1 THEN s.version END) < max(s.version) "
+            "THEN 'the newest release by created is still not the highest version' "
+            "WHEN sum(CASE WHEN s.lk = 1 THEN 1 ELSE 0 END) > 1 "
+            "THEN 'releases that did not fail still tie for the live release' END AS problem FROM ("
+            "SELECT app_id, version, rank() OVER (PARTITION BY app_id ORDER BY created DESC) AS rk, "
+            "CASE WHEN NOT {failed} THEN rank() OVER (PARTITION BY app_id, {failed} ORDER BY created DESC) END AS lk "
+            "FROM api_release WHERE app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'release_order')"
+            ") AS s GROUP BY s.app_id) AS v WHERE v.problem IS NOT NULL"
+        ).format(failed=failed)
 
 
 @dataclass(frozen=True)
@@ -546,8 +626,8 @@ class Images:
     A copy's pre-image is known without reading: its release pointed at the original and had
     the fingerprint the plan recorded (the stale check verified both), so only the fingerprints
     after the change are read, as the JSON text the undo file stores (``[[action, copy md5,
-    release md5], ...]``, built by the server in one statement).  The few re-dated and pruned
-    rows are read whole: ``[[action, row, md5], ...]``.
+    release md5], ...]``, built by the server in one statement).  The few re-dated (configs,
+    builds, releases) and pruned rows are read whole: ``[[action, row, md5], ...]``.
     """
 
     @cached_property
@@ -565,7 +645,7 @@ class Images:
         parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
                          "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
             select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
-            kinds=sql.SQL(kinds)) for table in POINTER]
+            kinds=sql.SQL(kinds)) for table in REDATED]
         return render(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))
 

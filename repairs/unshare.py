@@ -4,20 +4,24 @@ For each config (build) used by more than one release, the earliest release usin
 version) keeps the original; every other release gets a copy: a fresh uuid generated here,
 the original's ``app_id`` and ``owner_id``, every content column verbatim, and ``created``
 just before its release's (one microsecond, further back if that would tie another row of
-the app).  Only the release's ``config_id`` / ``build_id`` changes.  A shared row used across
-apps, or a release pointing at a row that does not exist, is refused, never guessed at.
+the app; never after the plan's ``now()``, even for a release dated in the future; by the
+dates release-order plans, if it is in the plan).  Only the release's ``config_id`` /
+``build_id`` changes.  Sharing is counted by row, across apps: the releases of the row's own
+app are unshared, releases of other apps using it (cross-app references) are left alone and
+listed as not repaired (which row they should use cannot be known), and a release pointing
+at a row that does not exist (dangling) is refused, never guessed at.
 """
 
 from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Iterable
-from datetime import datetime
 from itertools import groupby
 
 from psycopg import sql
 
-from repairs.context import MICROSECOND, PlanningContext, iso
+from repairs.context import PlanningContext, iso
+from repairs.dating import Calendar
 from repairs.model import POINTER, Action, kind_of
 
 REPAIR = "unshare"
@@ -45,60 +49,17 @@ LEFT JOIN (SELECT DISTINCT app_id, created FROM {table}
 ORDER BY u.row_id, u.n
 """
 
-_CREATED_OF_APPS = "SELECT app_id::text, created FROM {table} WHERE app_id = ANY(%s::uuid[])"
-
-
-class _Calendar:
-    """Which ``created`` values each app's rows of one table hold, loaded only where needed."""
-
-    def __init__(self, ctx: PlanningContext, table: str) -> None:
-        self.ctx = ctx
-        self.table = table
-        self.loaded: dict[str, set[datetime]] = {}
-        self.new: dict[str, set[datetime]] = {}
-
-    def prefetch(self, apps: Iterable[str]) -> None:
-        """Load the taken ``created`` values of ``apps`` in one query (those known to collide)."""
-        wanted = sorted(set(apps) - set(self.loaded))
-        if not wanted:
-            return
-        for app in wanted:
-            self.loaded[app] = set()
-        query = sql.SQL(_CREATED_OF_APPS).format(table=sql.Identifier(self.table))
-        for app, created in self.ctx.conn.execute(query, (wanted,)):
-            self.loaded[app].add(created)
-
-    def _existing(self, app: str) -> set[datetime]:
-        if app not in self.loaded:
-            query = sql.SQL(_CREATED_OF_APPS).format(table=sql.Identifier(self.table))
-            self.loaded[app] = {row[1] for row in self.ctx.conn.execute(query, ([app],))}
-        return self.loaded[app]
-
-    def slot_before(self, app: str, moment: datetime, known_taken: bool) -> datetime:
-        """The latest free moment strictly before ``moment`` for a new row of ``app``."""
-        new = self.new.setdefault(app, set())
-        candidate = moment - MICROSECOND
-        if known_taken or candidate in new:
-            taken = self._existing(app)
-            while candidate in taken or candidate in new:
-                candidate -= MICROSECOND
-        elif app in self.loaded:
-            while candidate in self.loaded[app] or candidate in new:
-                candidate -= MICROSECOND
-        new.add(candidate)
-        return candidate
-
 
 def plan(ctx: PlanningContext) -> None:
-    """Plan a copy for every release but the first of each shared config and build."""
+    """Plan a copy for every release of the row's app but the first, for each shared config and build."""
     unshared_apps: set[str] = set()
     refused_apps: set[str] = set()
     for table, pointer in POINTER.items():
-        calendar = _Calendar(ctx, table)
+        calendar = Calendar(ctx.conn, table)
         copies = ctx.copies.setdefault(table, {})
         query = sql.SQL(_USERS).format(table=sql.Identifier(table), pointer=sql.Identifier(pointer))
         rows = ctx.conn.execute(query, ctx.scope_params).fetchall()
-        calendar.prefetch(row[3] for row in rows if row[10])
+        calendar.prefetch(row[3] for row in rows if row[10] or row[2] in ctx.release_created)
         for row_id, group in groupby(rows, key=lambda r: r[0]):
             users = list(group)
             refusal = _refusal(table, row_id, users)
@@ -107,10 +68,24 @@ def plan(ctx: PlanningContext) -> None:
                     ctx.refuse(REPAIR, table, app, row_id, refusal)
                     refused_apps.add(app)
                 continue
-            why = (f"shared by {len(users)} releases ({_versions(users)}); the original stays with v{users[0][4]}, "
+            row_app = users[0][8]
+            foreign = [u for u in users if u[3] != row_app]
+            for app in sorted({u[3] for u in foreign}):
+                ctx.refuse(REPAIR, table, app, row_id,
+                           f"releases {_versions(u for u in foreign if u[3] == app)} use {kind_of(table)} {row_id} of "
+                           f"app {ctx.app_names.get(row_app) or row_app} (cross-app reference): left alone, since "
+                           "which row they should use cannot be known; fix them by hand")
+                refused_apps.add(app)
+            own = [u for u in users if u[3] == row_app]
+            if len(own) < 2:
+                continue
+            why = (f"shared by {len(own)} releases ({_versions(own)}); the original stays with v{own[0][4]}, "
                    "each copy is dated just before its release")
-            for _, _, release, app, version, created, fp, _, _, row_fp, taken in users[1:]:
-                new_created = calendar.slot_before(app, created, taken)
+            if foreign:
+                why += f" (releases of other apps using it are left alone: {_versions(foreign)})"
+            for _, _, release, app, version, created, fp, _, _, row_fp, taken in own[1:]:
+                moment = min(ctx.release_created.get(release, created), ctx.now)
+                new_created = calendar.slot_before(app, moment, taken or moment != created)
                 copies[release] = ctx.add(
                     repair=REPAIR, kind="copy", table=table, app_uuid=app, row=row_id, fingerprint=row_fp,
                     release=release, release_version=version, release_fingerprint=fp,
@@ -120,14 +95,10 @@ def plan(ctx: PlanningContext) -> None:
 
 
 def _refusal(table: str, row_id: str, users: list[tuple]) -> str | None:
-    exists, row_app = users[0][7], users[0][8]
+    exists = users[0][7]
     if not exists:
         return (f"releases {_versions(users)} point at {kind_of(table)} {row_id}, which does not exist "
                 "(dangling reference): nothing to copy")
-    foreign = sorted({u[3] for u in users if u[3] != row_app})
-    if foreign:
-        return (f"{kind_of(table)} {row_id} of app {row_app} is used by releases of other apps ({', '.join(foreign)}) "
-                "(cross-app reference): not copying another app's row")
     return None
 
 

@@ -11,19 +11,20 @@ from psycopg import conninfo, sql
 from auditor.audit import open_audit
 from auditor.connection import resolve_target
 from auditor.findings import Finding
-from auditor.runner import Selection
+from auditor.runner import DEFAULT_SKEW_SECONDS, Selection
 from tests.testbed import server_binary
 
 
 def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_seconds: float = 300,
-          server_version: int | None = None, dsn: str | None = None) -> list[Finding]:
+          server_version: int | None = None, dsn: str | None = None,
+          skew_seconds: float = DEFAULT_SKEW_SECONDS) -> list[Finding]:
     """Run the audit against ``db`` (or ``dsn``) and return every finding.
 
     ``server_version=150000`` forces the pre-PostgreSQL-16 paths on a newer test server.
     """
     selection = Selection(include=tuple(checks))
     with open_audit(resolve_target(dsn or db.dsn), apps=apps, selection=selection, grace_seconds=grace_seconds,
-                    server_version=server_version) as run:
+                    server_version=server_version, skew_seconds=skew_seconds) as run:
         return list(run.findings())
 
 

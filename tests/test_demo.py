@@ -15,7 +15,7 @@ import psutil
 import psycopg
 import pytest
 
-STEPS = ("Audit the whole database", "misbehaves after a failed deploy", "was rolled back",
+STEPS = ("Audit the whole database", "fails with a duplicate key", "what did it leave behind", "was rolled back",
          "Plan the repairs", "Review the plan", "SQL script", "Rehearse", "Apply for real",
          "Audit again", "a new plan is empty")
 
@@ -94,7 +94,7 @@ def test_keep_leaves_a_database_to_explore(tmp_path):
     pid_file = Path(re.search(r"head -1 (\S+postmaster\.pid)", out).group(1))
     try:
         with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT count(*) FROM api_app").fetchone()[0] == 6
+            assert conn.execute("SELECT count(*) FROM api_app").fetchone()[0] == 7
     finally:
         pid = int(pid_file.read_text().splitlines()[0])
         os.kill(pid, signal.SIGINT)

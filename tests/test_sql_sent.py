@@ -13,6 +13,7 @@ from psycopg import sql as pgsql
 
 from auditor.cli import cli
 from auditor.demo import write_story
+from repairs.model import REPAIRS
 from tests.checks.test_sql_portability import VERSION_SWITCHED, portability_problems
 
 
@@ -53,7 +54,9 @@ def test_every_command_sends_only_94_sql(make_db, tmp_path, monkeypatch, sent, m
         ["blast-radius", "config", shared], ["blast-radius", "app", names["rolled_back"]],
         ["check", "--fail-on", "never", "--format", "html", "-o", "r.html"],
         ["explain", names["poisoned"], "--format", "html", "-o", "e.html"],
-        ["plan", "-o", "p.plan"], ["plan", "show", "p.plan", "--format", "html", "-o", "p.html"],
+        ["check", "--app", names["out_of_order"], "--fail-on", "never"], ["explain", names["out_of_order"]],
+        ["plan", "-o", "p.plan", *(f"--repair={r}" for r in REPAIRS)],
+        ["plan", "show", "p.plan", "--format", "html", "-o", "p.html"],
         ["plan", "sql", "p.plan", "-o", "p.sql"],
         ["apply", "p.plan", "--rehearse", "--yes"], ["apply", "p.plan", "--yes"],
         ["apply", "p.plan", "--yes"],  # already applied: the statements that find what is in effect

@@ -12,12 +12,13 @@ from auditor.configfile import Settings, load_settings, target_for
 from auditor.connection import Target
 from auditor.errors import BadInput
 from auditor.options import GRACE, target_options
-from auditor.runner import DEFAULT_GRACE_SECONDS, Selection
+from auditor.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
 
 
 def selection_options(func: Callable) -> Callable:
-    """``--app``, ``--check``, ``--exclude``, ``--grace``, ``--config`` and the target options."""
+    """``--app``, ``--check``, ``--exclude``, ``--grace``, ``--skew``, ``--config`` and the target options."""
     func = target_options(func)
+    func = skew_option(func)
     func = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                         help="Config file (default: ./controller-audit.toml, else [tool.controller-audit] "
                              "in ./pyproject.toml).")(func)
@@ -31,6 +32,14 @@ def selection_options(func: Callable) -> Callable:
     return func
 
 
+def skew_option(func: Callable) -> Callable:
+    """``--skew``: how far ahead of the database's clock a controller host's clock may run."""
+    return click.option("--skew", type=GRACE, default=DEFAULT_SKEW_SECONDS, show_default=True,
+                        metavar="SECONDS",
+                        help="Rows created up to this long after the database's now() are in flight; later "
+                             "ones are future-dated (a controller clock ahead of the database's).")(func)
+
+
 @dataclass(frozen=True)
 class AuditRequest:
     """An audit's target, apps, checks and grace, from the options and the config file."""
@@ -40,6 +49,7 @@ class AuditRequest:
     selection: Selection
     grace_seconds: float
     settings: Settings
+    skew_seconds: float = DEFAULT_SKEW_SECONDS
 
 
 def _apps(cli_apps: tuple[str, ...], settings: Settings) -> tuple[str, ...]:
@@ -53,7 +63,7 @@ def _apps(cli_apps: tuple[str, ...], settings: Settings) -> tuple[str, ...]:
 
 def audit_request(
     *, dsn: str | None, apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, ...],
-    grace: float | None, settings: Settings,
+    grace: float | None, settings: Settings, skew: float = DEFAULT_SKEW_SECONDS,
 ) -> AuditRequest:
     """Combine the command line with the config file (the command line wins)."""
     exclude = tuple(dict.fromkeys((*excludes, *(c for c in settings.exclude if c not in checks))))
@@ -61,7 +71,7 @@ def audit_request(
                           severity_overrides=dict(settings.severity))
     grace_seconds = grace if grace is not None else (
         settings.grace if settings.grace is not None else DEFAULT_GRACE_SECONDS)
-    return AuditRequest(target_for(dsn, settings), _apps(apps, settings), selection, grace_seconds, settings)
+    return AuditRequest(target_for(dsn, settings), _apps(apps, settings), selection, grace_seconds, settings, skew)
 
 
 def settings_from(config_path: str | None) -> Settings:

@@ -190,6 +190,10 @@ def _report_apply(ctx: click.Context, plan: Any, plan_file: str, where: str, out
     latest = touched & (set(invariants.latest_config) | set(invariants.latest_build))
     if latest:
         extra.append(f"latest() is the live release's in {len(latest)} app(s)")
+    ordered = touched & set(invariants.release_order)
+    if ordered:
+        extra.append(f"the highest version is the newest release, and only the planned release dates changed, "
+                     f"in {len(ordered)} app(s)")
     if extra:
         checks += "; " + "; ".join(extra)
     if rehearse:

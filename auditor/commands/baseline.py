@@ -21,11 +21,12 @@ def baseline() -> None:
 @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
 @selection_options
 def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, ...],
-           grace: float | None, config_path: str | None, dsn: str | None, statement_timeout: str,
+           grace: float | None, skew: float, config_path: str | None, dsn: str | None, statement_timeout: str,
            lock_timeout: str) -> None:
     """Write today's findings to FILE as accepted (replacing it; first-seen times are kept)."""
     settings = settings_from(config_path)
-    request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace, settings=settings)
+    request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace, settings=settings,
+                            skew=skew)
     check_output(path)
     previous: Baseline | None = None
     if read_existing(path) is not None:
@@ -34,7 +35,8 @@ def create(path: str, apps: tuple[str, ...], checks: tuple[str, ...], excludes: 
         except BadInput as exc:
             click.echo(escape(f"controller-audit: replacing unreadable baseline ({exc})"), err=True)
     with open_audit(request.target, apps=request.apps, selection=request.selection,
-                    grace_seconds=request.grace_seconds, statement_timeout=statement_timeout,
+                    grace_seconds=request.grace_seconds, skew_seconds=request.skew_seconds,
+                    statement_timeout=statement_timeout,
                     lock_timeout=lock_timeout) as run:
         count, kept = write_baseline(path, run.findings(), previous)
         ran = len(run.checks)

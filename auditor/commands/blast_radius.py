@@ -29,7 +29,8 @@ def render(radius: BlastRadius) -> str:
     out.append(tabulate(rows, headers=["table", "rows"], colalign=("left", "right")))
     if radius.foreign_releases:
         out.append("")
-        out.append(f"!!! {radius.foreign_releases} release(s) of OTHER apps would be deleted too: they reference "
+        out.append(f"!!! the cascade crosses into app {', '.join(radius.foreign_apps)}: "
+                   f"{radius.foreign_releases} release(s) of OTHER apps would be deleted too: they reference "
                    f"this {'app' if radius.kind == 'app' else radius.kind}'s rows (cross-app reference).")
     for live in radius.live_hit:
         out.append("")

@@ -59,7 +59,7 @@ def output_stream(path: str | None, fmt: str = "table") -> Iterator[TextIO]:
               help="Add this label to every Prometheus series (repeatable; database=NAME replaces the "
                    "default host:port/dbname).")
 def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, ...], grace: float | None,
-          config_path: str | None, dsn: str | None, statement_timeout: str, lock_timeout: str,
+          skew: float, config_path: str | None, dsn: str | None, statement_timeout: str, lock_timeout: str,
           fmt: str | None, output: str | None, fail_on: str | None, baseline_path: str | None,
           labels: dict[str, str]) -> int:
     """Audit the database and report the findings.
@@ -77,11 +77,12 @@ def check(apps: tuple[str, ...], checks: tuple[str, ...], excludes: tuple[str, .
         if labels and fmt != "prometheus":
             raise BadInput("--label applies to --format prometheus only", kind="bad usage")
         request = audit_request(dsn=dsn, apps=apps, checks=checks, excludes=excludes, grace=grace,
-                                settings=settings)
+                                settings=settings, skew=skew)
         target = request.target
         baseline = load_baseline(baseline_path) if baseline_path else None
         with open_audit(request.target, apps=request.apps, selection=request.selection,
-                        grace_seconds=request.grace_seconds, statement_timeout=statement_timeout,
+                        grace_seconds=request.grace_seconds, skew_seconds=request.skew_seconds,
+                        statement_timeout=statement_timeout,
                         lock_timeout=lock_timeout) as run:
             report = Report(
                 checks=[c.id for c in run.checks],

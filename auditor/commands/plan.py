@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from auditor.commands._audit import skew_option
 from auditor.connection import resolve_target
 from auditor.errors import EXIT_CRITICAL, EXIT_OK
 from auditor.fileio import atomic_write, check_output, is_stdout
@@ -23,17 +24,18 @@ def register(cli: click.Group) -> None:
 @target_options
 @click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
 @click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
-              help="Only this repair (repeatable) [default: all three, in the order prune-orphans, unshare, "
-                   "restore-latest].")
+              help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
+                   "order; release-order only when asked, since it can change which release is live].")
 @click.option("--grace", type=GRACE, default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS",
               help="Rows younger than this are a deploy in flight: never pruned, never re-dated around.")
+@skew_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="PLAN",
               help="Write the plan (JSON) to PLAN.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when there is nothing to repair, 2 when the plan has actions.")
 @click.pass_context
 def plan(ctx: click.Context, dsn: str | None, statement_timeout: str, lock_timeout: str, apps: tuple[str, ...],
-         repairs: tuple[str, ...], grace: float, output: str | None, detailed_exitcode: bool) -> None:
+         repairs: tuple[str, ...], grace: float, skew: float, output: str | None, detailed_exitcode: bool) -> None:
     """Plan repairs into a file: read-only, writes nothing to the database.
 
     Review it with `plan show PLAN` or `plan sql PLAN`, then `apply PLAN`.
@@ -45,7 +47,7 @@ def plan(ctx: click.Context, dsn: str | None, statement_timeout: str, lock_timeo
     from repairs.planner import make_plan
 
     check_output(output)
-    made = make_plan(resolve_target(dsn), apps=apps, repairs=repairs, grace_seconds=grace,
+    made = make_plan(resolve_target(dsn), apps=apps, repairs=repairs, grace_seconds=grace, skew_seconds=skew,
                      statement_timeout=statement_timeout, lock_timeout=lock_timeout)
     checksum = made.write(output)
     counts = made.actions.repair_counts()

@@ -189,7 +189,7 @@ def build_graph(story: AppStory, findings: Iterable[dict[str, Any]] = (), marks:
         found = story.latest.get(kind)
         if found is None:
             continue
-        code, sentence = verdict(found)
+        code, sentence = verdict(found, story.migration or None)
         today = found.today.uuid if found.today is not None else None
         latest[kind] = LatestMark(kind, today, found.expected, found.ties, code, sentence)
         if today is not None and f"{kind}:{today}" in rows:

@@ -3,8 +3,9 @@
 
 The after story is what the actions imply, not a re-read: ``apply`` checks the real result.
 ``latest()`` after is the controller's own rule (the row with the greatest ``created``)
-against the live release's row; the live release is the same release before and after
-(repairs change rows and pointers, never a release's ``created`` or ``failed``).
+against the live release's row; the live release after is the controller's too (the newest
+by ``created`` that did not fail): only release-order changes a release's ``created``, and
+with it, possibly, which release is live.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from auditor.explain import AppStory, Latest, RowUse
+from auditor.explain import AppStory, Latest, RowUse, newest_of
 from auditor.picture.graph import Marks
 from repairs.model import Action, kind_of
 
@@ -47,10 +48,15 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
     problems: list[str] = []
     rows = {"config": dict(story.configs), "build": dict(story.builds)}
     pointers = {rel.uuid: {"config": rel.config, "build": rel.build} for rel in story.releases}
+    dated = {rel.uuid: rel.created for rel in story.releases}
     for action in actions:
         kind = kind_of(action.table)
         uses = rows.get(kind)
-        if uses is None:
+        if action.table == "api_release" and action.kind == "redate" and action.row in dated:
+            before.mark(before.releases, action.row, "redate")
+            after.mark(after.releases, action.row, "redated")
+            dated[action.row] = _when(action.new_created)
+        elif uses is None:
             problems.append(f"{action.describe()}: not a config or build")
         elif action.kind in ("prune", "redate") and action.row not in uses:
             problems.append(f"{action.describe()}: the row is not in the database now")
@@ -71,8 +77,8 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
             after.mark(after.releases, action.release, "repointed")
         else:
             problems.append(f"{action.describe()}: does not fit the database now (or is not a plan's action)")
-    releases = [replace(rel, config=pointers[rel.uuid]["config"], build=pointers[rel.uuid]["build"])
-                for rel in story.releases]
+    releases = [replace(rel, config=pointers[rel.uuid]["config"], build=pointers[rel.uuid]["build"],
+                        created=dated[rel.uuid]) for rel in story.releases]
     users: dict[tuple[str, str], list[int]] = {}
     for rel in releases:
         users.setdefault(("config", rel.config), []).append(rel.version)
@@ -81,8 +87,13 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
     for kind, uses in rows.items():
         for uuid, use in uses.items():
             uses[uuid] = replace(use, versions=tuple(sorted(users.get((kind, uuid), []))))
-    live = next((r for r in releases if story.live is not None and r.uuid == story.live.uuid), None)
-    after_story = AppStory(story.name, story.uuid, releases, rows["config"], rows["build"], live)
+    live_tied = newest_of([r for r in releases if not r.failed])
+    live = live_tied[0] if live_tied else None
+    newest_tied = newest_of(releases)
+    after_story = AppStory(story.name, story.uuid, releases, rows["config"], rows["build"], live,
+                           live_tied=live_tied, newest=newest_tied[0] if newest_tied else None,
+                           newest_tied=newest_tied, now=story.now, skew_seconds=story.skew_seconds,
+                           migration=story.migration)
     after_story.latest = {
         "config": _latest("config", rows["config"], live.config if live else None),
         "build": _latest("build", rows["build"], live.build if live else None),

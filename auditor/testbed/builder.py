@@ -12,9 +12,17 @@ operation leaves behind, with explicit timestamps, so that tests read as an app'
     web.rollback(2)                      # v5 shares v2's config and build
 
 Eras (``../shared/controller-schema.md`` section 4): ``"A"`` is Deis before 0020, where a
-failed deploy deletes only its release and ``Config.save`` merges over
-``config_set.latest()`` (so an orphan poisons the next config); ``"C"`` is Deis 2.7+ and
-Hephy, where failed releases stay with ``failed = true``.
+failed deploy deletes only its release (leaving its new config or build behind); ``"C"`` is
+Deis 2.7+ and Hephy, where failed releases stay with ``failed = true``.  As in the controller
+(§8), a ``config:set`` merges over the live release's config (Deis v2.1 on: every schema the
+test bed builds), the next version is the newest release by ``created`` plus one, and the
+live release is the newest by ``created`` that did not fail.
+
+What the controller's ORM never writes is written with raw SQL by the methods of the last
+section (a clock that went backwards or ran ahead is just an operation ``at`` that time):
+``tie_releases`` (SQL ``now()`` in one transaction), ``redate_release`` (a hand edit),
+``duplicate_version`` (after ``Controller.drop_release_unique``), ``point_at`` (a cross-app
+reference).
 """
 
 from __future__ import annotations
@@ -74,6 +82,19 @@ class Controller:
         self.clock = start
         self.step = step
         self._users: dict[str, int] = {}
+
+    def drop_release_unique(self) -> None:
+        """Drop ``UNIQUE(app_id, version)`` of ``api_release`` (found by its columns, as the
+        constraint's name varies by Django version): what lets versions repeat."""
+        names = self.conn.execute("""
+            SELECT c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+            WHERE t.relname = 'api_release' AND c.contype = 'u'
+              AND ARRAY(SELECT a.attname::text FROM unnest(c.conkey) AS k(n)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY 1)
+                  = ARRAY['app_id', 'version']""").fetchall()
+        assert names, "no UNIQUE(app_id, version) on api_release"
+        for (name,) in names:
+            self.conn.execute(sql.SQL("ALTER TABLE api_release DROP CONSTRAINT {}").format(sql.Identifier(name)))
 
     # -- time -------------------------------------------------------------------------
     def tick(self, at: datetime | None = None) -> datetime:
@@ -201,15 +222,20 @@ class App:
         return json.loads(row[0])
 
     def _merge_base(self) -> str:
-        """The config a ``config:set`` merges over: ``config_set.latest()`` in era A."""
-        if self.ctl.era == "A":
+        """The config a ``config:set`` merges over: the live release's (Deis v2.1 on, §8); an
+        app without a live release falls back on ``config_set.latest()``, as ``Config.save`` does."""
+        if self._release_row(self._release_query(
+                ("NOT failed" if self.ctl.generation.has_failed else "true") + " LIMIT 1")) is None:
             return self.latest_config()
         return self.current().config
 
     def _next_version(self) -> int:
-        row = self._one("SELECT coalesce(max(version), 0) + 1 FROM api_release WHERE app_id = %s")
-        assert row is not None
-        return row[0]
+        """``release_set.latest().version + 1``: the newest release by ``created`` over all
+        releases, failed ones too (§8), not the highest version; a tie goes to the higher
+        version here (the controller picks either)."""
+        row = self._one("SELECT version + 1 FROM api_release WHERE app_id = %s ORDER BY created DESC, version DESC "
+                        "LIMIT 1")
+        return 1 if row is None else row[0]
 
     # -- writing rows ------------------------------------------------------------------
     def new_config(self, values: dict, when: datetime, **other: Any) -> str:
@@ -341,3 +367,44 @@ class App:
     def orphan_build(self, image: str = "orphan:latest", at: datetime | None = None) -> str:
         """A build left with no release (an error between the build and its release)."""
         return self.new_build(self.ctl.tick(at), image, {"web": "run"})
+
+    # -- what the ORM never writes (raw SQL) ------------------------------------------------
+    def redate_release(self, version: int, at: datetime) -> None:
+        """Date release ``version`` ``at`` (``created`` and ``updated``): a hand edit or a restore."""
+        self.ctl.conn.execute("UPDATE api_release SET created = %s, updated = %s WHERE app_id = %s AND version = %s",
+                              (at, at, self.uuid, version))
+
+    def tie_releases(self, *versions: int) -> datetime:
+        """Give releases ``versions`` one ``created``, the newest of theirs: what a hand-written
+        fix or a restore running SQL ``now()`` in one transaction leaves.  Returns that time."""
+        row = self._one("SELECT max(created) FROM api_release WHERE app_id = %s AND version = ANY(%s)",
+                        (list(versions),))
+        assert row is not None and row[0] is not None
+        self.ctl.conn.execute("UPDATE api_release SET created = %s WHERE app_id = %s AND version = ANY(%s)",
+                              (row[0], self.uuid, list(versions)))
+        return row[0]
+
+    def duplicate_version(self, version: int, at: datetime | None = None) -> Release:
+        """A second release numbered ``version`` (two deploys that raced without the unique
+        constraint: call :meth:`Controller.drop_release_unique` first), reusing that release's
+        config and build, dated ``at`` (default: the next tick)."""
+        target = self.release(version)
+        when = self.ctl.tick(at)
+        release_uuid = str(uuid.uuid4())
+        self.ctl.insert("api_release", {
+            "uuid": release_uuid, "created": when, "updated": when, "app_id": self.uuid,
+            "owner_id": self.owner_id, "version": version, "summary": f"{self.owner} deployed again",
+            "config_id": target.config, "build_id": target.build, "failed": False, "exception": None,
+        })
+        return Release(release_uuid, version, target.config, target.build, False, when)
+
+    def point_at(self, version: int, other: App, kind: str = "config") -> str:
+        """Point release ``version`` at ``other``'s live config (or build): a cross-app
+        reference (a hand-written "fix", a merged restore).  Returns the foreign row's uuid.
+        Later pushes and ``config:set`` reuse it, as the controller does (§8)."""
+        row = other.current().config if kind == "config" else other.current().build
+        assert row is not None, f"app {other.name} has no live {kind}"
+        column = sql.Identifier("config_id" if kind == "config" else "build_id")
+        self.ctl.conn.execute(sql.SQL("UPDATE api_release SET {} = %s WHERE app_id = %s AND version = %s").format(column),
+                              (row, self.uuid, version))
+        return row

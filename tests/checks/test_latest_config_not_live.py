@@ -21,7 +21,11 @@ def test_failed_config_set_leaves_a_poisoned_latest(db):
     live = web.config_set(DEBUG="1")
     failed = web.failed_config_set(DEBUG="0")  # era A: orphan config; era C: failed v4 keeps it
     (finding,) = findings(db)
-    assert finding.severity == "critical" and finding.app_name == "web"
+    # config:set merges over the live release's config from Deis v2.1 on (§8): what reads
+    # the poisoned row is boot's re-save, so it is a warning, not critical.
+    assert finding.severity == "warning" and finding.app_name == "web"
+    assert finding.evidence["consequence"] == "boot" and "boot (load_db_state_to_k8s) re-saves it" in finding.message
+    assert "config:set" not in finding.message
     assert finding.object_table == "api_config" and finding.object_id != live.config
     assert web.config_values(finding.object_id) == {"DEBUG": "0"}
     evidence = finding.evidence
@@ -42,7 +46,7 @@ def test_changed_nothing_409_leaves_an_orphan_on_the_new_era(hephy_db):
     web.push()
     web.orphan_config()  # 409 "changed nothing": the new config stays, no release
     (finding,) = findings(hephy_db)
-    assert (finding.severity, finding.evidence["cause"]) == ("critical", "orphan")
+    assert (finding.severity, finding.evidence["cause"]) == ("warning", "orphan")
 
 
 def test_rollback_leaves_the_rolled_back_from_config_newest(db):
@@ -106,3 +110,23 @@ def test_app_restriction(hephy_db):
     api.failed_config_set(Y="1")
     assert [f.app_name for f in findings(hephy_db, apps=["api"])] == ["api"]
     assert sorted(f.app_name for f in findings(hephy_db)) == ["api", "web"]
+
+
+def test_what_a_poisoned_latest_breaks_follows_the_generation():
+    """§4/§8: Deis v2.0 (migrations before 0010) merges config:set over config_set.latest();
+    from v2.1 on config:set merges over the live release's config and only boot and App.create
+    read it.  Deis up to 0019 diffs pushes against build_set.latest(); later ones never read it."""
+    from auditor.detect import Generation
+    from checks._latest import consequence
+
+    def generation(migration: int) -> Generation:
+        return Generation("deis" if migration <= 23 else "hephy", migration, f"{migration:04d}_x", migration >= 20,
+                          migration >= 26, {})
+
+    assert consequence("config", generation(8))[:1] == ("critical",)
+    assert "the next config:set merges over it" in consequence("config", generation(8))[1]
+    for migration in (10, 19, 23, 28):
+        severity, text, effect = consequence("config", generation(migration))
+        assert (severity, effect) == ("warning", "boot") and "config:set" not in text
+    assert consequence("build", generation(19))[0] == "critical"
+    assert consequence("build", generation(20))[0] == consequence("build", generation(28))[0] == "info"

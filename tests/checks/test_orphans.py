@@ -17,12 +17,13 @@ def test_failed_config_set_old_era_leaves_poisoned_orphan(deis_old_db):
     found = by_check(audit(deis_old_db, ["orphan-config"]), "orphan-config")
     assert len(found) == 1
     (finding,) = found
-    assert finding.severity == "critical" and finding.app_name == "web"
+    assert finding.severity == "warning" and finding.app_name == "web"  # boot re-saves it (§8)
+    assert "boot (load_db_state_to_k8s) re-saves it" in finding.message
     assert finding.evidence["is_latest"] is True and finding.evidence["live_version"] == 3
     assert web.config_values(finding.object_id) == orphan_values
 
 
-def test_older_orphan_is_warning_and_new_era_failed_release_is_not_orphan(hephy_db):
+def test_older_orphan_is_info_and_new_era_failed_release_is_not_orphan(hephy_db):
     ctl = hephy_db.controller()
     web = ctl.create_app("web")
     web.push()
@@ -30,7 +31,8 @@ def test_older_orphan_is_warning_and_new_era_failed_release_is_not_orphan(hephy_
     web.config_set(A="1")
     web.failed_config_set(B="2")  # new era: the failed release keeps its config
     found = by_check(audit(hephy_db, ["orphan-config"]), "orphan-config")
-    assert [(f.object_id, f.severity) for f in found] == [(old, "warning")]
+    assert [(f.object_id, f.severity) for f in found] == [(old, "info")]  # nothing reads it
+    assert found[0].message.endswith(": nothing reads it")
 
 
 def test_orphan_build_from_failed_push(db):
@@ -39,7 +41,9 @@ def test_orphan_build_from_failed_push(db):
     web.push(image="web:1")
     web.failed_push(image="web:2")
     found = by_check(audit(db, ["orphan-build"]), "orphan-build")
-    assert len(found) == 1 and found[0].severity == "warning" and found[0].evidence["is_latest"] is True
+    # build_set.latest(): the next push fails on Deis up to 0019, nothing reads it later (§8)
+    severity = "critical" if db.migration <= 19 else "info"
+    assert len(found) == 1 and found[0].severity == severity and found[0].evidence["is_latest"] is True
 
 
 def test_healthy_histories_have_no_orphans(db):

@@ -40,14 +40,15 @@ def test_rollback_reuse_with_and_without_the_live_release(db):
     web.config_set(A="1")  # v4 shares v3's build, the newest
     web.rollback(2)  # v5 reuses v2's build
     found = findings(db)
-    assert found[v2.build].severity == "critical"
+    # sharing inside one app is a hazard, whatever its blast radius: info, and said so
+    assert found[v2.build].severity == "info" and "a hazard inside one app, not damage" in found[v2.build].message
     assert found[v2.build].evidence["reason"] == "rollback-reuse-live"
-    latest = found[v3.build]  # build_set.latest(), shared, not live: a warning for builds
-    assert (latest.severity, latest.evidence["reason"]) == ("warning", "shared-latest-not-live")
+    latest = found[v3.build]  # build_set.latest(), shared, not live (latest-build-not-live reports that)
+    assert (latest.severity, latest.evidence["reason"]) == ("info", "shared-latest-not-live")
     web.push(image="web:3")  # v6: live moves to a new build
     web.config_set(B="2")  # v7 shares it
     found = findings(db)
-    assert (found[v2.build].severity, found[v2.build].evidence["reason"]) == ("warning", "rollback-reuse")
+    assert (found[v2.build].severity, found[v2.build].evidence["reason"]) == ("info", "rollback-reuse")
     assert found[v3.build].evidence["reason"] == "adjacent"
 
 

@@ -36,7 +36,7 @@ def test_a_failed_deploy_between_two_users_is_not_a_rollback(db):
     assert finding.severity == "info" and finding.evidence["contiguous"] is True
 
 
-def test_rollback_reuse_away_from_the_live_release_is_a_warning(db):
+def test_rollback_reuse_away_from_the_live_release_is_a_hazard(db):
     ctl = db.controller()
     web = ctl.create_app("web")
     v2 = web.config_set(A="1")
@@ -44,7 +44,7 @@ def test_rollback_reuse_away_from_the_live_release_is_a_warning(db):
     web.rollback(2)  # v4 reuses v2's config
     web.config_set(C="3")  # v5: live on a new config
     finding = findings(db)[v2.config]
-    assert finding.severity == "warning" and finding.evidence["reason"] == "rollback-reuse"
+    assert finding.severity == "info" and finding.evidence["reason"] == "rollback-reuse"
     assert finding.evidence["blast_radius"]["versions"] == [2, 4]
     assert finding.evidence["blast_radius"]["includes_live"] is False
 
@@ -56,21 +56,23 @@ def test_rollback_reuse_puts_the_live_release_in_an_old_rows_blast_radius(db):
     web.config_set(B="2")
     v4 = web.rollback(2)
     finding = findings(db)[v2.config]
-    assert finding.severity == "critical" and finding.evidence["reason"] == "rollback-reuse-live"
+    assert finding.severity == "info" and finding.evidence["reason"] == "rollback-reuse-live"
+    assert finding.message.endswith("a hazard inside one app, not damage: nothing breaks unless the config is "
+                                    "deleted through the ORM")
     assert finding.evidence["blast_radius"] == {"releases": 2, "includes_live": True, "versions": [2, 4],
                                                 "versions_truncated": False}
     assert finding.evidence["live_release"] == v4.uuid
     assert "deleting v2's config would delete the live release v4" in finding.message
 
 
-def test_shared_poisoned_latest_is_critical(db):
+def test_shared_poisoned_latest_is_a_hazard_here(db):
     ctl = db.controller()
     web = ctl.create_app("web")
     v2 = web.config_set(A="1")
     web.push()  # v3 shares v2's config, the newest
     web.rollback(1)  # v4: live on v1's config; the shared v2/v3 config stays latest()
     finding = findings(db)[v2.config]
-    assert finding.severity == "critical" and finding.evidence["reason"] == "shared-latest-not-live"
+    assert finding.severity == "info" and finding.evidence["reason"] == "shared-latest-not-live"
     assert finding.evidence["is_latest"] is True and finding.evidence["blast_radius"]["includes_live"] is False
 
 

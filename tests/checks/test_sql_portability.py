@@ -86,6 +86,7 @@ def rendered(template: str, conn, scoped: bool) -> str:
     fragments = {
         "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])" if scoped else "true"),
         "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])" if scoped else "true"),
+        "partial": sql.SQL("true" if scoped else "false"),
     }
     text = sql.SQL(template).format(**fragments).as_string(conn)
     return _PARAM.sub(lambda m: "ARRAY[]::text[]" if m.group(1) == "app_uuids" else "300", text).replace("%%", "%")

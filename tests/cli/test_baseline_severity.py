@@ -33,12 +33,15 @@ def test_a_rollback_that_makes_accepted_info_critical_is_reported(hephy_db, run)
     assert created.exit_code == 0, created.output
     entries = json.load(open("accepted.json"))["entries"]
     assert {e["severity"] for e in entries} == {"info"} and len(entries) == 6
-    for app in apps.values():
-        app.rollback(2)  # the live release reuses v2's rows: their old sharing now takes it with them
+    ctl = hephy_db.controller()
+    for name, app in apps.items():
+        # another app's live release is pointed at the app's v1/v2 config (a cross-app reference):
+        # deleting that config, or the app, would now take another app's live release with it
+        foreign_in(ctl, f"{name}-reader", app.release(1).config)
 
     table = run("check", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json")
     assert table.exit_code == 2, table.output
-    # Each app's v1 config, shared by v1, v2 and now the live v4: critical (the builds stay adjacent).
+    # Each app's v1 config, shared by v1, v2 and now another app's live v1: critical (the builds stay adjacent).
     assert "3 critical, 0 warning, 0 info in 3 apps" in table.stdout
     assert table.stdout.count("(was info when accepted)") == 3
     assert "3 known findings suppressed by baseline accepted.json" in table.stdout
@@ -58,12 +61,20 @@ def test_a_rollback_that_makes_accepted_info_critical_is_reported(hephy_db, run)
     assert samples["controller_audit_baseline_worse_findings"] == 3
 
 
+def foreign_in(ctl, name: str, config: str):
+    """A new app whose live release v1 uses ``config`` of another app (a cross-app reference)."""
+    app = ctl.create_app(name)
+    ctl.conn.execute("UPDATE api_release SET config_id = %s WHERE app_id = %s", (config, app.uuid))
+    return app
+
+
 def test_a_finding_less_severe_than_accepted_is_reported_as_improved(hephy_db, run):
     apps = normal_sharing(hephy_db)
     web = apps["web"]
-    web.rollback(2)  # web's v2 config is shared with the live release: critical
+    # another app's live release uses web's v1/v2 config: deleting it would take that release: critical
+    reader = foreign_in(hephy_db.controller(), "reader", web.release(1).config)
     run("baseline", "create", "accepted.json", "--dsn", hephy_db.dsn, "--check", "shared-config")
-    web.config_set(Y="2")  # a new live config: the old reuse no longer takes the live release with it
+    reader.config_set(Y="2")  # the reader deploys its own config: its old release is no longer live
 
     table = run("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline", "accepted.json")
     assert table.exit_code == 0, table.output

@@ -79,7 +79,7 @@ def test_app_delete_takes_other_apps_releases_on_its_rows(hephy_db, run):
                           (web.current().config, api_live.uuid))
     out = run("blast-radius", "app", "web", "--dsn", hephy_db.dsn).stdout
     assert counts(out)["api_release"] == 3
-    assert "!!! 1 release(s) of OTHER apps would be deleted too" in out
+    assert "!!! the cascade crosses into app api: 1 release(s) of OTHER apps would be deleted too" in out
     assert "!!! THE LIVE RELEASE v2 OF APP api WOULD BE DELETED" in out
 
 
@@ -94,3 +94,32 @@ def test_bad_subject_exits_3(hephy_db, run, args, message):
     result = run("blast-radius", *args, "--dsn", hephy_db.dsn)
     assert result.exit_code == 3
     assert message in result.stderr
+
+
+def test_a_rows_cascade_crossing_into_another_app_is_counted_whatever_the_limit(db, run):
+    ctl = db.controller()
+    billing = ctl.create_app("billing")
+    billing.config_set(PLAN="pro")  # v2: billing's live config C
+    billing.push()  # v3 shares C
+    shop = ctl.create_app("shop")
+    shop.push()
+    config = shop.point_at(2, billing)  # shop's live v2 uses billing's C (cross-app)
+    out = run("blast-radius", "config", config, "--dsn", db.dsn, "--limit", "1").stdout
+    assert counts(out) == {"api_config": 1, "api_release": 3, "total": 4}
+    assert "!!! the cascade crosses into app shop: 1 release(s) of OTHER apps would be deleted too" in out
+    assert "!!! THE LIVE RELEASE v2 OF APP shop WOULD BE DELETED" in out
+    assert "releases that would be deleted (3, showing the first 1):" in out
+
+
+def test_the_live_release_is_the_newest_by_created(db, run):
+    from datetime import timedelta
+
+    ctl = db.controller()
+    web = ctl.create_app("web")
+    v2 = web.push(image="web:1")
+    web.config_set(DEBUG="1")  # v3 shares v2's build: the controller's live release
+    v4 = web.push(image="web:2", at=ctl.clock - timedelta(minutes=10))  # a clock behind: v4 dated before v3
+    out = run("blast-radius", "build", v2.build, "--dsn", db.dsn).stdout
+    assert "!!! THE LIVE RELEASE v3 OF APP web WOULD BE DELETED" in out
+    out = run("blast-radius", "build", v4.build, "--dsn", db.dsn).stdout
+    assert "THE LIVE RELEASE" not in out

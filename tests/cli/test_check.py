@@ -18,12 +18,17 @@ ORPHANS = ("--check", "orphan-config", "--check", "orphan-build")
 
 
 def poisoned_old_deis(db):
-    """Old Deis: a failed config:set leaves the newest config orphaned (critical)."""
+    """Old Deis: a failed push leaves the newest build orphaned; the next push diffs its
+    procfile against that build and fails (critical)."""
     web = db.controller().create_app("web")
     web.push(image="web:1")
     web.config_set(DEBUG="1")
-    web.failed_config_set(BROKEN="yes")
+    web.failed_push(image="web:broken")
     return web
+
+
+def newest_build(db, app) -> str:
+    return db.scalar("SELECT uuid::text FROM api_build WHERE app_id = %s ORDER BY created DESC LIMIT 1", (app.uuid,))
 
 
 def test_healthy_app_exits_0_with_an_empty_table(db, run):
@@ -40,19 +45,19 @@ def test_warning_only_exits_1_and_table_groups_by_severity_and_app(hephy_db, run
     ctl = hephy_db.controller()
     web = ctl.create_app("web")
     web.push()
-    orphan = web.orphan_build()
+    orphan = web.orphan_config(X="1")  # the newest config: boot re-saves it (a warning)
     ctl.create_app("api").push()
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS)
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "WARNING - app web"
-    assert any(line.startswith("orphan-build") and orphan in line for line in lines)
+    assert any(line.startswith("orphan-config") and orphan in line for line in lines)
     assert re.fullmatch(r"0 critical, 1 warning, 0 info in 1 app \(2 checks, \d+\.\d\d s\)", lines[-1])
 
 
 def test_critical_exits_2(deis_old_db, run):
     poisoned_old_deis(deis_old_db)
-    result = run("check", "--dsn", deis_old_db.dsn, "--check", "orphan-config")
+    result = run("check", "--dsn", deis_old_db.dsn, "--check", "orphan-build")
     assert result.exit_code == 2, result.output
     assert result.stdout.startswith("CRITICAL - app web\n")
 
@@ -61,7 +66,7 @@ def test_critical_exits_2(deis_old_db, run):
 def test_fail_on_with_a_warning(hephy_db, run, fail_on, expected):
     web = hephy_db.controller().create_app("web")
     web.push()
-    web.orphan_build()
+    web.orphan_config(X="1")
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--fail-on", fail_on)
     assert result.exit_code == expected, result.output
 
@@ -85,7 +90,8 @@ def test_info_findings_count_only_with_fail_on_info(hephy_db, run):
 
 def test_json_report_matches_the_schema_and_the_findings(deis_old_db, run):
     web = poisoned_old_deis(deis_old_db)
-    orphan_build = web.orphan_build()
+    orphan_build = newest_build(deis_old_db, web)
+    web.orphan_config(X="1")
     result = run("check", "--dsn", deis_old_db.dsn, *ORPHANS, "--format", "json")
     assert result.exit_code == 2
     doc = report(result)
@@ -130,9 +136,9 @@ def test_json_report_of_a_whole_database_run_is_valid(db, run):
 def test_grace_hides_young_rows(hephy_db, run):
     web = hephy_db.controller().create_app("web")
     web.push()
-    web.orphan_config(at=datetime.now(timezone.utc), X="1")  # the newest config: critical once reported
+    web.orphan_config(at=datetime.now(timezone.utc), X="1")  # the newest config: a warning once reported
     assert run("check", "--dsn", hephy_db.dsn, "--check", "orphan-config").exit_code == 0
-    assert run("check", "--dsn", hephy_db.dsn, "--check", "orphan-config", "--grace", "0").exit_code == 2
+    assert run("check", "--dsn", hephy_db.dsn, "--check", "orphan-config", "--grace", "0").exit_code == 1
 
 
 def test_app_and_exclude_narrow_the_run(hephy_db, run):
@@ -174,18 +180,18 @@ def test_prometheus_has_every_check_and_severity_and_run_health(deis_old_db, run
     result = run("check", "--dsn", deis_old_db.dsn, *ORPHANS, "--format", "prometheus")
     assert result.exit_code == 2
     samples = parse_prometheus(result.stdout)
-    assert samples['controller_audit_findings{check="orphan-config",severity="critical"}'] == 1
+    assert samples['controller_audit_findings{check="orphan-build",severity="critical"}'] == 1
     for check in ("orphan-config", "orphan-build"):
         for severity in ("critical", "warning", "info"):
             assert f'controller_audit_findings{{check="{check}",severity="{severity}"}}' in samples
-    assert samples['controller_audit_findings{check="orphan-build",severity="warning"}'] == 0
+    assert samples['controller_audit_findings{check="orphan-config",severity="warning"}'] == 0
     assert samples["controller_audit_last_run_success"] == 1
     assert samples["controller_audit_last_run_duration_seconds"] >= 0
     assert samples["controller_audit_last_run_timestamp_seconds"] > 1.7e9
 
 
 def test_prometheus_output_file_is_written_whole(hephy_db, run, tmp_path):
-    hephy_db.controller().create_app("web").orphan_build()
+    hephy_db.controller().create_app("web").orphan_config(X="1")
     target = tmp_path / "textfile" / "controller_audit.prom"
     target.parent.mkdir()
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--format", "prometheus", "--output", str(target))
@@ -193,7 +199,7 @@ def test_prometheus_output_file_is_written_whole(hephy_db, run, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["controller_audit.prom"]  # no temp file left
     text = target.read_text()
     assert text.endswith("\n")
-    assert parse_prometheus(text)['controller_audit_findings{check="orphan-build",severity="warning"}'] == 1
+    assert parse_prometheus(text)['controller_audit_findings{check="orphan-config",severity="warning"}'] == 1
 
 
 def test_prometheus_output_records_a_failed_run(make_db, run, tmp_path):
@@ -207,7 +213,7 @@ def test_prometheus_output_records_a_failed_run(make_db, run, tmp_path):
 
 
 def test_table_output_file(hephy_db, run, tmp_path):
-    hephy_db.controller().create_app("web").orphan_build()
+    hephy_db.controller().create_app("web").orphan_config(X="1")
     out = tmp_path / "report.txt"
     assert run("check", "--dsn", hephy_db.dsn, *ORPHANS, "-o", str(out)).exit_code == 1
     assert out.read_text().startswith("WARNING - app web\n")

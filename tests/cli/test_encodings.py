@@ -113,7 +113,7 @@ def test_latin1_database(encoded, run, client_encoding):
     ctl = Controller(db.conn)
     cafe = ctl.create_app("café")
     cafe.push(image="registry/café:1")
-    cafe.orphan_build()
+    cafe.orphan_config(X="1")  # the newest config: a warning
     env = {"PGCLIENTENCODING": client_encoding} if client_encoding else {}
     result = run("check", "--dsn", db.dsn, "--app", "café", "--format", "json", env=env)
     assert result.exit_code == 1, result.output

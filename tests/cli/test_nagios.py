@@ -74,26 +74,26 @@ def test_ok_is_one_line_with_perfdata_for_every_severity(db, run):
 def test_warning_names_each_finding_below_the_status_line(hephy_db, run):
     web = hephy_db.controller().create_app("web")
     web.push()
-    orphan = web.orphan_build()
+    orphan = web.orphan_config(X="1")  # the newest config: boot re-saves it (a warning)
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, *NAGIOS)
     assert result.exit_code == 1, result.output
     state, text, perf, details = plugin_output(result)
     assert (state, text) == ("WARNING", "0 critical, 1 warning, 0 info in 1 app")
     assert counts(perf) == {"critical": 0, "warning": 1, "info": 0} and perf["apps"]["value"] == "1"
     assert len(details) == 1
-    assert details[0].startswith("WARNING orphan-build app web: ") and orphan in details[0]
+    assert details[0].startswith("WARNING orphan-config app web: ") and orphan in details[0]
 
 
 def test_critical_lists_the_most_severe_first(deis_old_db, run):
     poisoned_old_deis(deis_old_db)
     worker = deis_old_db.controller().create_app("worker")
     worker.push()
-    worker.orphan_build()
+    worker.orphan_config(X="1")
     result = run("check", "--dsn", deis_old_db.dsn, *ORPHANS, *NAGIOS)
     assert result.exit_code == 2, result.output
     state, text, perf, details = plugin_output(result)
     assert state == "CRITICAL" and text.startswith("1 critical, 1 warning, 0 info in 2 apps")
-    assert [d.split()[:3] for d in details] == [["CRITICAL", "orphan-config", "app"], ["WARNING", "orphan-build", "app"]]
+    assert [d.split()[:3] for d in details] == [["CRITICAL", "orphan-build", "app"], ["WARNING", "orphan-config", "app"]]
 
 
 def test_info_findings_are_counted_not_listed_unless_they_count(hephy_db, run):
@@ -122,13 +122,13 @@ def test_fail_on_sets_the_state_and_the_thresholds(deis_old_db, run, fail_on, st
     assert got_state == state
     assert {s: (perf[s]["warn"], perf[s]["crit"]) for s in thresholds} == thresholds
     assert counts(perf)["critical"] == 1 and text.startswith("1 critical")
-    assert details[0].startswith("CRITICAL orphan-config app web: ")  # listed even when it does not count
+    assert details[0].startswith("CRITICAL orphan-build app web: ")  # listed even when it does not count
 
 
 def test_fail_on_critical_with_only_warnings_is_ok(hephy_db, run):
     web = hephy_db.controller().create_app("web")
     web.push()
-    web.orphan_build()
+    web.orphan_config(X="1")
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, *NAGIOS, "--fail-on", "critical")
     assert result.exit_code == 0
     state, _, perf, details = plugin_output(result)
@@ -139,10 +139,10 @@ def test_baseline_accepted_findings_are_ok_and_counted_as_suppressed(hephy_db, r
     ctl = hephy_db.controller()
     web = ctl.create_app("web")
     web.push()
-    web.orphan_build()
+    web.orphan_config(X="1")
     api = ctl.create_app("api")
     api.push()
-    fixed = api.orphan_build(image="api:old")
+    fixed = api.orphan_config(X="old")
     assert run("baseline", "create", "known.json", "--dsn", hephy_db.dsn, *ORPHANS).exit_code == 0
 
     accepted = run("check", "--dsn", hephy_db.dsn, *ORPHANS, *NAGIOS, "--baseline", "known.json")
@@ -151,24 +151,24 @@ def test_baseline_accepted_findings_are_ok_and_counted_as_suppressed(hephy_db, r
     assert perf["suppressed"]["value"] == "2" and perf["stale"]["value"] == "0"
     assert details == ["2 known findings suppressed by baseline known.json"]
 
-    new = web.orphan_build(image="web:new")
-    hephy_db.conn.execute("DELETE FROM api_build WHERE uuid = %s", (fixed,))  # repaired since accepted
+    shop = ctl.create_app("shop")
+    new = shop.orphan_config(X="new")
+    hephy_db.conn.execute("DELETE FROM api_config WHERE uuid = %s", (fixed,))  # repaired since accepted
     changed = run("check", "--dsn", hephy_db.dsn, *ORPHANS, *NAGIOS, "--baseline", "known.json")
     state, text, perf, details = plugin_output(changed)
     assert (state, changed.exit_code) == ("WARNING", 1)
     assert text == "0 critical, 1 warning, 0 info in 1 app, 1 accepted by baseline"
     assert (perf["suppressed"]["value"], perf["stale"]["value"]) == ("1", "1")
-    assert details[0].startswith("WARNING orphan-build app web: ") and new in details[0]
+    assert details[0].startswith("WARNING orphan-config app shop: ") and new in details[0]
     assert "1 baseline entry no longer matches; remove them with `controller-audit baseline create` again" in details
-    assert any(d.startswith("  stale: orphan-build api api_build ") for d in details)
+    assert any(d.startswith("  stale: orphan-config api api_config ") for d in details)
 
 
 def test_details_are_capped_and_say_how_many_more(hephy_db, run):
-    web = hephy_db.controller().create_app("web")
-    web.push()
+    ctl = hephy_db.controller()
     for n in range(DETAIL_LINES + 3):
-        web.orphan_build(image=f"web:{n}")
-    result = run("check", "--dsn", hephy_db.dsn, "--check", "orphan-build", *NAGIOS)
+        ctl.create_app(f"web{n}").orphan_config(X=str(n))  # each app's newest config: a warning each
+    result = run("check", "--dsn", hephy_db.dsn, "--check", "orphan-config", *NAGIOS)
     state, _, perf, details = plugin_output(result)
     assert state == "WARNING" and perf["warning"]["value"] == str(DETAIL_LINES + 3)
     assert len(details) == DETAIL_LINES + 1
@@ -178,11 +178,11 @@ def test_details_are_capped_and_say_how_many_more(hephy_db, run):
 def test_a_pipe_or_control_character_from_the_database_cannot_forge_perfdata(hephy_db, run):
     app = hephy_db.controller().create_app("we|b=1\nCONTROLLER-AUDIT OK")
     app.push()
-    app.orphan_build()
+    app.orphan_config(X="1")
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, *NAGIOS)
     state, _, perf, details = plugin_output(result)
     assert state == "WARNING" and list(perf)[0] == "critical"
-    assert details == [d for d in details if d.startswith("WARNING orphan-build app we\\x7cb=1\\nCONTROLLER-AUDIT OK: ")]
+    assert details == [d for d in details if d.startswith("WARNING orphan-config app we\\x7cb=1\\nCONTROLLER-AUDIT OK: ")]
     assert len(details) == 1
 
 
@@ -221,7 +221,7 @@ def test_output_file_gets_the_report_or_the_unknown_line(hephy_db, make_db, run,
     out = tmp_path / "nagios.txt"
     web = hephy_db.controller().create_app("web")
     web.push()
-    web.orphan_build()
+    web.orphan_config(X="1")
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, *NAGIOS, "-o", str(out))
     assert result.exit_code == 1 and result.stdout == ""
     assert out.read_text().startswith("CONTROLLER-AUDIT WARNING - 0 critical, 1 warning, 0 info in 1 app | ")
@@ -235,7 +235,7 @@ def test_config_file_may_choose_nagios(hephy_db, run, tmp_path):
     (tmp_path / "controller-audit.toml").write_text('format = "nagios"\nfail_on = "critical"\n')
     web = hephy_db.controller().create_app("web")
     web.push()
-    web.orphan_build()
+    web.orphan_config(X="1")
     result = run("check", "--dsn", hephy_db.dsn, *ORPHANS)
     state, _, perf, _ = plugin_output(result)
     assert state == "OK" and perf["warning"]["value"] == "1" and perf["warning"]["warn"] == ""

@@ -20,7 +20,7 @@ def _findings(samples: dict[str, float]) -> dict[str, float]:
 
 def test_a_failed_run_keeps_the_last_values_so_alerts_do_not_resolve(make_db, pg_server, run, tmp_path):
     db = make_db(28)
-    db.controller().create_app("web").orphan_build()
+    db.controller().create_app("web").orphan_config(X="1")  # the newest config: a warning
     role = f"mon_{uuid.uuid4().hex[:8]}"
     dsn = login_role_dsn(db, role, "Mon1t0r-Pw", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
     try:
@@ -31,7 +31,7 @@ def test_a_failed_run_keeps_the_last_values_so_alerts_do_not_resolve(make_db, pg
         params = conninfo.conninfo_to_dict(db.dsn)
         port = params.get("port") or os.environ.get("PGPORT") or "5432"
         label = f'database="{params["host"]}:{port}/{db.name}"'
-        assert samples[f'controller_audit_findings{{{label},check="orphan-build",severity="warning"}}'] == 1
+        assert samples[f'controller_audit_findings{{{label},check="orphan-config",severity="warning"}}'] == 1
         assert samples[f"controller_audit_up{{{label}}}"] == 1
         assert role not in first and "Mon1t0r-Pw" not in first  # no user, no password in any label
         succeeded_at = samples[f"controller_audit_last_success_timestamp_seconds{{{label}}}"]
@@ -53,19 +53,19 @@ def test_a_failed_run_keeps_the_last_values_so_alerts_do_not_resolve(make_db, pg
 
 
 def test_labels_from_the_command_line(hephy_db, run, tmp_path):
-    hephy_db.controller().create_app("web").orphan_build()
+    hephy_db.controller().create_app("web").orphan_config(X="1")  # the newest config: a warning
     out = tmp_path / "m.prom"
     run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--format", "prometheus", "-o", str(out),
         "--label", "database=deis-prod", "--label", "cluster=eu-1")
     samples = parse_prometheus(out.read_text(), keep_database=True)
-    assert samples['controller_audit_findings{database="deis-prod",cluster="eu-1",check="orphan-build",'
+    assert samples['controller_audit_findings{database="deis-prod",cluster="eu-1",check="orphan-config",'
                    'severity="warning"}'] == 1
     failed = run("check", "--dsn", gone_dsn(hephy_db.dsn), *ORPHANS, "--format", "prometheus", "-o", str(out),
                  "--label", "database=deis-prod", "--label", "cluster=eu-1")
     assert failed.exit_code == 3
     after = parse_prometheus(out.read_text(), keep_database=True)
     assert after['controller_audit_up{database="deis-prod",cluster="eu-1"}'] == 0
-    assert after['controller_audit_findings{database="deis-prod",cluster="eu-1",check="orphan-build",'
+    assert after['controller_audit_findings{database="deis-prod",cluster="eu-1",check="orphan-config",'
                  'severity="warning"}'] == 1
     for bad in ("check=x", "9lives=x", "novalue", "__name__=x"):
         result = run("check", "--dsn", hephy_db.dsn, "--format", "prometheus", "--label", bad)

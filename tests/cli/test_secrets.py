@@ -22,7 +22,7 @@ def password_dsn(hephy_db):
     dsn = f"host={host} port={conn.info.port} dbname={hephy_db.name} user={role} password={PASSWORD}"
     web = hephy_db.controller().create_app("web")
     web.push()
-    web.orphan_build()
+    web.orphan_config(X="1")
     yield dsn, web, hephy_db.server.password_auth
     conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
     conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))

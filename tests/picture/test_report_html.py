@@ -12,7 +12,10 @@ from tests.picture.stories import rolled_back
 
 def _damaged_database(db) -> None:
     ctl = db.controller()
-    rolled_back(db, "api")  # critical: a rollback shares the live release's build; orphan build
+    rolled_back(db, "api")  # a rollback shares the live release's build (a hazard); orphan build
+    # critical: a hand-written fix dated api's v5 like its v6, so the next deploy may fail (release-order)
+    db.conn.execute("UPDATE api_release r SET created = (SELECT max(x.created) FROM api_release x WHERE x.app_id = r.app_id)"
+                    " FROM api_app a WHERE a.uuid = r.app_id AND a.id = 'api' AND r.version = 5")
     shop = ctl.create_app("shop")
     shop.push()
     shop.config_set(A="1")

@@ -53,11 +53,12 @@ def test_password_is_in_no_output_and_no_artifact(hephy_db, password_url, tmp_pa
         (("apply", "repair.plan", "--dsn", wrong, "--yes"), None, {3}),
         (("plan", "-o", "never.plan"), {"DATABASE_URL": wrong}, {3}),
     ] if hephy_db.server.password_auth else []
+    # the story's worst findings on Hephy are warnings (boot re-saves a poisoned config_set.latest())
     steps: list[tuple[tuple[str, ...], dict[str, str] | None, set[int]]] = [
-        (("check", *dsn, "--format", "table", "--output", "report.txt"), None, {2}),
-        (("check", *dsn, "--format", "json", "--output", "report.json"), None, {2}),
-        (("check", *dsn, "--format", "prometheus", "--output", "report.prom"), None, {2}),
-        (("check", "--format", "json"), {"DATABASE_URL": password_url}, {2}),
+        (("check", *dsn, "--format", "table", "--output", "report.txt"), None, {1}),
+        (("check", *dsn, "--format", "json", "--output", "report.json"), None, {1}),
+        (("check", *dsn, "--format", "prometheus", "--output", "report.prom"), None, {1}),
+        (("check", "--format", "json"), {"DATABASE_URL": password_url}, {1}),
         (("baseline", "create", "baseline.json", *dsn), None, {0}),
         (("check", *dsn, "--baseline", "baseline.json"), None, {0}),
         (("explain", "web", *dsn), None, {0}),

@@ -100,14 +100,14 @@ def test_app_scope_plans_only_that_app(hephy_db, tmp_path):
     assert plan["scope"]["apps"] == ["api"]
 
 
-def test_cross_app_and_dangling_rows_are_refused(hephy_db, tmp_path):
+def test_cross_app_releases_are_left_alone_and_dangling_rows_refused(hephy_db, tmp_path):
     ctl = hephy_db.controller()
     web, api = ctl.create_app("web"), ctl.create_app("api")
     web.push(image="web:1")
     api.push(image="api:1")
-    # api's v3 points at web's config, which web's releases share too (cross-app)
-    hephy_db.conn.execute("UPDATE api_release SET config_id = %s WHERE uuid = %s",
-                          (web.release(2).config, api.release(2).uuid))
+    shared = web.release(2).config  # web's v1 and v2 share it
+    # api's v2 points at web's config (cross-app): sharing is counted by row, across apps
+    api.point_at(2, web)
     # web's v2 and a new v3 point at a build that does not exist (dangling)
     hephy_db.conn.execute("SET session_replication_role = replica")
     ghost = "00000000-0000-4000-8000-000000000001"
@@ -115,9 +115,12 @@ def test_cross_app_and_dangling_rows_are_refused(hephy_db, tmp_path):
     web.rollback(2)
     hephy_db.conn.execute("SET session_replication_role = origin")
     plan = make_plan(hephy_db, tmp_path / "p.json", "--repair", "unshare")
-    rows = {a["row"] for a in plan["actions"]}
-    assert web.release(2).config not in rows and ghost not in rows
-    whys = " | ".join(r["why"] for r in plan["refused"])
-    assert "cross-app reference" in whys and "dangling reference" in whys
+    copies = {(a["app"]["name"], a["release"]["version"], a["row"]) for a in plan["actions"]}
+    # web's own releases of the shared config are unshared; api's release is left alone
+    assert copies == {("web", 2, shared), ("web", 3, shared)}
+    refused = {(r["app"]["name"], r["row"]): r["why"] for r in plan["refused"]}
+    assert "cross-app reference): left alone" in refused[("api", shared)]
+    assert "dangling reference" in refused[("web", ghost)]
+    assert ghost not in {a["row"] for a in plan["actions"]}
     show = run("plan", "show", str(tmp_path / "p.json"))
     assert show.exit_code == 0 and "NOT REPAIRED" in show.output
