@@ -177,7 +177,8 @@ def damaged_story(conn: psycopg.Connection) -> None:
     clutter.push()
     clutter.config_set(Y="2")
     resume = ctl.clock
-    clutter.orphan_config(at=now - timedelta(seconds=10), Z="3")  # in flight: not reported
+    clutter.orphan_config(at=now - timedelta(seconds=20), Z="3")  # in flight, not the newest: not reported
+    clutter.orphan_config(at=now - timedelta(seconds=10), Z="4")  # in flight, latest(): not reported
     ctl.tick(resume)
     # Ties at latest(): a config and a build created at the same time as the newest.
     tied = ctl.create_app("tied")
@@ -259,6 +260,9 @@ def test_fused_floor_counts_what_the_audit_finds(make_db, migration: int) -> Non
     by_severity, reasons = tool_counts(db.dsn)
     with psycopg.connect(db.dsn) as conn:
         counted = run_fused(conn)
+        if conn.info.server_version >= 160000:
+            validated = run_fused(conn, json_check="pg_input_is_valid")
+            assert +validated.by_severity == by_severity and not validated.json_fallback
     assert +counted.by_severity == by_severity
     assert shared_reasons(counted) == reasons
     # Every damage class of the story is there (the comparison is not between two empty counters).
@@ -270,18 +274,19 @@ def test_fused_floor_counts_what_the_audit_finds(make_db, migration: int) -> Non
     assert {severity for _, severity in by_severity} == {"critical", "warning", "info"}
     assert {reason for _, reason in reasons} >= {"adjacent", "rollback-reuse", "rollback-reuse-live",
                                                  "shared-latest-not-live", "cross-app"}
-    # The exact recounts ran: a release with two missing parents, one with two foreign ones.
-    assert counted.statements == 3
+    # The optimistic cast failed on the unparsable values, and the exact recounts ran: a
+    # release with two missing parents, one with two foreign ones.
+    assert counted.json_fallback and counted.statements == 4
 
 
 @pytest.mark.parametrize("migration", [19, 28])
-def test_fused_floor_before_16_casts_json_and_finds_the_offenders(make_db, migration: int) -> None:
+def test_fused_floor_counts_what_the_audit_finds_before_16(make_db, migration: int) -> None:
     db = make_db(migration)
     damaged_story(db.conn)
-    by_severity, _ = tool_counts(db.dsn, server_version=150000)
+    by_severity, _ = tool_counts(db.dsn, server_version=150000)  # JSON parsed client-side
     with psycopg.connect(db.dsn) as conn:
-        counted = run_fused(conn, legacy=True)
-    assert counted.json_fallback  # the optimistic cast failed on the unparsable values
+        counted = run_fused(conn)
+    assert counted.json_fallback
     assert +counted.by_severity == by_severity
     # Without an unparsable value the optimistic cast is the only statement.
     healthy = make_db(migration)
@@ -289,7 +294,7 @@ def test_fused_floor_before_16_casts_json_and_finds_the_offenders(make_db, migra
     for index in range(6):
         healthy_app(ctl, index, rollbacks=True)
     with psycopg.connect(healthy.dsn) as conn:
-        calm = run_fused(conn, legacy=True)
+        calm = run_fused(conn)
     assert not calm.json_fallback and calm.statements == 1
     assert +calm.by_severity == tool_counts(healthy.dsn, server_version=150000)[0]
 
