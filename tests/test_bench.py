@@ -14,7 +14,9 @@ from auditor.testbed.builder import Controller
 from bench import run
 from bench.fused import run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
+from bench.measure import CliRun, rejected_option, run_cli
 from bench.naive import run_naive
+from bench.server import start_bench_server
 from tests.checks.stories import healthy_app, linear_history
 from tests.helpers import audit, by_check
 
@@ -118,20 +120,53 @@ def test_pareto_shape_and_reference_app(fresh) -> None:
 def test_harness_end_to_end(pg_server, tmp_path, capsys) -> None:
     output = tmp_path / "results.md"
     assert run.main(["--sizes", "500:50", "--dsn", pg_server.admin_dsn, "--output", str(output),
-                     "--repeat", "1", "--per-check"]) == 0
+                     "--repeat", "1", "--per-check", "--repair-runs", "2"]) == 0
     text = output.read_text()
     assert text in capsys.readouterr().out
     lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    cell = {key: lines[label].split(" | ")[2].strip(" |") for key, label, _ in run.ROWS}
     for _, label, _ in run.ROWS:
         assert label in lines, label
         assert len(lines[label].split(" | ")) == 3, lines[label]
-    findings = lines["Findings of the full audit"].split(" | ")[2].strip(" |")
-    assert int(findings.replace(",", "")) > 0
-    assert "not available" not in lines[run.ROWS[7][1]]  # the full audit through the console script
+    assert int(cell["findings"].split()[0].replace(",", "")) > 0
+    for key in ("fused_floor", "audit", "audit_vs_fused", "audit_vs_work", "rss", "app_explain"):
+        assert "not available" not in cell[key] and "differ" not in cell[key], (key, cell[key])
+    # An option the installed tool does not know yet is skipped with the tool's own words.
+    if "not available" in cell["audit_info"]:
+        assert "the tool rejects --min-severity info: No such option '--min-severity'" in cell["audit_info"]
+        assert cell["rss_info"] == cell["audit_info"]
+    # The socket server of --dsn has no TCP address unless given one.
+    assert "--tcp-dsn" in cell["naive_tcp"] and "not available" not in cell["naive"]
+    assert "median of 2" in cell["raw_repair"] and "median of 2" in cell["apply"]
     assert "orphan-config" in lines
     with psycopg.connect(pg_server.admin_dsn) as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE '%%clone%%'").fetchone()[0]
     assert left == 0
+
+
+def test_bench_server_answers_on_the_socket_and_over_tcp() -> None:
+    bench = start_bench_server()
+    try:
+        name = bench.server.create_database(None)
+        tcp = bench.tcp_dsn(name)
+        assert tcp is not None and "127.0.0.1" in tcp
+        generate(bench.dsn(name), TINY)
+        with psycopg.connect(tcp) as conn:
+            assert conn.execute("SELECT inet_server_addr()::text").fetchone()[0].startswith("127.0.0.1")
+        with psycopg.connect(bench.dsn(name)) as conn:
+            assert conn.execute("SELECT inet_server_addr()").fetchone()[0] is None  # the unix socket
+        assert run_naive(tcp).counts == run_naive(bench.dsn(name)).counts
+    finally:
+        bench.close()
+
+
+def test_a_rejected_option_is_told_apart_from_a_failure() -> None:
+    tool = run_cli(["check", "--no-such-flag", "--dsn", "host=/nonexistent dbname=x"])
+    assert rejected_option(tool) == "No such option '--no-such-flag'."
+    click = CliRun(0.1, 1, 2, "Usage: controller-audit check [OPTIONS]\n\nError: No such option: --min-severity")
+    assert rejected_option(click) == "No such option: --min-severity"
+    assert rejected_option(CliRun(0.1, 1, 2, "")) is None  # exit 2: critical findings
+    assert rejected_option(CliRun(0.1, 1, 3, "controller-audit: timeout: statement_timeout reached")) is None
 
 
 # -- the fused floor --------------------------------------------------------------------------
