@@ -267,7 +267,7 @@ def measure_size(server: BenchServer, label: str, releases: int, apps: int, opts
         cells["findings"] = (f"{sum(sev.values()):,} ({sev['critical']:,} / {sev['warning']:,} / "
                              f"{sev['info']:,})")
         total_bytes = sum(inproc.json_bytes.values())
-        cells["json_size"] = (f"{fmt_mb(total_bytes)} ({inproc.json_bytes['info'] / total_bytes:.0%})"
+        cells["json_size"] = (f"{fmt_mb(total_bytes)} ({inproc.json_bytes['info'] / total_bytes:.1%})"
                               if total_bytes else f"{NOT_AVAILABLE} (rendered client-side on this server)")
 
         log(f"[{label}] full audit through the console script")

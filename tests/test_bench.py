@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -10,8 +11,10 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
+from auditor.catalogue import load_catalogue
 from auditor.testbed.builder import Controller
 from bench import run
+from bench.explain_audit import explain_audit, report
 from bench.fused import run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
 from bench.measure import CliRun, rejected_option, run_cli
@@ -342,3 +345,17 @@ def test_fused_floor_on_a_generated_database(fresh) -> None:
         counted = run_fused(conn)
     assert +counted.by_severity == by_severity and sum(by_severity.values()) > 0
     assert shared_reasons(counted) == reasons
+
+
+def test_explain_audit_attributes_the_statement_to_passes_and_checks(make_db) -> None:
+    db = make_db(28)
+    damaged_story(db.conn)
+    result, plan, sizes = explain_audit(db.dsn, split=True)
+    checks = {part.removeprefix("check ").split(" / ")[0] for part in result.parts if part.startswith("check ")}
+    # Every check's branch is found in the plan (by the check id its output starts with).
+    assert checks == set(load_catalogue())
+    assert any(part.startswith("pass ") for part in result.parts)
+    assert sum(result.parts.values()) <= result.total_ms * 1.05
+    # The split counts what the audit finds.
+    assert Counter({key: n for key, (n, _) in sizes.items()}) == tool_counts(db.dsn)[0]
+    assert "statement run plainly" in report(result, sizes)
