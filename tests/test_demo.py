@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from auditor.demo import write_story
-from auditor.demo.presenter import Cut, clip, excerpt
+from auditor.demo.presenter import Cut, Presenter, StepFailed, clip, excerpt
 from auditor.demo.walkthrough import README_SECTIONS
 from tests.testbed import server_binary
 
@@ -275,3 +275,17 @@ def test_a_cut_names_what_it_hides_and_never_splits_a_group():
     assert (head[-1], marker) == ("row 3", "(4 more lines in f.txt)")
     assert excerpt(lines, Cut(head=10, tail=0), "f.txt") == (lines, None, [])  # one hidden line: shown instead
     assert clip("x" * 12, 10) == "xxxxxxx..." and clip("x" * 10, 10) == "x" * 10 and clip("x" * 99, None) == "x" * 99
+
+
+def test_a_failing_step_stops_the_demo_with_one_line_that_names_its_output(make_db, tmp_path):
+    db = make_db(28)
+    shown: list[str] = []
+    steps = Presenter(db.dsn, tmp_path, echo=shown.append)
+    with pytest.raises(StepFailed) as failed:
+        steps.run("A step that fails.", "explain", "nope", keep_as="explain-nope.txt")
+    kept = tmp_path / "explain-nope.txt"
+    assert failed.value.exit_code == 3
+    assert failed.value.one_line() == f"demo step failed: controller-audit explain nope exited 3 (its output: {kept})"
+    assert [ANSI.sub("", line) for line in shown] == [
+        "", "# A step that fails.", "$ controller-audit explain nope   # exit code 3", kept.read_text().strip()]
+    assert kept.read_text().startswith("controller-audit: unknown app: ")

@@ -19,10 +19,13 @@ from pathlib import Path
 import click
 
 from auditor.connection import redact
+from auditor.errors import AuditorError
 
 
-class StepFailed(click.ClickException):
-    """A step of the walkthrough exited with a status it should not have."""
+class StepFailed(AuditorError):
+    """A step of the walkthrough exited with a status it should not have (exit code 3)."""
+
+    kind = "demo step failed"
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,7 @@ class Presenter:
         self.show(output.splitlines(), cut, kept)
         self.codes[keep_as] = result.returncode
         if result.returncode not in expect:
-            raise StepFailed(f"demo step failed: controller-audit {' '.join(args)} exited {result.returncode} "
-                             f"(its output: {kept})")
+            raise StepFailed(f"controller-audit {' '.join(args)} exited {result.returncode} (its output: {kept})")
         return result
 
     def show(self, lines: Sequence[str], cut: Cut | None, kept: Path, indent: str = "") -> None:

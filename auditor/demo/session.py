@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import psycopg
@@ -28,6 +29,9 @@ from auditor.demo.presenter import Presenter, StepFailed
 from auditor.demo.story import OUT_OF_ORDER, write_known_damage, write_story
 from auditor.demo.walkthrough import summary, walk
 from auditor.testbed.schema import NEWEST, OLDEST_BUILDABLE, schema_sql
+
+if TYPE_CHECKING:
+    from auditor.testbed.server import Cluster
 
 GENERATIONS = {"hephy": 28, "deis": 23, "deis-old": 19}
 
@@ -118,7 +122,6 @@ def run_demo(dsn: str | None, migration: int, keep: bool, echo: Callable[[str], 
     admin_dsn = dsn
     stamp = f"controller_demo_{int(time.time())}_{os.getpid()}"
     created: list[str] = []
-    kept: str | None = None
     outcome = "interrupted"
     try:
         if admin_dsn is None:
@@ -127,43 +130,52 @@ def run_demo(dsn: str | None, migration: int, keep: bool, echo: Callable[[str], 
             server = start_embedded(keep=keep)
             admin_dsn = server.admin_dsn
         created.append(stamp)
-        walk_dsn = create_database(admin_dsn, stamp, migration)
-        with psycopg.connect(walk_dsn, autocommit=True) as conn:
-            story = write_known_damage(conn)
-            echo(f"A {story.ctl.generation.label} controller database: 7 apps and the damage real ones carry. "
-                 "Each step runs the real command line.")
-            echo(f"Whole outputs and files go to {workdir}" + ("." if keep else
-                 f"; `{invocation()} demo --keep` also keeps a damaged database to practise on."))
-            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-            if width is not None:
-                echo(click.style(f"(Lines wider than this terminal's {width} columns are cut here, never in the "
-                                 "files.)", dim=True))
-            steps = Presenter(walk_dsn, workdir, echo, width)
-            walk(steps, story)
-        summary(steps, invocation(), keep)
+        _walk_through(create_database(admin_dsn, stamp, migration), workdir, keep, echo)
         if keep:
-            kept = f"{stamp}_damaged"
-            created.append(kept)
-            kept_dsn = create_database(admin_dsn, kept, migration)
-            with psycopg.connect(kept_dsn, autocommit=True) as conn:
-                write_story(conn)
-            stop = None
-            if server is not None:
-                remove = [server.base, *([server.socket_dir] if server.socket_dir != server.base else []), workdir]
-                stop = stop_command(server.data_dir, remove)
-            keep_instructions(kept_dsn, admin_dsn, kept, stop, echo)
+            created.append(f"{stamp}_damaged")
+            _keep_a_damaged_copy(server, admin_dsn, created[-1], migration, workdir, echo)
         outcome = "done"
         return 0
     except StepFailed:
         outcome = "failed"
         raise
     finally:
-        _clean_up(server, admin_dsn, [n for n in created if outcome != "done" or n != kept], workdir, outcome)
+        _clean_up(server, admin_dsn, created[:1] if outcome == "done" else created, workdir, outcome)
 
 
-def _clean_up(server, admin_dsn: str | None, drop: list[str], workdir: Path, outcome: str) -> None:
-    """Stop what is not kept: the server (unless kept after a run that was done), else the
-    databases in ``drop``; the working directory unless the run was done or a step failed."""
+def _walk_through(dsn: str, workdir: Path, keep: bool, echo: Callable[[str], None]) -> None:
+    """Write the story's first act into ``dsn``, introduce it, walk through it, sum it up."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        story = write_known_damage(conn)
+        echo(f"A {story.ctl.generation.label} controller database: 7 apps and the damage real ones carry. "
+             "Each step runs the real command line.")
+        echo(f"Whole outputs and files go to {workdir}" + ("." if keep else
+             f"; `{invocation()} demo --keep` also keeps a damaged database to practise on."))
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        if width is not None:
+            echo(click.style(f"(Lines wider than this terminal's {width} columns are cut here, never in the files.)",
+                             dim=True))
+        steps = Presenter(dsn, workdir, echo, width)
+        walk(steps, story)
+    summary(steps, invocation(), keep)
+
+
+def _keep_a_damaged_copy(server: Cluster | None, admin_dsn: str, name: str, migration: int, workdir: Path,
+                         echo: Callable[[str], None]) -> None:
+    """Write the whole story into a new database ``name`` and say how to use and remove it."""
+    dsn = create_database(admin_dsn, name, migration)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        write_story(conn)
+    stop = None
+    if server is not None:
+        sockets = [server.socket_dir] if server.socket_dir != server.base else []
+        stop = stop_command(server.data_dir, [server.base, *sockets, workdir])
+    keep_instructions(dsn, admin_dsn, name, stop, echo)
+
+
+def _clean_up(server: Cluster | None, admin_dsn: str | None, drop: list[str], workdir: Path, outcome: str) -> None:
+    """Stop what is not kept: the server (unless kept after a run that was done), else drop the
+    databases in ``drop``; remove the working directory unless the run was done or a step failed."""
     if server is not None and (outcome != "done" or not server.keep):
         server.keep = False
         server.close()
