@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -74,8 +74,6 @@ class Presenter:
     echo: Callable[[str], None] = click.echo
     #: The terminal's width when the output is a terminal (lines are cut to it), else None.
     width: int | None = None
-    #: Exit codes of the steps run so far, by their file names (for the summary and the tests).
-    codes: dict[str, int] = field(default_factory=dict)
 
     def say(self, narration: str) -> None:
         """One narrating line, after a blank one."""
@@ -97,7 +95,6 @@ class Presenter:
         kept = self.workdir / keep_as
         kept.write_text(output + "\n" if output else "", encoding="utf-8")
         self.show(output.splitlines(), cut, kept)
-        self.codes[keep_as] = result.returncode
         if result.returncode not in expect:
             raise StepFailed(f"controller-audit {' '.join(args)} exited {result.returncode} (its output: {kept})")
         return result
