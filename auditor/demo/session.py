@@ -149,8 +149,7 @@ def _walk_through(dsn: str, workdir: Path, keep: bool, echo: Callable[[str], Non
         story = write_known_damage(conn)
         echo(f"A {story.ctl.generation.label} controller database: 7 apps and the damage real ones carry. "
              "Each step runs the real command line.")
-        echo(f"Whole outputs and files go to {workdir}" + ("." if keep else
-             f"; `{invocation()} demo --keep` also keeps a damaged database to practise on."))
+        echo(f"Whole outputs and files go to {workdir}.")
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
         if width is not None:
             echo(click.style(f"(Lines wider than this terminal's {width} columns are cut here, never in the files.)",
