@@ -17,7 +17,9 @@ def register(cli: click.Group) -> None:
     @click.option("--generation", default="hephy", show_default=True, metavar="GEN",
                   help="Schema generation: hephy (0028), deis (0023), deis-old (0019) or a migration "
                        "number 19..28.")
-    @click.option("--keep", is_flag=True, help="Leave the server and database running and print the DSN.")
+    @click.option("--keep", is_flag=True,
+                  help="Afterwards leave a damaged copy of the story running to practise on, and print how to "
+                       "point the tool at it and how to stop and remove it.")
     @click.pass_context
     def demo(ctx: click.Context, dsn: str | None, generation: str, keep: bool) -> None:
         """Build a damaged controller database and walk through audit and repair."""
