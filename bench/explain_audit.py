@@ -42,6 +42,7 @@ class Breakdown:
     """Self time (ms) per part of the plan, and what spilled."""
 
     total_ms: float
+    planning_ms: float = 0.0
     parts: Counter = field(default_factory=Counter)
     rows: dict[str, float] = field(default_factory=dict)
     spills: list[str] = field(default_factory=list)
@@ -103,7 +104,7 @@ def _mark_branches(node: Node, check_ids: Sequence[str]) -> None:
 def breakdown(plan: Node, check_ids: Sequence[str]) -> Breakdown:
     """Self time per shared pass, per check and for the rest (rendering, the outer query)."""
     root = plan["Plan"]
-    out = Breakdown(total_ms=float(plan.get("Execution Time", 0.0)))
+    out = Breakdown(total_ms=float(plan.get("Execution Time", 0.0)), planning_ms=float(plan.get("Planning Time", 0.0)))
     cte_totals = dict(_cte_totals(root))
     charged: set[str] = set()
     _mark_branches(root, check_ids)
@@ -182,7 +183,8 @@ def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None
 def report(result: Breakdown, sizes: dict[tuple[str, str], tuple[int, int]]) -> str:
     """The breakdown as text: parts by self time, spills, and the split of findings."""
     lines = [f"statement run plainly (server cursor, every row fetched): {result.statement_ms:,.0f} ms",
-             f"EXPLAIN ANALYZE execution time: {result.total_ms:,.0f} ms (self time by part below)", ""]
+             f"EXPLAIN ANALYZE: planning {result.planning_ms:,.0f} ms, execution {result.total_ms:,.0f} ms"
+             " (self time of the execution by part below)", ""]
     for part, ms in result.parts.most_common():
         lines.append(f"  {ms:>9,.0f} ms  {ms / max(result.total_ms, 1):>4.0%}  {part}")
     if result.spills:

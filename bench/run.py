@@ -279,9 +279,9 @@ def measure_size(server: BenchServer, label: str, releases: int, apps: int, opts
 
         log(f"[{label}] one app")
         largest = stats.largest_app
-        app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(max(3, opts.repeat)))
+        app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(max(7, opts.repeat)))
         cells["app_largest"] = f"{fmt_s(app_time)} ({largest}, {stats.largest_app_releases:,} releases)"
-        ref_time = min(in_process_audit(dsn, apps=[REFERENCE_APP]).seconds for _ in range(max(3, opts.repeat)))
+        ref_time = min(in_process_audit(dsn, apps=[REFERENCE_APP]).seconds for _ in range(max(7, opts.repeat)))
         result.reference_seconds = ref_time
         cells["app_reference"] = f"{fmt_s(ref_time)} ({stats.by_app[REFERENCE_APP]} releases)"
         for key, args in (("app_check", ["check", "--app", largest, "--format", "json", "--fail-on", "never"]),
