@@ -1,11 +1,13 @@
 """The benchmark: the tool against the floors and a naive baseline, at each database size.
 
-``python -m bench.run [--sizes 10k,1m] [--dsn DSN]`` starts an embedded PostgreSQL unless
-``--dsn`` names a server where the role may create databases, generates one synthetic
-controller database per size (:mod:`bench.generate`), measures, prints a Markdown table and
-writes it to ``bench/results.md``.  A size is ``RELEASES`` (apps = releases / 100) or
-``RELEASES:APPS``.  Ratios compare figures of the same run; the machine is shared, so the
-load average is recorded with every size.
+``python -m bench.run [--sizes 10k,1m] [--pg-major 15 | --pg-bindir DIR | --dsn DSN]`` starts
+a PostgreSQL (the embedded wheel's by default; a major of the test matrix; any installation)
+listening on a unix socket and on TCP loopback, unless ``--dsn`` names a server where the role
+may create databases; generates one synthetic controller database per size
+(:mod:`bench.generate`), measures, prints a Markdown table and writes it to
+``bench/results.md``.  A size is ``RELEASES`` (apps = releases / 100) or ``RELEASES:APPS``.
+Ratios compare figures of the same run; the machine is shared, so the load average is
+recorded with every size.
 """
 
 from __future__ import annotations
@@ -14,10 +16,7 @@ import argparse
 import datetime as dt
 import os
 import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,41 +32,72 @@ from auditor.connection import resolve_target
 from auditor.detect import detect
 from auditor.fileio import atomic_write
 from auditor.runner import Selection
+from auditor.streamed import StreamedFinding
 from auditor.testbed.schema import NEWEST
+from bench.fused import run_fused
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
+from bench.measure import (
+    NOT_AVAILABLE,
+    best_of,
+    cli_failure,
+    cli_has,
+    fmt_mb,
+    fmt_ratio,
+    fmt_s,
+    rejected_option,
+    run_cli,
+)
 from bench.naive import run_naive
-from tests.testbed import Server, start_local
+from bench.repair import measure_repair, raw_unshare, repair_on_smaller
+from bench.server import BenchServer, attach, start_bench_server
+
+__all__ = ["AUDIT_RUNS", "ROWS", "main", "raw_unshare", "scan_floor", "work_floor"]
 
 DEFAULT_OUTPUT = Path(__file__).with_name("results.md")
-NOT_AVAILABLE = "not available"
 
-#: (key, row label, target) in table order.
+#: (key, row label, target) in table order.  Targets are those of issue #16 (1M releases).
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("db", "Database: apps / releases / configs / builds", ""),
     ("damage", "Generated damage: orphan configs+builds / failed releases / tied apps", ""),
     ("generate", "Generation time (COPY, indexes, VACUUM ANALYZE)", "minutes at 1M"),
     ("load", "Load average (1 min) before / after", ""),
-    ("findings", "Findings of the full audit", "100k+ at 1M"),
+    ("findings", "Findings: all (critical / warning / info)", ""),
+    ("json_size", "JSON lines of every finding: size (info rows' share)", ""),
     ("scan_floor", "Scan floor: one pass over release/config/build columns", ""),
     ("work_floor", "Work floor: GROUP BY config_id + GROUP BY build_id + newest per app", ""),
-    ("audit", "Full audit: `check --format json` wall time (subprocess)", ""),
-    ("audit_inproc", "Full audit in-process (statement + streaming findings)", ""),
-    ("audit_vs_work", "Full audit / work floor", "<= 3x at 1M"),
-    ("audit_vs_scan", "Full audit / scan floor", ""),
-    ("rss", "Full audit peak RSS (max RSS of the subprocess)", "< 100 MB"),
-    ("app_largest", "One app, largest: audit statement in-process", "< 50 ms"),
-    ("app_check", "One app, largest: `check --app` wall time (subprocess)", ""),
-    ("app_explain", "One app, largest: `explain` wall time (subprocess)", ""),
-    ("app_reference", f"One app, `{REFERENCE_APP}` (same history at every size): in-process", ""),
-    ("app_ratio", f"One app, `{REFERENCE_APP}`: this size / smallest size", "<= 1.5x"),
-    ("naive", "Naive baseline (query per app, then per release)", ""),
-    ("speedup", "Speed-up: naive / full audit", ">= 50x at 1M"),
+    ("fused_floor", "Fused floor: one statement counting every finding per check and severity", ""),
+    ("fused_vs_work", "Fused floor / work floor", "5-7x"),
+    ("audit", "Default audit: `check --format json` wall time (subprocess)", ""),
+    ("audit_vs_fused", "Default audit / fused floor", "<= 1.5x at 1M"),
+    ("audit_vs_work", "Default audit / work floor", "<= 8x at 1M"),
+    ("rss", "Default audit: peak RSS (max RSS of the subprocess)", ""),
+    ("audit_info", "Every row listed: `check --format json --min-severity info` wall time", ""),
+    ("audit_info_vs_work", "Every row listed / work floor", "<= 15x at 1M"),
+    ("rss_info", "Every row listed: peak RSS", "<= 100 MB"),
+    ("audit_inproc", "Full audit in-process: statement + streaming every finding (JSON shape)", ""),
+    ("app_largest", "Largest app: audit statement in-process (JSON shape)", "<= 50 ms"),
+    ("app_check", "Largest app: `check --app` wall time (subprocess)", ""),
+    ("app_explain", "Largest app: `explain` wall time (subprocess)", "<= 300 ms"),
+    ("app_reference", f"`{REFERENCE_APP}` (same history at every size): audit statement in-process", ""),
+    ("app_ratio", f"`{REFERENCE_APP}`: this size / smallest size", "<= 1.2x"),
+    ("naive", "Naive baseline over the unix socket (query per app, then per release)", ""),
+    ("naive_tcp", "Naive baseline over TCP loopback", ""),
+    ("speedup", "Speed-up: naive over the socket / default audit", ""),
+    ("speedup_tcp", "Speed-up: naive over TCP / default audit", ">= 20x at 1M"),
     ("shared", "Repair: shared configs+builds / releases needing a copy", "~100k at 1M"),
     ("plan", "Repair: `plan --repair unshare` time / plan file size", ""),
-    ("apply", "Repair: `apply --yes` time", ""),
+    ("apply", "Repair: `apply --yes` time (undo file written and fsynced before COMMIT)", ""),
     ("raw_repair", "Repair floor: INSERT ... SELECT + UPDATE by hand (clone)", ""),
-    ("repair_ratio", "Repair: apply / floor", "<= 2x"),
+    ("repair_ratio", "Repair: apply / floor (medians of one sitting)", "<= 1.5x"),
 )
+
+#: The console-script runs of the full audit: (row key, extra arguments).  A row whose option the
+#: installed tool does not know (yet) says so instead of a figure; its ratio rows follow it.
+AUDIT_RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("audit", ()),
+    ("audit_info", ("--min-severity", "info")),
+)
+_RSS_ROW = {"audit": "rss", "audit_info": "rss_info"}
 
 
 @dataclass
@@ -90,74 +120,9 @@ class Options:
     naive_full_limit: int = 100_000
     naive_sample: int = 100
     repair_releases: int = 250_000  # larger sizes measure the repair on a database this big
+    repair_runs: int = 3
     per_check: bool = False
     statement_timeout: str = "1h"
-
-
-# -- measuring ----------------------------------------------------------------------------
-
-
-def best_of(repeat: int, func: Callable[[], object]) -> float:
-    """The fastest of ``repeat`` runs of ``func``, in seconds."""
-    times = []
-    for _ in range(max(1, repeat)):
-        began = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - began)
-    return min(times)
-
-
-@dataclass(frozen=True)
-class CliRun:
-    """One run of the console script."""
-
-    seconds: float
-    max_rss_kb: int
-    returncode: int
-    stderr: str
-
-
-def console_script() -> str:
-    """The installed ``controller-audit`` next to this interpreter, else on PATH."""
-    here = Path(sys.executable).with_name("controller-audit")
-    return str(here) if here.exists() else (shutil.which("controller-audit") or "controller-audit")
-
-
-def run_cli(args: Sequence[str], stdout: int | None = subprocess.DEVNULL) -> CliRun:
-    """Run ``controller-audit ARGS``; wall time and max RSS of that child alone (``wait4``)."""
-    with tempfile.TemporaryFile() as err:
-        began = time.perf_counter()
-        proc = subprocess.Popen([console_script(), *args], stdout=stdout, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - began
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        text = err.read().decode(errors="replace").strip()
-    return CliRun(seconds, usage.ru_maxrss, proc.returncode, text)
-
-
-def cli_has(*command: str) -> bool:
-    """Whether the installed tool has this (sub)command."""
-    return run_cli([*command, "--help"]).returncode == 0
-
-
-def fmt_s(seconds: float | None) -> str:
-    """Seconds, three significant figures (milliseconds below one second)."""
-    if seconds is None:
-        return NOT_AVAILABLE
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
-
-
-def fmt_ratio(num: float | None, den: float | None) -> str:
-    if not num or not den:
-        return NOT_AVAILABLE
-    return f"{num / den:.3g}x"
-
-
-def cli_failure(run: CliRun) -> str:
-    """A table cell for a failed command: its exit code and last stderr line."""
-    last = run.stderr.splitlines()[-1] if run.stderr else ""
-    return f"failed (exit {run.returncode}: {last[:100]})"
 
 
 # -- floors ---------------------------------------------------------------------------------
@@ -193,133 +158,87 @@ def work_floor(conn: psycopg.Connection) -> None:
         conn.execute(statement).fetchall()
 
 
-# -- the repair floor -----------------------------------------------------------------------
-
-_SHARED_SQL = """
-SELECT (SELECT count(*) FROM (SELECT config_id FROM api_release GROUP BY config_id HAVING count(*) > 1) c)
-     + (SELECT count(*) FROM (SELECT build_id FROM api_release WHERE build_id IS NOT NULL
-                              GROUP BY build_id HAVING count(*) > 1) b),
-       (SELECT count(*) - count(DISTINCT config_id) FROM api_release)
-     + (SELECT count(build_id) - count(DISTINCT build_id) FROM api_release)"""
-
-#: The unshare done by hand: every release but the first of a shared row gets its own copy,
-#: dated just before the release (one INSERT ... SELECT and one UPDATE per table).
-_RAW_INSERT = """
-INSERT INTO {table} ({columns})
-SELECT md5(s.release_uuid::text || {salt})::uuid, s.created - interval '1 microsecond',
-       s.created - interval '1 microsecond', {source_columns}
-FROM (SELECT r.uuid AS release_uuid, r.created, r.{fk} AS target,
-             row_number() OVER (PARTITION BY r.{fk} ORDER BY r.version, r.created) AS nth
-      FROM api_release r WHERE r.{fk} IS NOT NULL) s
-JOIN {table} t ON t.uuid = s.target
-WHERE s.nth > 1"""
-_RAW_UPDATE = """
-UPDATE api_release r SET {fk} = md5(r.uuid::text || {salt})::uuid
-FROM (SELECT uuid, row_number() OVER (PARTITION BY {fk} ORDER BY version, created) AS nth
-      FROM api_release WHERE {fk} IS NOT NULL) s
-WHERE s.uuid = r.uuid AND s.nth > 1"""
+# -- the tool -------------------------------------------------------------------------------
 
 
-def raw_unshare(conn: psycopg.Connection) -> None:
-    """The hand-written floor of ``unshare``, in one transaction."""
-    gen = detect(conn)
-    with conn.transaction():
-        for table, fk in (("api_config", "config_id"), ("api_build", "build_id")):
-            rest = [c for c in gen.columns[table] if c not in ("uuid", "created", "updated")]
-            parts = {
-                "table": sql.Identifier(table),
-                "fk": sql.Identifier(fk),
-                "salt": sql.Literal(":" + table),
-                "columns": sql.SQL(", ").join(map(sql.Identifier, ("uuid", "created", "updated", *rest))),
-                "source_columns": sql.SQL(", ").join(sql.Identifier("t", c) for c in rest),
-            }
-            conn.execute(sql.SQL(_RAW_INSERT).format(**parts))
-            conn.execute(sql.SQL(_RAW_UPDATE).format(**parts))
+@dataclass
+class InProcess:
+    """One in-process audit: its time, findings per check and per severity, JSON bytes per severity."""
+
+    seconds: float
+    by_check: Counter
+    by_severity: Counter
+    by_check_severity: Counter
+    json_bytes: Counter
+
+
+def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] = (),
+                     timeout: str = "1h") -> InProcess:
+    """The audit statement and streaming its findings as ``check --format json`` streams them
+    (rendered by the server where it can), with the counts; JSON bytes of server-rendered lines."""
+    with open_audit(resolve_target(dsn), apps=apps, selection=Selection(include=tuple(include)),
+                    statement_timeout=timeout) as run:
+        pairs: Counter = Counter()
+        sizes: Counter = Counter()
+        began = time.perf_counter()
+        for finding in run.streamed("json"):
+            pairs[(finding.check, finding.severity)] += 1
+            if isinstance(finding, StreamedFinding) and finding.line is not None:
+                sizes[finding.severity] += len(finding.line) + 1
+        seconds = time.perf_counter() - began
+    by_check: Counter = Counter()
+    by_severity: Counter = Counter()
+    for (check, severity), n in pairs.items():
+        by_check[check] += n
+        by_severity[severity] += n
+    return InProcess(seconds, by_check, by_severity, pairs, sizes)
+
+
+def _cli_audit_rows(dsn: str, cells: dict[str, str], opts: Options) -> dict[str, float]:
+    """Each of :data:`AUDIT_RUNS` through the console script: best wall time and max RSS."""
+    seconds: dict[str, float] = {}
+    if not cli_has("check"):
+        for key, _ in AUDIT_RUNS:
+            cells[key] = cells[_RSS_ROW[key]] = f"{NOT_AVAILABLE} (no check command yet)"
+        return seconds
+    for key, extra in AUDIT_RUNS:
+        args = ["check", "--format", "json", "--fail-on", "never", "--dsn", dsn,
+                "--statement-timeout", opts.statement_timeout, *extra]
+        first = run_cli(args)
+        refused = rejected_option(first)
+        if refused is not None:
+            cells[key] = cells[_RSS_ROW[key]] = f"{NOT_AVAILABLE} (the tool rejects {' '.join(extra)}: {refused})"
+            continue
+        runs = [first] + [run_cli(args) for _ in range(max(0, opts.repeat - 2))]
+        failed = [r for r in runs if r.returncode != 0]
+        if failed:
+            cells[key] = cells[_RSS_ROW[key]] = cli_failure(failed[0])
+            continue
+        seconds[key] = min(r.seconds for r in runs)
+        cells[key] = fmt_s(seconds[key])
+        cells[_RSS_ROW[key]] = f"{max(r.max_rss_kb for r in runs) / 1024:.0f} MB"
+    return seconds
+
+
+def _fused_cell(seconds: float, fused: Counter, audit: Counter) -> str:
+    """The fused floor's time, with a warning when its counts differ from the audit's."""
+    if +fused == +audit:
+        return fmt_s(seconds)
+    differ = sorted(k for k in set(fused) | set(audit) if fused[k] != audit[k])
+    shown = ", ".join(f"{c} {s}: {fused[(c, s)]} vs {audit[(c, s)]}" for c, s in differ[:3])
+    return f"{fmt_s(seconds)} (counts differ from the audit's: {shown})"
 
 
 # -- one size -------------------------------------------------------------------------------
 
 
-def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] = (),
-                     timeout: str = "1h") -> tuple[float, Counter]:
-    """Seconds spent running the audit statement and streaming its findings (rendered by the
-    server, as ``check --format json`` streams them), and their counts."""
-    with open_audit(resolve_target(dsn), apps=apps, selection=Selection(include=tuple(include)),
-                    statement_timeout=timeout) as run:
-        began = time.perf_counter()
-        counts = Counter(f.check for f in run.streamed("json"))
-        return time.perf_counter() - began, counts
-
-
-def measure_repair(server: Server, source: str, cells: dict[str, str], opts: Options, note: str = "") -> None:
-    """Plan and apply ``unshare`` on one clone of ``source``, the raw-SQL floor on another."""
-    with psycopg.connect(server.dsn(source), autocommit=True) as conn:
-        shared, copies = conn.execute(_SHARED_SQL).fetchone()
-    cells["shared"] = f"{shared:,} / {copies:,}{note}"
-    available = cli_has("plan") and cli_has("apply")
-    if not available:
-        for key in ("plan", "apply", "repair_ratio"):
-            cells[key] = f"{NOT_AVAILABLE} (no plan/apply command yet)"
-    clones = [_clone(server, source) for _ in range(2 if available else 1)]
-    raw_db, tool_db = clones[0], clones[-1]
-    try:
-        with psycopg.connect(server.dsn(raw_db), autocommit=True) as conn:
-            began = time.perf_counter()
-            raw_unshare(conn)
-            raw = time.perf_counter() - began
-        cells["raw_repair"] = fmt_s(raw)
-        if not available:
-            return
-        dsn = server.dsn(tool_db)
-        with tempfile.TemporaryDirectory() as tmp:
-            plan_file = Path(tmp) / "unshare.plan"
-            plan = run_cli(["plan", "--repair", "unshare", "-o", str(plan_file), "--dsn", dsn,
-                            "--statement-timeout", opts.statement_timeout])
-            if plan.returncode != 0 or not plan_file.exists():
-                cells["plan"] = cli_failure(plan)
-                cells["apply"] = cells["repair_ratio"] = NOT_AVAILABLE
-                return
-            cells["plan"] = f"{fmt_s(plan.seconds)} / {plan_file.stat().st_size / 1e6:.3g} MB"
-            apply = run_cli(["apply", str(plan_file), "--yes", "--dsn", dsn,
-                             "--statement-timeout", opts.statement_timeout])
-            if apply.returncode != 0:
-                cells["apply"] = cli_failure(apply)
-                cells["repair_ratio"] = NOT_AVAILABLE
-                return
-            cells["apply"] = fmt_s(apply.seconds)
-            cells["repair_ratio"] = fmt_ratio(apply.seconds, raw)
-    finally:
-        for clone in clones:
-            server.drop_database(clone)
-
-
-def _repair_on_smaller(server: Server, cells: dict[str, str], opts: Options, log: Callable[[str], None]) -> None:
-    """The repair figures on a database of ``opts.repair_releases`` releases (~100k shared rows)."""
-    releases = opts.repair_releases
-    name = server.create_database(None)
-    try:
-        log(f"generating {releases:,} releases for the repair")
-        generate(server.dsn(name), Spec(releases=releases, apps=max(1, releases // 100), migration=opts.migration,
-                                        seed=opts.seed))
-        measure_repair(server, name, cells, opts, note=f" (on a {releases:,}-release database)")
-    finally:
-        server.drop_database(name)
-
-
-def _clone(server: Server, source: str) -> str:
-    """A copy of ``source`` (``CREATE DATABASE ... TEMPLATE``)."""
-    name = f"{source}_clone{time.monotonic_ns() % 1_000_000}"
-    server.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source)))
-    return name
-
-
-def measure_size(server: Server, label: str, releases: int, apps: int, opts: Options,
+def measure_size(server: BenchServer, label: str, releases: int, apps: int, opts: Options,
                  log: Callable[[str], None]) -> SizeResult:
     """Generate one database and take every figure of the table on it."""
     result = SizeResult(label)
     cells = result.cells
     load_before = os.getloadavg()[0]
-    name = server.create_database(None)
+    name = server.server.create_database(None)
     dsn = server.dsn(name)
     try:
         log(f"[{label}] generating {releases:,} releases in {apps:,} apps")
@@ -335,34 +254,34 @@ def measure_size(server: Server, label: str, releases: int, apps: int, opts: Opt
             scan = best_of(opts.repeat, lambda: scan_floor(conn))
             work = best_of(opts.repeat, lambda: work_floor(conn))
         cells["scan_floor"], cells["work_floor"] = fmt_s(scan), fmt_s(work)
+        with psycopg.connect(dsn) as conn:
+            counted = [run_fused(conn)]
+            fused = best_of(opts.repeat, lambda: counted.append(run_fused(conn)))
+        cells["fused_vs_work"] = fmt_ratio(fused, work)
 
-        log(f"[{label}] full audit")
-        inproc, counts = in_process_audit(dsn, timeout=opts.statement_timeout)
-        cells["audit_inproc"] = fmt_s(inproc)
-        cells["findings"] = f"{sum(counts.values()):,}"
-        audit_seconds: float | None = None
-        if cli_has("check"):
-            runs = [run_cli(["check", "--format", "json", "--fail-on", "never", "--dsn", dsn,
-                             "--statement-timeout", opts.statement_timeout]) for _ in range(max(1, opts.repeat - 1))]
-            failed = [r for r in runs if r.returncode != 0]
-            if failed:
-                cells["audit"] = cells["rss"] = cli_failure(failed[0])
-            else:
-                audit_seconds = min(r.seconds for r in runs)
-                cells["audit"] = fmt_s(audit_seconds)
-                cells["rss"] = f"{max(r.max_rss_kb for r in runs) / 1024:.0f} MB"
-        else:
-            cells["audit"] = cells["rss"] = f"{NOT_AVAILABLE} (no check command yet)"
-        basis = audit_seconds or inproc
-        note = "" if audit_seconds else " (in-process)"
-        cells["audit_vs_work"] = fmt_ratio(basis, work) + note
-        cells["audit_vs_scan"] = fmt_ratio(basis, scan) + note
+        log(f"[{label}] full audit in-process")
+        inproc = in_process_audit(dsn, timeout=opts.statement_timeout)
+        cells["audit_inproc"] = fmt_s(inproc.seconds)
+        cells["fused_floor"] = _fused_cell(fused, counted[-1].by_severity, inproc.by_check_severity)
+        sev = inproc.by_severity
+        cells["findings"] = (f"{sum(sev.values()):,} ({sev['critical']:,} / {sev['warning']:,} / "
+                             f"{sev['info']:,})")
+        total_bytes = sum(inproc.json_bytes.values())
+        cells["json_size"] = (f"{fmt_mb(total_bytes)} ({inproc.json_bytes['info'] / total_bytes:.1%})"
+                              if total_bytes else f"{NOT_AVAILABLE} (rendered client-side on this server)")
+
+        log(f"[{label}] full audit through the console script")
+        cli = _cli_audit_rows(dsn, cells, opts)
+        basis = cli.get("audit")
+        cells["audit_vs_fused"] = fmt_ratio(basis, fused)
+        cells["audit_vs_work"] = fmt_ratio(basis, work)
+        cells["audit_info_vs_work"] = fmt_ratio(cli.get("audit_info"), work)
 
         log(f"[{label}] one app")
         largest = stats.largest_app
-        app_time = min(in_process_audit(dsn, apps=[largest])[0] for _ in range(max(3, opts.repeat)))
+        app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(max(7, opts.repeat)))
         cells["app_largest"] = f"{fmt_s(app_time)} ({largest}, {stats.largest_app_releases:,} releases)"
-        ref_time = min(in_process_audit(dsn, apps=[REFERENCE_APP])[0] for _ in range(max(3, opts.repeat)))
+        ref_time = min(in_process_audit(dsn, apps=[REFERENCE_APP]).seconds for _ in range(max(7, opts.repeat)))
         result.reference_seconds = ref_time
         cells["app_reference"] = f"{fmt_s(ref_time)} ({stats.by_app[REFERENCE_APP]} releases)"
         for key, args in (("app_check", ["check", "--app", largest, "--format", "json", "--fail-on", "never"]),
@@ -376,31 +295,36 @@ def measure_size(server: Server, label: str, releases: int, apps: int, opts: Opt
 
         log(f"[{label}] naive baseline")
         sample = None if releases <= opts.naive_full_limit else opts.naive_sample
-        naive = run_naive(dsn, sample=sample, seed=opts.seed)
-        if sample is None:
-            naive_seconds = naive.seconds
-            cells["naive"] = f"{fmt_s(naive_seconds)} ({naive.queries:,} queries)"
-        else:
-            naive_seconds = naive.seconds * stats.releases / max(naive.releases, 1)
-            cells["naive"] = (f"{fmt_s(naive_seconds)} extrapolated linearly from a random sample of "
+        for key, speed_key, naive_dsn in (("naive", "speedup", dsn), ("naive_tcp", "speedup_tcp", server.tcp_dsn(name))):
+            if naive_dsn is None:
+                cells[key] = cells[speed_key] = f"{NOT_AVAILABLE} (no TCP address: give --tcp-dsn)"
+                continue
+            naive = run_naive(naive_dsn, sample=sample, seed=opts.seed)
+            if sample is None:
+                naive_seconds = naive.seconds
+                cells[key] = f"{fmt_s(naive_seconds)} ({naive.queries:,} queries)"
+            else:
+                naive_seconds = naive.seconds * stats.releases / max(naive.releases, 1)
+                cells[key] = (f"{fmt_s(naive_seconds)} extrapolated linearly from a random sample of "
                               f"{naive.apps} apps / {naive.releases:,} releases ({fmt_s(naive.seconds)})")
-        cells["speedup"] = fmt_ratio(naive_seconds, basis) + note
+            cells[speed_key] = fmt_ratio(naive_seconds, basis)
 
         if opts.per_check:
             log(f"[{label}] per check")
             for cid, check in load_catalogue().items():
                 if check.database_level:
                     continue
-                seconds, found = in_process_audit(dsn, include=[cid], timeout=opts.statement_timeout)
-                result.per_check[cid] = (seconds, sum(found.values()))
+                alone = in_process_audit(dsn, include=[cid], timeout=opts.statement_timeout)
+                result.per_check[cid] = (alone.seconds, sum(alone.by_check.values()))
 
         log(f"[{label}] repair")
         if releases <= opts.repair_releases:
-            measure_repair(server, name, cells, opts)
+            measure_repair(server, name, cells, opts.repair_runs, opts.statement_timeout)
         else:
-            _repair_on_smaller(server, cells, opts, log)
+            repair_on_smaller(server, cells, opts.repair_releases, opts.migration, opts.seed, opts.repair_runs,
+                              opts.statement_timeout, log)
     finally:
-        server.drop_database(name)
+        server.server.drop_database(name)
     cells["load"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     return result
 
@@ -431,12 +355,12 @@ def table(results: Sequence[SizeResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine(server: Server) -> str:
+def machine(server: BenchServer) -> str:
     """One line about where the figures come from."""
-    with psycopg.connect(server.admin_dsn) as conn:
+    with psycopg.connect(server.server.admin_dsn) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
     return (f"{dt.date.today().isoformat()}, {os.cpu_count()} cores ({platform.machine()}), "
-            f"PostgreSQL {version} ({server.kind}), Python {platform.python_version()}")
+            f"PostgreSQL {version} ({server.server.kind}), Python {platform.python_version()}")
 
 
 def parse_sizes(text: str) -> list[tuple[str, int, int]]:
@@ -452,11 +376,31 @@ def parse_sizes(text: str) -> list[tuple[str, int, int]]:
     return sizes
 
 
+def open_server(args: argparse.Namespace) -> BenchServer:
+    """The server of this run: ``--dsn``, a major of the test matrix, an installation, or the wheel's."""
+    if args.dsn:
+        return attach(args.dsn, args.tcp_dsn)
+    if args.pg_major is not None:
+        from tests.matrix import installation
+
+        found = installation(args.pg_major)
+        return start_bench_server(found.bindir, kind=found.source)
+    if args.pg_bindir is not None:
+        return start_bench_server(args.pg_bindir, kind=str(args.pg_bindir))
+    return start_bench_server()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10k,1m", help="comma-separated RELEASES[:APPS] (default 10k,1m)")
-    parser.add_argument("--dsn", default=None, help="a server where the role may create databases "
-                        "(default: start an embedded PostgreSQL)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--dsn", default=None, help="a server where the role may create databases "
+                       "(default: start an embedded PostgreSQL)")
+    where.add_argument("--pg-major", type=int, default=None,
+                       help="start this PostgreSQL major of the test matrix (tests/matrix.py)")
+    where.add_argument("--pg-bindir", type=Path, default=None, help="start the PostgreSQL of this bin directory")
+    parser.add_argument("--tcp-dsn", default=None,
+                        help="with --dsn on a unix socket: the same server over TCP (for the naive baseline)")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the Markdown table")
     parser.add_argument("--migration", type=int, default=NEWEST, help="schema generation (19..28)")
     parser.add_argument("--seed", type=int, default=1)
@@ -465,23 +409,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="apps the naive baseline walks above 100k releases (then extrapolated)")
     parser.add_argument("--repair-releases", type=parse_count, default=250_000,
                         help="sizes above this measure the repair on a database this big (default 250k)")
+    parser.add_argument("--repair-runs", type=int, default=3,
+                        help="rounds of the repair and its floor; the medians count (default 3)")
     parser.add_argument("--per-check", action="store_true", help="also time each check alone")
     args = parser.parse_args(argv)
     opts = Options(migration=args.migration, seed=args.seed, repeat=args.repeat,
-                   naive_sample=args.naive_sample,
-                   repair_releases=args.repair_releases, per_check=args.per_check)
+                   naive_sample=args.naive_sample, repair_releases=args.repair_releases,
+                   repair_runs=args.repair_runs, per_check=args.per_check)
     sizes = parse_sizes(args.sizes)
 
     def log(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
-    server = Server(admin_dsn=args.dsn, kind="--dsn") if args.dsn else start_local()
+    server = open_server(args)
     try:
         results = [measure_size(server, label, releases, apps, opts, log) for label, releases, apps in sizes]
-        where = machine(server)
+        described = machine(server)
     finally:
         server.close()
-    text = f"Machine: {where}; schema migration {opts.migration:04d}, seed {opts.seed}.\n\n{table(results)}"
+    text = f"Machine: {described}; schema migration {opts.migration:04d}, seed {opts.seed}.\n\n{table(results)}"
     print(text, end="")
     atomic_write(args.output, text)
     return 0

@@ -1,0 +1,562 @@
+"""The fused floor: one hand-written statement that counts every finding the audit reports.
+
+The least work any implementation of the current checks must do, per check and severity,
+in one pass: one ordered pass over the releases (a window sort by app and position: the
+live release, ``release_set.latest()``, release order, gaps and each release's running
+count of non-failed releases, from which a shared row's contiguity follows), one sort of
+the configs and one of the builds by app and ``created`` (``latest()`` and its ties), a
+full join of each of those tables with the releases that point into it, grouped by row
+(orphans, dangling ids, rows shared inside an app and across apps, contiguity), and a few
+per-app joins.  It builds no message, no ``related`` list and no evidence: it counts.
+
+It follows the checks' definitions on main (``auditor/passes.py``, ``checks/*.py``): live
+release = newest by ``created`` among non-failed releases (the highest version, then uuid,
+among ties), ``latest()`` = greatest ``created`` (the smallest uuid among ties), the
+in-flight window ``(now() - grace, now() + skew]``, sharing counted by row across apps,
+severities per controller generation.  ``tests/test_bench.py`` checks that its counts equal
+the audit's on damaged databases of generations 0019 and 0028.
+
+JSON validation (``invalid-json``): from PostgreSQL 16 with ``pg_input_is_valid`` (and a
+first-character test for "is an object", so a valid value is parsed once).  Before 16 the
+floor casts every candidate value on the server (``value::json``), which fails the whole
+statement only where a value does not parse: then it rolls back to a savepoint, finds the
+offending rows with narrower queries (the uuid space of each table bisected with savepoints
+down to ranges of 2,000 rows, which are parsed here the way the audit parses them on those
+servers) and runs the statement again with their ids.  This
+works on a hot standby (savepoints are allowed there; no function is created).
+
+Two counts are exact only through a fallback that costs nothing on a database without
+that damage: a release with two missing parents (app, config, build) is one
+``dangling-reference`` finding, and a release using another app's config *and* build one
+``cross-app-reference`` finding; the grouped passes count references, so when more than one
+kind is present the releases are counted again by a narrower query.  ``missing-constraint``
+reads only ``pg_catalog`` (17 expected constraints, independent of the data): the floor
+runs the check's own query for it.  SQL_ASCII databases (the ``not UTF-8`` case) are not
+handled: the floor assumes a UTF8 database.
+
+Run: ``python -m bench.fused --dsn DSN [--json-check cast|pg_input_is_valid] [--explain] [--repeat N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from auditor.connection import DEFAULT_WORK_MEM
+from auditor.detect import Generation, detect
+from auditor.latest_verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
+from auditor.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS
+from checks.invalid_json import json_problem
+
+#: How the floor validates JSON: ``cast`` (every server: ``value::json`` fails the statement on an
+#: unparsable value, then the offenders are looked up) or ``pg_input_is_valid`` (16 and later).
+JsonCheck = Literal["cast", "pg_input_is_valid"]
+
+#: The JSON columns ``invalid-json`` reads, per table (those the generation has are used).
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "api_config": ("values", "memory", "cpu", "tags", "registry", "healthcheck", "lifecycle_post_start",
+                   "lifecycle_pre_stop", "termination_grace_period"),
+    "api_build": ("procfile",),
+    "api_app": ("structure", "procfile_structure"),
+    "api_appsettings": ("autoscale", "label"),
+}
+
+_IN_FLIGHT = ("({c} > now() - %(grace_seconds)s::float8 * interval '1 second'"
+              " AND {c} <= now() + %(skew_seconds)s::float8 * interval '1 second')")
+_FUTURE = "({c} > now() + %(skew_seconds)s::float8 * interval '1 second')"
+
+# {failed}: the release's failed flag (false before 0020); {future_r}/{in_flight_*}: the
+# window tests above; {cfg_bad}/{bld_bad}/{app_bad}/{set_bad}: "this row has a bad JSON value"
+# per table; {settings}: the app settings part (empty before the table exists).  Counts come
+# out as (check, severity, reason, n); reason is the shared rows' hazard class, else ''.
+_STATEMENT = """
+WITH r AS (
+    -- The ordered pass: one sort of the releases by app and position (version, created, uuid).
+    SELECT r.app_id, r.version, r.created, {failed} AS failed, r.config_id, r.build_id,
+           (row_number() OVER w)::int AS pos,
+           (sum(CASE WHEN {failed} THEN 0 ELSE 1 END) OVER w)::int AS ok_through,
+           r.version = lag(r.version) OVER w AS repeats,
+           r.version > coalesce(lag(r.version) OVER w, 0) + 1 AS gap_before,
+           r.created = max(r.created) OVER a AS newest,
+           NOT {failed} AND r.created = max(CASE WHEN {failed} THEN NULL ELSE r.created END) OVER a AS live_candidate
+    FROM api_release r
+    WINDOW w AS (PARTITION BY r.app_id ORDER BY r.version, r.created, r.uuid), a AS (PARTITION BY r.app_id)
+), ra AS (
+    -- Per app: the live release's config and build (the last live candidate in position
+    -- order: highest version, then uuid; picked without sorting the input: the position is
+    -- prefixed to the id), release order, gaps, future-dated releases.
+    SELECT r.app_id, count(*) AS releases, max(r.version) AS max_version,
+           count(*) FILTER (WHERE r.newest) AS newest_count,
+           max(r.version) FILTER (WHERE r.newest) AS newest_top,
+           max(r.created) FILTER (WHERE r.newest) AS newest_created,
+           max(r.created) FILTER (WHERE r.live_candidate) AS live_created,
+           count(*) FILTER (WHERE r.live_candidate) AS live_count,
+           substr(max(lpad(r.pos::text, 10, '0') || r.config_id::text) FILTER (WHERE r.live_candidate), 11)::uuid
+               AS live_config,
+           nullif(substr(max(lpad(r.pos::text, 10, '0') || coalesce(r.build_id::text, ''))
+                         FILTER (WHERE r.live_candidate), 11), '')::uuid AS live_build,
+           bool_or(r.repeats) AS repeated, bool_or(r.gap_before) AS gap,
+           count(*) FILTER (WHERE {future_r}) AS future,
+           count(*) FILTER (WHERE {future_r} AND r.newest) AS future_newest
+    FROM r GROUP BY r.app_id
+), cw AS (
+    -- The configs, one sort by app and created: latest() (the smallest uuid among the
+    -- newest), whether another row ties with it, the rows tied at the newest.
+    SELECT c.uuid, c.app_id, c.created,
+           row_number() OVER l = 1 AS is_latest,
+           c.created = first_value(c.created) OVER l AS at_newest,
+           c.created = lead(c.created) OVER l AS tied_with_next,
+           c.bad_json
+    -- The JSON test runs below the sort (OFFSET 0): the sort then carries a flag, not the text.
+    FROM (SELECT c.uuid, c.app_id, c.created, {cfg_bad} AS bad_json FROM api_config c OFFSET 0) c
+    WINDOW l AS (PARTITION BY c.app_id ORDER BY c.created DESC, c.uuid)
+), bw AS (
+    SELECT b.uuid, b.app_id, b.created,
+           row_number() OVER l = 1 AS is_latest,
+           b.created = first_value(b.created) OVER l AS at_newest,
+           b.created = lead(b.created) OVER l AS tied_with_next,
+           b.bad_json
+    -- The JSON test runs below the sort (OFFSET 0): the sort then carries a flag, not the text.
+    FROM (SELECT b.uuid, b.app_id, b.created, {bld_bad} AS bad_json FROM api_build b OFFSET 0) b
+    WINDOW l AS (PARTITION BY b.app_id ORDER BY b.created DESC, b.uuid)
+), cg AS (
+    -- Each config with the releases pointing at it (full join: orphans and dangling ids too),
+    -- grouped by row: its users, those of its own app, their contiguity.
+    SELECT coalesce(w.uuid, r.config_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
+           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
+           bool_or(w.bad_json) AS bad_json,
+           count(r.app_id) AS n,
+           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
+           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok,
+           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
+             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span
+    FROM cw w FULL JOIN r ON r.config_id = w.uuid
+    GROUP BY 1, 2
+), bg AS (
+    SELECT coalesce(w.uuid, r.build_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
+           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
+           bool_or(w.bad_json) AS bad_json,
+           count(r.app_id) AS n,
+           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
+           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok,
+           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
+             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span
+    FROM bw w FULL JOIN (SELECT * FROM r WHERE r.build_id IS NOT NULL) r ON r.build_id = w.uuid
+    GROUP BY 1, 2
+), cf AS (
+    -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           g.own_span = g.own_ok AS contiguous,
+           coalesce(l.live_config = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_config = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM cg g LEFT JOIN ra l ON l.app_id = g.owner
+), bf AS (
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           g.own_span = g.own_ok AS contiguous,
+           coalesce(l.live_build = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_build = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM bg g LEFT JOIN ra l ON l.app_id = g.owner
+), cc AS ({rows_counted_c}
+    FROM cf g
+), bc AS ({rows_counted_b}
+    FROM bf g
+), lx AS (
+    -- Per app: latest() of each table with its ties, and the live release's row (by primary key).
+    SELECT 'config'::text AS kind, w.app_id, w.uuid, w.created, coalesce(w.tied_with_next, false) AS tied,
+           l.live_count = 1 AS clear_live, l.live_config AS live_row,
+           (SELECT x.created FROM api_config x WHERE x.uuid = l.live_config) AS live_row_created
+    FROM cw w LEFT JOIN ra l ON l.app_id = w.app_id
+    WHERE w.is_latest
+    UNION ALL
+    SELECT 'build', w.app_id, w.uuid, w.created, coalesce(w.tied_with_next, false), l.live_count = 1, l.live_build,
+           (SELECT x.created FROM api_build x WHERE x.uuid = l.live_build)
+    FROM bw w LEFT JOIN ra l ON l.app_id = w.app_id
+    WHERE w.is_latest
+), latest AS (
+    SELECT count(*) FILTER (WHERE kind = 'config' AND clear_live AND NOT {in_flight_l}
+                            AND live_row IS DISTINCT FROM uuid AND live_row_created IS DISTINCT FROM created)
+               AS cfg_not_live,
+           count(*) FILTER (WHERE kind = 'build' AND clear_live AND NOT {in_flight_l}
+                            AND live_row IS DISTINCT FROM uuid AND live_row_created IS DISTINCT FROM created)
+               AS bld_not_live,
+           count(*) FILTER (WHERE kind = 'config' AND tied) AS cfg_ties,
+           count(*) FILTER (WHERE kind = 'build' AND tied) AS bld_ties
+    FROM lx
+), apps_counted AS (
+    SELECT count(*) FILTER (WHERE l.app_id IS NULL AND NOT {in_flight_a}) AS without_release,
+           count(*) FILTER (WHERE {app_bad} AND l.live_created IS NOT NULL) AS bad_used,
+           count(*) FILTER (WHERE {app_bad} AND l.live_created IS NULL) AS bad_other
+    FROM api_app a LEFT JOIN ra l ON l.app_id = a.uuid
+), releases_counted AS (
+    SELECT count(*) FILTER (WHERE l.gap) AS gaps,
+           count(*) FILTER (WHERE l.newest_count > 1 OR l.newest_top < l.max_version
+                                  OR (l.live_count > 1 AND l.live_created <> l.newest_created)) AS order_critical,
+           count(*) FILTER (WHERE l.repeated AND NOT (l.newest_count > 1 OR l.newest_top < l.max_version
+                                  OR (l.live_count > 1 AND l.live_created <> l.newest_created))) AS order_warning,
+           coalesce(sum(l.future_newest), 0) AS future_newest,
+           coalesce(sum(l.future - l.future_newest), 0) AS future_other,
+           coalesce(sum(l.releases) FILTER (WHERE NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = l.app_id)), 0)
+               AS gone_app_refs
+    FROM ra l
+){settings_cte}
+SELECT v.check_id, v.severity, v.reason, v.n
+FROM cc c, bc b, apps_counted a, releases_counted o, latest l{settings_from},
+     LATERAL (VALUES
+        ('orphan-config', {cfg_latest_sev}, '', c.orphan_latest), ('orphan-config', 'info', '', c.orphan_other),
+        ('orphan-build', {bld_latest_sev}, '', b.orphan_latest), ('orphan-build', 'info', '', b.orphan_other),
+        ('latest-config-not-live', {cfg_latest_sev}, '', l.cfg_not_live),
+        ('latest-build-not-live', {bld_latest_sev}, '', l.bld_not_live),
+        ('latest-ambiguous', 'warning', '', l.cfg_ties), ('latest-ambiguous', {bld_tie_sev}, '', l.bld_ties),
+        ('shared-config', 'info', 'adjacent', c.adjacent), ('shared-config', 'info', 'rollback-reuse', c.rollback_reuse),
+        ('shared-config', 'info', 'rollback-reuse-live', c.rollback_reuse_live),
+        ('shared-config', 'info', 'shared-latest-not-live', c.shared_latest_not_live),
+        ('shared-config', 'critical', 'cross-app', c.cross_live),
+        ('shared-config', 'warning', 'cross-app', c.cross_all - c.cross_live),
+        ('shared-build', 'info', 'adjacent', b.adjacent), ('shared-build', 'info', 'rollback-reuse', b.rollback_reuse),
+        ('shared-build', 'info', 'rollback-reuse-live', b.rollback_reuse_live),
+        ('shared-build', 'info', 'shared-latest-not-live', b.shared_latest_not_live),
+        ('shared-build', 'critical', 'cross-app', b.cross_live),
+        ('shared-build', 'warning', 'cross-app', b.cross_all - b.cross_live),
+        ('cross-app-reference', 'critical', 'config', c.foreign_refs),
+        ('cross-app-reference', 'critical', 'build', b.foreign_refs),
+        ('dangling-reference', 'critical', 'release:app', o.gone_app_refs),
+        ('dangling-reference', 'critical', 'release:config', c.missing_refs),
+        ('dangling-reference', 'critical', 'release:build', b.missing_refs),
+        ('dangling-reference', 'critical', 'config', c.app_gone),
+        ('dangling-reference', 'critical', 'build', b.app_gone),
+        ('release-version-gap', 'warning', '', o.gaps),
+        ('release-order', 'critical', '', o.order_critical), ('release-order', 'warning', '', o.order_warning),
+        ('future-dated', 'critical', 'release', o.future_newest), ('future-dated', 'warning', 'release', o.future_other),
+        ('future-dated', 'critical', 'config', c.future_newest), ('future-dated', 'warning', 'config', c.future_other),
+        ('future-dated', {bld_future_sev}, 'build', b.future_newest), ('future-dated', 'warning', 'build', b.future_other),
+        ('invalid-json', 'critical', 'api_config', c.bad_used), ('invalid-json', 'warning', 'api_config', c.bad_other),
+        ('invalid-json', 'critical', 'api_build', b.bad_used), ('invalid-json', 'warning', 'api_build', b.bad_other),
+        ('invalid-json', 'critical', 'api_app', a.bad_used), ('invalid-json', 'warning', 'api_app', a.bad_other){settings_values},
+        ('app-without-release', 'warning', '', a.without_release)
+     ) AS v(check_id, severity, reason, n)
+WHERE v.n > 0
+"""
+
+#: One pass over a table's rows (configs or builds) with their users: orphans, dangling and
+#: foreign references, sharing by hazard class (the shared-* checks' reason), future-dated
+#: rows, bad JSON ({used}: when the row matters now).
+_ROWS_COUNTED = """
+    SELECT count(*) FILTER (WHERE g.exists AND g.n = 0 AND NOT {in_flight_g} AND g.is_latest) AS orphan_latest,
+           count(*) FILTER (WHERE g.exists AND g.n = 0 AND NOT {in_flight_g} AND NOT g.is_latest) AS orphan_other,
+           coalesce(sum(g.n) FILTER (WHERE NOT g.exists), 0) AS missing_refs,
+           coalesce(sum(g.foreign_n) FILTER (WHERE g.exists), 0) AS foreign_refs,
+           count(*) FILTER (WHERE g.exists AND g.owner NOT IN (SELECT p.uuid FROM api_app p)) AS app_gone,
+           count(*) FILTER (WHERE g.foreign_live) AS cross_live,
+           count(*) FILTER (WHERE g.exists AND g.crossed AND g.n > 1) AS cross_all,
+           count(*) FILTER (WHERE g.shared_own AND NOT g.contiguous AND g.includes_live) AS rollback_reuse_live,
+           count(*) FILTER (WHERE g.shared_own AND g.is_latest AND g.has_live AND NOT g.includes_live)
+               AS shared_latest_not_live,
+           count(*) FILTER (WHERE g.shared_own AND NOT g.contiguous AND NOT g.includes_live
+                            AND NOT (g.is_latest AND g.has_live)) AS rollback_reuse,
+           count(*) FILTER (WHERE g.shared_own AND g.contiguous
+                            AND NOT (g.is_latest AND g.has_live AND NOT g.includes_live)) AS adjacent,
+           count(*) FILTER (WHERE {future_g} AND g.at_newest) AS future_newest,
+           count(*) FILTER (WHERE {future_g} AND NOT g.at_newest) AS future_other,
+           count(*) FILTER (WHERE g.bad_json AND {used}) AS bad_used,
+           count(*) FILTER (WHERE g.bad_json AND NOT {used}) AS bad_other"""
+
+_SETTINGS_CTE = """, settings_counted AS (
+    SELECT count(*) FILTER (WHERE s.bad AND s.is_latest) AS bad_used,
+           count(*) FILTER (WHERE s.bad AND NOT s.is_latest) AS bad_other
+    FROM (SELECT {set_bad} AS bad, created = max(created) OVER (PARTITION BY app_id) AS is_latest
+          FROM api_appsettings) s
+)"""
+_SETTINGS_VALUES = """,
+        ('invalid-json', 'critical', 'api_appsettings', s.bad_used),
+        ('invalid-json', 'warning', 'api_appsettings', s.bad_other)"""
+
+#: The releases behind the reference counts, counted once each (run only when a release may
+#: have two missing or two foreign parents: cheap on a healthy database, where it never runs).
+_DANGLING_RELEASES = """
+SELECT count(*) FROM api_release r
+WHERE NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = r.app_id)
+   OR NOT EXISTS (SELECT 1 FROM api_config c WHERE c.uuid = r.config_id)
+   OR (r.build_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM api_build b WHERE b.uuid = r.build_id))"""
+_FOREIGN_RELEASES = """
+SELECT count(*) FROM api_release r
+LEFT JOIN api_config c ON c.uuid = r.config_id
+LEFT JOIN api_build b ON b.uuid = r.build_id
+WHERE c.app_id <> r.app_id OR b.app_id <> r.app_id"""
+
+
+@dataclass
+class FusedCounts:
+    """What the fused floor counted: findings per (check, severity), and per (check, reason)."""
+
+    by_severity: Counter = field(default_factory=Counter)
+    #: shared-*: the hazard class (``adjacent``, ``rollback-reuse`` ...); others: the part counted.
+    by_reason: Counter = field(default_factory=Counter)
+    #: Statements run, a failed one included (1 on a database without the damage that needs a
+    #: second look).
+    statements: int = 0
+    #: invalid-json before PostgreSQL 16: whether the optimistic cast failed (offenders looked up).
+    json_fallback: bool = False
+
+
+def _bad_json(columns: tuple[str, ...], json_check: JsonCheck, alias: str) -> str:
+    """SQL: one of ``columns`` (of ``alias``) holds a value other than ``'{}'`` that is not a JSON object."""
+    tests = []
+    for column in columns:
+        value = f'{alias}."{column}"::text'
+        if json_check == "cast":
+            # Every candidate is cast on the server: an unparsable value fails the statement.
+            test = f"json_typeof({value}::json) <> 'object'"
+        else:
+            # Parsed once: a valid value is an object exactly when its first character is '{'.
+            test = (f"NOT (pg_input_is_valid({value}, 'json')"
+                    f" AND left(ltrim({value}, E' \\t\\n\\r'), 1) = '{{')")
+        tests.append(f"({value} <> '{{}}' AND {test})")
+    return "(" + " OR ".join(tests) + ")" if tests else "false"
+
+
+def _by_ids(table: str, alias: str) -> str:
+    """SQL: the row is one of the offenders found after a failed cast (a parameter per table)."""
+    return f"({alias}.uuid = ANY(%(bad_{table})s::uuid[]))"
+
+
+def statement(generation: Generation, json_check: JsonCheck = "cast", offenders: bool = False) -> sql.SQL:
+    """The fused statement for ``generation``, validating JSON with ``json_check``;
+    ``offenders`` takes the rows with bad JSON as parameters ``bad_<table>`` instead."""
+    def cols(table: str) -> tuple[str, ...]:
+        present = generation.columns.get(table, ())
+        return tuple(c for c in JSON_COLUMNS[table] if c in present)
+
+    def bad(table: str, alias: str) -> str:
+        if offenders:
+            return _by_ids(table, alias)
+        return _bad_json(cols(table), json_check, alias)
+
+    settings = "api_appsettings" in generation.columns and bool(cols("api_appsettings"))
+    migration = generation.migration
+    text = _STATEMENT.format(
+        failed="r.failed" if generation.has_failed else "false",
+        future_r=_FUTURE.format(c="r.created"), in_flight_a=_IN_FLIGHT.format(c="a.created"),
+        in_flight_l=_IN_FLIGHT.format(c="created"),
+        cfg_bad=bad("api_config", "c"), bld_bad=bad("api_build", "b"), app_bad=bad("api_app", "a"),
+        rows_counted_c=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
+                                            future_g=_FUTURE.format(c="g.created"),
+                                            used="(g.includes_live OR g.is_latest)"),
+        rows_counted_b=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
+                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live"),
+        settings_cte=_SETTINGS_CTE.format(set_bad=bad("api_appsettings", "api_appsettings")) if settings else "",
+        settings_from=", settings_counted s" if settings else "",
+        settings_values=_SETTINGS_VALUES if settings else "",
+        cfg_latest_sev="'critical'" if migration <= CONFIG_SET_MERGES_OVER_LATEST_UNTIL else "'warning'",
+        bld_latest_sev="'critical'" if migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'info'",
+        bld_tie_sev="'warning'" if migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'info'",
+        bld_future_sev="'critical'" if migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'warning'",
+    )
+    # Only constant table, column and pass names are substituted: no input reaches this SQL.
+    return sql.SQL(text)  # type: ignore[arg-type]
+
+
+def _catalogue_counts(conn: psycopg.Connection, generation: Generation, legacy: bool) -> Counter:
+    """``missing-constraint`` per severity, by the check's own catalogue query."""
+    from auditor.catalogue import load_catalogue
+
+    check = load_catalogue()["missing-constraint"]
+    query = sql.SQL("SELECT severity, count(*) FROM ({}) AS m GROUP BY severity").format(
+        sql.SQL(check.sql_for(generation, legacy)))  # type: ignore[arg-type]
+    return Counter({("missing-constraint", sev): n for sev, n in conn.execute(query, {}).fetchall()})
+
+
+#: A uuid range with at most this many rows is shipped and parsed here instead of split again.
+_LEAF_ROWS = 2000
+_UUID_SPACE = 1 << 128
+
+
+def _offenders(conn: psycopg.Connection, generation: Generation) -> dict[str, list[str]]:
+    """The rows whose JSON does not parse or is not an object, per table (parameters ``bad_<table>``).
+
+    Each table is probed with the optimistic cast inside a savepoint; a range whose cast fails
+    is split in two (by uuid value, uniform for the controller's random uuids) until it holds
+    at most :data:`_LEAF_ROWS` rows, which are parsed here as the audit parses them before 16.
+    One offender in 490k configs costs ~17 probes and ~2k rows shipped (no function is created:
+    this works on a hot standby).
+    """
+    found: dict[str, list[str]] = {}
+    for table, wanted in JSON_COLUMNS.items():
+        present = tuple(c for c in wanted if c in generation.columns.get(table, ()))
+        found[f"bad_{table}"] = _bisect(conn, table, present, 0, _UUID_SPACE) if present else []
+    return found
+
+
+def _bisect(conn: psycopg.Connection, table: str, columns: tuple[str, ...], lo: int, hi: int) -> list[str]:
+    """Offending uuids of ``table`` in the uuid range ``[lo, hi)``."""
+    where = sql.SQL("t.uuid >= {} AND ({} OR t.uuid < {})").format(
+        sql.Literal(str(uuid_from_int(lo))), sql.Literal(hi >= _UUID_SPACE),
+        sql.Literal(str(uuid_from_int(min(hi, _UUID_SPACE - 1)))))
+    bad = sql.SQL(_bad_json(columns, "cast", "t"))  # type: ignore[arg-type]
+    try:
+        with conn.transaction():
+            rows = conn.execute(sql.SQL("SELECT t.uuid::text FROM {} t WHERE {} AND {}").format(
+                sql.Identifier(table), where, bad)).fetchall()
+        return [r[0] for r in rows]
+    except psycopg.errors.InvalidTextRepresentation:
+        pass
+    (count,) = conn.execute(sql.SQL("SELECT count(*) FROM {} t WHERE {}").format(sql.Identifier(table), where)).fetchone()
+    if count <= _LEAF_ROWS or hi - lo <= 1:
+        values = sql.SQL(", ").join(sql.SQL("t.{}::text").format(sql.Identifier(c)) for c in columns)
+        rows = conn.execute(sql.SQL("SELECT t.uuid::text, {} FROM {} t WHERE {}").format(
+            values, sql.Identifier(table), where)).fetchall()
+        return [r[0] for r in rows if any(v is not None and v != "{}" and json_problem(v) for v in r[1:])]
+    mid = (lo + hi) // 2
+    return _bisect(conn, table, columns, lo, mid) + _bisect(conn, table, columns, mid, hi)
+
+
+def uuid_from_int(value: int) -> uuid.UUID:
+    return uuid.UUID(int=value)
+
+
+def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
+              grace_seconds: float = DEFAULT_GRACE_SECONDS, skew_seconds: float = DEFAULT_SKEW_SECONDS,
+              include_catalogue: bool = True) -> FusedCounts:
+    """Count every finding in one snapshot (``conn`` must not be in a transaction).
+
+    Runs as the audit does (READ ONLY, REPEATABLE READ, the audit's ``work_mem``), with
+    ``enable_sort`` off: the planner expects a group per joined row after the full joins and
+    would sort 1M rows to disk where hashing ~490k groups is faster (250 ms at 1M).
+    """
+    generation = detect(conn)
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.rollback()
+    legacy = conn.info.server_version < 160000
+    if json_check == "pg_input_is_valid" and legacy:
+        raise ValueError("pg_input_is_valid needs PostgreSQL 16 or later")
+    result = FusedCounts()
+    params: dict[str, object] = {"grace_seconds": grace_seconds, "skew_seconds": skew_seconds}
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    with conn.transaction():
+        _session(conn, local=True)
+        try:
+            result.statements += 1
+            with conn.transaction():  # a savepoint: the optimistic cast may fail
+                rows = conn.execute(statement(generation, json_check), params).fetchall()
+        except psycopg.errors.InvalidTextRepresentation:
+            result.json_fallback = True
+            params.update(_offenders(conn, generation))
+            rows = conn.execute(statement(generation, json_check, offenders=True), params).fetchall()
+            result.statements += 1
+        for check_id, severity, reason, n in rows:
+            result.by_severity[(check_id, severity)] += int(n)
+            result.by_reason[(check_id, reason)] += int(n)
+        _exact_release_counts(conn, result)
+        if include_catalogue:
+            result.by_severity.update(_catalogue_counts(conn, generation, legacy))
+    return result
+
+
+def _session(conn: psycopg.Connection, local: bool) -> None:
+    """The audit's ``work_mem``, and hash aggregation where the planner would sort (see :func:`run_fused`)."""
+    conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s)",
+                 (DEFAULT_WORK_MEM, local, local))
+
+
+def _exact_release_counts(conn: psycopg.Connection, result: FusedCounts) -> None:
+    """Releases with two missing (or two foreign) parents are one finding: recount when needed."""
+    reasons = result.by_reason
+    for check, parts, query in (
+        ("dangling-reference", ("release:app", "release:config", "release:build"), _DANGLING_RELEASES),
+        ("cross-app-reference", ("config", "build"), _FOREIGN_RELEASES),
+    ):
+        if sum(1 for p in parts if reasons[(check, p)]) < 2:
+            continue
+        (releases,) = conn.execute(query).fetchone() or (0,)
+        result.by_severity[(check, "critical")] += releases - sum(reasons[(check, p)] for p in parts)
+        result.statements += 1
+
+
+def tool_counts(dsn: str, server_version: int | None = None,
+                grace_seconds: float = DEFAULT_GRACE_SECONDS) -> tuple[Counter, Counter]:
+    """The audit's own findings, run in-process: counts per (check, severity) and, for the
+    shared-* checks, per (check, evidence reason)."""
+    from auditor.audit import open_audit
+    from auditor.connection import resolve_target
+
+    by_severity: Counter = Counter()
+    reasons: Counter = Counter()
+    with open_audit(resolve_target(dsn), server_version=server_version, grace_seconds=grace_seconds) as run:
+        for finding in run.findings():
+            by_severity[(finding.check, finding.severity)] += 1
+            if finding.check.startswith("shared-"):
+                reasons[(finding.check, finding.evidence.get("reason"))] += 1
+    return by_severity, reasons
+
+
+def shared_reasons(counts: FusedCounts) -> Counter:
+    """The fused floor's shared-* counts per hazard class (comparable with :func:`tool_counts`)."""
+    return Counter({key: n for key, n in counts.by_reason.items() if key[0].startswith("shared-") and n})
+
+
+def time_fused(dsn: str, repeat: int = 3, json_check: JsonCheck = "cast") -> tuple[float, FusedCounts]:
+    """The fastest of ``repeat`` runs of the fused floor (seconds, on one connection), and its counts."""
+    best = float("inf")
+    counts = FusedCounts()
+    with psycopg.connect(dsn) as conn:
+        for _ in range(max(1, repeat)):
+            began = time.perf_counter()
+            counts = run_fused(conn, json_check=json_check)
+            best = min(best, time.perf_counter() - began)
+    return best, counts
+
+
+def explain(dsn: str, json_check: JsonCheck = "cast") -> str:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the fused statement, as text."""
+    with psycopg.connect(dsn) as conn:
+        generation = detect(conn)
+        conn.rollback()
+        _session(conn, local=False)
+        query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(statement(generation, json_check))
+        rows = conn.execute(query, {"grace_seconds": DEFAULT_GRACE_SECONDS,
+                                    "skew_seconds": DEFAULT_SKEW_SECONDS}).fetchall()
+        return "\n".join(r[0] for r in rows)
+
+
+def format_counts(counts: Mapping[tuple[str, str], int]) -> str:
+    """One line per (check, severity)."""
+    return "\n".join(f"{check:24} {severity:9} {n:>9,}" for (check, severity), n in sorted(counts.items()) if n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fused", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--json-check", choices=("cast", "pg_input_is_valid"), default="cast",
+                        help="how JSON is validated (default: cast on the server, offenders looked up on failure)")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of the statement")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.explain:
+        print(explain(args.dsn, args.json_check))
+        return 0
+    seconds, counts = time_fused(args.dsn, args.repeat, args.json_check)
+    print(format_counts(counts.by_severity))
+    print(f"{sum(counts.by_severity.values()):,} findings counted in {seconds:.3f} s"
+          f" ({counts.statements} statement(s){', JSON offenders looked up' if counts.json_fallback else ''})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

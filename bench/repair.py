@@ -1,0 +1,157 @@
+"""The repair's benchmark: ``plan``/``apply`` of ``unshare`` against the same change by hand.
+
+Each round clones the source database twice (``CREATE DATABASE ... TEMPLATE``): the tool plans
+and applies ``unshare`` on one clone, the hand-written floor runs on the other; the rounds
+run back to back in one sitting and the table reports the median of each (and their spread):
+the median ratio, not the best run's.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from auditor.detect import detect
+from bench.generate import Spec, generate
+from bench.measure import NOT_AVAILABLE, cli_failure, cli_has, fmt_ratio, median_spread, run_cli
+from bench.server import BenchServer
+
+_SHARED_SQL = """
+SELECT (SELECT count(*) FROM (SELECT config_id FROM api_release GROUP BY config_id HAVING count(*) > 1) c)
+     + (SELECT count(*) FROM (SELECT build_id FROM api_release WHERE build_id IS NOT NULL
+                              GROUP BY build_id HAVING count(*) > 1) b),
+       (SELECT count(*) - count(DISTINCT config_id) FROM api_release)
+     + (SELECT count(build_id) - count(DISTINCT build_id) FROM api_release)"""
+
+#: The unshare done by hand: every release but the first of a shared row gets its own copy,
+#: dated just before the release (one INSERT ... SELECT and one UPDATE per table).
+_RAW_INSERT = """
+INSERT INTO {table} ({columns})
+SELECT md5(s.release_uuid::text || {salt})::uuid, s.created - interval '1 microsecond',
+       s.created - interval '1 microsecond', {source_columns}
+FROM (SELECT r.uuid AS release_uuid, r.created, r.{fk} AS target,
+             row_number() OVER (PARTITION BY r.{fk} ORDER BY r.version, r.created) AS nth
+      FROM api_release r WHERE r.{fk} IS NOT NULL) s
+JOIN {table} t ON t.uuid = s.target
+WHERE s.nth > 1"""
+_RAW_UPDATE = """
+UPDATE api_release r SET {fk} = md5(r.uuid::text || {salt})::uuid
+FROM (SELECT uuid, row_number() OVER (PARTITION BY {fk} ORDER BY version, created) AS nth
+      FROM api_release WHERE {fk} IS NOT NULL) s
+WHERE s.uuid = r.uuid AND s.nth > 1"""
+
+
+def raw_unshare(conn: psycopg.Connection) -> None:
+    """The hand-written floor of ``unshare``, in one transaction."""
+    gen = detect(conn)
+    with conn.transaction():
+        for table, fk in (("api_config", "config_id"), ("api_build", "build_id")):
+            rest = [c for c in gen.columns[table] if c not in ("uuid", "created", "updated")]
+            parts = {
+                "table": sql.Identifier(table),
+                "fk": sql.Identifier(fk),
+                "salt": sql.Literal(":" + table),
+                "columns": sql.SQL(", ").join(map(sql.Identifier, ("uuid", "created", "updated", *rest))),
+                "source_columns": sql.SQL(", ").join(sql.Identifier("t", c) for c in rest),
+            }
+            conn.execute(sql.SQL(_RAW_INSERT).format(**parts))
+            conn.execute(sql.SQL(_RAW_UPDATE).format(**parts))
+
+
+@dataclass
+class RepairRounds:
+    """Timings of each round (seconds), and the plan file's size."""
+
+    raw: list[float]
+    plan: list[float]
+    apply: list[float]
+    plan_bytes: int = 0
+
+
+def clone(server: BenchServer, source: str) -> str:
+    """A copy of ``source`` (``CREATE DATABASE ... TEMPLATE``)."""
+    name = f"{source}_clone{time.monotonic_ns() % 1_000_000}"
+    server.server.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                            sql.Identifier(source)))
+    return name
+
+
+def _raw_round(server: BenchServer, source: str) -> float:
+    name = clone(server, source)
+    try:
+        with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+            began = time.perf_counter()
+            raw_unshare(conn)
+            return time.perf_counter() - began
+    finally:
+        server.server.drop_database(name)
+
+
+def _tool_round(server: BenchServer, source: str, timeout: str, rounds: RepairRounds, cells: dict[str, str]) -> bool:
+    """Plan and apply on a fresh clone; False (and the failure in ``cells``) when a step failed."""
+    name = clone(server, source)
+    dsn = server.dsn(name)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            plan_file = Path(tmp) / "unshare.plan"
+            plan = run_cli(["plan", "--repair", "unshare", "-o", str(plan_file), "--dsn", dsn,
+                            "--statement-timeout", timeout])
+            if plan.returncode != 0 or not plan_file.exists():
+                cells["plan"] = cli_failure(plan)
+                return False
+            rounds.plan.append(plan.seconds)
+            rounds.plan_bytes = plan_file.stat().st_size
+            applied = run_cli(["apply", str(plan_file), "--yes", "--dsn", dsn, "--statement-timeout", timeout])
+            if applied.returncode != 0:
+                cells["apply"] = cli_failure(applied)
+                return False
+            rounds.apply.append(applied.seconds)
+            return True
+    finally:
+        server.server.drop_database(name)
+
+
+def measure_repair(server: BenchServer, source: str, cells: dict[str, str], runs: int = 3,
+                   timeout: str = "1h", note: str = "") -> RepairRounds:
+    """``runs`` rounds of the floor and the tool on clones of ``source``, back to back."""
+    with psycopg.connect(server.dsn(source), autocommit=True) as conn:
+        shared, copies = conn.execute(_SHARED_SQL).fetchone()
+    cells["shared"] = f"{shared:,} / {copies:,}{note}"
+    available = cli_has("plan") and cli_has("apply")
+    rounds = RepairRounds([], [], [])
+    for _ in range(max(1, runs)):
+        rounds.raw.append(_raw_round(server, source))
+        if available and not _tool_round(server, source, timeout, rounds, cells):
+            available = False
+    cells["raw_repair"] = median_spread(rounds.raw)
+    if not (rounds.apply and len(rounds.apply) == len(rounds.raw)):
+        reason = "" if cli_has("plan") and cli_has("apply") else " (no plan/apply command yet)"
+        for key in ("plan", "apply", "repair_ratio"):
+            cells.setdefault(key, NOT_AVAILABLE + reason)
+        cells.setdefault("repair_ratio", NOT_AVAILABLE)
+        return rounds
+    cells["plan"] = f"{median_spread(rounds.plan)} / {rounds.plan_bytes / 1e6:.3g} MB"
+    cells["apply"] = median_spread(rounds.apply)
+    cells["repair_ratio"] = fmt_ratio(statistics.median(rounds.apply), statistics.median(rounds.raw))
+    return rounds
+
+
+def repair_on_smaller(server: BenchServer, cells: dict[str, str], releases: int, migration: int, seed: int,
+                      runs: int, timeout: str, log: Callable[[str], None]) -> None:
+    """The repair figures on a database of ``releases`` releases (~100k shared rows at 250k)."""
+    name = server.server.create_database(None)
+    try:
+        log(f"generating {releases:,} releases for the repair")
+        generate(server.dsn(name), Spec(releases=releases, apps=max(1, releases // 100), migration=migration,
+                                        seed=seed))
+        log(f"repair: {runs} rounds of the floor and plan/apply")
+        measure_repair(server, name, cells, runs, timeout, note=f" (on a {releases:,}-release database)")
+    finally:
+        server.server.drop_database(name)
