@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from auditor.connection import connect, redact, resolve_target
+from auditor.core.connection import connect, redact, resolve_target
 from auditor.testbed.builder import Controller
 from auditor.testbed.schema import NEWEST, OLDEST_BUILDABLE, schema_sql
 

@@ -28,11 +28,11 @@ import psycopg
 from psycopg import sql
 
 from auditor.audit import open_audit
-from auditor.catalogue import load_catalogue
-from auditor.connection import resolve_target
-from auditor.detect import detect
-from auditor.fileio import atomic_write
-from auditor.runner import Selection
+from auditor.audit.runner import Selection
+from auditor.core.catalogue import load_catalogue
+from auditor.core.connection import resolve_target
+from auditor.core.detect import detect
+from auditor.core.fileio import atomic_write
 from auditor.testbed.schema import NEWEST
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
 from bench.naive import run_naive

@@ -1,1 +1,1 @@
-"""The check catalogue: one module per check, each defining ``CHECK`` (see auditor.catalogue)."""
+"""The check catalogue: one module per check, each defining ``CHECK`` (see auditor.core.catalogue)."""

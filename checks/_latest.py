@@ -11,9 +11,9 @@ later controllers never read it.
 
 from __future__ import annotations
 
-from auditor.detect import Generation
-from auditor.latest_verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
-from auditor.passes import future_dated, in_flight
+from auditor.audit.verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
+from auditor.core.detect import Generation
+from auditor.core.passes import future_dated, in_flight
 
 __all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_passes",
            "latest_sql"]

@@ -7,8 +7,8 @@ orphan is clutter nothing reads (``info``).
 
 from __future__ import annotations
 
-from auditor.detect import Generation
-from auditor.passes import in_flight
+from auditor.core.detect import Generation
+from auditor.core.passes import in_flight
 from checks._latest import consequence
 
 _ORPHAN_SQL = """

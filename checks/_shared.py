@@ -11,7 +11,7 @@ release would go.  A release pointing at a row that does not exist (dangling) sh
 
 from __future__ import annotations
 
-from auditor.detect import Generation
+from auditor.core.detect import Generation
 
 # ``q`` counts each row's users inside each app with a window (a sort, no join back), so the
 # version lists and the ``related`` array are built for shared rows only.  Contiguity: the

@@ -1,7 +1,7 @@
 """app-without-release: an app with no release at all."""
 
-from auditor.catalogue import Check
-from auditor.passes import in_flight
+from auditor.core.catalogue import Check
+from auditor.core.passes import in_flight
 
 _SQL = """
 SELECT 'warning' AS severity, a.uuid AS app_uuid, a.name AS app_name, 'api_app' AS object_table,

@@ -1,6 +1,6 @@
 """cross-app-reference: a release whose config or build belongs to another app."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 
 # The foreign config/build and its app are read from the base tables, not the scoped
 # passes: under --app the other app's rows are outside the scope but must still be named.

@@ -1,6 +1,6 @@
 """dangling-reference: a reference to a config, build or app row that does not exist."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 
 # Parents are looked up in the base tables (unscoped): a parent of another app is not
 # missing, it is a cross-app reference.  Releases: one finding each, listing every

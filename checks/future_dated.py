@@ -1,9 +1,9 @@
 """future-dated: a release, config or build created after the database's ``now()`` plus the
 allowed clock skew: written by a controller host whose clock ran ahead."""
 
-from auditor.catalogue import Check
-from auditor.detect import Generation
-from auditor.passes import future_dated
+from auditor.core.catalogue import Check
+from auditor.core.detect import Generation
+from auditor.core.passes import future_dated
 from checks._latest import BUILD_DIFFS_AGAINST_LATEST_UNTIL, consequence
 
 _SQL = """

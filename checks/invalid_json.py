@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any
 
-from auditor.catalogue import Check
-from auditor.detect import Generation
+from auditor.core.catalogue import Check
+from auditor.core.detect import Generation
 
 EXCERPT_CHARS = 80
 

@@ -1,7 +1,7 @@
 """latest-ambiguous: equal ``created`` at an app's newest config or build."""
 
-from auditor.catalogue import Check
-from auditor.detect import Generation
+from auditor.core.catalogue import Check
+from auditor.core.detect import Generation
 from checks._latest import BUILD_DIFFS_AGAINST_LATEST_UNTIL
 
 _TIES = """

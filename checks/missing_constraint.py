@@ -1,6 +1,6 @@
 """missing-constraint: an expected foreign key or unique constraint is absent or not enforced."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 
 # The constraints Django creates on the tables this tool reasons about, matched by table
 # and columns (names vary by Django version).  Only pg_catalog is read, so a role with

@@ -8,7 +8,7 @@ newest ``created``, its highest version, its live ``created`` or a repeated vers
 grouped.
 """
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 
 _SQL = """
 WITH o AS (

@@ -1,6 +1,6 @@
 """release-version-gap: an app's release versions skip numbers in 1..max."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 
 # A gap is a release whose previous version (in position order) is more than one below it;
 # only gap rows are expanded, each to at most 50 missing versions, so a huge gap stays cheap.

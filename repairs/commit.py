@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import pq
 
-from auditor.connection import Target, connect
-from auditor.errors import AuditorError
+from auditor.core.connection import Target, connect
+from auditor.core.errors import AuditorError
 
 COMMITTED, ROLLED_BACK, UNKNOWN = "committed", "rolled back", "unknown"
 #: Seconds ``apply`` / ``undo`` wait for COMMIT's answer by default (``--commit-timeout``).

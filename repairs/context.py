@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
-from auditor.detect import Generation
-from auditor.runner import DEFAULT_SKEW_SECONDS, Scope
+from auditor.audit.runner import DEFAULT_SKEW_SECONDS, Scope
+from auditor.core.detect import Generation
 from repairs.dating import MICROSECOND
 from repairs.model import Action, Invariants, Refusal
 

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from auditor.connection import Target, connect, set_timeouts
-from auditor.detect import Generation, detect
-from auditor.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
+from auditor.core.connection import Target, connect, set_timeouts
+from auditor.core.detect import Generation, detect
+from auditor.core.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
 from repairs import commit as committing
 from repairs.actions import ActionTable
 from repairs.identity import Identity, identify, pin_settings

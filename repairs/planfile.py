@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import __version__
-from auditor.detect import Generation
-from auditor.errors import BadInput, PlanRefused
+from auditor.core.detect import Generation
+from auditor.core.errors import BadInput, PlanRefused
 from repairs.actions import ActionTable
 from repairs.identity import Identity
 from repairs.invariants import derive

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
-from auditor.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Target, audit_session
-from auditor.detect import detect
-from auditor.errors import AuditFailed, BadInput
-from auditor.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, resolve_scope
+from auditor.audit.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, resolve_scope
+from auditor.core.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Target, audit_session
+from auditor.core.detect import detect
+from auditor.core.errors import AuditFailed, BadInput
 from repairs import prune_orphans, release_order, restore_latest, unshare
 from repairs.actions import ActionTable
 from repairs.context import PlanningContext, iso

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from psycopg import sql
 from sqlglot import exp
 
-from auditor.detect import Generation
-from auditor.text import escape
+from auditor.core.detect import Generation
+from auditor.core.text import escape
 from repairs.actions import ActionTable
 from repairs.identity import Identity
 from repairs.model import Action, Invariants, kind_of

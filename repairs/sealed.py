@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import BadInput, PlanRefused
-from auditor.fileio import atomic_write
+from auditor.core.errors import BadInput, PlanRefused
+from auditor.core.fileio import atomic_write
 
 #: The environment variable holding the signing key of plan and undo files.
 KEY_ENV = "CONTROLLER_AUDIT_PLAN_KEY"

@@ -18,7 +18,7 @@ import sqlglot
 from psycopg import sql
 from sqlglot import exp
 
-from auditor.detect import Generation
+from auditor.core.detect import Generation
 from repairs.model import POINTER, kind_of
 
 #: Columns of ``ca_plan``, in COPY order (``undo``: an action of an undo file; ``cur_created``:

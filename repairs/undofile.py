@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor import __version__
-from auditor.detect import Generation
-from auditor.errors import BadInput, PlanRefused
-from auditor.fileio import discard_output, resolve_output
+from auditor.core.detect import Generation
+from auditor.core.errors import BadInput, PlanRefused
+from auditor.core.fileio import discard_output, resolve_output
 from repairs.actions import APP, ID, NEW_CREATED, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
@@ -54,7 +54,7 @@ def default_undo_path(plan_file: str | os.PathLike[str]) -> Path:
 def reserve(path: str | os.PathLike[str], *, fresh: bool) -> Path:
     """Take the undo file's name: create it empty (mode 0600) only if no file has that name.
 
-    The path goes through the one output writer's rules (:func:`auditor.fileio.resolve_output`):
+    The path goes through the one output writer's rules (:func:`auditor.core.fileio.resolve_output`):
     a FIFO or a character device is written through (nothing there to overwrite), a symbolic
     link is followed, a directory is refused.  A regular file, or a link to one, is never
     overwritten: ``fresh`` (the default name) tries ``NAME.undo-2.json``, ``-3``... and returns the

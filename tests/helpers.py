@@ -9,9 +9,9 @@ from pathlib import Path
 from psycopg import conninfo, sql
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.findings import Finding
-from auditor.runner import DEFAULT_SKEW_SECONDS, Selection
+from auditor.audit.runner import DEFAULT_SKEW_SECONDS, Selection
+from auditor.core.connection import resolve_target
+from auditor.core.findings import Finding
 from tests.testbed import server_binary
 
 

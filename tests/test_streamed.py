@@ -1,4 +1,4 @@
-"""Server-rendered findings (auditor.streamed) say exactly what Finding.to_json says."""
+"""Server-rendered findings (auditor.audit.streamed) say exactly what Finding.to_json says."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 
 from auditor.audit import open_audit
-from auditor.catalogue import load_catalogue
-from auditor.connection import resolve_target
-from auditor.detect import detect
-from auditor.runner import Scope, Selection, build_statement
-from auditor.streamed import StreamedFinding, python_key, wrap
+from auditor.audit.runner import Scope, Selection, build_statement
+from auditor.audit.streamed import StreamedFinding, python_key, wrap
+from auditor.core.catalogue import load_catalogue
+from auditor.core.connection import resolve_target
+from auditor.core.detect import detect
 from tests.checks.test_sql_portability import _PARAM, one_statement, portability_problems
 
 OVERRIDES = {"shared-config": "warning", "orphan-build": "critical"}

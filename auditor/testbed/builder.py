@@ -38,7 +38,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from auditor.detect import Generation, detect
+from auditor.core.detect import Generation, detect
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from auditor.migrations import API_MIGRATIONS
+from auditor.core.migrations import API_MIGRATIONS
 
 #: Migration rows of the other Django apps a controller database holds (Django 2.2).
 OTHER_MIGRATIONS: tuple[tuple[str, str], ...] = (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.catalogue import load_catalogue
-from auditor.findings import at_least
+from auditor.core.catalogue import load_catalogue
+from auditor.core.findings import at_least
 from tests.checks.stories import healthy_app
 from tests.helpers import audit
 

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.runner import Selection
+from auditor.audit.runner import Selection
+from auditor.core.connection import resolve_target
 from checks.invalid_json import json_problem
 from tests.helpers import audit
 

@@ -8,8 +8,8 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.runner import Selection
+from auditor.audit.runner import Selection
+from auditor.core.connection import resolve_target
 from tests.helpers import audit
 
 CHECK = "missing-constraint"

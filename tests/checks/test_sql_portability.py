@@ -18,10 +18,10 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import TokenType
 
-from auditor.catalogue import load_catalogue
-from auditor.detect import detect
-from auditor.passes import passes_for
-from auditor.runner import Scope, build_statement
+from auditor.audit.runner import Scope, build_statement
+from auditor.core.catalogue import load_catalogue
+from auditor.core.detect import detect
+from auditor.core.passes import passes_for
 
 #: Keyword sequences of later releases (9.5: ON CONFLICT, GROUPING SETS, CUBE, ROLLUP, SKIP
 #: LOCKED, TABLESAMPLE; 9.6: ADD COLUMN IF NOT EXISTS; 12: [NOT] MATERIALIZED CTEs).

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import jsonschema
 import pytest
 
-from auditor.progress import Progress
-from auditor.report_json import report_schema
+from auditor.reports.progress import Progress
+from auditor.reports.report_json import report_schema
 from tests.cli.conftest import report
 
 ORPHANS = ("--check", "orphan-config", "--check", "orphan-build")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.catalogue import load_catalogue
-from auditor.catalogue_doc import readme_section, render_markdown
+from auditor.core.catalogue import load_catalogue
+from auditor.reports.catalogue_doc import readme_section, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = "regenerate with: controller-audit checks --markdown"

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from auditor.report_nagios import DETAIL_LINES
+from auditor.reports.report_nagios import DETAIL_LINES
 from tests.cli.test_check import poisoned_old_deis
 from tests.helpers import login_role_dsn
 

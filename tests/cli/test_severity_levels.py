@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from auditor.catalogue import load_catalogue
+from auditor.core.catalogue import load_catalogue
 from auditor.testbed.schema import STANDARD_MIGRATIONS
 from tests.cli.conftest import report
 from tests.cli.test_check import parse_prometheus
@@ -118,7 +118,7 @@ def test_declared_levels_are_the_severities_each_check_sql_can_give(make_db, leg
     before 0010, merged ``config:set`` over ``config_set.latest()``), and no more on any."""
     from dataclasses import replace
 
-    from auditor.detect import detect
+    from auditor.core.detect import detect
 
     emitted: dict[str, set[str]] = {}
     for migration in STANDARD_MIGRATIONS:
@@ -138,7 +138,7 @@ def test_the_documented_config_file_is_valid():
     import sys
     from pathlib import Path
 
-    from auditor.configfile import parse_settings
+    from auditor.core.configfile import parse_settings
 
     tomllib = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli")
     text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")

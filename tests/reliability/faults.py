@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from auditor.connection import APPLICATION_NAME
+from auditor.core.connection import APPLICATION_NAME
 
 #: The command line as a user runs it (a real process: real exit code, real stderr).
 CLI = str(Path(sys.executable).with_name("controller-audit"))

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.audit import open_audit
+from auditor.audit.runner import Selection
 from auditor.cli import cli
-from auditor.connection import resolve_target
-from auditor.errors import AuditFailed
-from auditor.runner import Selection
+from auditor.core.connection import resolve_target
+from auditor.core.errors import AuditFailed
 from tests.helpers import audit
 from tests.reliability.standby import wait_for_replay
 

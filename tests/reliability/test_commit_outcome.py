@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from auditor.connection import APPLICATION_NAME
+from auditor.core.connection import APPLICATION_NAME
 from tests.reliability.faults import cli, full_dump, start_cli, waiting_backend
 from tests.reliability.proxy import commit_cutter
 from tests.repairs.helpers import run, story
