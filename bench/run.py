@@ -28,14 +28,13 @@ import psycopg
 from psycopg import sql
 
 from auditor.audit import open_audit
-from auditor.audit.runner import Selection
-from auditor.core.catalogue import load_catalogue
-from auditor.core.connection import resolve_target
 from auditor.core.detect import detect
 from auditor.core.fileio import atomic_write
+from auditor.core.settings import Selection, Settings
 from auditor.testbed.schema import NEWEST
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
 from bench.naive import run_naive
+from checks import CATALOGUE
 from tests.testbed import Server, start_local
 
 DEFAULT_OUTPUT = Path(__file__).with_name("results.md")
@@ -244,8 +243,8 @@ def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] 
                      timeout: str = "1h") -> tuple[float, Counter]:
     """Seconds spent running the audit statement and streaming its findings (rendered by the
     server, as ``check --format json`` streams them), and their counts."""
-    with open_audit(resolve_target(dsn), apps=apps, selection=Selection(include=tuple(include)),
-                    statement_timeout=timeout) as run:
+    with open_audit(Settings(dsn=dsn, statement_timeout=timeout), apps=apps,
+                    selection=Selection(include=tuple(include))) as run:
         began = time.perf_counter()
         counts = Counter(f.check for f in run.streamed("json"))
         return time.perf_counter() - began, counts
@@ -388,7 +387,7 @@ def measure_size(server: Server, label: str, releases: int, apps: int, opts: Opt
 
         if opts.per_check:
             log(f"[{label}] per check")
-            for cid, check in load_catalogue().items():
+            for cid, check in CATALOGUE.items():
                 if check.database_level:
                     continue
                 seconds, found = in_process_audit(dsn, include=[cid], timeout=opts.statement_timeout)

@@ -31,12 +31,9 @@ from psycopg import pq
 
 from auditor.core.connection import Target, connect
 from auditor.core.errors import AuditorError
+from auditor.core.server_support import TXID_STATUS_SINCE
 
 COMMITTED, ROLLED_BACK, UNKNOWN = "committed", "rolled back", "unknown"
-#: Seconds ``apply`` / ``undo`` wait for COMMIT's answer by default (``--commit-timeout``).
-DEFAULT_COMMIT_TIMEOUT = 60.0
-#: ``txid_status()`` exists from this server version on; below it the rows are compared.
-TXID_STATUS_SINCE = 100000
 #: ``pg_stat_activity.wait_event`` exists from 9.6; ``SyncRep`` is reported from 10.
 WAIT_EVENT_SINCE = 90600
 #: Seconds between looks at the waiting backend, and before the first one.

@@ -13,8 +13,9 @@ from typing import Any
 
 import psycopg
 
-from auditor.audit.runner import DEFAULT_SKEW_SECONDS, Scope
+from auditor.audit.runner import Scope
 from auditor.core.detect import Generation
+from auditor.core.settings import DEFAULT_SKEW_SECONDS
 from repairs.dating import MICROSECOND
 from repairs.model import Action, Invariants, Refusal
 

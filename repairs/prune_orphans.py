@@ -18,9 +18,9 @@ import json
 
 from psycopg import sql
 
+from checks._orphans import PROTECTED_CONFIG
 from repairs.context import PlanningContext, iso
 from repairs.model import POINTER, kind_of
-from repairs.statements import PROTECTED_CONFIG
 
 REPAIR = "prune-orphans"
 

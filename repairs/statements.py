@@ -3,10 +3,11 @@
 The planned rows are loaded once into the temporary table ``ca_plan`` (``apply`` by COPY, the
 script by one multi-row INSERT); everything else is a fixed number of set-based statements,
 however many rows are repaired: lock, compare fingerprints, snapshot, change, verify.  The
-statements hold no values, only identifiers (composed with :mod:`psycopg.sql`); each is
-rendered by sqlglot (dialect postgres) and parsed back as a check, so ``apply`` runs exactly
-the text the script shows.  A check query returns ``(action, problem)`` rows: ``apply`` reads
-them, the script wraps them in a ``DO`` block that raises.
+statements hold no values, only identifiers, composed with :mod:`psycopg.sql` alone: ``apply``
+and ``undo`` execute exactly what psycopg composes (no other library parses or rewrites what is
+executed); ``plan sql`` lays the same statements out for review (:mod:`repairs.script`).  A check
+query returns ``(action, problem)`` rows: ``apply`` reads them, the script wraps them in a ``DO``
+block that raises.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-import sqlglot
 from psycopg import sql
-from sqlglot import exp
 
 from auditor.core.detect import Generation
+from checks._orphans import PROTECTED_CONFIG
 from repairs.model import POINTER, kind_of
 
 #: Columns of ``ca_plan``, in COPY order (``undo``: an action of an undo file; ``cur_created``:
@@ -31,9 +31,6 @@ PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 #: Columns of ``ca_params``: the plan's settings the checks use (one row).
 PARAMS_COLUMNS: tuple[tuple[str, str], ...] = (("grace_seconds", "double precision NOT NULL"),)
-#: Why prune-orphans never deletes the newest config of an app without releases.
-PROTECTED_CONFIG = ("the newest config of an app without releases: App.create builds the next v1 on it "
-                    "(see app-without-release); not an orphan to delete")
 EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), ("app", "uuid NOT NULL"))
 #: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
 SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
@@ -43,33 +40,25 @@ REDATED: tuple[str, ...] = (*POINTER, "api_release")
 #: Every temporary table a repair transaction creates (the script adds ca_identity, ca_columns).
 TEMPORARY_TABLES = ("ca_plan", "ca_expect", "ca_seen", "ca_params", "ca_done", "ca_before", "ca_counts")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
-#: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
-CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
+#: Check the deferred foreign keys now, before the invariants.
+CONSTRAINTS_NOW = sql.SQL("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def render(statement: sql.Composable | str, pretty: bool = True) -> str:
-    """``statement`` rendered by sqlglot for PostgreSQL (indented for review unless
-    ``pretty`` is false), verified by parsing it back."""
-    text = statement if isinstance(statement, str) else statement.as_string(None)
-    rendered = sqlglot.parse_one(text, read="postgres").sql(dialect="postgres", pretty=pretty)
-    parsed = sqlglot.parse_one(rendered, read="postgres")
-    if isinstance(parsed, exp.Command):
-        raise AssertionError(f"sqlglot cannot parse a generated statement: {rendered[:80]}")
-    return rendered
+def statement(composed: sql.Composable | str) -> sql.Composable:
+    """A statement as executed: psycopg's composition (a constant text is one :class:`sql.SQL`)."""
+    return sql.SQL(composed) if isinstance(composed, str) else composed
 
 
-def raise_if_rows(query: str, label: str) -> str:
-    """A ``DO`` block (kept verbatim: sqlglot does not parse PL/pgSQL) raising if ``query`` has rows."""
-    assert "$$" not in query
-    block = sql.SQL(
+def raise_if_rows(query: sql.Composable, label: str) -> sql.Composed:
+    """A ``DO`` block (for ``plan sql``: psql stops at the exception) raising if ``query`` has rows."""
+    return sql.SQL(
         "DO $$\nDECLARE problems text;\nBEGIN\n"
         "  SELECT string_agg(coalesce('action #' || s.action || ': ', '') || s.problem, '; ') INTO problems\n"
         "  FROM ({query}) AS s;\n"
         "  IF problems IS NOT NULL THEN\n"
         "    RAISE EXCEPTION {message}, problems;\n"
         "  END IF;\nEND $$"
-    ).format(query=sql.SQL(query), message=sql.Literal(f"controller-audit: {label}: %"))
-    return block.as_string(None)
+    ).format(query=query, message=sql.Literal(f"controller-audit: {label}: %"))
 
 
 def _table_def(name: str, columns: tuple[tuple[str, str], ...]) -> sql.Composed:
@@ -108,25 +97,25 @@ class Statements:
 
     # -- setup ----------------------------------------------------------------------------
     @cached_property
-    def setup(self) -> list[str]:
+    def setup(self) -> list[sql.Composable]:
         """Create the temporary tables the planned rows are loaded into."""
-        return [render(_table_def(name, columns)) for name, columns in
+        return [statement(_table_def(name, columns)) for name, columns in
                 (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS),
                  ("ca_params", PARAMS_COLUMNS))]
 
     @cached_property
-    def cleanup(self) -> str:
+    def cleanup(self) -> sql.Composable:
         """Drop the temporary tables before COMMIT: a backend that still has temporary tables
         when it is terminated drops them in a transaction of its own, which (with a synchronous
         standby that does not answer) would keep it waiting forever after the kill."""
-        return render("DROP TABLE IF EXISTS " + ", ".join(TEMPORARY_TABLES))
+        return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, TEMPORARY_TABLES)))
 
     @cached_property
-    def analyze(self) -> list[str]:
-        return [render("ANALYZE ca_plan"), render("ANALYZE ca_expect")]
+    def analyze(self) -> list[sql.Composable]:
+        return [statement("ANALYZE ca_plan"), statement("ANALYZE ca_expect")]
 
     @cached_property
-    def locks(self) -> list[str]:
+    def locks(self) -> list[sql.Composable]:
         """``SELECT ... FOR NO KEY UPDATE`` every row the plan reads or changes (set-based, one
         per table), keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row).
 
@@ -138,14 +127,14 @@ class Statements:
                 for table in POINTER]
         keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL "
                                             "UNION ALL SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = 'api_release'")))
-        return [render(sql.SQL(
+        return [statement(sql.SQL(
             "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
             "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
         ).format(name=sql.Literal(table), t=sql.Identifier(table), keys=key)) for table, key in keys]
 
     # -- preconditions ------------------------------------------------------------------
     @cached_property
-    def stale(self) -> str:
+    def stale(self) -> sql.Composable:
         """A plan's actions that may not run on the database as it is: ``(action, problem)``, at most 20.
 
         Each must still find its rows exactly as planned (fingerprints) **and** be what the
@@ -155,20 +144,20 @@ class Statements:
         return self._first_20(self._stale_parts(undo=False))
 
     @cached_property
-    def stale_undo(self) -> str:
+    def stale_undo(self) -> sql.Composable:
         """:attr:`stale` for an undo, which checks only what it restores (:meth:`_undo_checks`),
         so a later ``updated`` from a controller boot does not block it."""
         return self._first_20(self._stale_parts(undo=True))
 
     @cached_property
-    def stale_undo_apps(self) -> str:
+    def stale_undo_apps(self) -> sql.Composable:
         """The apps (uuid text) of every action :attr:`stale_undo` would report."""
-        return render(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
+        return statement(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
                               "ON q.action = s.action").format(sql.SQL(" UNION ALL ").join(self._stale_parts(undo=True))))
 
     @staticmethod
-    def _first_20(parts: list[sql.Composed]) -> str:
-        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
+    def _first_20(parts: list[sql.Composed]) -> sql.Composable:
+        return statement(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
     def _stale_parts(self, undo: bool) -> list[sql.Composed]:
@@ -372,7 +361,7 @@ class Statements:
 
     # -- already done ---------------------------------------------------------------------
     @cached_property
-    def done(self) -> list[str]:
+    def done(self) -> list[sql.Composable]:
         """Find the apps whose every action is already in effect (``ca_done``), and drop their
         actions from ``ca_plan``: a second run of an applied plan (or undo) changes nothing.
 
@@ -399,23 +388,23 @@ class Statements:
             "SELECT q.app, CASE q.kind WHEN 'redate' THEN coalesce(x.created = q.new_created, false) ELSE false END "
             "FROM ca_plan AS q LEFT JOIN api_release AS x ON x.uuid = q.uuid WHERE q.tbl = 'api_release'"))
         return [
-            render(sql.SQL("CREATE TEMPORARY TABLE ca_done AS SELECT d.app, bool_and(d.done) AS done, "
+            statement(sql.SQL("CREATE TEMPORARY TABLE ca_done AS SELECT d.app, bool_and(d.done) AS done, "
                            "count(*) AS actions FROM ({}) AS d GROUP BY d.app").format(sql.SQL(" UNION ALL ").join(parts))),
-            render("DELETE FROM ca_plan AS q USING ca_done AS d WHERE d.app = q.app AND d.done"),
+            statement("DELETE FROM ca_plan AS q USING ca_done AS d WHERE d.app = q.app AND d.done"),
         ]
 
     @cached_property
-    def skipped(self) -> str:
+    def skipped(self) -> sql.Composable:
         """``(app uuid, app name, actions)`` of the apps :attr:`done` dropped."""
-        return render("SELECT CAST(d.app AS text), a.id, d.actions FROM ca_done AS d "
+        return statement("SELECT CAST(d.app AS text), a.id, d.actions FROM ca_done AS d "
                       "LEFT JOIN api_app AS a ON a.uuid = d.app WHERE d.done ORDER BY a.id, d.app")
 
     # -- invariants the actions imply -----------------------------------------------------------
     @cached_property
-    def expect(self) -> str:
+    def expect(self) -> sql.Composable:
         """Add the ``latest()`` invariant for every app with a copy dated after its release (only
         restore-latest dates a copy so: it must then be the live release's, as ``latest()``)."""
-        return render(sql.SQL(
+        return statement(sql.SQL(
             "INSERT INTO ca_expect (invariant, app) SELECT DISTINCT CASE q.tbl WHEN 'api_config' THEN "
             "'latest_config' ELSE 'latest_build' END, q.app FROM ca_plan AS q "
             "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy' AND NOT q.undo "
@@ -429,7 +418,7 @@ class Statements:
 
     # -- snapshot -------------------------------------------------------------------------
     @cached_property
-    def snapshot(self) -> list[str]:
+    def snapshot(self) -> list[sql.Composable]:
         """Record, before any change, what the invariants compare against."""
         before = sql.SQL(
             "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.created, r.config_id, r.build_id, "
@@ -438,7 +427,7 @@ class Statements:
             "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
         ).format(**self._digests(build_alias="b"))
         counts = sql.SQL("CREATE TEMPORARY TABLE ca_counts AS {}").format(self._counts("before"))
-        return [render(before), render(counts)]
+        return [statement(before), statement(counts)]
 
     @staticmethod
     def _counts(column: str) -> sql.Composed:
@@ -449,7 +438,7 @@ class Statements:
 
     # -- changes ---------------------------------------------------------------------------
     @cached_property
-    def changes(self) -> list[str]:
+    def changes(self) -> list[sql.Composable]:
         """The changes: per table one INSERT of copies; one UPDATE of the releases' pointers (both
         at once: each release row is rewritten once); per table one UPDATE of dates, one DELETE,
         one INSERT of re-inserted rows."""
@@ -475,7 +464,7 @@ class Statements:
             ]
         rest.append(sql.SQL("UPDATE api_release AS x SET created = q.new_created FROM ca_plan AS q "
                             "WHERE q.tbl = 'api_release' AND q.kind = 'redate' AND x.uuid = q.uuid"))
-        return [render(s) for s in (*copies, self._repoint(), *rest)]
+        return [statement(s) for s in (*copies, self._repoint(), *rest)]
 
     @staticmethod
     def _repoint() -> sql.Composed:
@@ -493,14 +482,14 @@ class Statements:
 
     # -- invariants ------------------------------------------------------------------------
     @cached_property
-    def invariants(self) -> str:
+    def invariants(self) -> sql.Composable:
         """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
         parts = [self._releases_unchanged(), self._counts_as_planned(), self._post_images("api_release"),
                  self._release_order()]
         for table, pointer in POINTER.items():
             parts += [self._post_images(table), self._no_new_orphan(table, pointer), self._unshared(table, pointer),
                       self._latest(table, pointer)]
-        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
+        return statement(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
     def _releases_unchanged(self) -> sql.Composed:
@@ -631,31 +620,31 @@ class Images:
     """
 
     @cached_property
-    def rows_before(self) -> str:
+    def rows_before(self) -> sql.Composable:
         """Re-dated and pruned rows before the change, as a JSON array."""
         return self._agg(sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"), "('redate', 'prune')", "uuid")
 
     @cached_property
-    def rows_after(self) -> str:
+    def rows_after(self) -> sql.Composable:
         """Re-dated rows after the change: ``[[action, null, md5], ...]``."""
         return self._agg(sql.SQL("q.action, NULL, md5(CAST(x AS text))"), "('redate')", "uuid")
 
     @staticmethod
-    def _agg(select: sql.Composable, kinds: str, key: str) -> str:
+    def _agg(select: sql.Composable, kinds: str, key: str) -> sql.Composable:
         parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
                          "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
             select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
             kinds=sql.SQL(kinds)) for table in REDATED]
-        return render(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
+        return statement(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
     @cached_property
-    def copies_after(self) -> str:
+    def copies_after(self) -> sql.Composable:
         """``[[action, md5 of the copy, md5 of its release], ...]`` in action order, as compact JSON."""
         parts = [sql.SQL("SELECT q.action, md5(CAST(x AS text)) AS copy_fp, md5(CAST(r AS text)) AS release_fp "
                          "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
                          "JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.kind = 'copy'").format(
             t=sql.Identifier(table), name=sql.Literal(table)) for table in POINTER]
         item = sql.SQL("'[' || CAST(s.action AS text) || ',\"' || s.copy_fp || '\",\"' || s.release_fp || '\"]'")
-        return render(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
+        return statement(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
                               "FROM ({parts}) AS s").format(item=item, parts=sql.SQL(" UNION ALL ").join(parts)))

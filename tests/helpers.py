@@ -9,9 +9,8 @@ from pathlib import Path
 from psycopg import conninfo, sql
 
 from auditor.audit import open_audit
-from auditor.audit.runner import DEFAULT_SKEW_SECONDS, Selection
-from auditor.core.connection import resolve_target
 from auditor.core.findings import Finding
+from auditor.core.settings import DEFAULT_SKEW_SECONDS, Selection, Settings
 from tests.testbed import server_binary
 
 
@@ -23,8 +22,8 @@ def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_second
     ``server_version=150000`` forces the pre-PostgreSQL-16 paths on a newer test server.
     """
     selection = Selection(include=tuple(checks))
-    with open_audit(resolve_target(dsn or db.dsn), apps=apps, selection=selection, grace_seconds=grace_seconds,
-                    server_version=server_version, skew_seconds=skew_seconds) as run:
+    with open_audit(Settings(dsn=dsn or db.dsn, grace_seconds=grace_seconds, skew_seconds=skew_seconds),
+                    apps=apps, selection=selection, server_version=server_version) as run:
         return list(run.findings())
 
 

@@ -8,21 +8,14 @@ from dataclasses import dataclass
 
 import psycopg
 
-from auditor.audit.runner import (
-    DEFAULT_GRACE_SECONDS,
-    DEFAULT_SKEW_SECONDS,
-    Scope,
-    Selection,
-    resolve_scope,
-    run_checks,
-    select_checks,
-)
+from auditor.audit.runner import Scope, resolve_scope, run_checks, select_checks, stream_checks
 from auditor.audit.streamed import Shape, StreamedFinding
 from auditor.core.catalogue import Check
-from auditor.core.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Target, audit_session
-from auditor.core.detect import Generation, detect
+from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed
 from auditor.core.findings import Finding
+from auditor.core.session import read_session
+from auditor.core.settings import Selection, Settings
 
 
 @dataclass
@@ -33,51 +26,39 @@ class Audit:
     generation: Generation
     scope: Scope
     checks: list[Check]
-    grace_seconds: float
     selection: Selection
+    settings: Settings
     #: Pretend the server is this version (e.g. 150000 forces the pre-16 client-side paths).
     server_version: int | None = None
-    #: Rows created up to this long after now() are in flight, later ones future-dated.
-    skew_seconds: float = DEFAULT_SKEW_SECONDS
 
     def findings(self) -> Iterator[Finding]:
         """Stream the findings, most severe first, grouped by app."""
         return run_checks(
             self.conn, self.generation, self.checks, self.scope,
-            grace_seconds=self.grace_seconds, skew_seconds=self.skew_seconds,
+            grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
         )
 
-    def streamed(self, shape: Shape) -> Iterator[Finding | StreamedFinding]:
+    def streamed(self, shape: Shape) -> Iterator[StreamedFinding]:
         """Stream the findings rendered by the server in ``shape``, unordered (see
-        :mod:`auditor.audit.streamed`; :class:`Finding` where a check filters rows client-side)."""
-        return run_checks(
-            self.conn, self.generation, self.checks, self.scope,
-            grace_seconds=self.grace_seconds, skew_seconds=self.skew_seconds,
-            severity_overrides=self.selection.severity_overrides,
-            server_version=self.server_version, shape=shape, ordered=False,
+        :mod:`auditor.audit.streamed`)."""
+        return stream_checks(
+            self.conn, self.generation, self.checks, self.scope, shape,
+            grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
+            severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
         )
 
 
 @contextmanager
-def open_audit(
-    target: Target,
-    *,
-    apps: Iterable[str] = (),
-    selection: Selection | None = None,
-    grace_seconds: float = DEFAULT_GRACE_SECONDS,
-    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
-    lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
-    server_version: int | None = None,
-    skew_seconds: float = DEFAULT_SKEW_SECONDS,
-) -> Iterator[Audit]:
-    """Open the read-only snapshot, detect the generation and choose the checks."""
-    selection = selection or Selection()
-    with audit_session(target, statement_timeout=statement_timeout, lock_timeout=lock_timeout) as conn:
+def open_audit(settings: Settings, *, apps: Iterable[str] | None = None, selection: Selection | None = None,
+               server_version: int | None = None) -> Iterator[Audit]:
+    """Open the read-only snapshot of the settings' target, detect the generation and choose the
+    checks: ``apps`` (default: the settings' scope) and ``selection`` (default: the settings')."""
+    chosen = settings.selection if selection is None else selection
+    with read_session(settings) as (conn, generation):
         try:
-            generation = detect(conn)
-            scope = resolve_scope(conn, apps)
+            scope = resolve_scope(conn, settings.scope if apps is None else apps)
         except psycopg.errors.QueryCanceled:
             raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
-        checks = select_checks(generation, selection, scope)
-        yield Audit(conn, generation, scope, checks, grace_seconds, selection, server_version, skew_seconds)
+        checks = select_checks(generation, chosen, scope)
+        yield Audit(conn, generation, scope, checks, chosen, settings, server_version)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import namedtuple_row
 
-from auditor.audit.streamed import SHA256_SINCE, Shape, StreamedFinding, stream, wrap
-from auditor.core.catalogue import Check, load_catalogue
+from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
+from auditor.core.catalogue import MANUAL_COLUMN, RESULT_COLUMNS, Check
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
 from auditor.core.findings import Finding
@@ -19,12 +20,15 @@ from auditor.core.overrides import apply as apply_override
 from auditor.core.overrides import resolve as resolve_override
 from auditor.core.overrides import resolve_all as resolve_overrides
 from auditor.core.passes import closure, passes_for
+from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE, SHA256_SINCE
+from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
+from checks import CATALOGUE
 
-DEFAULT_GRACE_SECONDS = 300
-#: How far ahead of the database's clock a controller host's clock may run: rows created up to
-#: this long after ``now()`` are in flight; later ones are future-dated.
-DEFAULT_SKEW_SECONDS = 60
+T = TypeVar("T")
+
 _FETCH_SIZE = 2000
+#: Servers before this (no ``pg_input_is_valid()``) run a check's ``legacy_sql`` and filter on the client.
+LEGACY_BEFORE = PG_INPUT_IS_VALID_SINCE
 
 
 @dataclass(frozen=True)
@@ -37,19 +41,6 @@ class Scope:
     @property
     def everything(self) -> bool:
         return not self.names
-
-
-@dataclass
-class Selection:
-    """Which checks run, with the per-check severity overrides of the config file.
-
-    An override is a level map (``{"info": "info", "warning": "critical"}``), a table with
-    ``floor`` / ``ceiling``, or a severity for every level (see :mod:`auditor.core.overrides`).
-    """
-
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    severity_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
@@ -67,7 +58,7 @@ def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
 
 def select_checks(generation: Generation, selection: Selection, scope: Scope) -> list[Check]:
     """The checks to run, in catalogue order; unknown ids are :class:`BadInput`."""
-    catalogue = load_catalogue()
+    catalogue = CATALOGUE
     for cid in (*selection.include, *selection.exclude, *selection.severity_overrides):
         if cid not in catalogue:
             raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
@@ -98,28 +89,25 @@ def _scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
     }
 
 
-def _check_sql(check: Check, legacy: bool, generation: Generation) -> str:
-    return check.sql_for(generation, legacy)
-
-
 def build_statement(
-    generation: Generation, checks: list[Check], scope: Scope, server_version: int = 160000, ordered: bool = True
+    generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE, ordered: bool = True
 ) -> sql.Composed:
     """One statement: the passes the checks need, then the union of the checks, ordered
     (most severe first, by app) unless ``ordered`` is false."""
-    legacy = server_version < 160000
+    legacy = server_version < LEGACY_BEFORE
     fragments = _scope_fragments(scope)
     passes = passes_for(generation)
     needed = closure(passes, {name for check in checks for name in check.passes})
     ctes = [
-        sql.SQL("{} AS ({})").format(sql.Identifier(p.name), sql.SQL(p.body).format(**fragments)) for p in needed
+        sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments)) for p in needed
     ]
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ("severity", "app_uuid", "app_name", "object_table",
-                                                             "object_id", "message", "related", "evidence"))
+    columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_COLUMNS))
     selects = [
-        sql.SQL("SELECT {} AS check_id, {} FROM ({}) AS {}").format(
-            sql.Literal(check.id), columns, sql.SQL(_check_sql(check, legacy, generation)).format(**fragments),
-            sql.Identifier("c" + str(i)),
+        sql.SQL("SELECT {} AS check_id, {}, {} FROM ({}) AS {}").format(
+            sql.Literal(check.id), columns,
+            sql.Identifier(MANUAL_COLUMN) if check.repair else sql.SQL("NULL::text AS {}").format(
+                sql.Identifier(MANUAL_COLUMN)),
+            check.sql_for(generation, legacy).compose(**fragments), sql.Identifier("c" + str(i)),
         )
         for i, check in enumerate(checks)
     ]
@@ -148,30 +136,57 @@ def run_checks(
     skew_seconds: float = DEFAULT_SKEW_SECONDS,
     severity_overrides: Mapping[str, Any] | None = None,
     server_version: int | None = None,
-    shape: Shape | None = None,
     ordered: bool = True,
-) -> Iterator[Finding] | Iterator[StreamedFinding]:
+) -> Iterator[Finding]:
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
-    With a ``shape`` the server renders the findings (:mod:`auditor.audit.streamed`), unless a
-    check must filter its rows client-side on this server.  ``ordered``: most severe first,
-    by app (a sort of every finding; the JSON and Prometheus reports do without it).
+    ``ordered``: most severe first, by app (a sort of every finding).
     """
     if not checks:
         return
     by_id = {c.id: c for c in checks}
     overrides = resolve_overrides(by_id, severity_overrides or {})
     version = server_version or conn.info.server_version
-    legacy = version < 160000
+    legacy = version < LEGACY_BEFORE
     statement = build_statement(generation, checks, scope, version, ordered)
     params = params_for(scope, grace_seconds, skew_seconds)
-    if shape is not None and not (legacy and any(c.legacy_filter is not None for c in checks)):
-        # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
-        server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
-        yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key))
-        return
     yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy))
+
+
+def stream_checks(
+    conn: psycopg.Connection,
+    generation: Generation,
+    checks: list[Check],
+    scope: Scope,
+    shape: Shape,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
+    severity_overrides: Mapping[str, Any] | None = None,
+    server_version: int | None = None,
+) -> Iterator[StreamedFinding]:
+    """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
+    (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
+
+    Where a check must filter its rows on the client (before PostgreSQL 16), the findings are
+    read as :class:`Finding` and rendered here instead: the same shape either way.
+    """
+    if not checks:
+        return
+    version = server_version or conn.info.server_version
+    if version < LEGACY_BEFORE and any(c.legacy_filter is not None for c in checks):
+        for finding in run_checks(conn, generation, checks, scope, grace_seconds=grace_seconds,
+                                  skew_seconds=skew_seconds, severity_overrides=severity_overrides,
+                                  server_version=version, ordered=False):
+            yield StreamedFinding.of(finding, shape)
+        return
+    overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
+    statement = build_statement(generation, checks, scope, version, ordered=False)
+    params = params_for(scope, grace_seconds, skew_seconds)
+    # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
+    server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
+    yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key))
 
 
 def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
@@ -182,31 +197,31 @@ def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
 
 def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
               overrides: Resolved, by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
-    with conn.cursor(name="controller_audit_findings") as cur:
+    with conn.cursor(name="controller_audit_findings", row_factory=namedtuple_row) as cur:
         cur.itersize = _FETCH_SIZE
         cur.execute(statement, params)
         for row in cur:
-            check = by_id[row[0]]
+            check = by_id[row.check_id]
             if legacy and check.legacy_filter is not None:
-                kept = check.legacy_filter(row[1:])
-                if kept is None:
+                row = check.legacy_filter(row)
+                if row is None:
                     continue
-                row = (row[0], *kept)
-            severity = apply_override(overrides, row[0], row[1])
             yield Finding(
-                check=row[0],
-                severity=severity,
-                app_uuid=str(row[2]) if row[2] is not None else None,
-                app_name=row[3],
-                object_table=row[4],
-                object_id=str(row[5]),
-                message=row[6],
-                related=row[7] or [],
-                evidence=row[8] or {},
+                check=row.check_id,
+                severity=apply_override(overrides, row.check_id, row.severity),
+                app_uuid=str(row.app_uuid) if row.app_uuid is not None else None,
+                app_name=row.app_name,
+                object_table=row.object_table,
+                object_id=str(row.object_id),
+                message=row.message,
+                related=row.related or [],
+                evidence=row.evidence or {},
+                repair=check.repair if row.manual is None else None,
+                manual=row.manual,
             )
 
 
-def _guarded(checks: list[Check], rows: Iterator[Finding] | Iterator[StreamedFinding]) -> Iterator:
+def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:
     """``rows``, with a timeout or missing privilege turned into a one-line :class:`AuditFailed`."""
     try:
         yield from rows

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from auditor.audit.runner import DEFAULT_SKEW_SECONDS
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput
+from auditor.core.settings import DEFAULT_SKEW_SECONDS
 
 
 @dataclass(frozen=True)

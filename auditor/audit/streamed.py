@@ -19,11 +19,12 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from auditor.core.findings import Finding
+from auditor.core.server_support import SHA256_SINCE
+
 #: ``json``: every finding as its JSON text; ``counts``: check, severity, app and key only.
 Shape = Literal["json", "counts"]
 
-#: Servers from this version have ``sha256()``; older ones get the key computed here.
-SHA256_SINCE = 110000
 
 _FETCH_SIZE = 5000
 
@@ -67,6 +68,12 @@ class StreamedFinding:
     line: str | None  # the finding's JSON object as text (``json`` shape), else None
     #: ``{"accepted_severity", "first_seen"}`` when a baseline accepted it at a lower severity.
     baseline: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, finding: Finding, shape: Shape) -> StreamedFinding:
+        """A finding read on the client, in the shape the server would have rendered it."""
+        return cls(finding.check, finding.severity, finding.app_name, finding.key,
+                   finding.json_text() if shape == "json" else None)
 
     def with_baseline(self, accepted_severity: str, first_seen: str) -> StreamedFinding:
         """This finding, marked as accepted at ``accepted_severity`` (it is worse now)."""

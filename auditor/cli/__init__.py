@@ -1,7 +1,15 @@
-"""The ``controller-audit`` command line (click).
+"""The ``controller-audit`` command line (click): the top layer, on everything else.
 
-Every command turns an expected failure into one line on stderr and a documented exit
-code (see README "Exit codes"); a password never reaches the terminal.
+One convention for every command (docs/cli.md, "Conventions"):
+
+* it is registered here, explicitly, in :data:`COMMANDS` (no package scan);
+* its options are defined once, in :mod:`auditor.cli.params`; the ones that are settings reach it
+  as one :class:`~auditor.core.settings.Settings` object, its first parameter;
+* it returns its exit code (an ``int``, the constants of :mod:`auditor.core.errors`) and never
+  calls ``sys.exit`` or ``ctx.exit``; an expected failure is raised as an
+  :class:`~auditor.core.errors.AuditorError`, which :class:`AuditorGroup` turns into one line on
+  stderr and its documented exit code (README "Exit codes"); a password never reaches the terminal;
+* a command that connects prints, first, the database it works on, on stderr.
 """
 
 from __future__ import annotations
@@ -14,26 +22,12 @@ import click
 import psycopg
 
 from auditor import __version__
-from auditor.cli.params import target_options
-from auditor.core.connection import Target, audit_session, redact, resolve_target
-from auditor.core.errors import EXIT_UNKNOWN, AuditFailed, AuditorError
-from auditor.core.text import escape, escape_block
+from auditor.cli.commands import apply, baseline, blast_radius, check, checks, demo, explain, info, plan, undo
+from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError
+from auditor.core.messages import error_line, failure_line
+from auditor.core.text import escape_block
 
 _DEBUG_ENV = "CONTROLLER_AUDIT_DEBUG"
-
-
-#: libpq's messages for a connection string it cannot parse: they quote the string, which may
-#: hold a password, so they are never printed (every connection goes through
-#: :func:`auditor.core.connection.connect`, which refuses such strings first; this is the net below).
-_CONNINFO_ERRORS = ("missing \"=\" after", "unterminated quoted string", "invalid percent-encoded token",
-                    "unexpected spaces found", "invalid connection option", "invalid uri query parameter",
-                    "key/value separator", "invalid ipv6 host address", "matching \"]\"",
-                    "invalid integer value", "invalid connection string", "invalid dsn")
-
-
-def error_line(message: str) -> str:
-    """``controller-audit: <message>`` with passwords removed and control characters shown."""
-    return f"controller-audit: {escape(redact(message))}"
 
 
 def _show_click_error(exc: click.ClickException) -> None:
@@ -48,16 +42,9 @@ def _show_click_error(exc: click.ClickException) -> None:
     exc.show()
 
 
-def _psycopg_error_line(exc: psycopg.Error) -> str:
-    message = str(exc)
-    if isinstance(exc, psycopg.ProgrammingError) and any(m in message.lower() for m in _CONNINFO_ERRORS):
-        return error_line("invalid connection string: it cannot be parsed (it is not shown: it may hold a "
-                          "password)")
-    return error_line(AuditFailed(message).one_line())
-
-
 class AuditorGroup(click.Group):
-    """A click group that maps errors to one redacted line and an exit code."""
+    """The root group: runs a command, exits with the code it returns, and maps every expected
+    failure to one redacted line and its exit code."""
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -65,22 +52,16 @@ class AuditorGroup(click.Group):
             rv = super().main(args, prog_name or "controller-audit", complete_var, standalone_mode=False, **extra)
         except click.exceptions.Abort:
             click.echo("controller-audit: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except click.UsageError as exc:
             _show_click_error(exc)
             sys.exit(EXIT_UNKNOWN)
         except click.ClickException as exc:
             _show_click_error(exc)
             sys.exit(exc.exit_code)
-        except AuditorError as exc:
-            click.echo(error_line(exc.one_line()), err=True)
-            sys.exit(exc.exit_code)
-        except psycopg.Error as exc:
-            click.echo(_psycopg_error_line(exc), err=True)
-            sys.exit(EXIT_UNKNOWN)
-        except OSError as exc:
-            click.echo(error_line(f"file error: {exc}"), err=True)
-            sys.exit(EXIT_UNKNOWN)
+        except (AuditorError, psycopg.Error, OSError) as exc:
+            click.echo(failure_line(exc), err=True)
+            sys.exit(exc.exit_code if isinstance(exc, AuditorError) else EXIT_UNKNOWN)
         except Exception as exc:
             if os.environ.get(_DEBUG_ENV):
                 raise
@@ -97,57 +78,19 @@ class AuditorGroup(click.Group):
 def cli() -> None:
     """Audit and repair the database of the Deis / Hephy Workflow controller.
 
-    The target database is chosen by --dsn, else DATABASE_URL, else the controller's
-    DEIS_DATABASE_* variables, else libpq's PG* variables and ~/.pgpass.
+    The target database is chosen by --dsn, else the config file's dsn_env or dsn, else
+    DATABASE_URL, else the controller's DEIS_DATABASE_* variables, else libpq's PG* variables
+    and ~/.pgpass.  Every other setting: the command line, else its CONTROLLER_AUDIT_*
+    variable, else the config file, else its default.
     """
 
 
-def target_from(dsn: str | None) -> Target:
-    """The connection target for a command's ``--dsn``."""
-    return resolve_target(dsn)
+#: Every command the tool has (``--help`` lists them by name).
+COMMANDS: tuple[click.Command, ...] = (
+    info.info, checks.checks, check.check, baseline.baseline, explain.explain, blast_radius.blast_radius,
+    plan.plan, apply.apply, undo.undo, demo.demo,
+)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
-
-@cli.command()
-@target_options
-def info(dsn: str | None, statement_timeout: str, lock_timeout: str) -> None:
-    """Show the server, the schema generation and the table sizes."""
-    from tabulate import tabulate
-
-    from auditor.core.detect import detect
-    from auditor.core.info import gather, support_lines
-
-    target = target_from(dsn)
-    with audit_session(target, statement_timeout=statement_timeout, lock_timeout=lock_timeout) as conn:
-        generation = detect(conn)
-        facts = gather(conn, generation)
-    click.echo(f"target:          {escape(target.describe())} (from {target.source})")
-    click.echo(f"server version:  {escape(facts.server_version)}")
-    for line in support_lines(facts.server_version_num):
-        click.echo(line)
-    click.echo(f"database:        {escape(facts.database)}")
-    click.echo(f"generation:      {generation.name}")
-    click.echo(f"last migration:  api {generation.migration_name}")
-    click.echo(f"failed column:   {'yes' if generation.has_failed else 'no (failed deploys deleted their release)'}")
-    click.echo(f"standby:         {'yes (hot standby, read-only)' if facts.in_recovery else 'no (primary)'}")
-    if facts.system_identifier:
-        click.echo(f"system id:       {facts.system_identifier}")
-    rows = [(escape(c.table), f"~{c.rows}" if c.estimated else c.rows) for c in facts.counts]
-    click.echo()
-    click.echo(tabulate(rows, headers=["table", "rows"], colalign=("left", "right")))
-
-
-def _register_commands() -> None:
-    """Attach the commands that live in their own modules."""
-    import importlib
-    import pkgutil
-
-    import auditor.cli.commands as commands
-
-    for module in pkgutil.iter_modules(commands.__path__):
-        if module.name.startswith("_"):
-            continue
-        importlib.import_module(f"auditor.cli.commands.{module.name}").register(cli)
-
-
-_register_commands()
 main = cli

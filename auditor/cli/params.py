@@ -1,80 +1,190 @@
-"""Options shared by the commands, and the validated types of their numbers.
+"""Every option of every command, defined once; and :func:`settings`, which turns the options that
+are settings into the one :class:`~auditor.core.settings.Settings` object a command receives.
 
-Every numeric option is checked here before anything connects: finite, in range, one line
-of error (``controller-audit: bad usage: Invalid value for '--grace': ...``, exit 3).
+A setting's option has no click default: a value is "given" only when it is on the command line,
+and :func:`auditor.core.settings.resolve` fills the rest from the environment, the config file
+and the defaults.  Every number is validated by the core's parsers before anything connects
+(``controller-audit: bad usage: Invalid value for '--grace': ...``, exit 3).
 """
 
 from __future__ import annotations
 
-import math
-import re
+import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from auditor.core.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
-
-#: The longest grace period (ten years): more means "never damage", and no interval is longer.
-MAX_GRACE_SECONDS = 315_360_000
-#: PostgreSQL's limit for statement_timeout and lock_timeout (INT_MAX milliseconds, ~24.8 days).
-MAX_TIMEOUT_MS = 2_147_483_647
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
-
-
-class Seconds(click.ParamType):
-    """A finite number of seconds from 0 to ``maximum`` (``nan``, ``inf`` and ``-1`` refused)."""
-
-    name = "seconds"
-
-    def __init__(self, maximum: float) -> None:
-        self.maximum = maximum
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, bool):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(number) or not 0 <= number <= self.maximum:
-            self.fail(f"{value!r} is not a number of seconds from 0 to {self.maximum:.0f}", param, ctx)
-        return number
-
-
-class Duration(click.ParamType):
-    """A PostgreSQL duration for ``statement_timeout`` / ``lock_timeout``: ``60s``, ``500ms``,
-    ``5min``, a bare number of milliseconds; at most PostgreSQL's limit."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        match = _DURATION.match(str(value))
-        if match is None:
-            self.fail(f"bad timeout value {value!r} (a PostgreSQL duration such as 60s, 500ms or 5min)", param, ctx)
-        milliseconds = float(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
-        if milliseconds > MAX_TIMEOUT_MS:
-            self.fail(f"bad timeout value {value!r} (at most {MAX_TIMEOUT_MS} ms, about 24 days)", param, ctx)
-        return f"{match.group(1)}{match.group(2) or 'ms'}"
-
-
-#: ``--grace``: a deploy in flight, not damage (seconds).
-GRACE = Seconds(MAX_GRACE_SECONDS)
-#: ``--statement-timeout`` / ``--lock-timeout``.
-DURATION = Duration()
-
-
-def target_options(func: Callable) -> Callable:
-    """``--dsn``, ``--statement-timeout`` and ``--lock-timeout`` for a command."""
-    func = click.option("--lock-timeout", type=DURATION, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
-                        help="lock_timeout for the session (PostgreSQL duration).")(func)
-    func = click.option("--statement-timeout", type=DURATION, default=DEFAULT_STATEMENT_TIMEOUT, show_default=True,
-                        help="statement_timeout for each query (PostgreSQL duration).")(func)
-    func = click.option("--dsn", metavar="DSN", default=None,
-                        help="libpq connection string or postgresql:// URL (default: DATABASE_URL, "
-                             "DEIS_DATABASE_*, then PG* variables).")(func)
-    return func
+from auditor.audit.blast import DEFAULT_LIMIT
+from auditor.core.errors import AuditorError
+from auditor.core.settings import OPTION_BY_NAME, resolve
+from auditor.core.text import escape
+from auditor.core.values import FAIL_ON, FORMATS, parse_duration, parse_seconds, parse_wait
+from checks import CATALOGUE
 
 #: ``blast-radius --limit``: at most this many releases listed (the counts are always complete).
 MAX_LIMIT = 1_000_000
+
+
+class Validated(click.ParamType):
+    """A value checked by one of the core's parsers (:mod:`auditor.core.values`)."""
+
+    def __init__(self, name: str, parse: Callable[[Any], Any]) -> None:
+        self.name = name
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SECONDS = Validated("seconds", parse_seconds)
+DURATION = Validated("duration", parse_duration)
+WAIT = Validated("seconds", parse_wait)
+
+
+def _layered(name: str, text: str) -> str:
+    """``text`` with where else the setting comes from: its variable, the config file, its default."""
+    option = OPTION_BY_NAME[name]
+    key = f", config file {option.key}" if option.key else ""
+    return f"{text} [env {option.env}{key}; default: {option.default}]"
+
+
+#: The options that are settings, by the Settings field (or ``resolve`` key) they fill.
+SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
+    "dsn": lambda help=None: click.option(
+        "--dsn", metavar="DSN", default=None,
+        help=help or "libpq connection string or postgresql:// URL [default: the config file's dsn_env or dsn, "
+                     "else DATABASE_URL, DEIS_DATABASE_*, then PG* variables and ~/.pgpass]."),
+    "config": lambda help=None: click.option(
+        "--config", "config", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+        help=help or "Config file [env CONTROLLER_AUDIT_CONFIG; default: ./controller-audit.toml, else "
+                     "[tool.controller-audit] in ./pyproject.toml]."),
+    "apps": lambda help=None: click.option(
+        "--app", "apps", multiple=True, metavar="NAME",
+        help=help or "Only this app (repeatable; inside the config file's apps allow-list)."),
+    "checks": lambda help=None: click.option(
+        "--check", "checks", multiple=True, metavar="ID",
+        help=help or "Run only this check (repeatable; see: controller-audit checks)."),
+    "exclude": lambda help=None: click.option(
+        "--exclude", "exclude", multiple=True, metavar="ID",
+        help=help or "Skip this check (repeatable; added to the config file's exclude)."),
+    "grace_seconds": lambda help=None: click.option(
+        "--grace", "grace_seconds", type=SECONDS, default=None, metavar="SECONDS",
+        help=_layered("grace_seconds", help or "Configs/builds younger than this are a deploy in flight, not "
+                                               "damage: never reported, pruned or re-dated around.")),
+    "skew_seconds": lambda help=None: click.option(
+        "--skew", "skew_seconds", type=SECONDS, default=None, metavar="SECONDS",
+        help=_layered("skew_seconds", help or "Rows created up to this long after the database's now() are in "
+                                              "flight; later ones are future-dated (a controller clock ahead of "
+                                              "the database's).")),
+    "statement_timeout": lambda help=None: click.option(
+        "--statement-timeout", "statement_timeout", type=DURATION, default=None,
+        help=_layered("statement_timeout", help or "statement_timeout for each query (PostgreSQL duration).")),
+    "lock_timeout": lambda help=None: click.option(
+        "--lock-timeout", "lock_timeout", type=DURATION, default=None,
+        help=_layered("lock_timeout", help or "lock_timeout for the session (PostgreSQL duration).")),
+    "commit_timeout": lambda help=None: click.option(
+        "--commit-timeout", "commit_timeout", type=WAIT, default=None, metavar="SECONDS",
+        help=_layered("commit_timeout", help or "How long to wait for COMMIT's answer (e.g. from a synchronous "
+                                                "standby) before giving the wait up and finding out what "
+                                                "happened.")),
+    "format": lambda help=None: click.option(
+        "--format", "format", type=click.Choice(FORMATS), default=None,
+        help=_layered("format", help or "Report format.")),
+    "fail_on": lambda help=None: click.option(
+        "--fail-on", "fail_on", type=click.Choice(FAIL_ON), default=None,
+        help=_layered("fail_on", help or "Lowest severity that makes the exit code non-zero.")),
+}
+#: What a command that connects takes: the target and its timeouts.
+CONNECTS = ("dsn", "config", "statement_timeout", "lock_timeout")
+#: What an audit takes on top: which apps and checks, the clock.
+AUDITS = (*CONNECTS, "apps", "checks", "exclude", "grace_seconds", "skew_seconds")
+
+
+def say_database(line: str) -> None:
+    """The first thing a command that connects prints: the database it works on (on stderr, so that
+    stdout stays machine-readable)."""
+    click.echo(f"controller-audit: database {escape(line)}", err=True)
+
+
+#: Called when the settings cannot be resolved (a bad config file, a bad variable), with the error,
+#: the values given on the command line and the command's own arguments, before the error is raised.
+OnFailure = Callable[[AuditorError, dict[str, Any], dict[str, Any]], None]
+
+
+def settings(*names: str, help: dict[str, str] | None = None,
+             on_failure: OnFailure | None = None) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Add the setting options ``names`` to a command and give its callback ``settings`` instead.
+
+    The callback's first parameter is the resolved :class:`Settings` (command line > environment
+    > config file > defaults); its other parameters are the command's own arguments.
+    """
+    helps = help or {}
+
+    def decorate(func: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> int:
+            given = {name: kwargs.pop(name) for name in names}
+            try:
+                resolved = resolve(given, catalogue=CATALOGUE, environ=os.environ, announce=say_database)
+            except AuditorError as exc:
+                if on_failure is not None:
+                    on_failure(exc, given, kwargs)
+                raise
+            return func(resolved, *args, **kwargs)
+
+        for name in reversed(names):
+            command = SETTING_OPTIONS[name](helps.get(name))(command)
+        return command
+
+    return decorate
+
+
+# -- the commands' own options --------------------------------------------------------------------
+
+def output(help: str = "Write to FILE (atomically) instead of stdout.", metavar: str = "FILE") -> Callable:
+    """``-o FILE``: where a command writes what it would print (:mod:`auditor.core.fileio`)."""
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar=metavar, help=help)
+
+
+def file_argument(name: str, metavar: str) -> Callable:
+    """A file the command reads (a plan, an undo file)."""
+    return click.argument(name, metavar=metavar, type=click.Path(dir_okay=False))
+
+
+def detailed_exitcode(help: str) -> Callable:
+    """``--detailed-exitcode``: 2 when something changed or would (Terraform's convention)."""
+    return click.option("--detailed-exitcode", is_flag=True, help=help)
+
+
+YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+REHEARSE = click.option("--rehearse", is_flag=True,
+                        help="Do everything, verify every invariant, then roll back (asks nothing).")
+LIMIT = click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=DEFAULT_LIMIT, show_default=True,
+                     help="How many of the releases to list (the counts are always complete).")
+
+
+def choice(*values: str, default: str, help: str) -> Callable:
+    """``--format`` of a command whose formats are its own (explain, blast-radius, plan show)."""
+    return click.option("--format", "fmt", type=click.Choice(values), default=default, show_default=True, help=help)
+
+
+def label_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``--label KEY=VALUE`` (repeatable) as a dict; a malformed pair is a usage error."""
+    from auditor.reports.report_prometheus import parse_labels
+
+    try:
+        return parse_labels(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+LABEL = click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", callback=label_values,
+                     help="Add this label to every Prometheus series (repeatable; database=NAME replaces the "
+                          "default host:port/dbname).")
+BASELINE = click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
+                        help="Report only findings not accepted in this baseline file.")

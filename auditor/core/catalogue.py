@@ -1,20 +1,22 @@
-"""The check catalogue: every check, its id, severity, rationale and SQL.
+"""What a check is, and the registry that holds the catalogue in its order.
 
-A check is declared in its own module under ``checks/`` as a module-level ``CHECK``
-(think Django's system checks registry or sqlfluff's rule modules).  Its SQL is one
-``SELECT`` over the shared passes (:mod:`auditor.core.passes`) returning the columns in
-:data:`RESULT_COLUMNS`; the runner unions the selected checks into one statement.
+A check is declared in its own module under ``checks/`` as a module-level ``CHECK`` and
+registered explicitly, in catalogue order, in ``checks/__init__.py`` (think Django's system
+checks registry).  Its SQL is one ``SELECT`` over the shared passes (:mod:`auditor.core.passes`)
+returning the columns in :data:`RESULT_COLUMNS`; the runner unions the selected checks into one
+statement.  The core never imports the ``checks`` package: whoever needs the catalogue (the
+engine, the reports, the command line) takes ``checks.CATALOGUE`` and passes it down.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.core.detect import Generation
 from auditor.core.findings import SEVERITIES
+from auditor.core.query import Query
 
 #: The columns, in order, every check's SELECT returns.
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -27,6 +29,9 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "related",  # json array of objects
     "evidence",  # json object
 )
+#: What a check with a repair returns after them: NULL when its repair fixes the finding, else why
+#: the finding must be fixed by hand (the runner gives the checks without a repair a NULL).
+MANUAL_COLUMN = "manual"
 
 
 @dataclass(frozen=True)
@@ -37,19 +42,22 @@ class Check:
     severity: str  # the default (highest usual) severity; rows may carry a lower/higher one
     title: str
     rationale: str  # what the damage is and what the controller will do wrong because of it
-    #: SELECT returning RESULT_COLUMNS; may use {scope}, {app_scope}, {partial}, %(grace_seconds)s,
-    #: %(skew_seconds)s.
-    #: A callable gets the schema generation and returns the SELECT for its columns.
-    sql: str | Callable[[Generation], str]
+    #: SELECT returning RESULT_COLUMNS (and, with a ``repair``, :data:`MANUAL_COLUMN`); may use
+    #: {scope}, {app_scope}, {partial}, %(grace_seconds)s, %(skew_seconds)s.  A callable gets the
+    #: schema generation and returns the SELECT for its columns.
+    sql: Query | Callable[[Generation], Query]
     passes: tuple[str, ...]  # shared passes it reads
-    repair: str | None = None  # id of the repair that fixes it, if any
+    #: The repair that fixes its findings (``plan --repair ID``), unless a finding's
+    #: :data:`MANUAL_COLUMN` says why not; the repair plans exactly those findings.
+    repair: str | None = None
     min_migration: int = 1  # first api migration it applies to
     needs_failed: bool = False  # only where api_release.failed exists
     database_level: bool = False  # about the whole database (catalogue), not about apps
-    #: For servers older than PostgreSQL 16 (no pg_input_is_valid): another SELECT whose
-    #: rows ``legacy_filter`` checks client-side, returning the row to report or None.
-    legacy_sql: str | Callable[[Generation], str] | None = None
-    legacy_filter: Callable[[tuple], tuple | None] | None = None
+    #: For servers older than PostgreSQL 16 (no pg_input_is_valid): another SELECT whose rows
+    #: (named tuples of the runner's columns) ``legacy_filter`` checks client-side, returning the
+    #: row to report (``row._replace(...)``) or None.
+    legacy_sql: Query | Callable[[Generation], Query] | None = None
+    legacy_filter: Callable[[Any], Any | None] | None = None
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
     levels: tuple[str, ...] = ()
@@ -67,7 +75,7 @@ class Check:
             return False
         return generation.migration >= self.min_migration
 
-    def sql_for(self, generation: Generation, legacy: bool = False) -> str:
+    def sql_for(self, generation: Generation, legacy: bool = False) -> Query:
         """The SELECT to run on ``generation``: ``legacy_sql`` (if any) when ``legacy``."""
         chosen = self.legacy_sql if legacy and self.legacy_sql is not None else self.sql
         return chosen(generation) if callable(chosen) else chosen
@@ -80,36 +88,26 @@ class Check:
         return "all (deis and hephy)"
 
 
-def load_catalogue() -> dict[str, Check]:
-    """Every check in the ``checks`` package, by id, in catalogue order."""
-    import checks
+class Catalogue(Mapping[str, Check]):
+    """The registered checks by id, in the order they were registered (the catalogue order)."""
 
-    found: dict[str, Check] = {}
-    for module in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
-        check = getattr(importlib.import_module(f"checks.{module.name}"), "CHECK", None)
-        if isinstance(check, Check):
-            if check.id in found:
-                raise RuntimeError(f"duplicate check id {check.id}")
-            found[check.id] = check
-    order = {cid: i for i, cid in enumerate(CATALOGUE_ORDER)}
-    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    def __init__(self, *checks: Check) -> None:
+        self._checks: dict[str, Check] = {}
+        for check in checks:
+            self.register(check)
 
+    def register(self, check: Check) -> Check:
+        """Add ``check`` after the ones registered before it; a second check with its id is an error."""
+        if check.id in self._checks:
+            raise ValueError(f"duplicate check id {check.id}")
+        self._checks[check.id] = check
+        return check
 
-#: The public ids, in the order the catalogue lists them.
-CATALOGUE_ORDER: tuple[str, ...] = (
-    "orphan-config",
-    "orphan-build",
-    "latest-config-not-live",
-    "latest-build-not-live",
-    "release-order",
-    "future-dated",
-    "shared-config",
-    "shared-build",
-    "cross-app-reference",
-    "dangling-reference",
-    "missing-constraint",
-    "release-version-gap",
-    "latest-ambiguous",
-    "invalid-json",
-    "app-without-release",
-)
+    def __getitem__(self, check_id: str) -> Check:
+        return self._checks[check_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._checks)
+
+    def __len__(self) -> int:
+        return len(self._checks)

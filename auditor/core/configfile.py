@@ -1,24 +1,33 @@
-"""The optional config file: defaults for the audit commands, never a password.
+"""The optional config file: defaults for every command, never a password.
 
-Looked up in this order: ``--config FILE``; ``controller-audit.toml`` in the working
-directory; the ``[tool.controller-audit]`` table of ``./pyproject.toml``.  Command-line
-options override it.  Unknown keys and bad values are :class:`BadInput` naming the key.
+Looked up in this order: ``--config FILE`` (or ``CONTROLLER_AUDIT_CONFIG``); ``controller-audit.toml``
+in the working directory; the ``[tool.controller-audit]`` table of ``./pyproject.toml``.  The
+command line and the environment override it (:mod:`auditor.core.settings`).  Unknown keys and
+bad values are :class:`BadInput` naming the file and the key.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.cli.params import MAX_GRACE_SECONDS
-from auditor.core.connection import Target, UnparsableConnectionString, parse_conninfo, resolve_target
+from auditor.core.catalogue import Check
+from auditor.core.connection import UnparsableConnectionString, parse_conninfo, resolve_target
 from auditor.core.errors import BadInput
-from auditor.core.findings import SEVERITIES
+from auditor.core.values import (
+    FAIL_ON,
+    FORMATS,
+    MAX_GRACE_SECONDS,
+    parse_choice,
+    parse_duration,
+    parse_seconds,
+    parse_wait,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,13 +36,11 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_FILENAME = "controller-audit.toml"
 PYPROJECT_TABLE = "controller-audit"
-FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "nagios", "html")
-FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
-class Settings:
+class ConfigFile:
     """What the config file says (``None`` / empty: not set)."""
 
     source: str | None = None
@@ -43,9 +50,9 @@ class Settings:
     exclude: tuple[str, ...] = ()
     #: check id -> {level it emits -> severity reported} (:mod:`auditor.core.overrides`)
     severity: dict[str, dict[str, str]] = field(default_factory=dict)
-    format: str | None = None
-    fail_on: str | None = None
-    grace: float | None = None
+    #: The single-valued settings it sets, by key (``grace``, ``skew``, ``statement_timeout``,
+    #: ``lock_timeout``, ``commit_timeout``, ``format``, ``fail_on``), validated.
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _bad(source: str, key: str, problem: str) -> BadInput:
@@ -58,30 +65,22 @@ def _string_list(source: str, key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _choice(source: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise _bad(source, key, f"must be one of {', '.join(allowed)} (got {value!r})")
-    return value
-
-
-def _check_ids(source: str, key: str, ids: tuple[str, ...] | list[str]) -> None:
-    from auditor.core.catalogue import load_catalogue
-
-    catalogue = load_catalogue()
+def _check_ids(source: str, key: str, ids: tuple[str, ...] | list[str], catalogue: Mapping[str, Check] | None) -> None:
     for cid in ids:
-        if cid not in catalogue:
+        if catalogue is not None and cid not in catalogue:
             raise _bad(source, key, f"unknown check id {cid!r} (see: controller-audit checks)")
 
 
-def _severity_overrides(source: str, key: str, value: Any) -> dict[str, dict[str, str]]:
+def _severity_overrides(source: str, key: str, value: Any,
+                        catalogue: Mapping[str, Check] | None) -> dict[str, dict[str, str]]:
     """``[severity]``: each check's override resolved against the levels it emits."""
-    from auditor.core.catalogue import load_catalogue
     from auditor.core.overrides import BadOverride, resolve
 
     if not isinstance(value, dict):
         raise _bad(source, key, "must be a table of check id = severity, or = {level = severity, floor, ceiling}")
-    _check_ids(source, key, list(value))
-    catalogue = load_catalogue()
+    _check_ids(source, key, list(value), catalogue)
+    if catalogue is None:
+        return dict(value)
     resolved = {}
     for cid, spec in value.items():
         try:
@@ -91,11 +90,23 @@ def _severity_overrides(source: str, key: str, value: Any) -> dict[str, dict[str
     return resolved
 
 
-def _grace(source: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value <= MAX_GRACE_SECONDS:
-        raise _bad(source, key, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})")
-    return float(value)
+def _grace(value: Any) -> float:
+    if not isinstance(value, (int, float)):
+        raise ValueError("not a number")
+    return parse_seconds(value)
+
+
+#: The single-valued keys and how each is validated (the message says what the key must be).
+_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "grace": (_grace, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})"),
+    "skew": (_grace, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})"),
+    "statement_timeout": (parse_duration, "must be a PostgreSQL duration such as \"60s\", \"500ms\" or \"5min\""),
+    "lock_timeout": (parse_duration, "must be a PostgreSQL duration such as \"5s\" or \"500ms\""),
+    "commit_timeout": (lambda v: parse_wait(_grace(v)), "must be a number of seconds > 0 (and at most 86400)"),
+    "format": (parse_choice(FORMATS), ""),
+    "fail_on": (parse_choice(FAIL_ON), ""),
+}
+KNOWN_KEYS = ("dsn_env", "dsn", "apps", "exclude", "severity", *_VALUES)
 
 
 def _dsn(source: str, value: Any) -> str:
@@ -110,33 +121,33 @@ def _dsn(source: str, value: Any) -> str:
     return value
 
 
-def parse_settings(data: dict[str, Any], source: str) -> Settings:
-    """Validate one config table into :class:`Settings`."""
+def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Check] | None = None) -> ConfigFile:
+    """Validate one config table into a :class:`ConfigFile` (check ids against ``catalogue``)."""
+    fields: dict[str, Any] = {}
     values: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = raw_key.replace("-", "_")
         if key == "dsn_env":
             if not isinstance(value, str) or not _ENV_NAME.match(value):
                 raise _bad(source, raw_key, "must be the name of an environment variable")
-            values[key] = value
+            fields[key] = value
         elif key == "dsn":
-            values[key] = _dsn(source, value)
+            fields[key] = _dsn(source, value)
         elif key in ("apps", "exclude"):
-            values[key] = _string_list(source, raw_key, value)
+            fields[key] = _string_list(source, raw_key, value)
             if key == "exclude":
-                _check_ids(source, raw_key, values[key])
+                _check_ids(source, raw_key, fields[key], catalogue)
         elif key == "severity":
-            values[key] = _severity_overrides(source, raw_key, value)
-        elif key == "format":
-            values[key] = _choice(source, raw_key, value, FORMATS)
-        elif key == "fail_on":
-            values[key] = _choice(source, raw_key, value, FAIL_ON)
-        elif key == "grace":
-            values[key] = _grace(source, raw_key, value)
+            fields[key] = _severity_overrides(source, raw_key, value, catalogue)
+        elif key in _VALUES:
+            parse, problem = _VALUES[key]
+            try:
+                values[key] = parse(value)
+            except ValueError as exc:
+                raise _bad(source, raw_key, problem or str(exc)) from None
         else:
-            known = "dsn_env, dsn, apps, exclude, severity, format, fail_on, grace"
-            raise _bad(source, raw_key, f"unknown key (known: {known})")
-    return Settings(source=source, **values)
+            raise _bad(source, raw_key, f"unknown key (known: {', '.join(KNOWN_KEYS)})")
+    return ConfigFile(source=source, values=values, **fields)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -149,14 +160,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise BadInput(f"cannot read config file {path}: {exc.strerror}", kind="bad config file") from None
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Settings:
-    """The settings from ``path``, else from the working directory's files, else none."""
+def load_config(path: str | os.PathLike[str] | None = None, *, catalogue: Mapping[str, Check] | None = None,
+                cwd: Path | None = None) -> ConfigFile:
+    """The config file at ``path``, else the working directory's, else an empty one."""
     if path is not None:
-        return parse_settings(_read_toml(Path(path)), str(path))
+        return parse_config(_read_toml(Path(path)), str(path), catalogue)
     here = cwd or Path.cwd()
     own = here / CONFIG_FILENAME
     if own.is_file():
-        return parse_settings(_read_toml(own), CONFIG_FILENAME)
+        return parse_config(_read_toml(own), CONFIG_FILENAME, catalogue)
     pyproject = here / "pyproject.toml"
     if pyproject.is_file():
         try:
@@ -164,29 +176,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, cwd: Path | None =
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
             if f"[tool.{PYPROJECT_TABLE}]" in pyproject.read_text(encoding="utf-8", errors="replace"):
                 raise BadInput("pyproject.toml: not valid TOML", kind="bad config file") from None
-            return Settings()
+            return ConfigFile()
         table = data.get("tool", {}).get(PYPROJECT_TABLE)
         if table is not None:
             if not isinstance(table, dict):
                 raise BadInput(f"pyproject.toml: tool.{PYPROJECT_TABLE} must be a table", kind="bad config file")
-            return parse_settings(table, f"pyproject.toml [tool.{PYPROJECT_TABLE}]")
-    return Settings()
-
-
-def target_for(dsn: str | None, settings: Settings, environ: dict[str, str] | None = None) -> Target:
-    """The target: ``--dsn``, else the config file's ``dsn_env`` / ``dsn``, else the usual order."""
-    env = os.environ if environ is None else environ
-    if dsn or not (settings.dsn_env or settings.dsn):
-        return resolve_target(dsn, env)
-    pgpassword = (env["PGPASSWORD"],) if env.get("PGPASSWORD") else ()
-    if settings.dsn_env:
-        value = env.get(settings.dsn_env)
-        if not value:
-            raise BadInput(
-                f"{settings.source}: dsn_env names {settings.dsn_env}, which is not set in the environment",
-                kind="bad config file",
-            )
-        found = resolve_target(value, env)
-        return Target(value, f"${settings.dsn_env} (dsn_env in {settings.source})", found.secrets + pgpassword)
-    assert settings.dsn is not None
-    return Target(settings.dsn, f"dsn in {settings.source}", pgpassword)
+            return parse_config(table, f"pyproject.toml [tool.{PYPROJECT_TABLE}]", catalogue)
+    return ConfigFile()

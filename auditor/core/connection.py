@@ -26,8 +26,6 @@ from auditor.core.server_support import UnsupportedServer, require_supported
 from auditor.core.text import decode_lenient
 
 APPLICATION_NAME = "controller-audit"
-DEFAULT_STATEMENT_TIMEOUT = "60s"
-DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_CONNECT_TIMEOUT = 10
 #: Memory per sort/hash for the audit's one big statement: sorting 1M releases by app in
 #: 4 MB (the server default) spills to disk several times. Local to the audit transaction.
@@ -288,8 +286,8 @@ def set_timeouts(conn: psycopg.Connection, statement_timeout: str, lock_timeout:
 def audit_session(
     target: Target,
     *,
-    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
-    lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: str,
+    lock_timeout: str,
     work_mem: str = DEFAULT_WORK_MEM,
 ) -> Iterator[psycopg.Connection]:
     """One ``READ ONLY``, ``REPEATABLE READ`` transaction: a consistent snapshot.

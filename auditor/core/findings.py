@@ -41,6 +41,10 @@ class Finding:
     #: Set when a baseline accepted this finding at a lower severity: ``{"accepted_severity",
     #: "first_seen"}`` (the finding got worse, so it is reported as new).
     baseline: dict[str, str] | None = field(default=None, compare=False)
+    #: The repair that fixes this finding (``plan --repair ID``): its check's, unless ``manual``.
+    repair: str | None = field(default=None, compare=False)
+    #: Why this finding must be fixed by hand although its check has a repair (None: it need not).
+    manual: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

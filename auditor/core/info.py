@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from auditor.core.detect import Generation
-from auditor.core.server_support import MINIMUM, degradations, version_text
+from auditor.core.server_support import MINIMUM, PG_CONTROL_SYSTEM_SINCE, degradations, version_text
 
 #: Above this many rows (catalogue estimate) a table is not counted exactly.
 EXACT_COUNT_LIMIT = 100_000
@@ -43,7 +43,7 @@ class DatabaseInfo:
 
 def system_identifier(conn: psycopg.Connection) -> str | None:
     """The server's system identifier (9.6+, where the role may read it), else None."""
-    if conn.info.server_version < 90600:
+    if conn.info.server_version < PG_CONTROL_SYSTEM_SINCE:
         return None
     try:
         with conn.transaction():

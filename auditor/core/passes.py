@@ -24,18 +24,22 @@ Definitions used throughout (documented in the README):
   created after ``now() + skew`` is **future-dated** (the ``future-dated`` check): never in
   flight, never hidden.
 
-A pass body may use ``{scope}`` (a predicate on an unqualified ``app_id`` column) and
-``{app_scope}`` (on ``api_app.uuid``) and ``{partial}`` (``true`` when the audit is limited to
-some apps: rows of other apps must then be looked up in the base tables); a literal brace in
-SQL is written ``{{`` / ``}}``.  Named parameters: ``%(grace_seconds)s``, ``%(skew_seconds)s``
-and ``%(app_uuids)s``; a literal percent sign (as in ``format()``) is written ``%%``.
+A pass body (a :class:`~auditor.core.query.Query`) may use ``{scope}`` (a predicate on an
+unqualified ``app_id`` column) and ``{app_scope}`` (on ``api_app.uuid``) and ``{partial}``
+(``true`` when the audit is limited to some apps: rows of other apps must then be looked up in
+the base tables); a literal brace in SQL is written ``{{`` / ``}}``.  Named parameters:
+``%(grace_seconds)s``, ``%(skew_seconds)s`` and ``%(app_uuids)s``; a literal percent sign (as in
+``format()``) is written ``%%``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg import sql
+
 from auditor.core.detect import Generation
+from auditor.core.query import Query, text
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Pass:
     """A named CTE and the passes it reads."""
 
     name: str
-    body: str
+    body: Query
     needs: tuple[str, ...] = ()
 
 
@@ -57,7 +61,7 @@ _RELEASES_NEVER_FAILED = """
 
 
 #: How many releases use each config (build): the one GROUP BY every sharing/orphan check reads.
-#: Filled in below with constant column names only.
+#: Its placeholders are constant column names and conditions.
 _USE = """
     SELECT {pointer} AS uuid, count(*) AS releases,
            sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
@@ -74,24 +78,25 @@ _LATEST = """
     WHERE rn = 1"""
 
 
-def in_flight(column: str) -> str:
+def in_flight(column: str) -> sql.Composed:
     """SQL: ``column`` (a ``created``) lies in the in-flight window ``[now() - grace, now() + skew]``."""
-    return (f"({column} > now() - %(grace_seconds)s::float8 * interval '1 second'"
-            f" AND {column} <= now() + %(skew_seconds)s::float8 * interval '1 second')")
+    return sql.SQL("({column} > now() - %(grace_seconds)s::float8 * interval '1 second'"
+                   " AND {column} <= now() + %(skew_seconds)s::float8 * interval '1 second')").format(
+        column=text(column))
 
 
-def future_dated(column: str) -> str:
+def future_dated(column: str) -> sql.Composed:
     """SQL: ``column`` (a ``created``) lies after ``now() + skew``: written by a clock ahead of ours."""
-    return f"({column} > now() + %(skew_seconds)s::float8 * interval '1 second')"
+    return sql.SQL("({column} > now() + %(skew_seconds)s::float8 * interval '1 second')").format(column=text(column))
 
 
 def passes_for(generation: Generation) -> dict[str, Pass]:
     """Every shared pass, written for this generation's columns."""
     defs = [
-        Pass("apps", "SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}"),
-        Pass("rel", _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED),
-        Pass("cfg", "SELECT uuid, app_id, created FROM api_config WHERE {scope}"),
-        Pass("bld", "SELECT uuid, app_id, created FROM api_build WHERE {scope}"),
+        Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
+        Pass("rel", Query(_RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED)),
+        Pass("cfg", Query("SELECT uuid, app_id, created FROM api_config WHERE {scope}")),
+        Pass("bld", Query("SELECT uuid, app_id, created FROM api_build WHERE {scope}")),
         Pass(
             # The controller's live release: newest by ``created`` among the releases that did
             # not fail.  Read from the window pass (no second sort of every release): only the
@@ -100,18 +105,18 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # ``ambiguous`` (a boolean the planner estimates at one half), not ``ties = 1``
             # (estimated at 0.5 percent, which turns later joins into nested loops).
             "live",
-            """
+            Query("""
             SELECT DISTINCT ON (app_id) app_id, uuid, version, created, config_id, build_id,
                    count(*) OVER (PARTITION BY app_id) AS ties,
                    count(*) OVER (PARTITION BY app_id) > 1 AS ambiguous
             FROM rel_pos WHERE NOT failed AND created = app_live_created
-            ORDER BY app_id, version DESC, uuid DESC""",
+            ORDER BY app_id, version DESC, uuid DESC"""),
             ("rel_pos",),
         ),
-        Pass("config_use", _USE.format(pointer="config_id", where="true"), ("rel",)),
-        Pass("build_use", _USE.format(pointer="build_id", where="build_id IS NOT NULL"), ("rel",)),
-        Pass("latest_cfg", _LATEST.format(rows="cfg"), ("cfg",)),
-        Pass("latest_bld", _LATEST.format(rows="bld"), ("bld",)),
+        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "where": text("true")}), ("rel",)),
+        Pass("build_use", Query(_USE, {"pointer": text("build_id"), "where": text("build_id IS NOT NULL")}), ("rel",)),
+        Pass("latest_cfg", Query(_LATEST, {"rows": text("cfg")}), ("cfg",)),
+        Pass("latest_bld", Query(_LATEST, {"rows": text("bld")}), ("bld",)),
         Pass(
             # Each release's position in its app's history: ``pos`` (row_number in version
             # order; old Deis may reuse versions, so positions, not raw numbers), ``ok_through``
@@ -120,7 +125,7 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            """
+            Query("""
             SELECT uuid, app_id, version, created, failed, config_id, build_id,
                    row_number() OVER w AS pos,
                    sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
@@ -131,7 +136,7 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
                    max(created) OVER a AS app_newest_created,
                    max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
             FROM rel
-            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)""",
+            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""),
             ("rel",),
         ),
         Pass(
@@ -139,12 +144,12 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # cross-app reference or a dangling one.  One hash anti-join each; only these few
             # releases are ever looked up in the base tables.
             "foreign_rel",
-            """
+            Query("""
             SELECT r.* FROM rel r
             WHERE NOT EXISTS (SELECT 1 FROM cfg o WHERE o.uuid = r.config_id AND o.app_id = r.app_id)
                OR (r.build_id IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM bld o WHERE o.uuid = r.build_id AND o.app_id = r.app_id))
-            OFFSET 0""",
+            OFFSET 0"""),
             ("rel", "cfg", "bld"),
         ),
         Pass(
@@ -154,7 +159,7 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # using a row in scope (by the config_id / build_id index: OFFSET 0 keeps each
             # lookup a parameterised index scan, never a scan of every release).
             "xuse",
-            """
+            Query("""
             SELECT 'config'::text AS kind, c.uuid AS row_id, c.app_id AS row_app, r.uuid AS release,
                    r.app_id AS release_app
             FROM foreign_rel r JOIN api_config c ON c.uuid = r.config_id
@@ -174,7 +179,7 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             FROM bld b CROSS JOIN LATERAL (
                 SELECT o.uuid, o.app_id FROM api_release o
                 WHERE o.build_id = b.uuid AND o.app_id <> b.app_id OFFSET 0) r
-            WHERE {partial}""",
+            WHERE {partial}"""),
             ("foreign_rel", "cfg", "bld"),
         ),
     ]

@@ -26,16 +26,23 @@ class Degradation:
     below: str  # what happens on older servers
 
 
+#: The server versions (``server_version_num``) from which the tool lets the server do more: the
+#: one place each threshold is written (the code that branches on one imports it from here).
+PG_INPUT_IS_VALID_SINCE = 160000
+SHA256_SINCE = 110000
+TXID_STATUS_SINCE = 100000
+PG_CONTROL_SYSTEM_SINCE = 90600
+
 #: Newest threshold first.
 DEGRADATIONS: tuple[Degradation, ...] = (
-    Degradation(160000, "pg_input_is_valid()",
+    Degradation(PG_INPUT_IS_VALID_SINCE, "pg_input_is_valid()",
                 "invalid-json checks JSON on the client, so full JSON and Prometheus reports are "
                 "rendered on the client (slower on large databases)"),
-    Degradation(110000, "sha256()", "finding keys are computed on the client"),
-    Degradation(100000, "txid_status()",
+    Degradation(SHA256_SINCE, "sha256()", "finding keys are computed on the client"),
+    Degradation(TXID_STATUS_SINCE, "txid_status()",
                 "when the answer to a repair's COMMIT is lost, the outcome is found by comparing the "
                 "rows with the plan's fingerprints instead of asking the server"),
-    Degradation(90600, "pg_control_system()",
+    Degradation(PG_CONTROL_SYSTEM_SINCE, "pg_control_system()",
                 "plans, undo files and reports record no server system identifier: a plan is matched "
                 "to its database by name and api migration only"),
 )

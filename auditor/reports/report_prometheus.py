@@ -18,8 +18,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
-import click
-
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.connection import Target
 from auditor.core.findings import SEVERITIES, Finding
@@ -49,15 +47,15 @@ _HELP = {
 _SAMPLE = re.compile(rf"^{PREFIX}_([a-z_]+)(\{{.*\}})?\s+(\S+)\s*$")
 
 
-def label_option_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    """``--label KEY=VALUE`` (repeatable) as a dict; a malformed pair is a usage error."""
+def parse_labels(values: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs (``--label``) as a dict; ValueError for a malformed pair."""
     labels: dict[str, str] = {}
     for raw in values:
         key, sep, value = raw.partition("=")
         if not sep or not _LABEL_NAME.match(key) or key.startswith("__"):
-            raise click.BadParameter(f"{raw!r} is not KEY=VALUE with a Prometheus label name as KEY", ctx, param)
+            raise ValueError(f"{raw!r} is not KEY=VALUE with a Prometheus label name as KEY")
         if key in _RESERVED:
-            raise click.BadParameter(f"{key!r} is a label of the findings series itself", ctx, param)
+            raise ValueError(f"{key!r} is a label of the findings series itself")
         labels[key] = value
     return labels
 

@@ -5,31 +5,26 @@ from __future__ import annotations
 import click
 from tabulate import tabulate
 
-from auditor.core.catalogue import load_catalogue
-from auditor.core.errors import BadInput
+from auditor.core.errors import EXIT_OK, BadInput
 from auditor.reports.catalogue_doc import applies_to, check_details, render_markdown
+from checks import CATALOGUE
 
 
 @click.command("checks")
 @click.argument("check_id", metavar="[ID]", required=False)
 @click.option("--markdown", is_flag=True, hidden=True,
               help="Render the catalogue as Markdown (generates docs/catalogue.md and the README section).")
-def checks(check_id: str | None, markdown: bool) -> None:
+def checks(check_id: str | None, markdown: bool) -> int:
     """List the checks (id, severity, title, repair); with ID, explain that check in full."""
-    catalogue = load_catalogue()
     if markdown:
-        click.echo(render_markdown(catalogue), nl=False)
-        return
+        click.echo(render_markdown(CATALOGUE), nl=False)
+        return EXIT_OK
     if check_id is not None:
-        if check_id not in catalogue:
+        if check_id not in CATALOGUE:
             raise BadInput(f"unknown check id {check_id!r} (see: controller-audit checks)", kind="unknown check")
-        click.echo(check_details(catalogue[check_id]))
-        return
-    rows = [(c.id, c.severity, c.title, c.repair or "-", applies_to(c)) for c in catalogue.values()]
+        click.echo(check_details(CATALOGUE[check_id]))
+        return EXIT_OK
+    rows = [(c.id, c.severity, c.title, c.repair or "-", applies_to(c)) for c in CATALOGUE.values()]
     click.echo(tabulate(rows, headers=["id", "severity", "title", "repair", "applies to"]))
     click.echo(f"\n{len(rows)} checks; `controller-audit checks ID` explains one.")
-
-
-def register(cli: click.Group) -> None:
-    """Add ``checks``."""
-    cli.add_command(checks)
+    return EXIT_OK

@@ -7,19 +7,15 @@ import click
 from auditor.demo import parse_generation, run_demo
 
 
-def register(cli: click.Group) -> None:
-    """Add the ``demo`` command."""
-
-    @cli.command()
-    @click.option("--dsn", metavar="DSN", default=None,
-                  help="Use this server (the role must be allowed to create databases) instead of an "
-                       "embedded one; the demo creates and drops its own database there.")
-    @click.option("--generation", default="hephy", show_default=True, metavar="GEN",
-                  help="Schema generation: hephy (0028), deis (0023), deis-old (0019) or a migration "
-                       "number 19..28.")
-    @click.option("--keep", is_flag=True, help="Leave the server and database running and print the DSN.")
-    @click.pass_context
-    def demo(ctx: click.Context, dsn: str | None, generation: str, keep: bool) -> None:
-        """Build a damaged controller database and walk through audit and repair."""
-        migration = parse_generation(generation)
-        ctx.exit(run_demo(dsn, migration, keep))
+@click.command("demo")
+@click.option("--dsn", metavar="DSN", default=None,
+              help="Use this server (the role must be allowed to create databases) instead of an "
+                   "embedded one; the demo creates and drops its own database there.")
+@click.option("--generation", default="hephy", show_default=True, metavar="GEN",
+              help="Schema generation: hephy (0028), deis (0023), deis-old (0019) or a migration "
+                   "number 19..28.")
+@click.option("--keep", is_flag=True, help="Leave the server and database running and print the DSN.")
+def demo(dsn: str | None, generation: str, keep: bool) -> int:
+    """Build a damaged controller database and walk through audit and repair."""
+    migration = parse_generation(generation)
+    return run_demo(dsn, migration, keep)

@@ -15,12 +15,12 @@ from auditor import __version__
 from auditor.audit import Audit
 from auditor.audit.runner import Scope, run_checks
 from auditor.audit.story import app_story
-from auditor.core.catalogue import load_catalogue
 from auditor.core.findings import Finding
 from auditor.reports.picture.explain_page import finding_rows, generated
 from auditor.reports.picture.graph import build_graph
 from auditor.reports.picture.overlay import overlay
 from auditor.reports.picture.render import draw, page
+from checks import CATALOGUE
 from repairs.actions import APP
 from repairs.model import expected_changes
 from repairs.planfile import Plan
@@ -60,7 +60,7 @@ def plan_html(plan: Plan, path: str, audit: Audit, target: str) -> str:
     for row in plan.actions.rows:
         if row[APP] in wanted:
             actions_of[row[APP]].append(plan.actions.action(row))
-    fixes = {cid: check.repair for cid, check in load_catalogue().items()}
+    fixes = {cid: check.repair for cid, check in CATALOGUE.items()}
     apps = []
     for index, app_index in enumerate(drawn):
         uuid, name = plan.actions.apps[app_index]

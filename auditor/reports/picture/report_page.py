@@ -18,12 +18,12 @@ from auditor.audit import Audit
 from auditor.audit.runner import Scope, resolve_scope, run_checks
 from auditor.audit.story import app_story
 from auditor.audit.streamed import StreamedFinding
-from auditor.core.catalogue import load_catalogue
 from auditor.core.findings import SEVERITIES, SEVERITY_RANK, Finding
 from auditor.reports.picture.explain_page import finding_rows, generated
 from auditor.reports.picture.graph import build_graph
 from auditor.reports.picture.render import draw, page
 from auditor.reports.report import Report
+from checks import CATALOGUE
 
 #: Apps drawn with their pictures and findings (the worst first).
 DRAWN_APPS = 20
@@ -84,7 +84,7 @@ def write_html(out: TextIO, report: Report, findings: Iterable[Finding | Streame
     worst = _worst(per_app, LISTED_APPS)
     drawn_names = [name for name, _ in worst[:DRAWN_APPS]]
     by_app = _findings_of(audit, report, drawn_names)
-    catalogue = load_catalogue()
+    catalogue = CATALOGUE
     fixes = {cid: check.repair for cid, check in catalogue.items()}
     apps = []
     for index, (name, counts) in enumerate(worst[:DRAWN_APPS]):
