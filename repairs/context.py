@@ -13,9 +13,12 @@ from typing import Any
 
 import psycopg
 
-from auditor.audit.runner import Scope
+from auditor.audit.runner import Scope, run_checks
 from auditor.core.detect import Generation
+from auditor.core.errors import AuditFailed
+from auditor.core.findings import Finding
 from auditor.core.settings import DEFAULT_SKEW_SECONDS
+from checks import CATALOGUE
 from repairs.dating import MICROSECOND
 from repairs.model import Action, Invariants, Refusal
 
@@ -47,6 +50,7 @@ class PlanningContext:
     #: release uuid -> the ``created`` release-order planned for it
     release_created: dict[str, datetime] = field(default_factory=dict)
     skew_seconds: float = DEFAULT_SKEW_SECONDS
+    _findings: dict[str, list[Finding]] = field(default_factory=dict, repr=False)
 
     @property
     def scope_params(self) -> dict[str, Any]:
@@ -72,6 +76,22 @@ class PlanningContext:
         """``%(moved)s`` / ``%(moved_at)s``: the releases release-order re-dates, and their new dates."""
         uuids = sorted(self.release_created)
         return {"moved": uuids, "moved_at": [self.release_created[u] for u in uuids]}
+
+    def findings(self, repair: str) -> list[Finding]:
+        """The findings of the checks whose repair is ``repair``, in this snapshot, with the plan's
+        scope and clock: where every planner starts (the planner repairs exactly what they report)."""
+        if repair not in self._findings:
+            checks = [c for c in CATALOGUE.values() if c.repair == repair and c.applies_to(self.generation)]
+            try:
+                self._findings[repair] = list(run_checks(
+                    self.conn, self.generation, checks, self.scope, grace_seconds=self.grace_seconds,
+                    skew_seconds=self.skew_seconds, ordered=False))
+            except AuditFailed as exc:
+                if exc.kind != "timeout":
+                    raise
+                raise AuditFailed("statement_timeout reached while planning; raise --statement-timeout or narrow "
+                                  "with --app", kind="timeout") from None
+        return self._findings[repair]
 
     def add(self, **fields: Any) -> Action:
         """Append an action with the next id."""

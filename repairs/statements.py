@@ -208,7 +208,7 @@ class Statements:
         kind = kind_of(table)
         users = sql.SQL(
             "SELECT r.{p} AS row_id, (array_agg(r.uuid ORDER BY r.version, r.created, r.uuid))[1] AS keeper, "
-            "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version, "
+            "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version "
             "FROM api_release AS r JOIN {t} AS ux ON ux.uuid = r.{p} AND ux.app_id = r.app_id "
             "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy') "
             "GROUP BY r.{p}").format(**f)

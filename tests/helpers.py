@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,17 @@ def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_second
     with open_audit(Settings(dsn=dsn or db.dsn, grace_seconds=grace_seconds, skew_seconds=skew_seconds),
                     apps=apps, selection=selection, server_version=server_version) as run:
         return list(run.findings())
+
+
+#: The line every command that connects prints first on stderr: the database it works on
+#: (tests/cli/test_settings.py checks it for every such command).
+DATABASE_LINE = re.compile(r"^controller-audit: database \S+:\d+/\S+ \((?:deis|hephy) \d{4}\)$")
+
+
+def messages(stderr: str) -> str:
+    """``stderr`` without its first line when that names the database the command works on."""
+    first, _, rest = stderr.partition("\n")
+    return rest if DATABASE_LINE.match(first) else stderr
 
 
 def by_check(findings: list[Finding], check: str) -> list[Finding]:

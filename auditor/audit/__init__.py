@@ -31,10 +31,12 @@ class Audit:
     #: Pretend the server is this version (e.g. 150000 forces the pre-16 client-side paths).
     server_version: int | None = None
 
-    def findings(self) -> Iterator[Finding]:
-        """Stream the findings, most severe first, grouped by app."""
+    def findings(self, checks: list[Check] | None = None, scope: Scope | None = None) -> Iterator[Finding]:
+        """Stream the findings, most severe first, grouped by app (of ``checks`` in ``scope``: by
+        default the audit's own; the same snapshot, clock and severity overrides either way)."""
         return run_checks(
-            self.conn, self.generation, self.checks, self.scope,
+            self.conn, self.generation, self.checks if checks is None else checks,
+            self.scope if scope is None else scope,
             grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
         )

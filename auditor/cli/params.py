@@ -22,6 +22,7 @@ from auditor.core.settings import OPTION_BY_NAME, resolve
 from auditor.core.text import escape
 from auditor.core.values import FAIL_ON, FORMATS, parse_duration, parse_seconds, parse_wait
 from checks import CATALOGUE
+from repairs.model import REPAIRS
 
 #: ``blast-radius --limit``: at most this many releases listed (the counts are always complete).
 MAX_LIMIT = 1_000_000
@@ -188,3 +189,18 @@ LABEL = click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", ca
                           "default host:port/dbname).")
 BASELINE = click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
                         help="Report only findings not accepted in this baseline file.")
+UNDO_FILE = click.option("--undo-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                         help="Where to write the undo file; refused if it exists [default: PLAN.undo.json, or "
+                              "PLAN.undo-2.json ... when that exists].")
+REPAIR = click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
+                      help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
+                           "order; release-order only when asked, since it can change which release is live].")
+MARKDOWN = click.option("--markdown", is_flag=True, hidden=True,
+                        help="Render the catalogue as Markdown (generates docs/catalogue.md and the README section).")
+DEMO_SERVER = click.option("--dsn", metavar="DSN", default=None,
+                           help="Use this server (the role must be allowed to create databases) instead of an "
+                                "embedded one; the demo creates and drops its own database there.")
+GENERATION = click.option("--generation", default="hephy", show_default=True, metavar="GEN",
+                          help="Schema generation: hephy (0028), deis (0023), deis-old (0019) or a migration "
+                               "number 19..28.")
+KEEP = click.option("--keep", is_flag=True, help="Leave the server and database running and print the DSN.")

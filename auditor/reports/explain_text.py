@@ -14,8 +14,7 @@ from auditor.core.controller import wrong_sentence
 from auditor.core.findings import Finding
 from auditor.core.text import escape
 from auditor.reports.explain_doc import explain_document
-from auditor.reports.picture.explain_page import explain_html, explain_svg
-from checks import CATALOGUE
+from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
 from repairs.model import REPAIRS
 
 _LISTED_VERSIONS = 6
@@ -182,15 +181,10 @@ def release_order_lines(story: AppStory) -> list[str]:
 REPAIR_ORDER: tuple[str, ...] = REPAIRS
 
 
-def _repair_of(finding: Finding, catalogue: dict) -> str | None:
-    check = catalogue.get(finding.check)
-    return check.repair if check is not None else None
-
-
-def _next_steps(name: str, findings: list[Finding], catalogue: dict) -> list[str]:
+def _next_steps(name: str, findings: list[Finding]) -> list[str]:
     app = shlex.quote(name)
     plan = shlex.quote(f"{name}.plan")
-    wanted = {r for r in (_repair_of(f, catalogue) for f in findings) if r}
+    wanted = {f.repair for f in findings if f.repair}
     if "release-order" in wanted:
         wanted.add("restore-latest")  # re-dating releases can change which release is live, and so its latest()
     repairs = sorted(wanted, key=lambda r: (REPAIR_ORDER.index(r) if r in REPAIR_ORDER else len(REPAIR_ORDER), r))
@@ -200,8 +194,11 @@ def _next_steps(name: str, findings: list[Finding], catalogue: dict) -> list[str
         lines += [f"  controller-audit plan --app {app} {flags} -o {plan}",
                   f"  controller-audit plan show {plan}",
                   f"  controller-audit apply {plan}"]
-    for cid in sorted({f.check for f in findings if not _repair_of(f, catalogue)}):
+    for cid in sorted({f.check for f in findings if not f.repair and not f.manual}):
         lines.append(f"  # {cid} has no automatic repair: read `controller-audit checks {cid}`")
+    for finding in findings:
+        if finding.manual:
+            lines.append(f"  # {finding.check} {finding.object_id}: fix by hand: {escape(finding.manual)}")
     return lines
 
 
@@ -230,24 +227,20 @@ def render(story: AppStory, findings: list[Finding], generation_label: str) -> s
         out.append("findings: none")
         return "\n".join(out)
     out.append(f"findings ({len(findings)}):")
-    catalogue = CATALOGUE
-    rows = [(f.severity.upper(), f.check, f"fix: {_repair_of(f, catalogue) or 'manual'}", escape(f.message))
-            for f in findings]
+    rows = [(f.severity.upper(), f.check, f"fix: {f.repair or 'manual'}", escape(f.message)) for f in findings]
     out.append(tabulate(rows, tablefmt="plain", disable_numparse=True))
     out.append("")
     out.append("next:")
-    out += _next_steps(escape(story.name), findings, catalogue)
+    out += _next_steps(escape(story.name), findings)
     return "\n".join(out)
 
 
 def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:
     """The explanation as JSON, SVG or HTML."""
     docs = [json.loads(f.json_text()) for f in findings]
-    catalogue = CATALOGUE
-    steps = _next_steps(story.name, findings, catalogue)
+    steps = _next_steps(story.name, findings)
     if fmt == "json":
         return json.dumps(explain_document(story, docs, label, steps), indent=1) + "\n"
     if fmt == "svg":
         return explain_svg(story, docs, label)
-    fixes = {f.check: _repair_of(f, catalogue) for f in findings}
-    return explain_html(story, docs, label, fixes=fixes, next_steps=steps, history=history_rows(story))
+    return explain_html(story, docs, label, fixes=fixes_of(findings), next_steps=steps, history=history_rows(story))

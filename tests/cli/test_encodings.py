@@ -19,7 +19,7 @@ from auditor.testbed.builder import Controller
 from auditor.testbed.schema import schema_sql
 from tests.cli.conftest import report
 from tests.cli.test_check import parse_prometheus
-from tests.helpers import audit
+from tests.helpers import audit, messages
 
 
 class EncodedDB:
@@ -121,5 +121,5 @@ def test_latin1_database(encoded, run, client_encoding):
     explained = run("explain", "café", "--dsn", db.dsn, env=env)
     assert explained.exit_code == 0 and "app café" in explained.stdout
     unknown = run("explain", "日本", "--dsn", db.dsn, env=env)  # not even expressible in LATIN1
-    assert unknown.exit_code == 3 and len(unknown.stderr.strip().splitlines()) == 1
+    assert unknown.exit_code == 3 and len(messages(unknown.stderr).strip().splitlines()) == 1
     assert json.loads(run("check", "--dsn", db.dsn, "--format", "json", env=env).stdout)["database"]["name"] == db.name

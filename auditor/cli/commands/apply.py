@@ -28,9 +28,7 @@ from repairs.planfile import Plan
 @params.YES
 @params.REHEARSE
 @params.detailed_exitcode("Exit 2 when changes were committed, 0 when everything was already in effect.")
-@click.option("--undo-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Where to write the undo file; refused if it exists [default: PLAN.undo.json, or "
-                   "PLAN.undo-2.json ... when that exists].")
+@params.UNDO_FILE
 def apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detailed_exitcode: bool,
           undo_file: str | None) -> int:
     """Apply a plan in one verified transaction, writing an undo file before COMMIT.

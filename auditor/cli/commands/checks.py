@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from tabulate import tabulate
 
+from auditor.cli import params
 from auditor.core.errors import EXIT_OK, BadInput
 from auditor.reports.catalogue_doc import applies_to, check_details, render_markdown
 from checks import CATALOGUE
@@ -12,8 +13,7 @@ from checks import CATALOGUE
 
 @click.command("checks")
 @click.argument("check_id", metavar="[ID]", required=False)
-@click.option("--markdown", is_flag=True, hidden=True,
-              help="Render the catalogue as Markdown (generates docs/catalogue.md and the README section).")
+@params.MARKDOWN
 def checks(check_id: str | None, markdown: bool) -> int:
     """List the checks (id, severity, title, repair); with ID, explain that check in full."""
     if markdown:

@@ -11,7 +11,6 @@ from auditor.cli.default_group import DefaultCommand, DefaultGroup
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK
 from auditor.core.fileio import atomic_write, check_output, is_stdout
 from auditor.core.settings import Settings
-from repairs.model import REPAIRS
 
 
 @click.group("plan", cls=DefaultGroup)
@@ -29,9 +28,7 @@ def plan() -> None:
 @params.settings(*params.CONNECTS, "apps", "grace_seconds", "skew_seconds",
                  help={"grace_seconds": "Rows younger than this are a deploy in flight: never pruned, never "
                                         "re-dated around."})
-@click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
-              help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
-                   "order; release-order only when asked, since it can change which release is live].")
+@params.REPAIR
 @params.output("Write the plan (JSON) to PLAN.", metavar="PLAN")
 @params.detailed_exitcode("Exit 0 when there is nothing to repair, 2 when the plan has actions.")
 def make(settings: Settings, repairs: tuple[str, ...], output: str | None, detailed_exitcode: bool) -> int:

@@ -13,14 +13,13 @@ from itertools import islice
 
 from auditor import __version__
 from auditor.audit import Audit
-from auditor.audit.runner import Scope, run_checks
+from auditor.audit.runner import Scope
 from auditor.audit.story import app_story
 from auditor.core.findings import Finding
-from auditor.reports.picture.explain_page import finding_rows, generated
+from auditor.reports.picture.explain_page import finding_rows, fixes_of, generated
 from auditor.reports.picture.graph import build_graph
 from auditor.reports.picture.overlay import overlay
 from auditor.reports.picture.render import draw, page
-from checks import CATALOGUE
 from repairs.actions import APP
 from repairs.model import expected_changes
 from repairs.planfile import Plan
@@ -36,10 +35,7 @@ def _app_findings(audit: Audit, name: str, uuid: str) -> list[Finding]:
     checks = [c for c in audit.checks if not c.database_level]
     if not checks:
         return []
-    found = run_checks(audit.conn, audit.generation, checks, Scope((name,), (uuid,)),
-                       grace_seconds=audit.grace_seconds, severity_overrides=audit.selection.severity_overrides,
-                       server_version=audit.server_version)
-    return [f for f in found if isinstance(f, Finding)]
+    return list(audit.findings(checks, Scope((name,), (uuid,))))
 
 
 def _app_name(audit: Audit, uuid: str) -> str | None:
@@ -60,7 +56,6 @@ def plan_html(plan: Plan, path: str, audit: Audit, target: str) -> str:
     for row in plan.actions.rows:
         if row[APP] in wanted:
             actions_of[row[APP]].append(plan.actions.action(row))
-    fixes = {cid: check.repair for cid, check in CATALOGUE.items()}
     apps = []
     for index, app_index in enumerate(drawn):
         uuid, name = plan.actions.apps[app_index]
@@ -77,7 +72,8 @@ def plan_html(plan: Plan, path: str, audit: Audit, target: str) -> str:
             apps.append(entry)
             continue
         story = app_story(audit.conn, audit.generation, current)
-        docs = [f.to_json() for f in _app_findings(audit, current, uuid)]
+        findings = _app_findings(audit, current, uuid)
+        docs = [f.to_json() for f in findings]
         lay = overlay(story, actions)
         before = build_graph(story, docs, lay.before)
         after = build_graph(lay.after_story, (), lay.after)
@@ -85,7 +81,7 @@ def plan_html(plan: Plan, path: str, audit: Audit, target: str) -> str:
             before=draw(before, generation=audit.generation.label, prefix=f"b{index}-", link=True,
                         max_items=PLAN_ITEMS),
             after=draw(after, generation=audit.generation.label, prefix=f"a{index}-", max_items=PLAN_ITEMS),
-            before_graph=before, after_graph=after, rows=finding_rows(before, fixes), prefix=f"b{index}-",
+            before_graph=before, after_graph=after, rows=finding_rows(before, fixes_of(findings)), prefix=f"b{index}-",
             problems=lay.problems,
         )
         apps.append(entry)

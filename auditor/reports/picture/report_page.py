@@ -15,15 +15,14 @@ from typing import TextIO
 
 from auditor import __version__
 from auditor.audit import Audit
-from auditor.audit.runner import Scope, resolve_scope, run_checks
+from auditor.audit.runner import Scope, resolve_scope
 from auditor.audit.story import app_story
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.findings import SEVERITIES, SEVERITY_RANK, Finding
-from auditor.reports.picture.explain_page import finding_rows, generated
+from auditor.reports.picture.explain_page import finding_rows, fixes_of, generated
 from auditor.reports.picture.graph import build_graph
 from auditor.reports.picture.render import draw, page
 from auditor.reports.report import Report
-from checks import CATALOGUE
 
 #: Apps drawn with their pictures and findings (the worst first).
 DRAWN_APPS = 20
@@ -48,10 +47,7 @@ def _findings_of(audit: Audit, report: Report, names: list[str]) -> dict[str, li
     if not names or not checks:
         return out
     scope = resolve_scope(audit.conn, names)
-    for finding in run_checks(audit.conn, audit.generation, checks, scope, grace_seconds=audit.grace_seconds,
-                              severity_overrides=audit.selection.severity_overrides,
-                              server_version=audit.server_version):
-        assert isinstance(finding, Finding)
+    for finding in audit.findings(checks, scope):
         if report.baseline is not None and report.baseline.accepts(finding):
             continue
         if finding.app_name in out:
@@ -64,10 +60,7 @@ def _database_findings(audit: Audit, report: Report) -> list[Finding]:
     if not checks:
         return []
     found = []
-    for finding in run_checks(audit.conn, audit.generation, checks, Scope(), grace_seconds=audit.grace_seconds,
-                              severity_overrides=audit.selection.severity_overrides,
-                              server_version=audit.server_version):
-        assert isinstance(finding, Finding)
+    for finding in audit.findings(checks, Scope()):
         if report.baseline is None or not report.baseline.accepts(finding):
             found.append(finding)
     return found
@@ -84,8 +77,6 @@ def write_html(out: TextIO, report: Report, findings: Iterable[Finding | Streame
     worst = _worst(per_app, LISTED_APPS)
     drawn_names = [name for name, _ in worst[:DRAWN_APPS]]
     by_app = _findings_of(audit, report, drawn_names)
-    catalogue = CATALOGUE
-    fixes = {cid: check.repair for cid, check in catalogue.items()}
     apps = []
     for index, (name, counts) in enumerate(worst[:DRAWN_APPS]):
         story = app_story(audit.conn, audit.generation, name)
@@ -94,7 +85,7 @@ def write_html(out: TextIO, report: Report, findings: Iterable[Finding | Streame
         prefix = f"app{index}-"
         drawing = draw(graph, generation=audit.generation.label, prefix=prefix, link=True,
                        max_items=SMALL_ITEMS, full_up_to=SMALL_FULL_UP_TO)
-        rows = finding_rows(graph, fixes)
+        rows = finding_rows(graph, fixes_of(by_app[name]))
         apps.append({"anchor": f"app{index}", "name": name, "counts": counts, "graph": graph, "drawing": drawing,
                      "rows": rows[:FINDINGS_PER_APP], "more": max(0, len(rows) - FINDINGS_PER_APP),
                      "prefix": prefix, "explain": f"controller-audit explain {shlex.quote(name)} --format html "
