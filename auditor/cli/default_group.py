@@ -43,11 +43,12 @@ class DefaultCommand(click.Command):
         formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes ``args``
         try:
             return super().parse_args(ctx, args)
         except click.UsageError:
             group = ctx.parent.command if ctx.parent is not None else None
-            named = [a for a in args if isinstance(group, click.Group) and a in group.commands and a != self.name]
+            named = [a for a in given if isinstance(group, click.Group) and a in group.commands and a != self.name]
             if not named:
                 raise
             path = ctx.parent.command_path if ctx.parent is not None else ""
