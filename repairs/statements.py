@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from typing_extensions import LiteralString
 
 from auditor.core.detect import Generation
 from checks._orphans import PROTECTED_CONFIG
 from repairs.model import POINTER, kind_of
 
+#: What a statement is: psycopg composes it, ``apply`` executes it as it is.
+Statement = sql.SQL | sql.Composed
 #: Columns of ``ca_plan``, in COPY order (``undo``: an action of an undo file; ``cur_created``:
 #: the ``created`` an undo's re-dated row must have now, when the undo file records it).
 PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -44,12 +50,12 @@ COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 CONSTRAINTS_NOW = sql.SQL("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def statement(composed: sql.Composable | str) -> sql.Composable:
+def statement(composed: Statement | LiteralString) -> Statement:
     """A statement as executed: psycopg's composition (a constant text is one :class:`sql.SQL`)."""
     return sql.SQL(composed) if isinstance(composed, str) else composed
 
 
-def raise_if_rows(query: sql.Composable, label: str) -> sql.Composed:
+def raise_if_rows(query: Statement, label: str) -> sql.Composed:
     """A ``DO`` block (for ``plan sql``: psql stops at the exception) raising if ``query`` has rows."""
     return sql.SQL(
         "DO $$\nDECLARE problems text;\nBEGIN\n"
@@ -97,25 +103,25 @@ class Statements:
 
     # -- setup ----------------------------------------------------------------------------
     @cached_property
-    def setup(self) -> list[sql.Composable]:
+    def setup(self) -> list[Statement]:
         """Create the temporary tables the planned rows are loaded into."""
         return [statement(_table_def(name, columns)) for name, columns in
                 (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS),
                  ("ca_params", PARAMS_COLUMNS))]
 
     @cached_property
-    def cleanup(self) -> sql.Composable:
+    def cleanup(self) -> Statement:
         """Drop the temporary tables before COMMIT: a backend that still has temporary tables
         when it is terminated drops them in a transaction of its own, which (with a synchronous
         standby that does not answer) would keep it waiting forever after the kill."""
         return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, TEMPORARY_TABLES)))
 
     @cached_property
-    def analyze(self) -> list[sql.Composable]:
+    def analyze(self) -> list[Statement]:
         return [statement("ANALYZE ca_plan"), statement("ANALYZE ca_expect")]
 
     @cached_property
-    def locks(self) -> list[sql.Composable]:
+    def locks(self) -> list[Statement]:
         """``SELECT ... FOR NO KEY UPDATE`` every row the plan reads or changes (set-based, one
         per table), keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row).
 
@@ -134,7 +140,7 @@ class Statements:
 
     # -- preconditions ------------------------------------------------------------------
     @cached_property
-    def stale(self) -> sql.Composable:
+    def stale(self) -> Statement:
         """A plan's actions that may not run on the database as it is: ``(action, problem)``, at most 20.
 
         Each must still find its rows exactly as planned (fingerprints) **and** be what the
@@ -144,19 +150,19 @@ class Statements:
         return self._first_20(self._stale_parts(undo=False))
 
     @cached_property
-    def stale_undo(self) -> sql.Composable:
+    def stale_undo(self) -> Statement:
         """:attr:`stale` for an undo, which checks only what it restores (:meth:`_undo_checks`),
         so a later ``updated`` from a controller boot does not block it."""
         return self._first_20(self._stale_parts(undo=True))
 
     @cached_property
-    def stale_undo_apps(self) -> sql.Composable:
+    def stale_undo_apps(self) -> Statement:
         """The apps (uuid text) of every action :attr:`stale_undo` would report."""
         return statement(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
                               "ON q.action = s.action").format(sql.SQL(" UNION ALL ").join(self._stale_parts(undo=True))))
 
     @staticmethod
-    def _first_20(parts: list[sql.Composed]) -> sql.Composable:
+    def _first_20(parts: list[sql.Composed]) -> Statement:
         return statement(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
@@ -179,7 +185,7 @@ class Statements:
                  tail=sql.Literal(f" is not an action {'an undo' if undo else 'a plan'} can hold"))
 
     @staticmethod
-    def _problems(checks: list[tuple[sql.Composable, str | sql.Composable]], source: sql.Composable) -> sql.Composed:
+    def _problems(checks: list[tuple[Statement, str | Statement]], source: Statement) -> sql.Composed:
         """``(action, problem)`` for every check (condition, message) true of a row of ``source``:
         one pass, each row's problems unnested from an array of CASEs."""
         cases = sql.SQL(", ").join(
@@ -233,7 +239,7 @@ class Statements:
         protected = sql.SQL("false") if table != "api_config" else sql.SQL(
             "q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_release AS ar WHERE ar.app_id = q.app) "
             "AND x.created = (SELECT max(ac.created) FROM api_config AS ac WHERE ac.app_id = q.app)")
-        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+        checks: list[tuple[Statement, str | Statement]] = [
             (sql.SQL("s.fp IS DISTINCT FROM q.fp"), f"{kind} changed or gone since planning"),
             (sql.SQL("q.release IS NOT NULL AND sr.fp IS DISTINCT FROM q.release_fp"),
              "its release changed or is gone since planning"),
@@ -276,7 +282,7 @@ class Statements:
             "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.uuid "
             "LEFT JOIN api_release AS x ON x.uuid = q.uuid WHERE q.tbl = 'api_release' AND q.undo = {}").format(
             sql.Literal(undo))
-        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+        checks: list[tuple[Statement, str | Statement]] = [
             (sql.SQL("x.uuid IS NULL OR x.app_id <> q.app"), "the release is gone, or of another app"),
         ]
         if undo:
@@ -327,7 +333,7 @@ class Statements:
             "LEFT JOIN {t} AS x ON x.uuid = q.uuid LEFT JOIN {t} AS o ON o.uuid = q.new_uuid AND q.kind = 'uncopy' "
             "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.undo").format(**f)
         image = sql.SQL("CAST(q.image AS json)")
-        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+        checks: list[tuple[Statement, str | Statement]] = [
             (sql.SQL("q.kind IN ('uncopy', 'redate') AND s.uuid IS NULL"), f"the {kind} is gone"),
             (sql.SQL("q.kind = 'uncopy' AND o.uuid IS NULL"), f"the original {kind} is gone"),
             (sql.SQL("q.kind = 'uncopy' AND ({} <> {} OR x.app_id <> q.app OR o.app_id <> q.app)").format(
@@ -361,7 +367,7 @@ class Statements:
 
     # -- already done ---------------------------------------------------------------------
     @cached_property
-    def done(self) -> list[sql.Composable]:
+    def done(self) -> list[Statement]:
         """Find the apps whose every action is already in effect (``ca_done``), and drop their
         actions from ``ca_plan``: a second run of an applied plan (or undo) changes nothing.
 
@@ -394,14 +400,14 @@ class Statements:
         ]
 
     @cached_property
-    def skipped(self) -> sql.Composable:
+    def skipped(self) -> Statement:
         """``(app uuid, app name, actions)`` of the apps :attr:`done` dropped."""
         return statement("SELECT CAST(d.app AS text), a.id, d.actions FROM ca_done AS d "
                       "LEFT JOIN api_app AS a ON a.uuid = d.app WHERE d.done ORDER BY a.id, d.app")
 
     # -- invariants the actions imply -----------------------------------------------------------
     @cached_property
-    def expect(self) -> sql.Composable:
+    def expect(self) -> Statement:
         """Add the ``latest()`` invariant for every app with a copy dated after its release (only
         restore-latest dates a copy so: it must then be the live release's, as ``latest()``)."""
         return statement(sql.SQL(
@@ -418,7 +424,7 @@ class Statements:
 
     # -- snapshot -------------------------------------------------------------------------
     @cached_property
-    def snapshot(self) -> list[sql.Composable]:
+    def snapshot(self) -> list[Statement]:
         """Record, before any change, what the invariants compare against."""
         before = sql.SQL(
             "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.created, r.config_id, r.build_id, "
@@ -438,7 +444,7 @@ class Statements:
 
     # -- changes ---------------------------------------------------------------------------
     @cached_property
-    def changes(self) -> list[sql.Composable]:
+    def changes(self) -> list[Statement]:
         """The changes: per table one INSERT of copies; one UPDATE of the releases' pointers (both
         at once: each release row is rewritten once); per table one UPDATE of dates, one DELETE,
         one INSERT of re-inserted rows."""
@@ -482,7 +488,7 @@ class Statements:
 
     # -- invariants ------------------------------------------------------------------------
     @cached_property
-    def invariants(self) -> sql.Composable:
+    def invariants(self) -> Statement:
         """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
         parts = [self._releases_unchanged(), self._counts_as_planned(), self._post_images("api_release"),
                  self._release_order()]
@@ -620,17 +626,17 @@ class Images:
     """
 
     @cached_property
-    def rows_before(self) -> sql.Composable:
+    def rows_before(self) -> Statement:
         """Re-dated and pruned rows before the change, as a JSON array."""
         return self._agg(sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"), "('redate', 'prune')", "uuid")
 
     @cached_property
-    def rows_after(self) -> sql.Composable:
+    def rows_after(self) -> Statement:
         """Re-dated rows after the change: ``[[action, null, md5], ...]``."""
         return self._agg(sql.SQL("q.action, NULL, md5(CAST(x AS text))"), "('redate')", "uuid")
 
     @staticmethod
-    def _agg(select: sql.Composable, kinds: str, key: str) -> sql.Composable:
+    def _agg(select: Statement, kinds: str, key: str) -> Statement:
         parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
                          "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
             select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
@@ -639,7 +645,7 @@ class Images:
             sql.SQL(" UNION ALL ").join(parts)))
 
     @cached_property
-    def copies_after(self) -> sql.Composable:
+    def copies_after(self) -> Statement:
         """``[[action, md5 of the copy, md5 of its release], ...]`` in action order, as compact JSON."""
         parts = [sql.SQL("SELECT q.action, md5(CAST(x AS text)) AS copy_fp, md5(CAST(r AS text)) AS release_fp "
                          "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
