@@ -110,14 +110,17 @@ def test_installed_wheel_audits_plans_and_applies_on_a_matrix_server(installed, 
     assert f"server version:  {pg_server.version}" in info.stdout
     before = _run(installed, "check", cwd=tmp_path, dsn=db.dsn)
     assert before.returncode == 2, before.stdout + before.stderr  # critical findings
-    plan = _run(installed, "plan", "-o", "repair.plan", "--detailed-exitcode", cwd=tmp_path, dsn=db.dsn)
+    every_repair = [arg for r in ("prune-orphans", "unshare", "restore-latest", "release-order") for arg in ("--repair", r)]
+    plan = _run(installed, "plan", *every_repair, "-o", "repair.plan", "--detailed-exitcode", cwd=tmp_path,
+                dsn=db.dsn)
     assert plan.returncode == 2, plan.stdout + plan.stderr  # the plan has actions
     applied = _run(installed, "apply", "repair.plan", "--yes", cwd=tmp_path, dsn=db.dsn)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (tmp_path / "repair.plan.undo.json").exists()
     after = _run(installed, "check", "--fail-on", "info", cwd=tmp_path, dsn=db.dsn)
     assert after.returncode == 0, after.stdout + after.stderr
-    again = _run(installed, "plan", "-o", "second.plan", "--detailed-exitcode", cwd=tmp_path, dsn=db.dsn)
+    again = _run(installed, "plan", *every_repair, "-o", "second.plan", "--detailed-exitcode", cwd=tmp_path,
+                 dsn=db.dsn)
     assert again.returncode == 0, again.stdout + again.stderr
 
 

@@ -203,4 +203,6 @@ DEMO_SERVER = click.option("--dsn", metavar="DSN", default=None,
 GENERATION = click.option("--generation", default="hephy", show_default=True, metavar="GEN",
                           help="Schema generation: hephy (0028), deis (0023), deis-old (0019) or a migration "
                                "number 19..28.")
-KEEP = click.option("--keep", is_flag=True, help="Leave the server and database running and print the DSN.")
+KEEP = click.option("--keep", is_flag=True,
+                    help="Afterwards leave a damaged copy of the story running to practise on, and print how to "
+                         "point the tool at it and how to stop and remove it.")
