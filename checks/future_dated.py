@@ -54,7 +54,7 @@ def future_sql(generation: Generation) -> Query:
     config_effect = consequence("config", generation)[1]
     build_effect = consequence("build", generation)[1]
     # Only constant texts are substituted: no input reaches this SQL.
-    return Query(_SQL, {"build_severity": sql.SQL(build_severity),  # type: ignore[arg-type]  # a quoted constant
+    return Query(_SQL, {"build_severity": sql.SQL(build_severity),  # a quoted constant
                         "config_effect": text(config_effect), "build_effect": text(build_effect),
                         "future_release": future_dated("p.created"), "future_config": future_dated("c.created"),
                         "future_build": future_dated("b.created")})

@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
-from auditor.core.catalogue import Check
+from auditor.core.catalogue import Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.query import Query, text, union_all
 
@@ -133,10 +133,10 @@ def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii:
                                                                           sql.Identifier("x", c))
                                 for i, c in enumerate(columns, 1))
     parts: dict[str, sql.Composable | Query] = {
-        "table": text(table.name), "values": values, "joins": sql.SQL(table.joins),  # type: ignore[arg-type]
-        "used_by": sql.SQL(table.used_by),  # type: ignore[arg-type]
+        "table": text(table.name), "values": values, "joins": sql.SQL(table.joins),
+        "used_by": sql.SQL(table.used_by),
         "source": Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))}),
-        "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),  # type: ignore[arg-type]
+        "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
     }
     if legacy:
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
@@ -183,10 +183,10 @@ def _problem_text(table: str, column: str, problem: str) -> str:
     return f"{table}.{column} holds a JSON {problem.removeprefix('wrong type: ')}, not an object"
 
 
-def legacy_filter(row: Any) -> Any | None:
+def legacy_filter(row: ResultRow) -> ResultRow | None:
     """Parse a legacy row's candidate values (a named row of the runner's columns): the row with its
     message and evidence, or None when all are objects."""
-    table, evidence = row.object_table, row.evidence
+    table, evidence = row.object_table, row.evidence or {}
     bad = []
     for candidate in evidence["columns"]:
         found = ("not UTF-8", None) if candidate.get("utf8") is False else json_problem(candidate["value"])

@@ -65,7 +65,7 @@ def ties_sql(generation: Generation) -> Query:
     def ties(severity: str, table: str, manager: str, kind: str, latest: str, rows: str) -> Query:
         names = dict(severity=severity.strip("'"), table=table, set=manager, kind=kind, latest=latest, rows=rows)
         parts = {name: text(value) for name, value in names.items()}
-        parts["severity"] = sql.SQL(severity)  # type: ignore[arg-type]  # a quoted constant
+        parts["severity"] = sql.SQL(severity)  # a quoted constant
         return Query(_TIES, parts)
 
     return Query(_OUTER, {

@@ -140,7 +140,7 @@ def commit(conn: psycopg.Connection, target: Target, txid: int, *, timeout: floa
         sqlstate = ""
         if result is not None:
             sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
-        if sqlstate and not sqlstate.startswith(("57", "08")):
+        if result is not None and sqlstate and not sqlstate.startswith(("57", "08")):
             message = " ".join((result.error_message or b"").decode(errors="replace").split())
             return Settled(ROLLED_BACK, f"the server answered: {message}", interrupted=state["interrupted"])
         return _settled(settle(target, txid, pid, verdict), watch, state["interrupted"])

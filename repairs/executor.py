@@ -38,6 +38,7 @@ from repairs.statements import (
     PARAMS_COLUMNS,
     PLAN_COLUMNS,
     Images,
+    Statement,
     Statements,
 )
 
@@ -182,7 +183,9 @@ class RepairSession:
                 conn.rollback()
                 return Outcome(applied, checked, True, False, skipped)
             conn.execute(statements.cleanup)
-            txid = conn.execute("SELECT txid_current()").fetchone()[0]
+            row = conn.execute("SELECT txid_current()").fetchone()
+            assert row is not None
+            txid = int(row[0])
             progress("committing")
         except AuditorError:
             self._rollback()
@@ -331,14 +334,14 @@ def _load(conn: psycopg.Connection, actions: ActionTable, invariants: Invariants
                     copy.write_row(row)
 
 
-def _text_value(conn: psycopg.Connection, query: sql.Composable) -> str:
+def _text_value(conn: psycopg.Connection, query: Statement) -> str:
     """The one text value ``query`` returns."""
     row = conn.execute(query).fetchone()
     assert row is not None
-    return row[0]
+    return str(row[0])
 
 
-def _json_value(conn: psycopg.Connection, query: sql.Composable) -> Any:
+def _json_value(conn: psycopg.Connection, query: Statement) -> Any:
     """The one JSON text value ``query`` returns, parsed."""
     return json.loads(_text_value(conn, query))
 

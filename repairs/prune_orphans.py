@@ -12,9 +12,11 @@ be reviewed and undone.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import NamedTuple
 
 from psycopg import sql
-from psycopg.rows import namedtuple_row
+from psycopg.rows import args_row
 
 from repairs.context import PlanningContext, iso
 from repairs.model import POINTER, kind_of
@@ -24,6 +26,13 @@ REPAIR = "prune-orphans"
 #: The rows to prune as they are now: fingerprint and image (one query per table, by primary key).
 _ROWS = "SELECT t.uuid::text AS uuid, t.created, md5(t::text) AS fingerprint, row_to_json(t)::text AS image " \
         "FROM {table} t WHERE t.uuid = ANY(%s::uuid[]) ORDER BY t.app_id, t.created, t.uuid"
+
+
+class _Row(NamedTuple):
+    uuid: str
+    created: datetime
+    fingerprint: str
+    image: str
 
 
 def plan(ctx: PlanningContext) -> None:
@@ -39,7 +48,7 @@ def plan(ctx: PlanningContext) -> None:
             continue
         pruned = ctx.pruned.setdefault(table, set())
         query = sql.SQL(_ROWS).format(table=sql.Identifier(table))
-        with ctx.conn.cursor(row_factory=namedtuple_row) as cur:
+        with ctx.conn.cursor(row_factory=args_row(_Row)) as cur:
             for row in cur.execute(query, (sorted(apps),)):
                 pruned.add(row.uuid)
                 ctx.add(repair=REPAIR, kind="prune", table=table, app_uuid=apps[row.uuid], row=row.uuid,

@@ -153,8 +153,8 @@ def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
                        "(plan --repair release-order)")
             continue
         release, version, row, release_fp = tied[0]
-        copy = copy_of(ctx, table, release)
-        own = copy.new_uuid if copy else row
+        planned = copy_of(ctx, table, release)
+        own = planned.new_uuid if planned else row
         if own is None:
             ctx.refuse(REPAIR, table, app, None,
                        f"the live release v{version} has no {kind}, but {kind}_set.latest() returns {holders[0]}: "
@@ -169,7 +169,7 @@ def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
                        f"the app has a {kind} created within the in-flight window ({ctx.grace_seconds:g}s before now "
                        f"to {ctx.skew_seconds:g}s after): a deploy may be in flight")
             continue
-        fixes.append(_Fix(app, release, version, release_fp, own, copy, present))
+        fixes.append(_Fix(app, release, version, release_fp, own, planned, present))
     return verified + _plan_fixes(ctx, table, fixes)
 
 

@@ -116,7 +116,7 @@ class ScriptSource:
 
 def _do_block(template: str, **parts: sql.Composable) -> str:
     """A PL/pgSQL block with its constant parts composed in (the script shows it verbatim)."""
-    return sql.SQL(template).format(**parts).as_string(None)  # type: ignore[arg-type]
+    return sql.SQL(template).format(**parts).as_string(None)
 
 
 def review(statement: sql.Composable | str) -> str:

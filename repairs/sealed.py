@@ -58,8 +58,9 @@ def write_sealed(path: str | os.PathLike[str], doc: dict[str, Any]) -> str:
     the way to read a plan.
     """
     parts = {key: dump(value) for key, value in doc.items() if key not in ("checksum", SIGNATURE)}
-    doc["checksum"] = write_sealed_parts(path, parts)
-    return doc["checksum"]
+    sealed = write_sealed_parts(path, parts)
+    doc["checksum"] = sealed
+    return sealed
 
 
 def dump(value: Any) -> str:

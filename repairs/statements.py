@@ -129,7 +129,8 @@ class Statements:
         of a foreign-key check, so a controller inserting a release that points at a planned
         config or build is never blocked by (or deadlocked with) the repair; deleting a pruned
         orphan takes the stronger lock at the ``DELETE`` itself."""
-        keys = [(table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
+        keys: list[tuple[str, Statement]] = [
+            (table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
                 for table in POINTER]
         keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL "
                                             "UNION ALL SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = 'api_release'")))
@@ -162,11 +163,11 @@ class Statements:
                               "ON q.action = s.action").format(sql.SQL(" UNION ALL ").join(self._stale_parts(undo=True))))
 
     @staticmethod
-    def _first_20(parts: list[sql.Composed]) -> Statement:
+    def _first_20(parts: list[Statement]) -> Statement:
         return statement(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
-    def _stale_parts(self, undo: bool) -> list[sql.Composed]:
+    def _stale_parts(self, undo: bool) -> list[Statement]:
         parts = [self._kinds_allowed(undo), *self._release_checks(undo)]
         for table, pointer in POINTER.items():
             parts += self._undo_checks(table, pointer) if undo else self._plan_checks(table, pointer)
@@ -194,7 +195,7 @@ class Statements:
         return sql.SQL("SELECT c.action, c.problem FROM (SELECT q.action, unnest(ARRAY[{cases}]) AS problem "
                        "{source}) AS c WHERE c.problem IS NOT NULL").format(cases=cases, source=source)
 
-    def _plan_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+    def _plan_checks(self, table: str, pointer: str) -> list[Statement]:
         """A plan's rows are as planned, and each action is one the planners would make now.
 
         Fingerprints: the row and its release as planned, a pruned row unused, a copy's uuid free.
@@ -270,7 +271,7 @@ class Statements:
         ]
         return [self._problems(checks, source)]
 
-    def _release_checks(self, undo: bool) -> list[sql.Composed]:
+    def _release_checks(self, undo: bool) -> list[Statement]:
         """A re-dated release (release-order, opt-in, or its undo).
 
         Plan: the release as planned (fingerprint) and of this app, re-dated once, not into the
@@ -297,7 +298,7 @@ class Statements:
         return [self._problems(checks, source), twice]
 
     @staticmethod
-    def _duplicates(table: str) -> list[sql.Composed]:
+    def _duplicates(table: str) -> list[Statement]:
         """No release gets two copies (or undone copies) of one kind, no row two other actions, no
         two copies one uuid."""
         kind = kind_of(table)
@@ -313,7 +314,7 @@ class Statements:
                     "WHERE q.tbl = {name} AND q.kind = 'copy' GROUP BY q.new_uuid HAVING count(*) > 1").format(name=name),
         ]
 
-    def _undo_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+    def _undo_checks(self, table: str, pointer: str) -> list[Statement]:
         """An undo checks only what it restores.
 
         uncopy: the copy exists with the original's content (so pointing the release back changes
@@ -375,7 +376,7 @@ class Statements:
         the new ``created``; an undone copy is gone and its release points at the original; a
         re-inserted row exists with its recorded content and ``created``.
         """
-        parts = []
+        parts: list[Statement] = []
         for table, pointer in POINTER.items():
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
             reinserted = sql.SQL(
@@ -448,7 +449,8 @@ class Statements:
         """The changes: per table one INSERT of copies; one UPDATE of the releases' pointers (both
         at once: each release row is rewritten once); per table one UPDATE of dates, one DELETE,
         one INSERT of re-inserted rows."""
-        copies, rest = [], []
+        copies: list[Statement] = []
+        rest: list[Statement] = []
         for table, pointer in POINTER.items():
             columns = self.columns(table)
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer),

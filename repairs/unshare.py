@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Iterable
+from datetime import datetime
 from itertools import groupby
-from typing import Any
+from typing import NamedTuple
 
 from psycopg import sql
-from psycopg.rows import namedtuple_row
+from psycopg.rows import args_row
 
 from repairs.context import PlanningContext, iso
 from repairs.dating import Calendar
@@ -48,6 +49,21 @@ ORDER BY u.row_id, u.n
 """
 
 
+class _User(NamedTuple):
+    """A release using a row to unshare (:data:`_USERS`)."""
+
+    row_id: str
+    n: int
+    release: str
+    app: str
+    version: int
+    created: datetime
+    release_fp: str
+    row_app: str
+    row_fp: str
+    taken: bool
+
+
 def plan(ctx: PlanningContext) -> None:
     """Plan a copy for every release of the row's app but the first, for each row the shared-config
     and shared-build checks report (a finding they mark for fixing by hand is refused with their reason)."""
@@ -65,7 +81,7 @@ def plan(ctx: PlanningContext) -> None:
         calendar = Calendar(ctx.conn, table)
         copies = ctx.copies.setdefault(table, {})
         query = sql.SQL(_USERS).format(table=sql.Identifier(table), pointer=sql.Identifier(pointer))
-        with ctx.conn.cursor(row_factory=namedtuple_row) as cur:
+        with ctx.conn.cursor(row_factory=args_row(_User)) as cur:
             users_of_rows = cur.execute(query, {**ctx.scope_params, "rows": rows}).fetchall()
         calendar.prefetch(u.app for u in users_of_rows if u.taken or u.release in ctx.release_created)
         for row_id, group in groupby(users_of_rows, key=lambda u: u.row_id):
@@ -96,7 +112,7 @@ def plan(ctx: PlanningContext) -> None:
     ctx.invariants.unshared = sorted(unshared_apps - refused_apps)
 
 
-def _versions(users: Iterable[Any]) -> str:
+def _versions(users: Iterable[_User]) -> str:
     versions = [f"v{u.version}" for u in users]
     return ", ".join(versions[:6]) + (", ..." if len(versions) > 6 else "")
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, TextIO
+from typing import IO, Any, Literal
 
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.errors import BadInput
@@ -161,7 +161,7 @@ def write_baseline(
     return count, kept
 
 
-def _write_entry(out: TextIO, entry: dict[str, Any], first: bool) -> None:
+def _write_entry(out: IO[str], entry: dict[str, Any], first: bool) -> None:
     if not first:
         out.write(",\n")
     out.write(json.dumps(entry, sort_keys=False, default=str))

@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import namedtuple_row
+from psycopg.rows import args_row
 
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
-from auditor.core.catalogue import MANUAL_COLUMN, RESULT_COLUMNS, Check
+from auditor.core.catalogue import MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
 from auditor.core.findings import Finding
@@ -197,15 +197,16 @@ def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
 
 def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
               overrides: Resolved, by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
-    with conn.cursor(name="controller_audit_findings", row_factory=namedtuple_row) as cur:
+    with conn.cursor(name="controller_audit_findings", row_factory=args_row(ResultRow)) as cur:
         cur.itersize = _FETCH_SIZE
         cur.execute(statement, params)
         for row in cur:
             check = by_id[row.check_id]
             if legacy and check.legacy_filter is not None:
-                row = check.legacy_filter(row)
-                if row is None:
+                kept = check.legacy_filter(row)
+                if kept is None:
                     continue
+                row = kept
             yield Finding(
                 check=row.check_id,
                 severity=apply_override(overrides, row.check_id, row.severity),

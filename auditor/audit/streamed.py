@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -108,7 +108,7 @@ def _with_key(line: str, key: str) -> str:
     return f'{line[:-1]}, "key": "{key}"}}'
 
 
-def stream(cur: psycopg.Cursor, statement: sql.Composed, params: dict[str, object],
+def stream(cur: psycopg.ServerCursor[Any], statement: sql.Composed, params: dict[str, object],
            overrides: dict[str, dict[str, str]], has_sha: bool) -> Iterator[StreamedFinding]:
     """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings."""
     cur.itersize = _FETCH_SIZE

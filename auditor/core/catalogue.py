@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditor.core.detect import Generation
 from auditor.core.findings import SEVERITIES
@@ -32,6 +32,21 @@ RESULT_COLUMNS: tuple[str, ...] = (
 #: What a check with a repair returns after them: NULL when its repair fixes the finding, else why
 #: the finding must be fixed by hand (the runner gives the checks without a repair a NULL).
 MANUAL_COLUMN = "manual"
+
+
+class ResultRow(NamedTuple):
+    """One row of the runner's statement: the check, :data:`RESULT_COLUMNS`, :data:`MANUAL_COLUMN`."""
+
+    check_id: str
+    severity: str
+    app_uuid: Any
+    app_name: str | None
+    object_table: str
+    object_id: Any
+    message: str
+    related: list[dict[str, Any]] | None
+    evidence: dict[str, Any] | None
+    manual: str | None
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,7 @@ class Check:
     #: (named tuples of the runner's columns) ``legacy_filter`` checks client-side, returning the
     #: row to report (``row._replace(...)``) or None.
     legacy_sql: Query | Callable[[Generation], Query] | None = None
-    legacy_filter: Callable[[Any], Any | None] | None = None
+    legacy_filter: Callable[[ResultRow], ResultRow | None] | None = None
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
     levels: tuple[str, ...] = ()

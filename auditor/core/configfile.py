@@ -153,7 +153,8 @@ def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Chec
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: not valid TOML: {exc}", kind="bad config file") from None
     except OSError as exc:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
@@ -215,7 +216,7 @@ def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
     is :class:`~auditor.core.server_support.UnsupportedServer`.
     """
     params = target.params()
-    extra = _connect_timeout(params)
+    extra: dict[str, Any] = _connect_timeout(params)
     try:
         conn = psycopg.connect(target.conninfo, application_name=APPLICATION_NAME, client_encoding="UTF8",
                                autocommit=autocommit, **extra)

@@ -37,7 +37,7 @@ def _severity(key: str | None, value: Any) -> str:
     if value not in SEVERITIES:
         what = f"{key} must be" if key else "must be"
         raise BadOverride(f"{what} one of {', '.join(SEVERITIES)} (got {value!r})")
-    return value
+    return str(value)
 
 
 def _levels_text(check: Check) -> str:

@@ -30,14 +30,14 @@ class Query:
         """The statement: this template's parts (queries composed with the same ``fragments``),
         then ``fragments`` (the runner's scope predicates) for the placeholders left."""
         own = {name: part.compose(**fragments) if isinstance(part, Query) else part for name, part in self.parts.items()}
-        return sql.SQL(self.template).format(**{**fragments, **own})  # type: ignore[arg-type]
+        return sql.SQL(self.template).format(**{**fragments, **own})
 
 
 def text(constant: str) -> sql.SQL:
     """A constant piece of SQL text (a word, a sentence inside a string literal): never input, and
     never a quote or a percent sign, which would end the literal or look like a parameter."""
     assert "'" not in constant and "%" not in constant, constant
-    return sql.SQL(constant)  # type: ignore[arg-type]
+    return sql.SQL(constant)
 
 
 def union_all(queries: list[Query]) -> Query:

@@ -16,7 +16,8 @@ BLAST_VERSION = 1
 
 def blast_schema() -> dict[str, Any]:
     """The JSON Schema of the ``blast-radius --format json`` document."""
-    return json.loads(resources.files("auditor").joinpath("blast_schema.json").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(resources.files("auditor").joinpath("blast_schema.json").read_text(encoding="utf-8"))
+    return schema
 
 
 def _release(rel: DoomedRelease) -> dict[str, Any]:

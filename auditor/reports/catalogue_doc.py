@@ -7,6 +7,7 @@ with ``controller-audit checks --markdown``; a test keeps them equal to this ren
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 
 from auditor.core.catalogue import Check
 
@@ -46,7 +47,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(catalogue: dict[str, Check]) -> str:
+def render_markdown(catalogue: Mapping[str, Check]) -> str:
     """The catalogue as Markdown: a summary table, then one section per check."""
     lines = [
         "| id | severity | title | repair | applies to |",

@@ -18,7 +18,8 @@ EXPLAIN_VERSION = 1
 
 def explain_schema() -> dict[str, Any]:
     """The JSON Schema of the ``explain --format json`` document."""
-    return json.loads(resources.files("auditor").joinpath("explain_schema.json").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(resources.files("auditor").joinpath("explain_schema.json").read_text(encoding="utf-8"))
+    return schema
 
 
 def _others(uses: dict[str, RowUse], row: str | None, version: int) -> list[int] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterable
+from datetime import datetime
 
 from tabulate import tabulate
 
@@ -29,7 +30,7 @@ def _versions(versions: Iterable[int]) -> str:
     return text + (f" (+{len(listed) - _LISTED_VERSIONS})" if len(listed) > _LISTED_VERSIONS else "")
 
 
-def _when(value) -> str:
+def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -54,7 +55,8 @@ def _release_notes(story: AppStory, rel: ReleaseRow) -> str:
             notes.append(f"{kind} shared with {_versions(others)}")
         if use.foreign_apps:
             notes.append(f"{kind} also used by app {', '.join(use.foreign_apps)} (cross-app)")
-        if story.latest[kind].today is not None and story.latest[kind].today.uuid == uid:
+        today = story.latest[kind].today
+        if today is not None and today.uuid == uid:
             notes.append(f"{kind} = latest()")
     return "; ".join(notes)
 

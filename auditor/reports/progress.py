@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import TextIO
+from typing import TextIO, TypeVar
 
+from auditor.audit.streamed import StreamedFinding
 from auditor.core.findings import Finding
 from auditor.core.text import escape
+
+#: A finding as a report streams it (read on the client, or rendered by the server).
+F = TypeVar("F", Finding, StreamedFinding)
 
 #: Seconds between redraws (redrawing for every one of 100k findings would cost more than the audit).
 REDRAW_EVERY = 0.1
@@ -42,7 +46,7 @@ class Progress:
         return (f"controller-audit: {len(self.checks)} checks, {total} findings"
                 + (f" ({per_check})" if per_check else ""))
 
-    def track(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+    def track(self, findings: Iterable[F]) -> Iterator[F]:
         """Pass ``findings`` through, redrawing the line as they stream."""
         if not self.enabled:
             yield from findings

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -21,6 +21,9 @@ from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
 from auditor.core.fileio import PRIVATE, SHARED
 from auditor.core.findings import SEVERITIES, Finding, at_least
 from auditor.core.info import system_identifier
+
+#: A finding as a report streams it: read on the client, or rendered by the server.
+F = TypeVar("F", Finding, StreamedFinding)
 
 REPORT_VERSION = 1
 #: How many stale baseline entries a report lists (the count is always complete).
@@ -83,7 +86,7 @@ class Report:
     worse: int = 0  # findings the baseline accepted at a lower severity (reported as new)
     finished: float | None = None
 
-    def screen(self, findings: Iterable[Finding | StreamedFinding]) -> Iterator[Finding | StreamedFinding]:
+    def screen(self, findings: Iterable[F]) -> Iterator[F]:
         """The findings not accepted by the baseline, counted as they pass; one that got worse
         since it was accepted is passed on marked with the severity it was accepted at."""
         for finding in findings:

@@ -22,7 +22,8 @@ from auditor.reports.report import REPORT_VERSION, Report
 
 def report_schema() -> dict[str, Any]:
     """The JSON Schema of the report document."""
-    return json.loads(resources.files("auditor").joinpath("report_schema.json").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(resources.files("auditor").joinpath("report_schema.json").read_text(encoding="utf-8"))
+    return schema
 
 
 def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding]) -> None:

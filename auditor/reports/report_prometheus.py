@@ -108,7 +108,7 @@ def write_prometheus(out: TextIO, report: Report, findings: Iterable[Finding | S
     own = _labels(labels)
     samples = []
     for check in report.checks:
-        counts = report.by_check.get(check, {})
+        counts: Mapping[str, int] = report.by_check.get(check, {})
         for severity in SEVERITIES:
             series = _labels({**labels, "check": check, "severity": severity})
             samples.append((series, str(counts.get(severity, 0))))

@@ -114,8 +114,9 @@ class Controller:
         if username not in self._users:
             existing = self.conn.execute("SELECT id FROM auth_user WHERE username = %s", (username,)).fetchone()
             if existing is not None:
-                self._users[username] = existing[0]
-                return existing[0]
+                found: int = existing[0]
+                self._users[username] = found
+                return found
             row = self.conn.execute(
                 "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,"
                 " is_staff, is_active, date_joined) VALUES ('!', false, %s, '', '', '', false, true, %s)"
@@ -219,7 +220,8 @@ class App:
         """The ``values`` of a config row, parsed."""
         row = self.ctl.conn.execute('SELECT "values" FROM api_config WHERE uuid = %s', (config_uuid,)).fetchone()
         assert row is not None
-        return json.loads(row[0])
+        values: dict = json.loads(row[0])
+        return values
 
     def _merge_base(self) -> str:
         """The config a ``config:set`` merges over: the live release's (Deis v2.1 on, §8); an
@@ -382,7 +384,8 @@ class App:
         assert row is not None and row[0] is not None
         self.ctl.conn.execute("UPDATE api_release SET created = %s WHERE app_id = %s AND version = ANY(%s)",
                               (row[0], self.uuid, list(versions)))
-        return row[0]
+        tied: datetime = row[0]
+        return tied
 
     def duplicate_version(self, version: int, at: datetime | None = None) -> Release:
         """A second release numbered ``version`` (two deploys that raced without the unique

@@ -7,13 +7,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import click
 import psycopg
 
 from auditor.audit import open_audit
 from auditor.audit.baseline import load_baseline
+from auditor.audit.streamed import Shape
 from auditor.cli import params
 from auditor.core.errors import AuditorError, BadInput
 from auditor.core.fileio import atomic_open, atomic_write, check_output, is_stdout, read_existing
@@ -29,7 +30,8 @@ from auditor.reports.report_table import write_table
 
 #: What the server renders for each format (``None``: ordered :class:`Finding` objects, for
 #: the table's severity and app groups and the Nagios details, most severe first).
-SHAPES = {"table": None, "json": "json", "prometheus": "counts", "nagios": None, "html": "counts"}
+SHAPES: dict[str, Shape | None] = {"table": None, "json": "json", "prometheus": "counts", "nagios": None,
+                                   "html": "counts"}
 
 
 @contextmanager
@@ -41,7 +43,7 @@ def output_stream(path: str | None, fmt: str = "table") -> Iterator[TextIO]:
         sys.stdout.flush()
         return
     with atomic_open(path, mode=report_file_mode(fmt)) as handle:
-        yield handle
+        yield cast(TextIO, handle)
 
 
 def _unresolved(exc: AuditorError, given: dict[str, Any], own: dict[str, Any]) -> None:

@@ -144,7 +144,8 @@ class _Slot:
 
 def _anchors(graph: Graph) -> tuple[dict[str, int], dict[str, bool]]:
     """Each in-app row's timeline position (a release index) and whether it sits with that release."""
-    created = [r.created for r in graph.releases]
+    created = [r.created for r in graph.releases if r.created is not None]
+    assert len(created) == len(graph.releases), "every release has its created"
     reach = list(accumulate(created, max)) if created else []
     anchor: dict[str, int] = {}
     aligned: dict[str, bool] = {}

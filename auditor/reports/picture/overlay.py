@@ -77,7 +77,7 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
             after.mark(after.releases, action.release, "repointed")
         else:
             problems.append(f"{action.describe()}: does not fit the database now (or is not a plan's action)")
-    releases = [replace(rel, config=pointers[rel.uuid]["config"], build=pointers[rel.uuid]["build"],
+    releases = [replace(rel, config=pointers[rel.uuid]["config"] or rel.config, build=pointers[rel.uuid]["build"],
                         created=dated[rel.uuid]) for rel in story.releases]
     users: dict[tuple[str, str], list[int]] = {}
     for rel in releases:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import shlex
+from collections import Counter
 from collections.abc import Iterable
 from typing import TextIO
 
@@ -92,7 +93,7 @@ def write_html(out: TextIO, report: Report, findings: Iterable[Finding | Streame
                                                   f"-o {shlex.quote(name + '.html')}"})
     database = _database_findings(audit, report)
     anchors = {a["name"]: a["anchor"] for a in apps}
-    by_check = [(cid, [report.by_check.get(cid, {}).get(s, 0) for s in SEVERITIES]) for cid in report.checks]
+    by_check = [(cid, [report.by_check.get(cid, Counter()).get(s, 0) for s in SEVERITIES]) for cid in report.checks]
     out.write(page(
         "report.html.j2", report=report, summary=report.summary(), severities=SEVERITIES, by_check=by_check,
         ranking=[(name, counts, anchors.get(name)) for name, counts in worst], ranking_more=len(per_app) - len(worst),
