@@ -20,7 +20,6 @@ from auditor.reports.picture.explain_page import finding_rows, fixes_of, generat
 from auditor.reports.picture.graph import build_graph
 from auditor.reports.picture.overlay import overlay
 from auditor.reports.picture.render import draw, page
-from repairs.actions import APP
 from repairs.model import expected_changes
 from repairs.planfile import Plan
 from repairs.summary import LINES_PER_APP, action_line, changes_text
@@ -45,7 +44,7 @@ def _app_name(audit: Audit, uuid: str) -> str | None:
 
 def plan_html(plan: Plan, path: str, audit: Audit, target: str) -> str:
     """The page: header, then per app (the most actions first) before, after, and the actions."""
-    per_app = Counter(row[APP] for row in plan.actions.rows)
+    per_app = Counter(row.app for row in plan.actions.rows)
     refused: dict[str, list] = {}
     for refusal in plan.refusals:
         refused.setdefault(refusal.app_uuid, []).append(refusal)
@@ -54,8 +53,8 @@ def plan_html(plan: Plan, path: str, audit: Audit, target: str) -> str:
     wanted = set(drawn)
     actions_of: dict[int, list] = {i: [] for i in drawn}
     for row in plan.actions.rows:
-        if row[APP] in wanted:
-            actions_of[row[APP]].append(plan.actions.action(row))
+        if row.app in wanted:
+            actions_of[row.app].append(plan.actions.action(row))
     apps = []
     for index, app_index in enumerate(drawn):
         uuid, name = plan.actions.apps[app_index]
