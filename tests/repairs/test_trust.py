@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.testbed.builder import App, Controller
+from auditor.testbed.builder import App
 from repairs.actions import ActionTable
 from repairs.sealed import checksum
+from tests.damage import DamagingController
 from tests.helpers import messages, psql_file
 from tests.repairs.helpers import contents, make_plan, read_plan, run, story
 
@@ -110,7 +111,7 @@ def test_undo_refuses_to_delete_a_copy_a_new_release_uses_and_offers_the_other_a
     repaired = contents(db)
     # after the repair, a push to web: its new release reuses the live release's config, a copy
     uuid, owner_id = db.conn.execute("SELECT uuid::text, owner_id FROM api_app WHERE id = 'web'").fetchone()
-    ctl = Controller(db.conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
+    ctl = DamagingController(db.conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
     pushed = App(ctl, uuid, "web", owner_id, "alice").push(image="web:after-repair")
     assert db.scalar("SELECT count(*) FROM api_release WHERE config_id = %s", (pushed.config,)) == 2
     after_push = contents(db)
