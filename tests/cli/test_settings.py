@@ -58,11 +58,11 @@ def test_plan_apply_and_undo_connect_through_the_config_files_dsn_env(hephy_db, 
 
 def test_plan_keeps_to_the_apps_allow_list(hephy_db, run):
     damaged(hephy_db)
-    write(f'dsn = "{hephy_db.dsn}"\napps = ["web"]\n')
-    planned = run("plan", "-o", "p.json")
+    write('apps = ["web"]\n')
+    planned = run("plan", "--dsn", hephy_db.dsn, "-o", "p.json")
     assert planned.exit_code == 0, planned.output
     assert planned_apps() == {"web"}
-    outside = run("plan", "--app", "api", "-o", "q.json")
+    outside = run("plan", "--dsn", hephy_db.dsn, "--app", "api", "-o", "q.json")
     assert outside.exit_code == 3
     assert "app 'api' is not in the apps allow-list of controller-audit.toml" in outside.stderr
 
@@ -88,8 +88,8 @@ def test_plan_takes_its_grace_from_the_config_file(hephy_db, run):
     web = ctl.create_app("web")
     web.push()
     young = web.orphan_config(X="1", at=datetime.now(timezone.utc))  # just now: in flight under the default
-    write(f'dsn = "{hephy_db.dsn}"\ngrace = 0\n')
-    assert run("plan", "-o", "p.json", "--repair", "prune-orphans").exit_code in (0, 2)
+    write("grace = 0\n")
+    assert run("plan", "--dsn", hephy_db.dsn, "-o", "p.json", "--repair", "prune-orphans").exit_code in (0, 2)
     assert plan_doc()["scope"]["grace_seconds"] == 0
     assert young in {row[3] for row in plan_doc()["actions"]["rows"]}
 
@@ -99,8 +99,8 @@ def test_plan_takes_its_grace_from_the_config_file(hephy_db, run):
     ({"CONTROLLER_AUDIT_GRACE": "60"}, 120, "30", 30),
 ])
 def test_command_line_then_environment_then_config_file_then_default(hephy_db, run, env, file, flag, expected):
-    write(f'dsn = "{hephy_db.dsn}"\n' + (f"grace = {file}\n" if file is not None else ""))
-    args = ["plan", "-o", "p.json"] + (["--grace", flag] if flag else [])
+    write(f"grace = {file}\n" if file is not None else "")
+    args = ["plan", "--dsn", hephy_db.dsn, "-o", "p.json"] + (["--grace", flag] if flag else [])
     assert run(*args, env=env).exit_code == 0
     assert plan_doc()["scope"]["grace_seconds"] == expected
 

@@ -35,6 +35,10 @@ def damaged(db) -> None:
     lonely.push(image="lonely:1")
     lonely.config_set(B="1")
     lonely.point_at(2, shop, "config")  # shop's live config, used by one shop release only: manual
+    lender = ctl.create_app("lender")
+    lender.push(image="lender:1")
+    lent = lender.orphan_config(L="1")  # used by lonely v1 only: an orphan of no audit, --app lender or not
+    db.conn.execute("UPDATE api_release SET config_id = %s WHERE app_id = %s AND version = 1", (lent, lonely.uuid))
     tied = ctl.create_app("tied")
     tied.push(image="tied:1")
     tied.config_set(C="1")
@@ -68,7 +72,7 @@ def subjects_of_plan(plan: dict, repair: str) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("repair", REPAIRS)
-@pytest.mark.parametrize("apps", [(), ("web", "shop", "tied", "dup")], ids=["all-apps", "some-apps"])
+@pytest.mark.parametrize("apps", [(), ("web", "shop", "tied", "dup", "lender")], ids=["all-apps", "some-apps"])
 def test_the_planner_plans_exactly_what_its_checks_report(db, tmp_path, repair, apps):
     damaged(db)
     checks = [c.id for c in CATALOGUE.values() if c.repair == repair]
