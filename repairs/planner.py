@@ -51,7 +51,7 @@ def make_plan(settings: Settings, *, repairs: Iterable[str] = ()) -> Plan:
                 (scope.everything, list(scope.uuids)),
             ).fetchall()
             ctx = PlanningContext(conn, generation, scope, settings.grace_seconds, row[0], dict(names),
-                                  skew_seconds=settings.skew_seconds)
+                                  skew_seconds=settings.skew_seconds, repairs=tuple(order))
             for name in order:
                 PLANNERS[name](ctx)
         except psycopg.errors.QueryCanceled:

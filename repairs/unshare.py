@@ -36,7 +36,7 @@ _USERS = """
 WITH users AS (
     SELECT r.uuid, r.app_id, r.version, r.created, r.{pointer} AS row_id, md5(r::text) AS fp,
            row_number() OVER (PARTITION BY r.{pointer} ORDER BY r.version, r.created, r.uuid) AS n
-    FROM api_release r WHERE r.{pointer} = ANY(%(rows)s::uuid[])
+    FROM api_release r JOIN unnest(%(rows)s::uuid[]) AS s(row_id) ON s.row_id = r.{pointer}
 )
 SELECT u.row_id::text AS row_id, u.n, u.uuid::text AS release, u.app_id::text AS app, u.version, u.created,
        u.fp AS release_fp, x.app_id::text AS row_app, md5(x::text) AS row_fp, tk.app_id IS NOT NULL AS taken

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -152,6 +152,39 @@ def run_checks(
     statement = build_statement(generation, checks, scope, version, ordered)
     params = params_for(scope, grace_seconds, skew_seconds)
     yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy))
+
+
+class Located(NamedTuple):
+    """Where a finding is, and whether its check's repair applies (what a planner starts from)."""
+
+    check: str
+    app_uuid: str
+    object_table: str
+    object_id: str
+    manual: str | None
+
+
+def locate(
+    conn: psycopg.Connection,
+    generation: Generation,
+    checks: list[Check],
+    scope: Scope,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
+) -> list[Located]:
+    """The objects the findings of ``checks`` are about, with their ``manual`` column: the same
+    statement as :func:`run_checks` (same passes, scope and clock), of which only those columns are
+    read (the server skips messages and evidence nobody reads).  For checks that filter no rows on
+    the client (every check with a repair)."""
+    if not checks:
+        return []
+    assert all(c.legacy_filter is None for c in checks), "a check filtered on the client cannot be located"
+    statement = build_statement(generation, checks, scope, conn.info.server_version, ordered=False)
+    lean = sql.SQL("SELECT f.check_id, f.app_uuid::text, f.object_table, f.object_id::text, f.manual "
+                   "FROM ({}) AS f").format(statement)
+    with conn.cursor(row_factory=args_row(Located)) as cur:
+        return list(_guarded(checks, iter(cur.execute(lean, params_for(scope, grace_seconds, skew_seconds)))))
 
 
 def stream_checks(
