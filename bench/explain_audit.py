@@ -30,9 +30,10 @@ import psycopg
 from psycopg import sql
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.runner import build_statement, params_for
-from auditor.streamed import SHA256_SINCE, wrap
+from auditor.audit.runner import build_statement, params_for
+from auditor.audit.streamed import wrap
+from auditor.core.server_support import SHA256_SINCE
+from auditor.core.settings import Settings
 
 Node = dict[str, Any]
 
@@ -144,7 +145,7 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None) -> 
     is_legacy = version < 160000 if legacy is None else legacy
     as_version = 150000 if is_legacy else max(version, 160000)
     statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False)
-    params = params_for(run.scope, run.grace_seconds, run.skew_seconds)
+    params = params_for(run.scope, run.settings.grace_seconds, run.settings.skew_seconds)
     client_rendered = is_legacy and any(c.legacy_filter is not None for c in run.checks)
     if not client_rendered:
         server_key = version >= SHA256_SINCE and run.generation.encoding != "SQL_ASCII"
@@ -157,7 +158,7 @@ def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None
                   split: bool = False) -> tuple[Breakdown, Node, dict[tuple[str, str], tuple[int, int]]]:
     """EXPLAIN the audit statement on ``dsn``: the breakdown, the raw plan, and with ``split``
     the findings and JSON bytes per (check, severity) (server-rendered statements only)."""
-    with open_audit(resolve_target(dsn), apps=apps, statement_timeout="1h") as run:
+    with open_audit(Settings(dsn=dsn, statement_timeout="1h"), apps=apps) as run:
         conn = run.conn
         statement, params = audit_statement(conn, run, legacy)
         began = time.perf_counter()

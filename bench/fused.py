@@ -51,10 +51,10 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from auditor.connection import DEFAULT_WORK_MEM
-from auditor.detect import Generation, detect
-from auditor.latest_verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
-from auditor.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS
+from auditor.core.connection import DEFAULT_WORK_MEM
+from auditor.core.controller import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
+from auditor.core.detect import Generation, detect
+from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS
 from checks.invalid_json import json_problem
 
 #: How the floor validates JSON: ``cast`` (every server: ``value::json`` fails the statement on an
@@ -374,11 +374,12 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
 
 def _catalogue_counts(conn: psycopg.Connection, generation: Generation, legacy: bool) -> Counter:
     """``missing-constraint`` per severity, by the check's own catalogue query."""
-    from auditor.catalogue import load_catalogue
+    from auditor.audit.runner import Scope, scope_fragments
+    from checks import CATALOGUE
 
-    check = load_catalogue()["missing-constraint"]
+    check = CATALOGUE["missing-constraint"]
     query = sql.SQL("SELECT severity, count(*) FROM ({}) AS m GROUP BY severity").format(
-        sql.SQL(check.sql_for(generation, legacy)))  # type: ignore[arg-type]
+        check.sql_for(generation, legacy).compose(**scope_fragments(Scope())))
     return Counter({("missing-constraint", sev): n for sev, n in conn.execute(query, {}).fetchall()})
 
 
@@ -494,11 +495,11 @@ def tool_counts(dsn: str, server_version: int | None = None,
     """The audit's own findings, run in-process: counts per (check, severity) and, for the
     shared-* checks, per (check, evidence reason)."""
     from auditor.audit import open_audit
-    from auditor.connection import resolve_target
+    from auditor.core.settings import Settings
 
     by_severity: Counter = Counter()
     reasons: Counter = Counter()
-    with open_audit(resolve_target(dsn), server_version=server_version, grace_seconds=grace_seconds) as run:
+    with open_audit(Settings(dsn=dsn, grace_seconds=grace_seconds), server_version=server_version) as run:
         for finding in run.findings():
             by_severity[(finding.check, finding.severity)] += 1
             if finding.check.startswith("shared-"):

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from psycopg import sql
 
-from auditor.detect import Generation, detect
+from auditor.core.detect import Generation, detect
 from auditor.testbed.schema import NEWEST, schema_sql
 
 REFERENCE_APP = "bench-ref"

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from auditor.detect import detect
+from auditor.core.detect import detect
 from bench.generate import Spec, generate
 from bench.measure import NOT_AVAILABLE, cli_failure, cli_has, fmt_ratio, median_spread, run_cli
 from bench.server import BenchServer

@@ -27,12 +27,10 @@ import psycopg
 from psycopg import sql
 
 from auditor.audit import open_audit
-from auditor.catalogue import load_catalogue
-from auditor.connection import resolve_target
-from auditor.detect import detect
-from auditor.fileio import atomic_write
-from auditor.runner import Selection
-from auditor.streamed import StreamedFinding
+from auditor.audit.streamed import StreamedFinding
+from auditor.core.detect import detect
+from auditor.core.fileio import atomic_write
+from auditor.core.settings import Selection, Settings
 from auditor.testbed.schema import NEWEST
 from bench.fused import run_fused
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
@@ -50,6 +48,7 @@ from bench.measure import (
 from bench.naive import run_naive
 from bench.repair import measure_repair, raw_unshare, repair_on_smaller
 from bench.server import BenchServer, attach, start_bench_server
+from checks import CATALOGUE
 
 __all__ = ["AUDIT_RUNS", "ROWS", "main", "raw_unshare", "scan_floor", "work_floor"]
 
@@ -176,8 +175,8 @@ def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] 
                      timeout: str = "1h") -> InProcess:
     """The audit statement and streaming its findings as ``check --format json`` streams them
     (rendered by the server where it can), with the counts; JSON bytes of server-rendered lines."""
-    with open_audit(resolve_target(dsn), apps=apps, selection=Selection(include=tuple(include)),
-                    statement_timeout=timeout) as run:
+    with open_audit(Settings(dsn=dsn, statement_timeout=timeout), apps=apps,
+                    selection=Selection(include=tuple(include))) as run:
         pairs: Counter = Counter()
         sizes: Counter = Counter()
         began = time.perf_counter()
@@ -311,7 +310,7 @@ def measure_size(server: BenchServer, label: str, releases: int, apps: int, opts
 
         if opts.per_check:
             log(f"[{label}] per check")
-            for cid, check in load_catalogue().items():
+            for cid, check in CATALOGUE.items():
                 if check.database_level:
                     continue
                 alone = in_process_audit(dsn, include=[cid], timeout=opts.statement_timeout)

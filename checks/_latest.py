@@ -11,9 +11,12 @@ later controllers never read it.
 
 from __future__ import annotations
 
-from auditor.detect import Generation
-from auditor.latest_verdict import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
-from auditor.passes import future_dated, in_flight
+from psycopg import sql
+
+from auditor.core.controller import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
+from auditor.core.detect import Generation
+from auditor.core.passes import future_dated, in_flight
+from auditor.core.query import Query, text
 
 __all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_passes",
            "latest_sql"]
@@ -25,6 +28,7 @@ WITH bad AS (
     SELECT lx.app_id, lx.uuid, lx.created, lx.ties, {future} AS future,
            l.uuid AS live_uuid, l.version AS live_version, l.created AS live_created,
            l.{kind}_id AS live_row, lr.created AS live_row_created,
+           lr.app_id AS live_row_app,
            CASE WHEN u.uuid IS NULL THEN 'orphan'
                 WHEN u.ok_releases = 0 THEN 'failed-release'
                 ELSE 'rollback' END AS cause
@@ -45,7 +49,7 @@ WITH bad AS (
     GROUP BY r.{kind}_id
 )
 SELECT {severity} AS severity,
-       b.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, b.uuid::text AS object_id,
+       b.app_id AS app_uuid, a.name AS app_name, {table_name} AS object_table, b.uuid::text AS object_id,
        format('{kind} %%s, the app''s newest ({set}.latest()%%s), %%s; the live release v%%s %%s: {consequence}',
               b.uuid, CASE WHEN b.future THEN ', dated in the future' ELSE '' END,
               CASE b.cause
@@ -64,7 +68,18 @@ SELECT {severity} AS severity,
                          'live_release', b.live_uuid, 'live_version', b.live_version,
                          'live_created', b.live_created, 'live_{kind}', b.live_row,
                          'live_{kind}_created', b.live_row_created,
-                         'consequence', '{effect}') AS evidence
+                         'consequence', {effect}) AS evidence,
+       CASE WHEN b.live_row IS NULL
+            THEN format('the live release v%%s has no {kind}, but {set}.latest() returns %%s: nothing of the live '
+                        'release''s to date after it', b.live_version, b.uuid)
+            WHEN b.live_row_app IS NULL AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.uuid = b.live_row)
+            THEN format('the live release v%%s points at {kind} %%s, which does not exist (dangling reference)',
+                        b.live_version, b.live_row)
+            WHEN coalesce(b.live_row_app, (SELECT x.app_id FROM {table} x WHERE x.uuid = b.live_row)) <> b.app_id
+            THEN format('the live release v%%s uses {kind} %%s of app %%s (cross-app reference): not re-dating '
+                        'another app''s row', b.live_version, b.live_row,
+                        coalesce(b.live_row_app, (SELECT x.app_id FROM {table} x WHERE x.uuid = b.live_row)))
+       END AS manual
 FROM bad b
 LEFT JOIN users us ON us.uuid = b.uuid
 LEFT JOIN apps a ON a.uuid = b.app_id
@@ -88,17 +103,22 @@ def consequence(kind: str, generation: Generation) -> tuple[str, str, str]:
                     "controllers do", "none")
 
 
-def latest_sql(kind: str, generation: Generation) -> str:
-    """The latest-not-live SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
+def latest_sql(kind: str, generation: Generation) -> Query:
+    """The latest-not-live SELECT for ``kind`` ``config`` or ``build`` on ``generation``.
+
+    Its repair is restore-latest, except where the live release has no such row, or points at one
+    that does not exist or belongs to another app (the ``manual`` column says so)."""
     if kind == "config":
         parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
     else:
         parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
-    severity, text, effect = consequence(kind, generation)
-    # Only the constant names and texts above are substituted: no input reaches this SQL.
-    assert "'" not in text + effect and "%" not in text + effect
-    return _LATEST_SQL.format(kind=kind, severity=f"'{severity}'", consequence=text, effect=effect,
-                              future=future_dated("lx.created"), in_flight=in_flight("lx.created"), **parts)
+    severity, effect_text, effect = consequence(kind, generation)
+    return Query(_LATEST_SQL, {
+        **{name: text(value) for name, value in parts.items()}, "kind": text(kind),
+        "table_name": sql.Literal(parts["table"]), "severity": sql.Literal(severity),
+        "consequence": text(effect_text), "effect": sql.Literal(effect),
+        "future": future_dated("lx.created"), "in_flight": in_flight("lx.created"),
+    })
 
 
 def latest_passes(kind: str) -> tuple[str, ...]:

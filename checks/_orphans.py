@@ -2,49 +2,74 @@
 
 An orphan matters only when it is the app's newest row (``latest()``), and then as much as
 ``latest()`` matters to the controller generation (see :mod:`checks._latest`); any other
-orphan is clutter nothing reads (``info``).
+orphan is clutter nothing reads (``info``).  A row is an orphan when no release at all uses it:
+under ``--app`` the releases of other apps are looked up too (by the pointer's index), so an
+audit of one app reports what an audit of all reports.
+
+``prune-orphans`` deletes every orphan but two kinds, which the finding says are to be fixed by
+hand (its ``manual`` column): a row whose app does not exist (dangling reference), and the newest
+config of an app without releases, which is not an orphan but the app's only state (``App.create``
+and the next ``config:set`` build release v1 on it; the app is the app-without-release finding).
 """
 
 from __future__ import annotations
 
-from auditor.detect import Generation
-from auditor.passes import in_flight
+from psycopg import sql
+
+from auditor.core.detect import Generation
+from auditor.core.passes import in_flight
+from auditor.core.query import Query, text
 from checks._latest import consequence
 
+#: Why prune-orphans never deletes the newest config of an app without releases.
+PROTECTED_CONFIG = ("the newest config of an app without releases: App.create builds the next v1 on it "
+                    "(see app-without-release); not an orphan to delete")
+
 _ORPHAN_SQL = """
-SELECT CASE WHEN lc.uuid = c.uuid THEN '{latest_severity}' ELSE 'info' END AS severity,
-       c.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, c.uuid::text AS object_id,
+SELECT CASE WHEN lc.uuid = c.uuid THEN {latest_severity} ELSE 'info' END AS severity,
+       c.app_id AS app_uuid, a.name AS app_name, {table_name} AS object_table, c.uuid::text AS object_id,
        format('{kind} %%s is used by no release%%s', c.uuid,
               CASE WHEN lc.uuid = c.uuid THEN ' and is the app''s newest ({set}.latest()): {why}'
                    ELSE ': nothing reads it' END) AS message,
        '[]'::json AS related,
        json_build_object('created', c.created, 'is_latest', lc.uuid = c.uuid,
                          'live_version', l.version, 'live_{kind}', l.{kind}_id,
-                         'live_created', l.created) AS evidence
+                         'live_created', l.created) AS evidence,
+       CASE WHEN a.uuid IS NULL
+            THEN format('{kind} %%s belongs to app %%s, which does not exist (dangling reference): not deleting '
+                        'rows of an app that is not there', c.uuid, c.app_id)
+            WHEN {protected} THEN {protected_why} END AS manual
 FROM {rows} c
 LEFT JOIN {use} u ON u.uuid = c.uuid
 LEFT JOIN apps a ON a.uuid = c.app_id
 LEFT JOIN {latest} lc ON lc.app_id = c.app_id
 LEFT JOIN live l ON l.app_id = c.app_id
 WHERE u.uuid IS NULL
+  AND NOT ({partial} AND EXISTS (SELECT 1 FROM api_release o WHERE o.{kind}_id = c.uuid))
   AND NOT {in_flight}
 """
 
+#: The newest config (every one tied for it) of an app without releases: what App.create builds v1 on.
+_PROTECTED = "(c.created = lc.created AND NOT EXISTS (SELECT 1 FROM rel r WHERE r.app_id = c.app_id))"
 
-def orphan_sql(kind: str, generation: Generation) -> str:
+
+def orphan_sql(kind: str, generation: Generation) -> Query:
     """The orphan SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
     if kind == "config":
         parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
     else:
         parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
     severity, why, _ = consequence(kind, generation)
-    # Only the constant names and texts above are substituted: no input reaches this SQL.
-    assert "'" not in why and "%" not in why
-    return _ORPHAN_SQL.format(kind=kind, latest_severity=severity, why=why, in_flight=in_flight("c.created"),
-                              **parts)
+    return Query(_ORPHAN_SQL, {
+        **{name: text(value) for name, value in parts.items() if name != "table"},
+        "kind": text(kind), "table_name": sql.Literal(parts["table"]), "latest_severity": sql.Literal(severity),
+        "why": text(why), "in_flight": in_flight("c.created"),
+        "protected": text(_PROTECTED if kind == "config" else "false"),
+        "protected_why": sql.Literal(PROTECTED_CONFIG),
+    })
 
 
 def orphan_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the orphan SELECT reads."""
-    return ("cfg", "config_use", "apps", "latest_cfg", "live") if kind == "config" else (
+    return ("cfg", "config_use", "apps", "latest_cfg", "live", "rel") if kind == "config" else (
         "bld", "build_use", "apps", "latest_bld", "live")

@@ -11,7 +11,8 @@ release would go.  A release pointing at a row that does not exist (dangling) sh
 
 from __future__ import annotations
 
-from auditor.detect import Generation
+from auditor.core.detect import Generation
+from auditor.core.query import Query, text
 
 # ``q`` counts each row's users inside each app with a window (a sort, no join back), so the
 # version lists and the ``related`` array are built for shared rows only.  Contiguity: the
@@ -81,6 +82,7 @@ WITH q AS (
     GROUP BY xu.row_id, xu.row_app, xu.app_id, aa.id
 ), xs AS (
     SELECT xa.row_id, xa.row_app, sum(xa.releases) AS releases, count(*) AS apps,
+           coalesce(sum(xa.releases) FILTER (WHERE NOT xa.foreign_app), 0) AS own_releases,
            bool_or(xa.includes_live) AS includes_live,
            bool_or(xa.includes_live AND xa.foreign_app) AS foreign_live,
            string_agg(CASE WHEN xa.foreign_app THEN xa.app_name END, ', ' ORDER BY xa.app_name) AS crosses_into,
@@ -134,7 +136,8 @@ SELECT 'info' AS severity,
                          'contiguous', r.contiguous, 'first_position', r.first_pos,
                          'last_position', r.last_pos, 'is_latest', r.is_latest,
                          '{kind}_created', r.row_created, 'live_release', r.live_uuid,
-                         'live_version', r.live_version, 'cross_app', false) AS evidence
+                         'live_version', r.live_version, 'cross_app', false) AS evidence,
+       NULL::text AS manual
 FROM r LEFT JOIN apps a ON a.uuid = r.app_id
 WHERE r.own_row
 
@@ -154,15 +157,23 @@ SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END,
                                                            'foreign_live', xs.foreign_live,
                                                            'apps', xs.apps),
                          'crosses_into', xs.crossed, 'apps', xs.per_app,
-                         '{kind}_created', ox.created, 'cross_app', true)
+                         '{kind}_created', ox.created, 'cross_app', true),
+       CASE WHEN xs.own_releases < 2
+            THEN format('{kind} %%s is used by releases of other apps (cross-app reference) and by fewer than two '
+                        'of its own app''s: nothing for unshare to copy, and which row the other apps'' releases '
+                        'should use cannot be known; fix them by hand', xs.row_id) END
 FROM xs
 LEFT JOIN api_app oa ON oa.uuid = xs.row_app
 LEFT JOIN {table} ox ON ox.uuid = xs.row_id
 """
 
 
-def shared_sql(kind: str, generation: Generation) -> str:
-    """The shared-row SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
+def shared_sql(kind: str, generation: Generation) -> Query:
+    """The shared-row SELECT for ``kind`` ``config`` or ``build`` on ``generation``.
+
+    Its repair is unshare, which copies the row for every release of the row's own app but the
+    first; a row used across apps by fewer than two of its own app's releases is left to a person
+    (the ``manual`` column says so)."""
     if kind == "config":
         parts = dict(table="api_config", rows="cfg", latest="latest_cfg", set="config_set")
     else:
@@ -170,7 +181,8 @@ def shared_sql(kind: str, generation: Generation) -> str:
     failed = "o.failed" if generation.has_failed else "false"
     not_failed = "NOT l.failed" if generation.has_failed else "true"
     # Only the constant names above are substituted: no input reaches this SQL.
-    return _SHARED_SQL.format(kind=kind, failed=failed, not_failed=not_failed, **parts)
+    return Query(_SHARED_SQL, {name: text(value) for name, value in
+                               dict(kind=kind, failed=failed, not_failed=not_failed, **parts).items()})
 
 
 def shared_passes(kind: str) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """app-without-release: an app with no release at all."""
 
-from auditor.catalogue import Check
-from auditor.passes import in_flight
+from auditor.core.catalogue import Check
+from auditor.core.passes import in_flight
+from auditor.core.query import Query
 
 _SQL = """
 SELECT 'warning' AS severity, a.uuid AS app_uuid, a.name AS app_name, 'api_app' AS object_table,
@@ -27,7 +28,7 @@ FROM (
 ) a
 LEFT JOIN cfg c ON c.app_id = a.uuid
 GROUP BY a.uuid, a.name, a.created
-""".replace("{in_flight}", in_flight("a.created"))
+"""
 
 CHECK = Check(
     id="app-without-release",
@@ -42,5 +43,5 @@ the app's current release (deploy, scale, `config:set`, `releases:rollback`, boo
 grace period before now or the clock skew after it) are an `apps:create` in progress and are
 skipped.  Delete the app through the controller (`apps:destroy`) or recreate it.""",
     passes=("apps", "rel", "cfg"),
-    sql=_SQL,
+    sql=Query(_SQL, {"in_flight": in_flight("a.created")}),
 )

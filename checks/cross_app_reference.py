@@ -1,6 +1,7 @@
 """cross-app-reference: a release whose config or build belongs to another app."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
+from auditor.core.query import Query
 
 # The foreign config/build and its app are read from the base tables, not the scoped
 # passes: under --app the other app's rows are outside the scope but must still be named.
@@ -63,5 +64,5 @@ every deploy until fixed by hand.  Reported per
 release, with the foreign rows and their app; never repaired automatically, because
 which row the release should have used cannot be known from the database.""",
     passes=("foreign_rel", "apps", "live"),
-    sql=_SQL,
+    sql=Query(_SQL),
 )

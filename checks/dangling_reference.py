@@ -1,6 +1,7 @@
 """dangling-reference: a reference to a config, build or app row that does not exist."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
+from auditor.core.query import Query
 
 # Parents are looked up in the base tables (unscoped): a parent of another app is not
 # missing, it is a cross-app reference.  Releases: one finding each, listing every
@@ -84,5 +85,5 @@ app), and putting the constraint back (or validating it) fails until the row is 
 Reported, never repaired automatically: the missing row cannot be recreated from what
 is left.""",
     passes=("rel", "apps", "live", "cfg", "bld", "config_use", "build_use"),
-    sql=_SQL,
+    sql=Query(_SQL),
 )

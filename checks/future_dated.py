@@ -1,9 +1,12 @@
 """future-dated: a release, config or build created after the database's ``now()`` plus the
 allowed clock skew: written by a controller host whose clock ran ahead."""
 
-from auditor.catalogue import Check
-from auditor.detect import Generation
-from auditor.passes import future_dated
+from psycopg import sql
+
+from auditor.core.catalogue import Check
+from auditor.core.detect import Generation
+from auditor.core.passes import future_dated
+from auditor.core.query import Query, text
 from checks._latest import BUILD_DIFFS_AGAINST_LATEST_UNTIL, consequence
 
 _SQL = """
@@ -45,15 +48,16 @@ LEFT JOIN apps a ON a.uuid = f.app_id
 """
 
 
-def future_sql(generation: Generation) -> str:
+def future_sql(generation: Generation) -> Query:
     """The SELECT for ``generation`` (what a future-dated latest() row breaks depends on it)."""
     build_severity = "'critical'" if generation.migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'warning'"
     config_effect = consequence("config", generation)[1]
     build_effect = consequence("build", generation)[1]
     # Only constant texts are substituted: no input reaches this SQL.
-    return _SQL.format(build_severity=build_severity, config_effect=config_effect, build_effect=build_effect,
-                       future_release=future_dated("p.created"), future_config=future_dated("c.created"),
-                       future_build=future_dated("b.created"))
+    return Query(_SQL, {"build_severity": sql.SQL(build_severity),  # a quoted constant
+                        "config_effect": text(config_effect), "build_effect": text(build_effect),
+                        "future_release": future_dated("p.created"), "future_config": future_dated("c.created"),
+                        "future_build": future_dated("b.created")})
 
 
 CHECK = Check(

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from string import Template
 from typing import Any
 
-from auditor.catalogue import Check
-from auditor.detect import Generation
+from psycopg import sql
+
+from auditor.core.catalogue import Check, ResultRow
+from auditor.core.detect import Generation
+from auditor.core.query import Query, text, union_all
 
 EXCERPT_CHARS = 80
 
@@ -36,21 +38,21 @@ _TABLES: tuple[_Table, ...] = (
         "api_config",
         ("values", "memory", "cpu", "tags", "registry", "healthcheck",
          "lifecycle_post_start", "lifecycle_pre_stop", "termination_grace_period"),
-        "SELECT uuid, app_id, $columns FROM api_config WHERE {scope}",
+        "SELECT uuid, app_id, {columns} FROM api_config WHERE {scope}",
         "LEFT JOIN live l ON l.app_id = t.app_id LEFT JOIN latest_cfg lc ON lc.app_id = t.app_id",
         "CASE WHEN l.config_id = t.uuid THEN 'live release' WHEN lc.uuid = t.uuid THEN 'latest config' END",
     ),
     _Table(
         "api_build",
         ("procfile",),
-        "SELECT uuid, app_id, $columns FROM api_build WHERE {scope}",
+        "SELECT uuid, app_id, {columns} FROM api_build WHERE {scope}",
         "LEFT JOIN live l ON l.app_id = t.app_id",
         "CASE WHEN l.build_id = t.uuid THEN 'live release' END",
     ),
     _Table(
         "api_app",
         ("structure", "procfile_structure"),
-        "SELECT uuid, uuid AS app_id, $columns FROM api_app WHERE {app_scope}",
+        "SELECT uuid, uuid AS app_id, {columns} FROM api_app WHERE {app_scope}",
         "LEFT JOIN live l ON l.app_id = t.app_id",
         "CASE WHEN l.uuid IS NOT NULL THEN 'app with a live release' END",
     ),
@@ -58,61 +60,62 @@ _TABLES: tuple[_Table, ...] = (
         "api_appsettings",
         ("autoscale", "label"),
         # Every row that ties for the newest may be what appsettings_set.latest() returns.
-        "SELECT uuid, app_id, $columns, created = max(created) OVER (PARTITION BY app_id) AS is_latest"
+        "SELECT uuid, app_id, {columns}, created = max(created) OVER (PARTITION BY app_id) AS is_latest"
         " FROM api_appsettings WHERE {scope}",
         "",
         "CASE WHEN t.is_latest THEN 'latest app settings' END",
     ),
 )
 
-# $-placeholders are filled here; {scope}/{app_scope}, {{ }} and %% are for the runner.
+# The placeholders are filled by _table_sql with constant names and SQL; {scope}/{app_scope} and
+# %% are for the runner.
 # One finding per row: the row's bad columns are aggregated (in schema order) into it.
 # Every column is read as text (``::text``): an operator may have made one json or jsonb.
-_SELECT = Template("""
+_SELECT = """
 SELECT CASE WHEN x.used_by IS NOT NULL THEN 'critical' ELSE 'warning' END AS severity,
-       x.app_id AS app_uuid, a.name AS app_name, '$table'::text AS object_table, x.uuid::text AS object_id,
+       x.app_id AS app_uuid, a.name AS app_name, '{table}'::text AS object_table, x.uuid::text AS object_id,
        b.message AS message,
        '[]'::json AS related,
        json_build_object('columns', b.columns, 'used_by', x.used_by) AS evidence
 FROM (
-    SELECT t.*, $used_by AS used_by
-    FROM ($source) AS t
-    $joins
+    SELECT t.*, {used_by} AS used_by
+    FROM ({source}) AS t
+    {joins}
 ) AS x
 CROSS JOIN LATERAL (
-    SELECT $aggregates
-    FROM (VALUES $values) AS v(ord, col, val)
-    CROSS JOIN LATERAL (SELECT $utf8 AS utf8) AS enc
-    $parse
-    WHERE v.val <> '{{}}' $where
+    SELECT {aggregates}
+    FROM (VALUES {values}) AS v(ord, col, val)
+    CROSS JOIN LATERAL (SELECT {utf8} AS utf8) AS enc
+    {parse}
+    WHERE v.val <> '{{}}' {where}
 ) AS b
 LEFT JOIN apps a ON a.uuid = x.app_id
 WHERE b.columns IS NOT NULL
-""")
+"""
 
 # A SQL_ASCII database stores whatever bytes a client sent; a value that is not UTF-8 cannot be
 # read by the controller at all (its UTF8 session fails on the row).  The pattern matches valid
 # UTF-8 byte by byte (the regex engine sees bytes in SQL_ASCII); it runs only on values with a
-# byte above 0x7f.  Braces are doubled for the runner's format().
+# byte above 0x7f.
 _VALID_UTF8 = (r"^(?:[\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
-               r"|[\xe1-\xec\xee\xef][\x80-\xbf]{{2}}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{{2}}"
-               r"|[\xf1-\xf3][\x80-\xbf]{{3}}|\xf4[\x80-\x8f][\x80-\xbf]{{2}})*$")
+               r"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}"
+               r"|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*$")
 _UTF8_SQL_ASCII = rf"(v.val !~ '[\x80-\xff]' OR v.val ~ '{_VALID_UTF8}')"
 
 # PostgreSQL 16+: validate in the server; the cast is evaluated only for valid text.
 _PARSE_16 = """CROSS JOIN LATERAL (SELECT enc.utf8 AND pg_input_is_valid(v.val, 'json') AS ok) AS p
     CROSS JOIN LATERAL (SELECT CASE WHEN p.ok THEN json_typeof(v.val::json) END AS kind) AS j"""
 _WHERE_16 = "AND (NOT p.ok OR j.kind <> 'object')"
-_AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is not UTF-8 text', '$table', v.col)
-                           WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '$table', v.col, j.kind)
-                      ELSE format('%%s.%%s is not valid JSON', '$table', v.col) END, '; ' ORDER BY v.ord) AS message,
+_AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is not UTF-8 text', '{table}', v.col)
+                           WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '{table}', v.col, j.kind)
+                      ELSE format('%%s.%%s is not valid JSON', '{table}', v.col) END, '; ' ORDER BY v.ord) AS message,
            json_agg(json_build_object(
                'column', v.col,
                'problem', CASE WHEN NOT enc.utf8 THEN 'not UTF-8' WHEN p.ok THEN 'wrong type: ' || j.kind
                                ELSE 'unparsable' END,
                'error', CASE WHEN enc.utf8 AND NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
                                                            FROM pg_input_error_info(v.val, 'json') AS e) END,
-               'excerpt', left(v.val, $excerpt), 'length', length(v.val)) ORDER BY v.ord) AS columns"""
+               'excerpt', left(v.val, {excerpt}), 'length', length(v.val)) ORDER BY v.ord) AS columns"""
 # Older servers: ship every candidate value; legacy_filter parses them and writes the message.
 _AGGREGATES_LEGACY = """NULL::text AS message,
            json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val), 'utf8', enc.utf8)
@@ -124,25 +127,29 @@ def _columns(table: _Table, generation: Generation) -> tuple[str, ...]:
     return tuple(c for c in table.columns if c in present)
 
 
-def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii: bool) -> str:
-    # Only the constant table and column names above (as present in the schema) are substituted.
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    values = ", ".join(f"({i}, '{c}'::text, x.\"{c}\"::text)" for i, c in enumerate(columns, 1))
-    source = Template(table.source).substitute(columns=quoted)
-    parts = dict(table=table.name, source=source, values=values, joins=table.joins, used_by=table.used_by,
-                 excerpt=EXCERPT_CHARS, utf8=_UTF8_SQL_ASCII if sql_ascii else "true")
+def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii: bool) -> Query:
+    # Only the constant table and column names above (as present in the schema) are composed in.
+    values = sql.SQL(", ").join(sql.SQL("({}, {}::text, {}::text)").format(sql.Literal(i), sql.Literal(c),
+                                                                          sql.Identifier("x", c))
+                                for i, c in enumerate(columns, 1))
+    parts: dict[str, sql.Composable | Query] = {
+        "table": text(table.name), "values": values, "joins": sql.SQL(table.joins),
+        "used_by": sql.SQL(table.used_by),
+        "source": Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))}),
+        "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
+    }
     if legacy:
-        parts.update(parse="", where="", aggregates=_AGGREGATES_LEGACY)
+        parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
     else:
-        parts.update(parse=_PARSE_16, where=_WHERE_16, aggregates=Template(_AGGREGATES_16).substitute(parts))
-    return _SELECT.substitute(parts)
+        parts.update(parse=sql.SQL(_PARSE_16), where=sql.SQL(_WHERE_16),
+                     aggregates=Query(_AGGREGATES_16, {"table": text(table.name), "excerpt": sql.Literal(EXCERPT_CHARS)}))
+    return Query(_SELECT, parts)
 
 
-def invalid_json_sql(generation: Generation, legacy: bool = False) -> str:
+def invalid_json_sql(generation: Generation, legacy: bool = False) -> Query:
     """The check's SELECT over the JSON columns this generation has."""
     sql_ascii = generation.encoding == "SQL_ASCII"
-    selects = [_table_sql(t, cols, legacy, sql_ascii) for t in _TABLES if (cols := _columns(t, generation))]
-    return "\nUNION ALL\n".join(selects)
+    return union_all([_table_sql(t, cols, legacy, sql_ascii) for t in _TABLES if (cols := _columns(t, generation))])
 
 
 def _reject_constant(name: str) -> Any:
@@ -176,9 +183,10 @@ def _problem_text(table: str, column: str, problem: str) -> str:
     return f"{table}.{column} holds a JSON {problem.removeprefix('wrong type: ')}, not an object"
 
 
-def legacy_filter(row: tuple) -> tuple | None:
-    """Parse a legacy row's candidate values: the finding row, or None when all are objects."""
-    severity, app_uuid, app_name, table, object_id, _message, related, evidence = row
+def legacy_filter(row: ResultRow) -> ResultRow | None:
+    """Parse a legacy row's candidate values (a named row of the runner's columns): the row with its
+    message and evidence, or None when all are objects."""
+    table, evidence = row.object_table, row.evidence or {}
     bad = []
     for candidate in evidence["columns"]:
         found = ("not UTF-8", None) if candidate.get("utf8") is False else json_problem(candidate["value"])
@@ -189,8 +197,7 @@ def legacy_filter(row: tuple) -> tuple | None:
     if not bad:
         return None
     message = "; ".join(_problem_text(table, b["column"], b["problem"]) for b in bad)
-    evidence = {**evidence, "columns": bad}
-    return severity, app_uuid, app_name, table, object_id, message, related, evidence
+    return row._replace(message=message, evidence={**evidence, "columns": bad})
 
 
 CHECK = Check(

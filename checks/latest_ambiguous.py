@@ -1,12 +1,18 @@
 """latest-ambiguous: equal ``created`` at an app's newest config or build."""
 
-from auditor.catalogue import Check
-from auditor.detect import Generation
+from psycopg import sql
+
+from auditor.core.catalogue import Check
+from auditor.core.detect import Generation
+from auditor.core.query import Query, text
 from checks._latest import BUILD_DIFFS_AGAINST_LATEST_UNTIL
 
 _TIES = """
     SELECT {severity}::text AS severity, '{table}'::text AS object_table, '{set}'::text AS manager,
+           '{kind}'::text AS kind,
            lx.app_id, lx.uuid, lx.created, lx.ties, l.{kind}_id AS live_row,
+           l.app_id IS NOT NULL AS has_live, coalesce(l.ambiguous, false) AS live_ambiguous, l.version AS live_version,
+           (SELECT x.app_id FROM {table} x WHERE x.uuid = l.{kind}_id) AS live_row_app,
            coalesce(bool_or(x.uuid = l.{kind}_id), false) AS live_tied,
            array_to_json((array_agg(json_build_object('table', '{table}', 'uuid', x.uuid,
                                                       'created', x.created,
@@ -16,7 +22,7 @@ _TIES = """
     JOIN {rows} x ON x.app_id = lx.app_id AND x.created = lx.created
     LEFT JOIN live l ON l.app_id = lx.app_id
     WHERE lx.ties > 1
-    GROUP BY lx.app_id, lx.uuid, lx.created, lx.ties, l.{kind}_id"""
+    GROUP BY lx.app_id, lx.uuid, lx.created, lx.ties, l.{kind}_id, l.app_id, l.ambiguous, l.version"""
 
 _OUTER = """
 SELECT t.severity, t.app_id AS app_uuid, a.name AS app_name, t.object_table,
@@ -28,7 +34,18 @@ SELECT t.severity, t.app_id AS app_uuid, a.name AS app_name, t.object_table,
                    ELSE ', none of them the live release''s' END) AS message,
        t.related,
        json_build_object('table', t.object_table, 'created', t.created, 'tied_rows', t.ties,
-                         'live_row', t.live_row, 'live_row_tied', t.live_tied) AS evidence
+                         'live_row', t.live_row, 'live_row_tied', t.live_tied) AS evidence,
+       CASE WHEN NOT t.has_live THEN 'no live release to compare with: which row should be the newest cannot be known'
+            WHEN t.live_ambiguous THEN 'the live release is ambiguous (releases that did not fail tie on created); '
+                                       'make the order unambiguous first (plan --repair release-order)'
+            WHEN t.live_row IS NULL THEN format('the live release v%%s has no %%s: nothing of the live release''s to '
+                                               'date after the tied rows', t.live_version, t.kind)
+            WHEN t.live_row_app IS NULL THEN format('the live release v%%s points at %%s %%s, which does not exist '
+                                                    '(dangling reference)', t.live_version, t.kind, t.live_row)
+            WHEN t.live_row_app <> t.app_id THEN format('the live release v%%s uses %%s %%s of app %%s (cross-app '
+                                                        'reference): not re-dating another app''s row',
+                                                        t.live_version, t.kind, t.live_row, t.live_row_app)
+       END AS manual
 FROM (
 {configs}
     UNION ALL
@@ -38,17 +55,23 @@ LEFT JOIN apps a ON a.uuid = t.app_id
 """
 
 
-def ties_sql(generation: Generation) -> str:
+def ties_sql(generation: Generation) -> Query:
     """The SELECT for ``generation``: a tie among builds matters only where pushes read
-    ``build_set.latest()`` (Deis up to 0019)."""
+    ``build_set.latest()`` (Deis up to 0019).  Its repair is restore-latest (which dates the live
+    release's row after the tied ones) unless there is no unambiguous live row of the app to date
+    (the ``manual`` column says why)."""
     build_severity = "'warning'" if generation.migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'info'"
-    # Only constant table and pass names are substituted: no input reaches this SQL.
-    return _OUTER.format(
-        configs=_TIES.format(severity="'warning'", table="api_config", set="config_set", kind="config",
-                             latest="latest_cfg", rows="cfg"),
-        builds=_TIES.format(severity=build_severity, table="api_build", set="build_set", kind="build",
-                            latest="latest_bld", rows="bld"),
-    )
+
+    def ties(severity: str, table: str, manager: str, kind: str, latest: str, rows: str) -> Query:
+        names = dict(severity=severity.strip("'"), table=table, set=manager, kind=kind, latest=latest, rows=rows)
+        parts = {name: text(value) for name, value in names.items()}
+        parts["severity"] = sql.SQL(severity)  # a quoted constant
+        return Query(_TIES, parts)
+
+    return Query(_OUTER, {
+        "configs": ties("'warning'", "api_config", "config_set", "config", "latest_cfg", "cfg"),
+        "builds": ties(build_severity, "api_build", "build_set", "build", "latest_bld", "bld"),
+    })
 
 
 CHECK = Check(
@@ -56,6 +79,7 @@ CHECK = Check(
     severity="warning",
     levels=("warning", "info"),
     title="Several rows tie for the newest config or build",
+    repair="restore-latest",
     rationale="""\
 `config_set.latest()` and `build_set.latest()` are `ORDER BY created DESC LIMIT 1` with no
 tiebreak, so when two or more of an app's configs (builds) share the greatest `created`, the
@@ -65,7 +89,9 @@ build (a warning), and a repair that made "the live row the newest" is undone by
 Deis 2.7+ and Hephy never read `build_set.latest()`, so a tie among builds is `info` there.  Ties come from SQL `now()` inside one
 transaction (hand-written fixes, restores, bulk scripts), not from the controller, which
 dates rows with the application clock.  One finding per app and table; the object is the
-tied row with the smallest uuid, `related` lists all tied rows and which one is live.""",
+tied row with the smallest uuid, `related` lists all tied rows and which one is live.  The repair
+`restore-latest` dates the live release's row 1 microsecond after the tied rows, where the app has
+an unambiguous live release with a row of its own (else the finding says why not).""",
     passes=("latest_cfg", "latest_bld", "cfg", "bld", "live", "apps"),
     sql=ties_sql,
 )

@@ -1,6 +1,6 @@
 """latest-build-not-live: the app's newest build is not the live release's build."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 from checks._latest import latest_passes, latest_sql
 
 CHECK = Check(

@@ -1,6 +1,6 @@
 """latest-config-not-live: the app's newest config is not the live release's config."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 from checks._latest import latest_passes, latest_sql
 
 CHECK = Check(

@@ -1,6 +1,7 @@
 """missing-constraint: an expected foreign key or unique constraint is absent or not enforced."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
+from auditor.core.query import Query
 
 # The constraints Django creates on the tables this tool reasons about, matched by table
 # and columns (names vary by Django version).  Only pg_catalog is read, so a role with
@@ -145,6 +146,6 @@ mid-way.  Matched by table and columns in
 catalogue.  This check is about the whole database and is skipped under `--app` unless
 selected with `--check`.""",
     passes=(),
-    sql=_SQL,
+    sql=Query(_SQL),
     database_level=True,
 )

@@ -1,6 +1,6 @@
 """orphan-build: a build that no release references."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 from checks._orphans import orphan_passes, orphan_sql
 
 CHECK = Check(

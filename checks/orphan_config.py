@@ -1,6 +1,6 @@
 """orphan-config: a config that no release references."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 from checks._orphans import orphan_passes, orphan_sql
 
 CHECK = Check(

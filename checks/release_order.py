@@ -8,7 +8,8 @@ newest ``created``, its highest version, its live ``created`` or a repeated vers
 grouped.
 """
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
+from auditor.core.query import Query
 
 _SQL = """
 WITH o AS (
@@ -85,7 +86,11 @@ SELECT CASE WHEN b.tie OR b.out_of_order OR b.live_tie THEN 'critical' ELSE 'war
                          'highest_created', b.max_created,
                          'next_version', b.newest_top_version + 1, 'next_version_exists', coalesce(b.next_exists, false),
                          'live_created', b.live_created, 'live_versions', b.live_versions,
-                         'duplicate_versions', b.duplicates, 'releases', b.releases) AS evidence
+                         'duplicate_versions', b.duplicates, 'releases', b.releases) AS evidence,
+       CASE WHEN b.repeated THEN format(
+           'versions repeat (v%%s): which release keeps the number cannot be known from the database; not '
+           'repaired by guesswork (restore UNIQUE(app_id, version) by hand)',
+           array_to_string(b.duplicates[1:10], ', v')) END AS manual
 FROM b
 LEFT JOIN apps a ON a.uuid = b.app_id
 WHERE b.tie OR b.out_of_order OR b.live_tie OR b.repeated
@@ -118,5 +123,5 @@ app; evidence: `problems`, the newest releases, the highest version, the next ve
 whether it exists.""",
     repair="release-order",
     passes=("rel_pos", "apps"),
-    sql=_SQL,
+    sql=Query(_SQL),
 )

@@ -1,6 +1,7 @@
 """release-version-gap: an app's release versions skip numbers in 1..max."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
+from auditor.core.query import Query
 
 # A gap is a release whose previous version (in position order) is more than one below it;
 # only gap rows are expanded, each to at most 50 missing versions, so a huge gap stays cheap.
@@ -40,5 +41,5 @@ release from the newest by `created` (its version + 1, every generation), but
 matches what ran, and the rows a rollback would need are gone.  Missing v1 counts (v1 holds
 the initial config).  Evidence lists the missing versions (first 50) and their count.""",
     passes=("rel_pos", "apps"),
-    sql=_SQL,
+    sql=Query(_SQL),
 )

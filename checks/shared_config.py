@@ -1,6 +1,6 @@
 """shared-config: a config referenced by more than one release, with its blast radius."""
 
-from auditor.catalogue import Check
+from auditor.core.catalogue import Check
 from checks._shared import shared_passes, shared_sql
 
 CHECK = Check(

@@ -1,7 +1,7 @@
 """Actions stored compactly: one row of scalars per action, repeated strings kept once.
 
 A plan or undo can hold hundreds of thousands of actions.  An :class:`ActionTable` keeps each
-as a short list (see :data:`FIELDS`) whose ``op``, ``app`` and ``why`` are indexes into small
+as a short named row (:class:`ActionRow`) whose ``op``, ``app`` and ``why`` are indexes into small
 tables (``(repair, kind, table)`` triples, ``(uuid, name)`` pairs, distinct reasons), and the
 full row images of prunes and re-inserts apart.  That list is what the plan file stores and
 what is streamed into ``COPY``; :class:`repairs.model.Action` objects are made only for the
@@ -14,20 +14,36 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from repairs.model import REPOINTS, ROW_DELTA, Action
 
-#: The fields of an action row, in order.  Plans store the first :data:`PLAN_WIDTH`; undo
-#: actions (built in memory from an undo file) also carry the fingerprints their rows must have
-#: afterwards and, for a re-date, the ``created`` the row must have now.
-FIELDS: tuple[str, ...] = (
-    "id", "op", "app", "row", "fingerprint", "release", "release_version", "release_fingerprint",
-    "new_uuid", "new_created", "why", "post_fingerprint", "release_post_fingerprint", "current_created",
-)
+
+class ActionRow(NamedTuple):
+    """One action, compact: ``op``, ``app`` and ``why`` are indexes into the table's lists.  Plans
+    store the first :data:`PLAN_WIDTH` fields as a JSON array; undo actions (built in memory from an
+    undo file) also carry the fingerprints their rows must have afterwards and, for a re-date, the
+    ``created`` the row must have now."""
+
+    id: int
+    op: int
+    app: int
+    row: str
+    fingerprint: str | None
+    release: str | None
+    release_version: int | None
+    release_fingerprint: str | None
+    new_uuid: str | None
+    new_created: str | None
+    why: int
+    post_fingerprint: str | None = None
+    release_post_fingerprint: str | None = None
+    current_created: str | None = None
+
+
+#: The fields of an action row, in order (the plan file names them).
+FIELDS: tuple[str, ...] = ActionRow._fields
 PLAN_WIDTH = 11
-(ID, OP, APP, ROW, FP, RELEASE, VERSION, RELEASE_FP, NEW_UUID, NEW_CREATED, WHY, POST_FP,
- RELEASE_POST_FP, CURRENT_CREATED) = range(len(FIELDS))
 
 
 @dataclass
@@ -37,7 +53,7 @@ class ActionTable:
     ops: list[tuple[str, str, str]] = field(default_factory=list)  # (repair, kind, table)
     apps: list[tuple[str, str | None]] = field(default_factory=list)  # (uuid, name)
     whys: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
+    rows: list[ActionRow] = field(default_factory=list)
     images: dict[int, dict[str, Any]] = field(default_factory=dict)  # action id -> full row
 
     def __len__(self) -> int:
@@ -60,41 +76,38 @@ class ActionTable:
                 app = apps[a.app_uuid] = len(table.apps)
                 table.apps.append((a.app_uuid, a.app_name))
             why = whys.setdefault(a.why, len(whys))
-            row = [a.id, op, app, a.row, a.fingerprint, a.release, a.release_version, a.release_fingerprint,
-                   a.new_uuid, a.new_created, why]
-            if a.post_fingerprint is not None or a.release_post_fingerprint is not None:
-                row += [a.post_fingerprint, a.release_post_fingerprint]
-            table.rows.append(row)
+            table.rows.append(ActionRow(a.id, op, app, a.row, a.fingerprint, a.release, a.release_version,
+                                        a.release_fingerprint, a.new_uuid, a.new_created, why, a.post_fingerprint,
+                                        a.release_post_fingerprint))
             if a.image is not None:
                 table.images[a.id] = a.image
         table.ops = list(ops)
         table.whys = list(whys)
         return table
 
-    def action(self, row: list[Any]) -> Action:
+    def action(self, row: ActionRow) -> Action:
         """One row as an :class:`Action`."""
-        repair, kind, tbl = self.ops[row[OP]]
-        app_uuid, app_name = self.apps[row[APP]]
-        post = (row[POST_FP], row[RELEASE_POST_FP]) if len(row) > PLAN_WIDTH else (None, None)
-        return Action(id=row[ID], repair=repair, kind=kind, table=tbl, app_uuid=app_uuid, app_name=app_name,
-                      row=row[ROW], fingerprint=row[FP], why=self.whys[row[WHY]], release=row[RELEASE],
-                      release_version=row[VERSION], release_fingerprint=row[RELEASE_FP], new_uuid=row[NEW_UUID],
-                      new_created=row[NEW_CREATED], image=self.images.get(row[ID]), post_fingerprint=post[0],
-                      release_post_fingerprint=post[1])
+        repair, kind, tbl = self.ops[row.op]
+        app_uuid, app_name = self.apps[row.app]
+        return Action(id=row.id, repair=repair, kind=kind, table=tbl, app_uuid=app_uuid, app_name=app_name,
+                      row=row.row, fingerprint=row.fingerprint, why=self.whys[row.why], release=row.release,
+                      release_version=row.release_version, release_fingerprint=row.release_fingerprint,
+                      new_uuid=row.new_uuid, new_created=row.new_created, image=self.images.get(row.id),
+                      post_fingerprint=row.post_fingerprint, release_post_fingerprint=row.release_post_fingerprint)
 
     def find(self, action_id: int) -> Action | None:
         """The action with this id (ids are 1..n in order; any order is searched)."""
-        if 0 < action_id <= len(self.rows) and self.rows[action_id - 1][ID] == action_id:
+        if 0 < action_id <= len(self.rows) and self.rows[action_id - 1].id == action_id:
             return self.action(self.rows[action_id - 1])
-        return next((self.action(r) for r in self.rows if r[ID] == action_id), None)
+        return next((self.action(r) for r in self.rows if r.id == action_id), None)
 
     def app_uuids(self) -> set[str]:
         """The apps the actions touch."""
-        return {self.apps[i][0] for i in {row[APP] for row in self.rows}}
+        return {self.apps[i][0] for i in {row.app for row in self.rows}}
 
     def repair_counts(self) -> Counter[str]:
         """Actions per repair."""
-        per_op = Counter(row[OP] for row in self.rows)
+        per_op = Counter(row.op for row in self.rows)
         out: Counter[str] = Counter()
         for op, n in per_op.items():
             out[self.ops[op][0]] += n
@@ -103,13 +116,13 @@ class ActionTable:
     def expected_changes(self) -> dict[str, dict[str, int]]:
         """Rows inserted, updated and deleted per table (as :func:`repairs.model.expected_changes`)."""
         out: dict[str, dict[str, int]] = {}
-        for op, n in Counter(row[OP] for row in self.rows).items():
+        for op, n in Counter(row.op for row in self.rows).items():
             _, kind, tbl = self.ops[op]
             delta = ROW_DELTA[kind]
             what = "insert" if delta > 0 else "delete" if delta < 0 else "update"
             out.setdefault(tbl, {"insert": 0, "update": 0, "delete": 0})[what] += n
         repoint = {i for i, (_, kind, _) in enumerate(self.ops) if kind in REPOINTS}
-        releases = {row[RELEASE] for row in self.rows if row[OP] in repoint and row[RELEASE] is not None}
+        releases = {row.release for row in self.rows if row.op in repoint and row.release is not None}
         if releases:
             out.setdefault("api_release", {"insert": 0, "update": 0, "delete": 0})["update"] += len(releases)
         return dict(sorted(out.items()))
@@ -120,24 +133,24 @@ class ActionTable:
         apps = [uuid for uuid, _ in self.apps]
         images = {k: json.dumps(v, sort_keys=True) for k, v in self.images.items()}
         for r in self.rows:
-            post = (r[POST_FP], r[RELEASE_POST_FP]) if len(r) > PLAN_WIDTH else (None, None)
-            current = r[CURRENT_CREATED] if len(r) > CURRENT_CREATED else None
-            kind, tbl, undo = ops[r[OP]]
-            yield (r[ID], kind, tbl, apps[r[APP]], r[ROW], r[FP], r[NEW_UUID], r[NEW_CREATED], r[RELEASE],
-                   r[RELEASE_FP], images.get(r[ID]), *post, undo, current)
+            kind, tbl, undo = ops[r.op]
+            yield (r.id, kind, tbl, apps[r.app], r.row, r.fingerprint, r.new_uuid, r.new_created, r.release,
+                   r.release_fingerprint, images.get(r.id), r.post_fingerprint, r.release_post_fingerprint, undo,
+                   r.current_created)
 
     def only_apps(self, keep: set[str]) -> ActionTable:
         """The actions of the apps whose uuids are in ``keep`` (same ids, same tables)."""
         keep_index = {i for i, (uuid, _) in enumerate(self.apps) if uuid in keep}
-        rows = [r for r in self.rows if r[APP] in keep_index]
-        ids = {r[ID] for r in rows}
+        rows = [r for r in self.rows if r.app in keep_index]
+        ids = {r.id for r in rows}
         return ActionTable(ops=self.ops, apps=self.apps, whys=self.whys, rows=rows,
                            images={k: v for k, v in self.images.items() if k in ids})
 
     def to_json(self) -> dict[str, Any]:
         """The actions as a plan file stores them."""
         return {"fields": list(FIELDS[:PLAN_WIDTH]), "ops": [list(op) for op in self.ops],
-                "apps": [list(app) for app in self.apps], "whys": self.whys, "rows": self.rows,
+                "apps": [list(app) for app in self.apps], "whys": self.whys,
+                "rows": [list(row[:PLAN_WIDTH]) for row in self.rows],
                 "images": {str(k): v for k, v in self.images.items()}}
 
     @classmethod
@@ -146,15 +159,19 @@ class ActionTable:
         if list(doc["fields"]) != list(FIELDS[:PLAN_WIDTH]):
             raise ValueError(f"unknown action fields {doc['fields']!r}")
         table = cls(ops=[(str(r), str(k), str(t)) for r, k, t in doc["ops"]],
-                    apps=[(str(u), n) for u, n in doc["apps"]], whys=list(doc["whys"]), rows=doc["rows"],
+                    apps=[(str(u), n) for u, n in doc["apps"]], whys=list(doc["whys"]),
                     images={int(k): v for k, v in doc.get("images", {}).items()})
         n_ops, n_apps, n_whys = len(table.ops), len(table.apps), len(table.whys)
         ids: set[int] = set()
-        for row in table.rows:
-            if (len(row) != PLAN_WIDTH or not all(isinstance(row[i], int) for i in (ID, OP, APP, WHY))
-                    or not 0 <= row[OP] < n_ops or not 0 <= row[APP] < n_apps or not 0 <= row[WHY] < n_whys):
-                raise ValueError(f"action row {str(row)[:80]} does not fit the plan's tables")
-            if row[ID] in ids:
-                raise ValueError(f"action id {row[ID]} appears twice")
-            ids.add(row[ID])
+        for raw in doc["rows"]:
+            if not isinstance(raw, list) or len(raw) != PLAN_WIDTH:
+                raise ValueError(f"action row {str(raw)[:80]} does not fit the plan's tables")
+            row = ActionRow(*raw)
+            if (not all(isinstance(value, int) for value in (row.id, row.op, row.app, row.why))
+                    or not 0 <= row.op < n_ops or not 0 <= row.app < n_apps or not 0 <= row.why < n_whys):
+                raise ValueError(f"action row {str(raw)[:80]} does not fit the plan's tables")
+            if row.id in ids:
+                raise ValueError(f"action id {row.id} appears twice")
+            ids.add(row.id)
+            table.rows.append(row)
         return table

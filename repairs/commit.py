@@ -29,14 +29,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import pq
 
-from auditor.connection import Target, connect
-from auditor.errors import AuditorError
+from auditor.core.connection import Target, connect
+from auditor.core.errors import AuditorError
+from auditor.core.server_support import TXID_STATUS_SINCE
 
 COMMITTED, ROLLED_BACK, UNKNOWN = "committed", "rolled back", "unknown"
-#: Seconds ``apply`` / ``undo`` wait for COMMIT's answer by default (``--commit-timeout``).
-DEFAULT_COMMIT_TIMEOUT = 60.0
-#: ``txid_status()`` exists from this server version on; below it the rows are compared.
-TXID_STATUS_SINCE = 100000
 #: ``pg_stat_activity.wait_event`` exists from 9.6; ``SyncRep`` is reported from 10.
 WAIT_EVENT_SINCE = 90600
 #: Seconds between looks at the waiting backend, and before the first one.
@@ -143,7 +140,7 @@ def commit(conn: psycopg.Connection, target: Target, txid: int, *, timeout: floa
         sqlstate = ""
         if result is not None:
             sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
-        if sqlstate and not sqlstate.startswith(("57", "08")):
+        if result is not None and sqlstate and not sqlstate.startswith(("57", "08")):
             message = " ".join((result.error_message or b"").decode(errors="replace").split())
             return Settled(ROLLED_BACK, f"the server answered: {message}", interrupted=state["interrupted"])
         return _settled(settle(target, txid, pid, verdict), watch, state["interrupted"])

@@ -13,8 +13,11 @@ from typing import Any
 
 import psycopg
 
-from auditor.detect import Generation
-from auditor.runner import DEFAULT_SKEW_SECONDS, Scope
+from auditor.audit.runner import Located, Scope, locate
+from auditor.core.detect import Generation
+from auditor.core.errors import AuditFailed
+from auditor.core.settings import DEFAULT_SKEW_SECONDS
+from checks import CATALOGUE
 from repairs.dating import MICROSECOND
 from repairs.model import Action, Invariants, Refusal
 
@@ -46,6 +49,9 @@ class PlanningContext:
     #: release uuid -> the ``created`` release-order planned for it
     release_created: dict[str, datetime] = field(default_factory=dict)
     skew_seconds: float = DEFAULT_SKEW_SECONDS
+    #: The repairs of the plan (their checks are located in one statement).
+    repairs: tuple[str, ...] = ()
+    _findings: dict[str, list[Located]] = field(default_factory=dict, repr=False)
 
     @property
     def scope_params(self) -> dict[str, Any]:
@@ -71,6 +77,27 @@ class PlanningContext:
         """``%(moved)s`` / ``%(moved_at)s``: the releases release-order re-dates, and their new dates."""
         uuids = sorted(self.release_created)
         return {"moved": uuids, "moved_at": [self.release_created[u] for u in uuids]}
+
+    def findings(self, repair: str) -> list[Located]:
+        """Where the findings of the checks whose repair is ``repair`` are, in this snapshot, with the
+        plan's scope and clock: where every planner starts (the planner repairs exactly what they
+        report, and refuses, with their reason, what they mark ``manual``)."""
+        if repair not in self._findings:
+            # One statement for the checks of every repair of the plan: their passes are read once.
+            wanted = set(self.repairs) | {repair}
+            checks = [c for c in CATALOGUE.values() if c.repair in wanted and c.applies_to(self.generation)]
+            try:
+                located = locate(self.conn, self.generation, checks, self.scope,
+                                 grace_seconds=self.grace_seconds, skew_seconds=self.skew_seconds)
+            except AuditFailed as exc:
+                if exc.kind != "timeout":
+                    raise
+                raise AuditFailed("statement_timeout reached while planning; raise --statement-timeout or narrow "
+                                  "with --app", kind="timeout") from None
+            repair_of = {c.id: c.repair for c in checks}
+            for name in wanted:
+                self._findings[name] = [f for f in located if repair_of[f.check] == name]
+        return self._findings[repair]
 
     def add(self, **fields: Any) -> Action:
         """Append an action with the next id."""

@@ -23,9 +23,10 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from auditor.connection import Target, connect, set_timeouts
-from auditor.detect import Generation, detect
-from auditor.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
+from auditor.core.connection import connect, set_timeouts
+from auditor.core.detect import Generation, detect
+from auditor.core.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
+from auditor.core.settings import Settings
 from repairs import commit as committing
 from repairs.actions import ActionTable
 from repairs.identity import Identity, identify, pin_settings
@@ -37,6 +38,7 @@ from repairs.statements import (
     PARAMS_COLUMNS,
     PLAN_COLUMNS,
     Images,
+    Statement,
     Statements,
 )
 
@@ -108,16 +110,18 @@ def _quiet(stage: str) -> None:
 class RepairSession:
     """A connection to the database a plan is applied to, checked before anything changes."""
 
-    def __init__(self, target: Target, expected: Identity, *, what: str, statement_timeout: str,
-                 lock_timeout: str, columns: dict[str, list[str]] | None = None) -> None:
-        self.target = target
-        self.lock_timeout = lock_timeout
+    def __init__(self, settings: Settings, expected: Identity, *, what: str,
+                 columns: dict[str, list[str]] | None = None) -> None:
+        self.target = target = settings.target
+        self.lock_timeout = settings.lock_timeout
+        self.commit_timeout = settings.commit_timeout
         self.what = what
         self.conn = connect(target)
         try:
-            set_timeouts(self.conn, statement_timeout, lock_timeout)
+            set_timeouts(self.conn, settings.statement_timeout, settings.lock_timeout)
             self.conn.commit()  # session settings: the rollback below would otherwise undo them
             self.generation: Generation = detect(self.conn)
+            settings.announce_database(self.conn, self.generation.label)
             self.identity = identify(self.conn, self.generation, target)
             expected.check_same(self.identity, what)
             for table, planned in (columns or {}).items():
@@ -161,7 +165,7 @@ class RepairSession:
 
     def run(self, actions: ActionTable, invariants: Invariants, *, rehearse: bool, grace_seconds: float = 0.0,
             recorder: Recorder | None = None, progress: Progress = _quiet,
-            commit_timeout: float = committing.DEFAULT_COMMIT_TIMEOUT, notify: Callable[[str], None] | None = None) -> Outcome:
+            notify: Callable[[str], None] | None = None) -> Outcome:
         """Apply ``actions`` in one transaction; see the module docstring for the order.
 
         Raises :class:`PlanRefused` (nothing changed), :class:`RepairAborted` (rolled back),
@@ -179,7 +183,9 @@ class RepairSession:
                 conn.rollback()
                 return Outcome(applied, checked, True, False, skipped)
             conn.execute(statements.cleanup)
-            txid = conn.execute("SELECT txid_current()").fetchone()[0]
+            row = conn.execute("SELECT txid_current()").fetchone()
+            assert row is not None
+            txid = int(row[0])
             progress("committing")
         except AuditorError:
             self._rollback()
@@ -201,7 +207,7 @@ class RepairSession:
             reason = " ".join(self.target.redact(str(exc)).split())
             raise RepairAborted(f"{type(exc).__name__}: {reason}; rolled back, nothing was changed") from None
         try:
-            settled = committing.commit(conn, self.target, txid, timeout=commit_timeout, notify=notify or _quiet,
+            settled = committing.commit(conn, self.target, txid, timeout=self.commit_timeout, notify=notify or _quiet,
                                         verdict=lambda c: self._row_verdict(c, actions, grace_seconds))
         except KeyboardInterrupt:
             settled = committing.Settled(committing.UNKNOWN, "interrupted while finding out", interrupted=True)
@@ -328,14 +334,14 @@ def _load(conn: psycopg.Connection, actions: ActionTable, invariants: Invariants
                     copy.write_row(row)
 
 
-def _text_value(conn: psycopg.Connection, query: str) -> str:
+def _text_value(conn: psycopg.Connection, query: Statement) -> str:
     """The one text value ``query`` returns."""
     row = conn.execute(query).fetchone()
     assert row is not None
-    return row[0]
+    return str(row[0])
 
 
-def _json_value(conn: psycopg.Connection, query: str) -> Any:
+def _json_value(conn: psycopg.Connection, query: Statement) -> Any:
     """The one JSON text value ``query`` returns, parsed."""
     return json.loads(_text_value(conn, query))
 

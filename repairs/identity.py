@@ -7,10 +7,10 @@ from typing import Any
 
 import psycopg
 
-from auditor.connection import Target
-from auditor.detect import SCHEMA_MARKERS, Generation
-from auditor.errors import PlanRefused
-from auditor.info import system_identifier
+from auditor.core.connection import Target
+from auditor.core.detect import SCHEMA_MARKERS, Generation
+from auditor.core.errors import PlanRefused
+from auditor.core.info import system_identifier
 
 #: Fingerprints are ``md5(row::text)``; the text of a timestamptz depends on these settings.
 FINGERPRINT_SETTINGS: tuple[tuple[str, str], ...] = (("TimeZone", "UTC"), ("DateStyle", "ISO, MDY"))
@@ -79,7 +79,7 @@ class Identity:
 
 def column_level(migration: int) -> int:
     """The migration the columns alone show for a database at ``migration`` (what
-    :func:`auditor.detect.detect` infers when ``django_migrations`` is unreadable)."""
+    :func:`auditor.core.detect.detect` infers when ``django_migrations`` is unreadable)."""
     level = 12 if migration <= 12 else 19
     for _table, _column, first, last in SCHEMA_MARKERS:
         if first > 19 and first <= migration <= last:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from repairs.actions import APP, OP, ActionTable
+from repairs.actions import ActionTable
 from repairs.model import Invariants, Refusal
 
 RESTORE_LATEST = "restore-latest"
@@ -30,8 +30,8 @@ def derive(actions: ActionTable, repairs: Iterable[str] = (), refusals: Iterable
         return Invariants()
     by_kind: dict[tuple[str, str], set[int]] = {}
     for row in actions.rows:
-        _, kind, table = actions.ops[row[OP]]
-        by_kind.setdefault((kind, table), set()).add(row[APP])
+        _, kind, table = actions.ops[row.op]
+        by_kind.setdefault((kind, table), set()).add(row.app)
 
     def apps(indexes: Iterable[int]) -> set[str]:
         return {actions.apps[i][0] for i in indexes}

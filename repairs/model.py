@@ -65,7 +65,7 @@ class Action:
 
     def to_json(self) -> dict[str, Any]:
         """The action as one JSON object (the plan file stores compact rows: :mod:`repairs.actions`)."""
-        reads = []
+        reads: list[dict[str, str | None]] = []
         if self.fingerprint is not None:
             reads.append({"table": self.table, "uuid": self.row, "fingerprint": self.fingerprint})
         if self.release is not None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import __version__
-from auditor.detect import Generation
-from auditor.errors import BadInput, PlanRefused
+from auditor.core.detect import Generation
+from auditor.core.errors import BadInput, PlanRefused
 from repairs.actions import ActionTable
 from repairs.identity import Identity
 from repairs.invariants import derive
@@ -110,10 +110,10 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
 
 def _check_ops(path: str | os.PathLike[str], plan: Plan) -> None:
     """Refuse a plan holding an action no planner makes (an undo-only kind, an unknown table)."""
-    used = {row[1] for row in plan.actions.rows}
+    used = {row.op for row in plan.actions.rows}
     for index, (repair, kind, table) in enumerate(plan.actions.ops):
         if index in used and ((repair, kind) not in PLAN_OPS or table not in PLAN_TABLES.get(repair, tuple(POINTER))):
-            first = next(row[0] for row in plan.actions.rows if row[1] == index)
+            first = next(row.id for row in plan.actions.rows if row.op == index)
             undo_only = kind in ("uncopy", "reinsert")
             raise PlanRefused(
                 f"{path}: action #{first} is a {repair} {kind} of {table}, which "

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
-from auditor.connection import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Target, audit_session
-from auditor.detect import detect
-from auditor.errors import AuditFailed, BadInput
-from auditor.runner import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, resolve_scope
+from auditor.audit.runner import resolve_scope
+from auditor.core.errors import AuditFailed, BadInput
+from auditor.core.session import read_session
+from auditor.core.settings import Settings
 from repairs import prune_orphans, release_order, restore_latest, unshare
 from repairs.actions import ActionTable
 from repairs.context import PlanningContext, iso
@@ -35,36 +35,23 @@ def chosen_repairs(requested: Iterable[str]) -> list[str]:
     return [r for r in REPAIRS if r in wanted]
 
 
-def make_plan(
-    target: Target,
-    *,
-    apps: Iterable[str] = (),
-    repairs: Iterable[str] = (),
-    grace_seconds: float = DEFAULT_GRACE_SECONDS,
-    skew_seconds: float = DEFAULT_SKEW_SECONDS,
-    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
-    lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
-) -> Plan:
-    """Plan the repairs on ``target``; writes nothing to the database."""
+def make_plan(settings: Settings, *, repairs: Iterable[str] = ()) -> Plan:
+    """Plan the repairs on the settings' target, for the settings' apps, grace and skew; writes
+    nothing to the database."""
     order = chosen_repairs(repairs)
-    if grace_seconds < 0:
-        raise BadInput("--grace must not be negative")
-    if skew_seconds < 0:
-        raise BadInput("--skew must not be negative")
-    with audit_session(target, statement_timeout=statement_timeout, lock_timeout=lock_timeout) as conn:
+    with read_session(settings) as (conn, generation):
         try:
             pin_settings(conn)
-            generation = detect(conn)
-            scope = resolve_scope(conn, apps)
-            identity = identify(conn, generation, target)
+            scope = resolve_scope(conn, settings.scope)
+            identity = identify(conn, generation, settings.target)
             row = conn.execute("SELECT now()").fetchone()
             assert row is not None
             names = conn.execute(
                 "SELECT uuid::text, id FROM api_app WHERE %s OR uuid = ANY(%s::uuid[])",
                 (scope.everything, list(scope.uuids)),
             ).fetchall()
-            ctx = PlanningContext(conn, generation, scope, grace_seconds, row[0], dict(names),
-                                  skew_seconds=skew_seconds)
+            ctx = PlanningContext(conn, generation, scope, settings.grace_seconds, row[0], dict(names),
+                                  skew_seconds=settings.skew_seconds, repairs=tuple(order))
             for name in order:
                 PLANNERS[name](ctx)
         except psycopg.errors.QueryCanceled:
@@ -75,5 +62,5 @@ def make_plan(
     for field, _ in Invariants.FIELDS:
         setattr(invariants, field, [app for app in getattr(invariants, field) if app in touched])
     return Plan(identity=identity, created=iso(ctx.now), apps=list(scope.names), repairs=order,
-                grace_seconds=grace_seconds, actions=ActionTable.of(ctx.actions), refusals=ctx.refusals, invariants=invariants,
-                columns={t: list(generation.columns[t]) for t in COLUMN_TABLES})
+                grace_seconds=settings.grace_seconds, actions=ActionTable.of(ctx.actions), refusals=ctx.refusals,
+                invariants=invariants, columns={t: list(generation.columns[t]) for t in COLUMN_TABLES})

@@ -1,65 +1,58 @@
-"""prune-orphans: delete configs and builds that no release references.
+"""prune-orphans: delete the configs and builds the orphan-config and orphan-build checks report.
 
-Only rows outside the in-flight window ``[now - grace, now + skew]`` (the controller inserts a
-config or build before its release, so a young unreferenced row may be a deploy in flight; a
-row dated later than that is future-dated, not in flight), exactly as the orphan-config and
-orphan-build checks define them.  Each row's full image goes into the plan and into the
-undo file, so a prune can be reviewed and undone.
-
-Never the newest config of an app that has no release (a failed ``apps:create``, or every
-release deleted): ``App.create`` and the next ``config:set`` build release v1 on
-``config_set.latest()``, so that row is not an orphan but the app's only state.  It is listed
-under ``refused`` with the reason; the app itself is the app-without-release finding.
+The planner starts from the checks' own findings, in the plan's snapshot with the plan's scope and
+clock (the in-flight window ``[now - grace, now + skew]``), so it deletes exactly the rows the
+checks call orphans: none in flight, none that some release of any app uses.  A finding the check
+marks for fixing by hand (a row of an app that does not exist; the newest config of an app
+without releases, which ``App.create`` builds v1 on) is listed under ``refused`` with the check's
+reason.  Each pruned row's full image goes into the plan and into the undo file, so a prune can
+be reviewed and undone.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import NamedTuple
 
 from psycopg import sql
+from psycopg.rows import args_row
 
 from repairs.context import PlanningContext, iso
 from repairs.model import POINTER, kind_of
-from repairs.statements import PROTECTED_CONFIG
 
 REPAIR = "prune-orphans"
 
-_ORPHANS = """
-SELECT t.uuid::text, t.app_id::text, t.created, md5(t::text), row_to_json(t)::text, a.uuid IS NOT NULL,
-       {protected} AS protected
-FROM {table} t
-LEFT JOIN api_app a ON a.uuid = t.app_id
-WHERE (%(everything)s OR t.app_id = ANY(%(apps)s::uuid[]))
-  AND NOT EXISTS (SELECT 1 FROM api_release r WHERE r.{pointer} = t.uuid)
-  AND (t.created <= %(before)s OR t.created > %(after)s)
-ORDER BY t.app_id, t.created, t.uuid
-"""
+#: The rows to prune as they are now: fingerprint and image (one query per table, by primary key).
+_ROWS = "SELECT t.uuid::text AS uuid, t.created, md5(t::text) AS fingerprint, row_to_json(t)::text AS image " \
+        "FROM {table} t WHERE t.uuid = ANY(%s::uuid[]) ORDER BY t.app_id, t.created, t.uuid"
 
-#: The newest config of an app without releases (what App.create builds v1 on).
-_PROTECTED_CONFIG = """NOT EXISTS (SELECT 1 FROM api_release r WHERE r.app_id = t.app_id)
-       AND t.created = (SELECT max(c.created) FROM api_config c WHERE c.app_id = t.app_id)"""
+
+class _Row(NamedTuple):
+    uuid: str
+    created: datetime
+    fingerprint: str
+    image: str
 
 
 def plan(ctx: PlanningContext) -> None:
-    """Plan the deletion of every orphan config and build in scope."""
-    for table, pointer in POINTER.items():
-        protected = sql.SQL(_PROTECTED_CONFIG if table == "api_config" else "false")
-        query = sql.SQL(_ORPHANS).format(table=sql.Identifier(table), pointer=sql.Identifier(pointer),
-                                         protected=protected)
-        params = {**ctx.scope_params, "before": ctx.in_flight_before, "after": ctx.future_after}
+    """Plan the deletion of every orphan config and build the checks report in scope."""
+    findings = ctx.findings(REPAIR)
+    for table in POINTER:
+        mine = [f for f in findings if f.object_table == table]
+        for finding in mine:
+            if finding.manual is not None:
+                ctx.refuse(REPAIR, table, str(finding.app_uuid), finding.object_id, finding.manual)
+        apps = {f.object_id: str(f.app_uuid) for f in mine if f.manual is None}
+        if not apps:
+            continue
         pruned = ctx.pruned.setdefault(table, set())
-        for uuid, app, created, fingerprint, image, app_exists, is_protected in ctx.conn.execute(query, params):
-            if not app_exists:
-                ctx.refuse(REPAIR, table, app, uuid,
-                           f"{kind_of(table)} {uuid} belongs to app {app}, which does not exist (dangling "
-                           "reference): not deleting rows of an app that is not there")
-                continue
-            if is_protected:
-                ctx.refuse(REPAIR, table, app, uuid, f"config {uuid} is {PROTECTED_CONFIG}")
-                continue
-            pruned.add(uuid)
-            ctx.add(repair=REPAIR, kind="prune", table=table, app_uuid=app, row=uuid, fingerprint=fingerprint,
-                    image=json.loads(image),
-                    why=f"{kind_of(table)} created {iso(created)} is used by no release (orphan "
-                        + ("dated in the future" if created > ctx.future_after
-                           else f"older than the grace period of {ctx.grace_seconds:g}s") + ")")
+        query = sql.SQL(_ROWS).format(table=sql.Identifier(table))
+        with ctx.conn.cursor(row_factory=args_row(_Row)) as cur:
+            for row in cur.execute(query, (sorted(apps),)):
+                pruned.add(row.uuid)
+                ctx.add(repair=REPAIR, kind="prune", table=table, app_uuid=apps[row.uuid], row=row.uuid,
+                        fingerprint=row.fingerprint, image=json.loads(row.image),
+                        why=f"{kind_of(table)} created {iso(row.created)} is used by no release (orphan "
+                            + ("dated in the future" if row.created > ctx.future_after
+                               else f"older than the grace period of {ctx.grace_seconds:g}s") + ")")

@@ -4,7 +4,8 @@ The controller numbers the next release ``release_set.latest().version + 1`` (ne
 ``created`` over all releases) and takes the newest non-failed release by ``created`` as the
 live one.  When the newest is not the highest version, or releases tie on ``created``, every
 deploy of the app fails on ``UNIQUE(app_id, version)`` (``controller-schema.md`` §8).  The
-smallest change that fixes it: date the highest version 1 µs after the app's newest other
+smallest change that fixes it, for exactly the apps the release-order check reports (its findings, in
+the plan's snapshot, scope and clock): date the highest version 1 µs after the app's newest other
 release (a release dated in the future is moved back just before it instead: no repair dates
 a row after ``now()``).  Where the highest version failed and releases that did not fail tie
 for the live release, the highest of those is first made the newest among them the same way.
@@ -16,7 +17,6 @@ release-order``), planned before unshare and restore-latest, which plan on its d
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -27,22 +27,6 @@ from repairs.context import PlanningContext, iso
 from repairs.dating import Calendar, Dated, make_newest
 
 REPAIR = "release-order"
-
-#: The apps whose release order is broken (the release-order check's rule), in one pass.
-_APPS = """
-SELECT s.app_id::text FROM (
-    SELECT app_id, version, created, {failed} AS failed,
-           max(version) OVER a AS top_version, max(created) OVER a AS newest,
-           max(CASE WHEN {failed} THEN NULL ELSE created END) OVER a AS live_created
-    FROM api_release WHERE %(everything)s OR app_id = ANY(%(apps)s::uuid[])
-    WINDOW a AS (PARTITION BY app_id)
-) s
-GROUP BY s.app_id
-HAVING sum(CASE WHEN s.created = s.newest THEN 1 ELSE 0 END) > 1
-    OR max(CASE WHEN s.created = s.newest THEN s.version END) < max(s.top_version)
-    OR sum(CASE WHEN NOT s.failed AND s.created = s.live_created THEN 1 ELSE 0 END) > 1
-    OR count(*) > count(DISTINCT s.version)
-"""
 
 _RELEASES = """
 SELECT app_id::text, uuid::text, version, created, {failed}, md5(r::text)
@@ -72,9 +56,15 @@ def _versions(releases: list[_Release]) -> str:
 
 
 def plan(ctx: PlanningContext) -> None:
-    """Plan, for every app whose release order is broken, the re-dating that fixes it."""
+    """Plan, for every app the release-order check reports, the re-dating that fixes it (an app it
+    marks for fixing by hand, whose versions repeat, is refused with its reason)."""
     failed = sql.SQL("failed" if ctx.generation.has_failed else "false")
-    apps = [row[0] for row in ctx.conn.execute(sql.SQL(_APPS).format(failed=failed), ctx.scope_params)]
+    apps = []
+    for finding in ctx.findings(REPAIR):
+        if finding.manual is not None:
+            ctx.refuse(REPAIR, "api_release", str(finding.app_uuid), None, finding.manual)
+        else:
+            apps.append(str(finding.app_uuid))
     if not apps:
         return
     rows = ctx.conn.execute(sql.SQL(_RELEASES).format(failed=failed), (apps,)).fetchall()
@@ -86,12 +76,6 @@ def plan(ctx: PlanningContext) -> None:
 
 
 def _plan_app(ctx: PlanningContext, app: str, releases: list[_Release], calendar: Calendar) -> None:
-    repeated = sorted(v for v, n in Counter(r.version for r in releases).items() if n > 1)
-    if repeated:
-        ctx.refuse(REPAIR, "api_release", app, None,
-                   f"versions repeat (v{', v'.join(map(str, repeated[:10]))}): which release keeps the number cannot "
-                   "be known from the database; not repaired by guesswork (restore UNIQUE(app_id, version) by hand)")
-        return
     young = [r for r in releases if ctx.in_flight(r.created)]
     if young:
         ctx.refuse(REPAIR, "api_release", app, young[0].uuid,

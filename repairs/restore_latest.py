@@ -4,7 +4,10 @@ The controller reads "the app's config" with ``config_set.latest()`` (newest ``c
 boot re-saves it, ``App.create`` builds on it, and Deis up to 0019 diffs pushes against
 ``build_set.latest()``.  The live release is the controller's: the newest by ``created``
 that did not fail (with release-order in the plan, by the dates it plans); an app whose live
-release is ambiguous (releases tied on ``created``) is refused.  When ``latest()`` is not the
+release is ambiguous (releases tied on ``created``) is refused.  The apps are those the
+latest-config-not-live, latest-build-not-live and latest-ambiguous checks report in the plan's
+snapshot, scope and clock (so the repair plans exactly what they report), and those the repairs
+planned before it change.  When ``latest()`` is not the
 live release's row (an orphan, a failed release's row, a rollback), the fix is to date the
 live release's own row after every other row of the app: the app's newest plus one
 microsecond.  A row dated in the future (after now() + skew) is never overtaken, since no
@@ -38,7 +41,7 @@ SELECT s.app_id::text, s.uuid::text, s.version, s.row_id::text, s.fp FROM (
            rank() OVER (PARTITION BY r.app_id ORDER BY coalesce(m.created, r.created) DESC) AS rk
     FROM api_release r
     LEFT JOIN unnest(%(moved)s::uuid[], %(moved_at)s::timestamptz[]) AS m(uuid, created) ON m.uuid = r.uuid
-    WHERE (%(everything)s OR r.app_id = ANY(%(apps)s::uuid[])) AND {not_failed}
+    WHERE r.app_id = ANY(%(targets)s::uuid[]) AND {not_failed}
 ) s
 WHERE s.rk = 1
 ORDER BY s.app_id, s.version DESC
@@ -52,7 +55,7 @@ WITH x AS (
            t.created > %(in_flight_before)s AND t.created <= %(future_after)s AS in_flight
     FROM {table} t
     LEFT JOIN unnest(%(pruned)s::uuid[]) AS d(uuid) ON d.uuid = t.uuid
-    WHERE (%(everything)s OR t.app_id = ANY(%(apps)s::uuid[])) AND d.uuid IS NULL
+    WHERE t.app_id = ANY(%(targets)s::uuid[]) AND d.uuid IS NULL
 ), ranked AS (
     SELECT x.*, rank() OVER (PARTITION BY x.app_id, x.future ORDER BY x.created DESC) AS rk FROM x
 )
@@ -96,15 +99,38 @@ def plan(ctx: PlanningContext) -> None:
             ctx.invariants.latest_build = sorted(set(verified))
 
 
+def _targets(ctx: PlanningContext, table: str) -> list[str]:
+    """The apps to plan for in ``table``: those the latest-*-not-live and latest-ambiguous checks
+    report (a finding they mark for fixing by hand is refused with their reason), and those whose
+    live release or rows the repairs planned before this one change (the state they leave is what
+    counts: release-order can change which release is live, unshare gives it a copy)."""
+    findings = [f for f in ctx.findings(REPAIR) if f.object_table == table]
+    targets = {str(f.app_uuid) for f in findings if f.manual is None}
+    manual: dict[str, str] = {}
+    for finding in findings:
+        if finding.manual is not None and str(finding.app_uuid) not in targets:
+            manual.setdefault(str(finding.app_uuid), finding.manual)
+    changed = {a.app_uuid for a in ctx.actions if a.table in (table, "api_release")}
+    if not ctx.scope.everything:
+        changed &= set(ctx.scope.uuids)
+    for app, why in sorted(manual.items()):
+        if app not in changed:
+            ctx.refuse(REPAIR, table, app, None, why)
+    return sorted(targets | changed)
+
+
 def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
     kind = kind_of(table)
+    targets = _targets(ctx, table)
+    if not targets:
+        return []
     not_failed = sql.SQL("NOT r.failed" if ctx.generation.has_failed else "true")
     live: dict[str, list[tuple]] = defaultdict(list)
     for row in ctx.conn.execute(sql.SQL(_LIVE).format(pointer=sql.Identifier(pointer), not_failed=not_failed),
-                                {**ctx.scope_params, **ctx.moved_releases}):
+                                {"targets": targets, **ctx.moved_releases}):
         live[row[0]].append(row[1:])
     rows: dict[str, list[_Row]] = defaultdict(list)
-    params = {**ctx.scope_params, "pruned": sorted(ctx.pruned.get(table, ())), "future_after": ctx.future_after,
+    params = {"targets": targets, "pruned": sorted(ctx.pruned.get(table, ())), "future_after": ctx.future_after,
               "in_flight_before": ctx.in_flight_before}
     for app, uuid, created, fp, future, in_flight in ctx.conn.execute(
             sql.SQL(_CANDIDATES).format(table=sql.Identifier(table)), params):
@@ -127,8 +153,8 @@ def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
                        "(plan --repair release-order)")
             continue
         release, version, row, release_fp = tied[0]
-        copy = copy_of(ctx, table, release)
-        own = copy.new_uuid if copy else row
+        planned = copy_of(ctx, table, release)
+        own = planned.new_uuid if planned else row
         if own is None:
             ctx.refuse(REPAIR, table, app, None,
                        f"the live release v{version} has no {kind}, but {kind}_set.latest() returns {holders[0]}: "
@@ -143,7 +169,7 @@ def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
                        f"the app has a {kind} created within the in-flight window ({ctx.grace_seconds:g}s before now "
                        f"to {ctx.skew_seconds:g}s after): a deploy may be in flight")
             continue
-        fixes.append(_Fix(app, release, version, release_fp, own, copy, present))
+        fixes.append(_Fix(app, release, version, release_fp, own, planned, present))
     return verified + _plan_fixes(ctx, table, fixes)
 
 

@@ -1,10 +1,14 @@
 """``plan sql`` and ``undo sql``: a plan (or the way back) as a script for ``psql -v ON_ERROR_STOP=1 -f``.
 
 The script runs the same statements as ``apply`` / ``undo`` (:mod:`repairs.statements`), in one
-transaction: identity check, load the actions (one multi-row INSERT), lock, skip what is in
-effect already, the checks (fingerprints and re-derivation), change, invariants, COMMIT.  Every check raises, so ``ON_ERROR_STOP`` ends psql and
-the transaction is rolled back.  The data rows are built as sqlglot literals; every rendered
-statement is parsed back by sqlglot, except the PL/pgSQL ``DO`` blocks, kept verbatim.
+transaction: identity check, load the actions (one multi-row INSERT of psycopg literals), lock,
+skip what is in effect already, the checks (fingerprints and re-derivation), change, invariants,
+COMMIT.  Every check raises, so ``ON_ERROR_STOP`` ends psql and the transaction is rolled back.
+
+This is the one place sqlglot serves: it lays each statement out for a reviewer (indented, one
+clause a line) and parses its own output back as a check; what it cannot parse (the PL/pgSQL
+``DO`` blocks, ``SET CONSTRAINTS``) and the data rows are written as psycopg composed them.
+``apply`` never goes through here.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import sqlglot
 from psycopg import sql
 from sqlglot import exp
 
-from auditor.detect import Generation
-from auditor.text import escape
+from auditor.core.detect import Generation
+from auditor.core.server_support import PG_CONTROL_SYSTEM_SINCE
+from auditor.core.text import escape
 from repairs.actions import ActionTable
 from repairs.identity import Identity
 from repairs.model import Action, Invariants, kind_of
@@ -28,7 +34,6 @@ from repairs.statements import (
     PLAN_COLUMNS,
     Statements,
     raise_if_rows,
-    render,
 )
 from repairs.summary import changes_text
 from repairs.undofile import UndoFile
@@ -56,7 +61,7 @@ BEGIN
         wanted.tbl, actual, wanted.columns;
     END IF;
   END LOOP;
-  IF expected.system_identifier IS NOT NULL AND current_setting('server_version_num')::int >= 90600 THEN
+  IF expected.system_identifier IS NOT NULL AND current_setting('server_version_num')::int >= {since} THEN
     BEGIN
       EXECUTE 'SELECT system_identifier::text FROM pg_control_system()' INTO sysid;
     EXCEPTION WHEN insufficient_privilege THEN sysid := NULL;
@@ -109,13 +114,32 @@ class ScriptSource:
                    Invariants(), 0.0, ["undo"])
 
 
+def _do_block(template: str, **parts: sql.Composable) -> str:
+    """A PL/pgSQL block with its constant parts composed in (the script shows it verbatim)."""
+    return sql.SQL(template).format(**parts).as_string(None)
+
+
+def review(statement: sql.Composable | str) -> str:
+    """``statement`` as the script shows it: laid out by sqlglot (dialect postgres) for review and
+    parsed back as a check, or verbatim where sqlglot does not parse it (PL/pgSQL, SET CONSTRAINTS)."""
+    text = statement if isinstance(statement, str) else statement.as_string(None)
+    try:
+        parsed = sqlglot.parse_one(text, read="postgres")
+    except sqlglot.errors.ParseError:
+        return text
+    if isinstance(parsed, exp.Command):
+        return text
+    rendered = parsed.sql(dialect="postgres", pretty=True)
+    if isinstance(sqlglot.parse_one(rendered, read="postgres"), exp.Command):
+        raise AssertionError(f"sqlglot cannot parse a statement it rendered: {rendered[:80]}")
+    return rendered
+
+
 def _values_insert(table: str, columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> str:
-    """One multi-row ``INSERT ... VALUES`` of literal rows, rendered and checked by sqlglot."""
-    insert = exp.insert(
-        exp.values([tuple(exp.null() if v is None else exp.convert(v) for v in row) for row in rows]),
-        table, columns=[c for c, _ in columns],
-    )
-    return render(insert.sql(dialect="postgres"), pretty=False)
+    """One multi-row ``INSERT ... VALUES`` of literal rows (psycopg's literals, one row a line)."""
+    values = sql.SQL(",\n").join(sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row))) for row in rows)
+    return sql.SQL("INSERT INTO {} ({}) VALUES\n{}").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns), values).as_string(None)
 
 
 def _comment(text: str) -> str:
@@ -153,53 +177,53 @@ def script_lines(source: ScriptSource | Plan, lock_timeout: str) -> Iterator[str
         "run with: psql -v ON_ERROR_STOP=1 -f THIS_FILE  (against the same database)\n"
         "One transaction: any failed check raises, psql stops, and nothing is changed.\n"
         f"Run twice, it says '{state}' (a NOTICE) and changes nothing.\n"
-        "Statements are rendered by sqlglot and parsed back as a check; the DO blocks (PL/pgSQL)\n"
-        "and SET CONSTRAINTS, which sqlglot does not parse, are kept verbatim.")
+        "The statements are apply's own, laid out for review by sqlglot; the DO blocks (PL/pgSQL) and\n"
+        "SET CONSTRAINTS, which sqlglot does not parse, are kept verbatim.")
     yield "\\set ON_ERROR_STOP on"
     if not source.actions:
         yield _comment(f"The {what} is empty: nothing to change.")
         return
     statements = Statements(source.generation)
     yield "BEGIN;"
-    yield render(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))) + ";"
-    yield render("SET LOCAL timezone = 'UTC'") + ";"
-    yield render("SET LOCAL datestyle = 'ISO, MDY'") + ";"
+    yield review(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))) + ";"
+    yield review("SET LOCAL timezone = 'UTC'") + ";"
+    yield review("SET LOCAL datestyle = 'ISO, MDY'") + ";"
     yield _comment(f"Is this the database the {what} was made on (name, migration, columns, server)?")
-    yield render("CREATE TEMPORARY TABLE ca_identity (database text, migration text, system_identifier text)") + ";"
+    yield review("CREATE TEMPORARY TABLE ca_identity (database text, migration text, system_identifier text)") + ";"
     yield _values_insert("ca_identity", (("database", ""), ("migration", ""), ("system_identifier", "")),
                          [(ident.database, None if ident.inferred else ident.migration_name,
                            ident.system_identifier)]) + ";"
-    yield render("CREATE TEMPORARY TABLE ca_columns (tbl text, columns text)") + ";"
+    yield review("CREATE TEMPORARY TABLE ca_columns (tbl text, columns text)") + ";"
     yield _values_insert("ca_columns", (("tbl", ""), ("columns", "")),
                          [(t, ",".join(source.generation.columns[t])) for t in COLUMN_TABLES]) + ";"
-    yield _IDENTITY_CHECK.replace("{what}", what) + ";"
+    yield _do_block(_IDENTITY_CHECK, what=sql.SQL(what), since=sql.Literal(PG_CONTROL_SYSTEM_SINCE)) + ";"
     yield _comment(f"The {what}'s actions, one row each:")
     yield from (action_comment(a) for a in source.actions)
-    yield from (s + ";" for s in statements.setup)
+    yield from (review(s) + ";" for s in statements.setup)
     yield _values_insert("ca_plan", PLAN_COLUMNS, list(source.actions.load_rows())) + ";"
     yield from _expect_insert(source.invariants)
     yield _values_insert("ca_params", PARAMS_COLUMNS, [(float(source.grace_seconds),)]) + ";"
-    yield from (s + ";" for s in statements.analyze)
+    yield from (review(s) + ";" for s in statements.analyze)
     yield _comment("Lock every row the actions read or change (gives up after lock_timeout).")
-    yield from (s + ";" for s in statements.locks)
+    yield from (review(s) + ";" for s in statements.locks)
     yield _comment(f"Apps whose every action is in effect already are skipped ('{state}').")
-    yield from (s + ";" for s in statements.done)
-    yield _DONE_NOTICE.replace("{state}", state) + ";"
+    yield from (review(s) + ";" for s in statements.done)
+    yield _do_block(_DONE_NOTICE, state=sql.SQL(state)) + ";"
     label = "stale plan, nothing changed" if what == "plan" else "cannot undo, nothing changed"
     yield _comment("Preconditions: every row is as planned (md5 of the row's text) and every action is one the\n"
                    "planners would make now; an undo checks only what it restores.")
-    yield raise_if_rows(statements.stale if what == "plan" else statements.stale_undo, label) + ";"
+    yield review(raise_if_rows(statements.stale if what == "plan" else statements.stale_undo, label)) + ";"
     yield _comment("The invariants the actions imply, and a snapshot for them.")
-    yield statements.expect + ";"
-    yield from (s + ";" for s in statements.snapshot)
+    yield review(statements.expect) + ";"
+    yield from (review(s) + ";" for s in statements.snapshot)
     yield _comment("The changes: copies, pointers, dates, deletions, re-insertions (set-based).")
-    yield from (s + ";" for s in statements.changes)
-    yield CONSTRAINTS_NOW + ";"
+    yield from (review(s) + ";" for s in statements.changes)
+    yield review(CONSTRAINTS_NOW) + ";"
     yield _comment("Invariants: releases and their content unchanged, no sharing left, latest() is live, "
                    "row counts as planned.")
-    yield raise_if_rows(statements.invariants, "invariant broken, rolled back") + ";"
-    yield statements.cleanup + ";"
-    yield render("DROP TABLE ca_identity, ca_columns") + ";"
+    yield review(raise_if_rows(statements.invariants, "invariant broken, rolled back")) + ";"
+    yield review(statements.cleanup) + ";"
+    yield review("DROP TABLE ca_identity, ca_columns") + ";"
     yield "COMMIT;"
 
 

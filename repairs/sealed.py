@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import BadInput, PlanRefused
-from auditor.fileio import atomic_write
+from auditor.core.errors import BadInput, PlanRefused
+from auditor.core.fileio import atomic_write
 
 #: The environment variable holding the signing key of plan and undo files.
 KEY_ENV = "CONTROLLER_AUDIT_PLAN_KEY"
@@ -58,8 +58,9 @@ def write_sealed(path: str | os.PathLike[str], doc: dict[str, Any]) -> str:
     the way to read a plan.
     """
     parts = {key: dump(value) for key, value in doc.items() if key not in ("checksum", SIGNATURE)}
-    doc["checksum"] = write_sealed_parts(path, parts)
-    return doc["checksum"]
+    sealed = write_sealed_parts(path, parts)
+    doc["checksum"] = sealed
+    return sealed
 
 
 def dump(value: Any) -> str:

@@ -3,24 +3,30 @@
 The planned rows are loaded once into the temporary table ``ca_plan`` (``apply`` by COPY, the
 script by one multi-row INSERT); everything else is a fixed number of set-based statements,
 however many rows are repaired: lock, compare fingerprints, snapshot, change, verify.  The
-statements hold no values, only identifiers (composed with :mod:`psycopg.sql`); each is
-rendered by sqlglot (dialect postgres) and parsed back as a check, so ``apply`` runs exactly
-the text the script shows.  A check query returns ``(action, problem)`` rows: ``apply`` reads
-them, the script wraps them in a ``DO`` block that raises.
+statements hold no values, only identifiers, composed with :mod:`psycopg.sql` alone: ``apply``
+and ``undo`` execute exactly what psycopg composes (no other library parses or rewrites what is
+executed); ``plan sql`` lays the same statements out for review (:mod:`repairs.script`).  A check
+query returns ``(action, problem)`` rows: ``apply`` reads them, the script wraps them in a ``DO``
+block that raises.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import sqlglot
 from psycopg import sql
-from sqlglot import exp
 
-from auditor.detect import Generation
+if TYPE_CHECKING:
+    from typing_extensions import LiteralString
+
+from auditor.core.detect import Generation
+from checks._orphans import PROTECTED_CONFIG
 from repairs.model import POINTER, kind_of
 
+#: What a statement is: psycopg composes it, ``apply`` executes it as it is.
+Statement = sql.SQL | sql.Composed
 #: Columns of ``ca_plan``, in COPY order (``undo``: an action of an undo file; ``cur_created``:
 #: the ``created`` an undo's re-dated row must have now, when the undo file records it).
 PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -31,9 +37,6 @@ PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 #: Columns of ``ca_params``: the plan's settings the checks use (one row).
 PARAMS_COLUMNS: tuple[tuple[str, str], ...] = (("grace_seconds", "double precision NOT NULL"),)
-#: Why prune-orphans never deletes the newest config of an app without releases.
-PROTECTED_CONFIG = ("the newest config of an app without releases: App.create builds the next v1 on it "
-                    "(see app-without-release); not an orphan to delete")
 EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), ("app", "uuid NOT NULL"))
 #: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
 SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
@@ -43,33 +46,25 @@ REDATED: tuple[str, ...] = (*POINTER, "api_release")
 #: Every temporary table a repair transaction creates (the script adds ca_identity, ca_columns).
 TEMPORARY_TABLES = ("ca_plan", "ca_expect", "ca_seen", "ca_params", "ca_done", "ca_before", "ca_counts")
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
-#: Check the deferred foreign keys now, before the invariants (kept verbatim: sqlglot does not parse it).
-CONSTRAINTS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"
+#: Check the deferred foreign keys now, before the invariants.
+CONSTRAINTS_NOW = sql.SQL("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def render(statement: sql.Composable | str, pretty: bool = True) -> str:
-    """``statement`` rendered by sqlglot for PostgreSQL (indented for review unless
-    ``pretty`` is false), verified by parsing it back."""
-    text = statement if isinstance(statement, str) else statement.as_string(None)
-    rendered = sqlglot.parse_one(text, read="postgres").sql(dialect="postgres", pretty=pretty)
-    parsed = sqlglot.parse_one(rendered, read="postgres")
-    if isinstance(parsed, exp.Command):
-        raise AssertionError(f"sqlglot cannot parse a generated statement: {rendered[:80]}")
-    return rendered
+def statement(composed: Statement | LiteralString) -> Statement:
+    """A statement as executed: psycopg's composition (a constant text is one :class:`sql.SQL`)."""
+    return sql.SQL(composed) if isinstance(composed, str) else composed
 
 
-def raise_if_rows(query: str, label: str) -> str:
-    """A ``DO`` block (kept verbatim: sqlglot does not parse PL/pgSQL) raising if ``query`` has rows."""
-    assert "$$" not in query
-    block = sql.SQL(
+def raise_if_rows(query: Statement, label: str) -> sql.Composed:
+    """A ``DO`` block (for ``plan sql``: psql stops at the exception) raising if ``query`` has rows."""
+    return sql.SQL(
         "DO $$\nDECLARE problems text;\nBEGIN\n"
         "  SELECT string_agg(coalesce('action #' || s.action || ': ', '') || s.problem, '; ') INTO problems\n"
         "  FROM ({query}) AS s;\n"
         "  IF problems IS NOT NULL THEN\n"
         "    RAISE EXCEPTION {message}, problems;\n"
         "  END IF;\nEND $$"
-    ).format(query=sql.SQL(query), message=sql.Literal(f"controller-audit: {label}: %"))
-    return block.as_string(None)
+    ).format(query=query, message=sql.Literal(f"controller-audit: {label}: %"))
 
 
 def _table_def(name: str, columns: tuple[tuple[str, str], ...]) -> sql.Composed:
@@ -108,25 +103,25 @@ class Statements:
 
     # -- setup ----------------------------------------------------------------------------
     @cached_property
-    def setup(self) -> list[str]:
+    def setup(self) -> list[Statement]:
         """Create the temporary tables the planned rows are loaded into."""
-        return [render(_table_def(name, columns)) for name, columns in
+        return [statement(_table_def(name, columns)) for name, columns in
                 (("ca_plan", PLAN_COLUMNS), ("ca_expect", EXPECT_COLUMNS), ("ca_seen", SEEN_COLUMNS),
                  ("ca_params", PARAMS_COLUMNS))]
 
     @cached_property
-    def cleanup(self) -> str:
+    def cleanup(self) -> Statement:
         """Drop the temporary tables before COMMIT: a backend that still has temporary tables
         when it is terminated drops them in a transaction of its own, which (with a synchronous
         standby that does not answer) would keep it waiting forever after the kill."""
-        return render("DROP TABLE IF EXISTS " + ", ".join(TEMPORARY_TABLES))
+        return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, TEMPORARY_TABLES)))
 
     @cached_property
-    def analyze(self) -> list[str]:
-        return [render("ANALYZE ca_plan"), render("ANALYZE ca_expect")]
+    def analyze(self) -> list[Statement]:
+        return [statement("ANALYZE ca_plan"), statement("ANALYZE ca_expect")]
 
     @cached_property
-    def locks(self) -> list[str]:
+    def locks(self) -> list[Statement]:
         """``SELECT ... FOR NO KEY UPDATE`` every row the plan reads or changes (set-based, one
         per table), keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row).
 
@@ -134,18 +129,19 @@ class Statements:
         of a foreign-key check, so a controller inserting a release that points at a planned
         config or build is never blocked by (or deadlocked with) the repair; deleting a pruned
         orphan takes the stronger lock at the ``DELETE`` itself."""
-        keys = [(table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
+        keys: list[tuple[str, Statement]] = [
+            (table, sql.SQL("SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = {}").format(sql.Literal(table)))
                 for table in POINTER]
         keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL "
                                             "UNION ALL SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = 'api_release'")))
-        return [render(sql.SQL(
+        return [statement(sql.SQL(
             "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
             "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
         ).format(name=sql.Literal(table), t=sql.Identifier(table), keys=key)) for table, key in keys]
 
     # -- preconditions ------------------------------------------------------------------
     @cached_property
-    def stale(self) -> str:
+    def stale(self) -> Statement:
         """A plan's actions that may not run on the database as it is: ``(action, problem)``, at most 20.
 
         Each must still find its rows exactly as planned (fingerprints) **and** be what the
@@ -155,23 +151,23 @@ class Statements:
         return self._first_20(self._stale_parts(undo=False))
 
     @cached_property
-    def stale_undo(self) -> str:
+    def stale_undo(self) -> Statement:
         """:attr:`stale` for an undo, which checks only what it restores (:meth:`_undo_checks`),
         so a later ``updated`` from a controller boot does not block it."""
         return self._first_20(self._stale_parts(undo=True))
 
     @cached_property
-    def stale_undo_apps(self) -> str:
+    def stale_undo_apps(self) -> Statement:
         """The apps (uuid text) of every action :attr:`stale_undo` would report."""
-        return render(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
+        return statement(sql.SQL("SELECT DISTINCT CAST(q.app AS text) FROM ({}) AS s JOIN ca_plan AS q "
                               "ON q.action = s.action").format(sql.SQL(" UNION ALL ").join(self._stale_parts(undo=True))))
 
     @staticmethod
-    def _first_20(parts: list[sql.Composed]) -> str:
-        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
+    def _first_20(parts: list[Statement]) -> Statement:
+        return statement(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
-    def _stale_parts(self, undo: bool) -> list[sql.Composed]:
+    def _stale_parts(self, undo: bool) -> list[Statement]:
         parts = [self._kinds_allowed(undo), *self._release_checks(undo)]
         for table, pointer in POINTER.items():
             parts += self._undo_checks(table, pointer) if undo else self._plan_checks(table, pointer)
@@ -190,7 +186,7 @@ class Statements:
                  tail=sql.Literal(f" is not an action {'an undo' if undo else 'a plan'} can hold"))
 
     @staticmethod
-    def _problems(checks: list[tuple[sql.Composable, str | sql.Composable]], source: sql.Composable) -> sql.Composed:
+    def _problems(checks: list[tuple[Statement, str | Statement]], source: Statement) -> sql.Composed:
         """``(action, problem)`` for every check (condition, message) true of a row of ``source``:
         one pass, each row's problems unnested from an array of CASEs."""
         cases = sql.SQL(", ").join(
@@ -199,7 +195,7 @@ class Statements:
         return sql.SQL("SELECT c.action, c.problem FROM (SELECT q.action, unnest(ARRAY[{cases}]) AS problem "
                        "{source}) AS c WHERE c.problem IS NOT NULL").format(cases=cases, source=source)
 
-    def _plan_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+    def _plan_checks(self, table: str, pointer: str) -> list[Statement]:
         """A plan's rows are as planned, and each action is one the planners would make now.
 
         Fingerprints: the row and its release as planned, a pruned row unused, a copy's uuid free.
@@ -219,7 +215,7 @@ class Statements:
         kind = kind_of(table)
         users = sql.SQL(
             "SELECT r.{p} AS row_id, (array_agg(r.uuid ORDER BY r.version, r.created, r.uuid))[1] AS keeper, "
-            "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version, "
+            "(array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1] AS keeper_version "
             "FROM api_release AS r JOIN {t} AS ux ON ux.uuid = r.{p} AND ux.app_id = r.app_id "
             "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy') "
             "GROUP BY r.{p}").format(**f)
@@ -244,7 +240,7 @@ class Statements:
         protected = sql.SQL("false") if table != "api_config" else sql.SQL(
             "q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_release AS ar WHERE ar.app_id = q.app) "
             "AND x.created = (SELECT max(ac.created) FROM api_config AS ac WHERE ac.app_id = q.app)")
-        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+        checks: list[tuple[Statement, str | Statement]] = [
             (sql.SQL("s.fp IS DISTINCT FROM q.fp"), f"{kind} changed or gone since planning"),
             (sql.SQL("q.release IS NOT NULL AND sr.fp IS DISTINCT FROM q.release_fp"),
              "its release changed or is gone since planning"),
@@ -275,7 +271,7 @@ class Statements:
         ]
         return [self._problems(checks, source)]
 
-    def _release_checks(self, undo: bool) -> list[sql.Composed]:
+    def _release_checks(self, undo: bool) -> list[Statement]:
         """A re-dated release (release-order, opt-in, or its undo).
 
         Plan: the release as planned (fingerprint) and of this app, re-dated once, not into the
@@ -287,7 +283,7 @@ class Statements:
             "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = 'api_release' AND s.uuid = q.uuid "
             "LEFT JOIN api_release AS x ON x.uuid = q.uuid WHERE q.tbl = 'api_release' AND q.undo = {}").format(
             sql.Literal(undo))
-        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+        checks: list[tuple[Statement, str | Statement]] = [
             (sql.SQL("x.uuid IS NULL OR x.app_id <> q.app"), "the release is gone, or of another app"),
         ]
         if undo:
@@ -302,7 +298,7 @@ class Statements:
         return [self._problems(checks, source), twice]
 
     @staticmethod
-    def _duplicates(table: str) -> list[sql.Composed]:
+    def _duplicates(table: str) -> list[Statement]:
         """No release gets two copies (or undone copies) of one kind, no row two other actions, no
         two copies one uuid."""
         kind = kind_of(table)
@@ -318,7 +314,7 @@ class Statements:
                     "WHERE q.tbl = {name} AND q.kind = 'copy' GROUP BY q.new_uuid HAVING count(*) > 1").format(name=name),
         ]
 
-    def _undo_checks(self, table: str, pointer: str) -> list[sql.Composed]:
+    def _undo_checks(self, table: str, pointer: str) -> list[Statement]:
         """An undo checks only what it restores.
 
         uncopy: the copy exists with the original's content (so pointing the release back changes
@@ -338,7 +334,7 @@ class Statements:
             "LEFT JOIN {t} AS x ON x.uuid = q.uuid LEFT JOIN {t} AS o ON o.uuid = q.new_uuid AND q.kind = 'uncopy' "
             "LEFT JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.undo").format(**f)
         image = sql.SQL("CAST(q.image AS json)")
-        checks: list[tuple[sql.Composable, str | sql.Composable]] = [
+        checks: list[tuple[Statement, str | Statement]] = [
             (sql.SQL("q.kind IN ('uncopy', 'redate') AND s.uuid IS NULL"), f"the {kind} is gone"),
             (sql.SQL("q.kind = 'uncopy' AND o.uuid IS NULL"), f"the original {kind} is gone"),
             (sql.SQL("q.kind = 'uncopy' AND ({} <> {} OR x.app_id <> q.app OR o.app_id <> q.app)").format(
@@ -372,7 +368,7 @@ class Statements:
 
     # -- already done ---------------------------------------------------------------------
     @cached_property
-    def done(self) -> list[str]:
+    def done(self) -> list[Statement]:
         """Find the apps whose every action is already in effect (``ca_done``), and drop their
         actions from ``ca_plan``: a second run of an applied plan (or undo) changes nothing.
 
@@ -380,7 +376,7 @@ class Statements:
         the new ``created``; an undone copy is gone and its release points at the original; a
         re-inserted row exists with its recorded content and ``created``.
         """
-        parts = []
+        parts: list[Statement] = []
         for table, pointer in POINTER.items():
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer))
             reinserted = sql.SQL(
@@ -399,23 +395,23 @@ class Statements:
             "SELECT q.app, CASE q.kind WHEN 'redate' THEN coalesce(x.created = q.new_created, false) ELSE false END "
             "FROM ca_plan AS q LEFT JOIN api_release AS x ON x.uuid = q.uuid WHERE q.tbl = 'api_release'"))
         return [
-            render(sql.SQL("CREATE TEMPORARY TABLE ca_done AS SELECT d.app, bool_and(d.done) AS done, "
+            statement(sql.SQL("CREATE TEMPORARY TABLE ca_done AS SELECT d.app, bool_and(d.done) AS done, "
                            "count(*) AS actions FROM ({}) AS d GROUP BY d.app").format(sql.SQL(" UNION ALL ").join(parts))),
-            render("DELETE FROM ca_plan AS q USING ca_done AS d WHERE d.app = q.app AND d.done"),
+            statement("DELETE FROM ca_plan AS q USING ca_done AS d WHERE d.app = q.app AND d.done"),
         ]
 
     @cached_property
-    def skipped(self) -> str:
+    def skipped(self) -> Statement:
         """``(app uuid, app name, actions)`` of the apps :attr:`done` dropped."""
-        return render("SELECT CAST(d.app AS text), a.id, d.actions FROM ca_done AS d "
+        return statement("SELECT CAST(d.app AS text), a.id, d.actions FROM ca_done AS d "
                       "LEFT JOIN api_app AS a ON a.uuid = d.app WHERE d.done ORDER BY a.id, d.app")
 
     # -- invariants the actions imply -----------------------------------------------------------
     @cached_property
-    def expect(self) -> str:
+    def expect(self) -> Statement:
         """Add the ``latest()`` invariant for every app with a copy dated after its release (only
         restore-latest dates a copy so: it must then be the live release's, as ``latest()``)."""
-        return render(sql.SQL(
+        return statement(sql.SQL(
             "INSERT INTO ca_expect (invariant, app) SELECT DISTINCT CASE q.tbl WHEN 'api_config' THEN "
             "'latest_config' ELSE 'latest_build' END, q.app FROM ca_plan AS q "
             "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy' AND NOT q.undo "
@@ -429,7 +425,7 @@ class Statements:
 
     # -- snapshot -------------------------------------------------------------------------
     @cached_property
-    def snapshot(self) -> list[str]:
+    def snapshot(self) -> list[Statement]:
         """Record, before any change, what the invariants compare against."""
         before = sql.SQL(
             "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.created, r.config_id, r.build_id, "
@@ -438,7 +434,7 @@ class Statements:
             "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
         ).format(**self._digests(build_alias="b"))
         counts = sql.SQL("CREATE TEMPORARY TABLE ca_counts AS {}").format(self._counts("before"))
-        return [render(before), render(counts)]
+        return [statement(before), statement(counts)]
 
     @staticmethod
     def _counts(column: str) -> sql.Composed:
@@ -449,11 +445,12 @@ class Statements:
 
     # -- changes ---------------------------------------------------------------------------
     @cached_property
-    def changes(self) -> list[str]:
+    def changes(self) -> list[Statement]:
         """The changes: per table one INSERT of copies; one UPDATE of the releases' pointers (both
         at once: each release row is rewritten once); per table one UPDATE of dates, one DELETE,
         one INSERT of re-inserted rows."""
-        copies, rest = [], []
+        copies: list[Statement] = []
+        rest: list[Statement] = []
         for table, pointer in POINTER.items():
             columns = self.columns(table)
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer),
@@ -475,7 +472,7 @@ class Statements:
             ]
         rest.append(sql.SQL("UPDATE api_release AS x SET created = q.new_created FROM ca_plan AS q "
                             "WHERE q.tbl = 'api_release' AND q.kind = 'redate' AND x.uuid = q.uuid"))
-        return [render(s) for s in (*copies, self._repoint(), *rest)]
+        return [statement(s) for s in (*copies, self._repoint(), *rest)]
 
     @staticmethod
     def _repoint() -> sql.Composed:
@@ -493,14 +490,14 @@ class Statements:
 
     # -- invariants ------------------------------------------------------------------------
     @cached_property
-    def invariants(self) -> str:
+    def invariants(self) -> Statement:
         """Everything that must hold before COMMIT: ``(action, problem)`` rows for what does not."""
         parts = [self._releases_unchanged(), self._counts_as_planned(), self._post_images("api_release"),
                  self._release_order()]
         for table, pointer in POINTER.items():
             parts += [self._post_images(table), self._no_new_orphan(table, pointer), self._unshared(table, pointer),
                       self._latest(table, pointer)]
-        return render(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
+        return statement(sql.SQL("SELECT s.action, s.problem FROM ({}) AS s ORDER BY s.action NULLS FIRST LIMIT 20").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
     def _releases_unchanged(self) -> sql.Composed:
@@ -631,31 +628,31 @@ class Images:
     """
 
     @cached_property
-    def rows_before(self) -> str:
+    def rows_before(self) -> Statement:
         """Re-dated and pruned rows before the change, as a JSON array."""
         return self._agg(sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"), "('redate', 'prune')", "uuid")
 
     @cached_property
-    def rows_after(self) -> str:
+    def rows_after(self) -> Statement:
         """Re-dated rows after the change: ``[[action, null, md5], ...]``."""
         return self._agg(sql.SQL("q.action, NULL, md5(CAST(x AS text))"), "('redate')", "uuid")
 
     @staticmethod
-    def _agg(select: sql.Composable, kinds: str, key: str) -> str:
+    def _agg(select: Statement, kinds: str, key: str) -> Statement:
         parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
                          "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
             select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
             kinds=sql.SQL(kinds)) for table in REDATED]
-        return render(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
+        return statement(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))
 
     @cached_property
-    def copies_after(self) -> str:
+    def copies_after(self) -> Statement:
         """``[[action, md5 of the copy, md5 of its release], ...]`` in action order, as compact JSON."""
         parts = [sql.SQL("SELECT q.action, md5(CAST(x AS text)) AS copy_fp, md5(CAST(r AS text)) AS release_fp "
                          "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
                          "JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.kind = 'copy'").format(
             t=sql.Identifier(table), name=sql.Literal(table)) for table in POINTER]
         item = sql.SQL("'[' || CAST(s.action AS text) || ',\"' || s.copy_fp || '\",\"' || s.release_fp || '\"]'")
-        return render(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
+        return statement(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
                               "FROM ({parts}) AS s").format(item=item, parts=sql.SQL(" UNION ALL ").join(parts)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from itertools import islice
 
-from auditor.text import escape
+from auditor.core.text import escape
 from repairs.model import Action, expected_changes, kind_of
 from repairs.planfile import Plan
 

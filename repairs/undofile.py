@@ -23,13 +23,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditor import __version__
-from auditor.detect import Generation
-from auditor.errors import BadInput, PlanRefused
-from auditor.fileio import discard_output, resolve_output
-from repairs.actions import APP, ID, NEW_CREATED, NEW_UUID, OP, RELEASE, RELEASE_FP, ROW, VERSION, ActionTable
+from auditor.core.detect import Generation
+from auditor.core.errors import BadInput, PlanRefused
+from auditor.core.fileio import discard_output, resolve_output
+from repairs.actions import ActionRow, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
 from repairs.model import POINTER
@@ -41,9 +41,21 @@ FORMAT = "controller-audit-undo"
 FORMAT_VERSION = 3
 #: How many fresh names (``PLAN.undo-2.json`` ...) are tried before giving up.
 FRESH_NAMES = 1000
-#: The fields of a row of ``copies``.
-COPY_FIELDS = ("action", "op", "app", "original", "release", "release_version", "release_fingerprint_before",
-               "inserted")
+class CopyRow(NamedTuple):
+    """A row of the undo file's ``copies``: a copy the apply made, and what undoing it needs."""
+
+    action: int
+    op: int
+    app: int
+    original: str
+    release: str
+    release_version: int | None
+    release_fingerprint_before: str | None
+    inserted: str
+
+
+#: The fields of a row of ``copies``, as the file names them.
+COPY_FIELDS: tuple[str, ...] = CopyRow._fields
 
 
 def default_undo_path(plan_file: str | os.PathLike[str]) -> Path:
@@ -54,7 +66,7 @@ def default_undo_path(plan_file: str | os.PathLike[str]) -> Path:
 def reserve(path: str | os.PathLike[str], *, fresh: bool) -> Path:
     """Take the undo file's name: create it empty (mode 0600) only if no file has that name.
 
-    The path goes through the one output writer's rules (:func:`auditor.fileio.resolve_output`):
+    The path goes through the one output writer's rules (:func:`auditor.core.fileio.resolve_output`):
     a FIFO or a character device is written through (nothing there to overwrite), a symbolic
     link is followed, a directory is refused.  A regular file, or a link to one, is never
     overwritten: ``fresh`` (the default name) tries ``NAME.undo-2.json``, ``-3``... and returns the
@@ -130,24 +142,24 @@ class UndoRecorder:
             self._pool.shutdown()
 
 
-def copies(actions: ActionTable) -> list[list[Any]]:
-    """One row of :data:`COPY_FIELDS` per copy: everything undo needs but the fingerprints after."""
+def copies(actions: ActionTable) -> list[CopyRow]:
+    """One :class:`CopyRow` per copy: everything undo needs but the fingerprints after."""
     copy_ops = {i for i, (_, kind, _) in enumerate(actions.ops) if kind == "copy"}
-    return [[r[ID], r[OP], r[APP], r[ROW], r[RELEASE], r[VERSION], r[RELEASE_FP], r[NEW_UUID]]
-            for r in actions.rows if r[OP] in copy_ops]
+    return [CopyRow(r.id, r.op, r.app, r.row, str(r.release), r.release_version, r.release_fingerprint,
+                    str(r.new_uuid)) for r in actions.rows if r.op in copy_ops]
 
 
 def rows(actions: ActionTable, images: RowImages) -> list[dict[str, Any]]:
     """The re-dated and pruned rows: their pre-images and fingerprints before and after."""
     out = []
     for r in actions.rows:
-        if r[ID] not in images.row_before:
+        if r.id not in images.row_before:
             continue
-        before, before_fp = images.row_before[r[ID]]
-        entry = {"action": r[ID], "op": r[OP], "app": r[APP], "row": r[ROW], "before": before,
-                 "fingerprint_before": before_fp, "fingerprint_after": images.row_after.get(r[ID])}
-        if r[ID] in images.row_after:
-            entry["created_after"] = r[NEW_CREATED]  # a re-date: the created the apply gave the row
+        before, before_fp = images.row_before[r.id]
+        entry = {"action": r.id, "op": r.op, "app": r.app, "row": r.row, "before": before,
+                 "fingerprint_before": before_fp, "fingerprint_after": images.row_after.get(r.id)}
+        if r.id in images.row_after:
+            entry["created_after"] = r.new_created  # a re-date: the created the apply gave the row
         out.append(entry)
     return out
 
@@ -244,29 +256,37 @@ def _reverse(doc: dict[str, Any]) -> ActionTable:
         return ops.setdefault(("undo", kind, forward[forward_op][2]), len(ops))
 
     after = {a: (copy_fp, release_fp) for a, copy_fp, release_fp in doc["copies_after"]}
-    changes: list[tuple[int, list[Any], Any]] = []
-    for action, fop, app, original, release, version, before_fp, inserted in doc["copies"]:
-        copy_fp, release_fp = after[action]
-        why = f"undo #{action}: point v{version} back at {original} and delete the copy"
-        changes.append((action, [op("uncopy", fop), app, inserted, copy_fp, release, version, release_fp, original,
-                                 None, why, None, before_fp, None], None))
+    #: (the forward action, its undo as an ActionRow without id and why, the why, the image to re-insert)
+    changes: list[tuple[int, ActionRow, str, Any]] = []
+    for copy in (CopyRow(*row) for row in doc["copies"]):
+        copy_fp, release_fp = after[copy.action]
+        changes.append((copy.action, ActionRow(
+            id=0, op=op("uncopy", copy.op), app=copy.app, row=copy.inserted, fingerprint=copy_fp,
+            release=copy.release, release_version=copy.release_version, release_fingerprint=release_fp,
+            new_uuid=copy.original, new_created=None, why=0, post_fingerprint=None,
+            release_post_fingerprint=copy.release_fingerprint_before),
+            f"undo #{copy.action}: point v{copy.release_version} back at {copy.original} and delete the copy", None))
     for entry in doc["rows"]:
         action, kind = entry["action"], forward[entry["op"]][1]
         if kind == "redate":
             created = entry["before"]["created"]
-            changes.append((action, [op("redate", entry["op"]), entry["app"], entry["row"], entry["fingerprint_after"],
-                                     None, None, None, None, created, f"undo #{action}: created back to {created}",
-                                     entry["fingerprint_before"], None, entry.get("created_after")], None))
+            changes.append((action, ActionRow(
+                id=0, op=op("redate", entry["op"]), app=entry["app"], row=entry["row"],
+                fingerprint=entry["fingerprint_after"], release=None, release_version=None, release_fingerprint=None,
+                new_uuid=None, new_created=created, why=0, post_fingerprint=entry["fingerprint_before"],
+                current_created=entry.get("created_after")), f"undo #{action}: created back to {created}", None))
         elif kind == "prune":
-            changes.append((action, [op("reinsert", entry["op"]), entry["app"], entry["row"], None, None, None, None,
-                                     None, None, f"undo #{action}: re-insert the pruned row",
-                                     entry["fingerprint_before"], None, None], entry["before"]))
+            changes.append((action, ActionRow(
+                id=0, op=op("reinsert", entry["op"]), app=entry["app"], row=entry["row"], fingerprint=None,
+                release=None, release_version=None, release_fingerprint=None, new_uuid=None, new_created=None,
+                why=0, post_fingerprint=entry["fingerprint_before"]),
+                f"undo #{action}: re-insert the pruned row", entry["before"]))
         else:
             raise ValueError(f"unknown change kind {kind!r}")
     changes.sort(key=lambda c: c[0], reverse=True)
-    for number, (_, row, image) in enumerate(changes, start=1):
-        table.rows.append([number, *row[:9], len(table.whys), *row[10:]])
-        table.whys.append(row[9])
+    for number, (_, row, why, image) in enumerate(changes, start=1):
+        table.rows.append(row._replace(id=number, why=len(table.whys)))
+        table.whys.append(why)
         if image is not None:
             table.images[number] = image
     table.ops = list(ops)

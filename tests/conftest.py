@@ -26,6 +26,7 @@ import pytest
 
 from auditor.testbed.builder import Controller
 from auditor.testbed.schema import STANDARD_MIGRATIONS
+from tests.damage import DamagingController
 from tests.markers import is_compat, version_matches
 from tests.testbed import Server, start_server
 
@@ -107,7 +108,7 @@ class ControllerDB:
 
     def controller(self, **kwargs) -> Controller:
         """A :class:`Controller` that writes app histories into this database."""
-        return Controller(self.conn, **kwargs)
+        return DamagingController(self.conn, **kwargs)
 
     def scalar(self, query: str, params: tuple = ()):
         """The first column of the first row of ``query``."""

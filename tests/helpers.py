@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -9,9 +10,8 @@ from pathlib import Path
 from psycopg import conninfo, sql
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.findings import Finding
-from auditor.runner import DEFAULT_SKEW_SECONDS, Selection
+from auditor.core.findings import Finding
+from auditor.core.settings import DEFAULT_SKEW_SECONDS, Selection, Settings
 from tests.testbed import server_binary
 
 
@@ -23,9 +23,20 @@ def audit(db, checks: Iterable[str] = (), apps: Iterable[str] = (), grace_second
     ``server_version=150000`` forces the pre-PostgreSQL-16 paths on a newer test server.
     """
     selection = Selection(include=tuple(checks))
-    with open_audit(resolve_target(dsn or db.dsn), apps=apps, selection=selection, grace_seconds=grace_seconds,
-                    server_version=server_version, skew_seconds=skew_seconds) as run:
+    with open_audit(Settings(dsn=dsn or db.dsn, grace_seconds=grace_seconds, skew_seconds=skew_seconds),
+                    apps=apps, selection=selection, server_version=server_version) as run:
         return list(run.findings())
+
+
+#: The line every command that connects prints first on stderr: the database it works on
+#: (tests/cli/test_settings.py checks it for every such command).
+DATABASE_LINE = re.compile(r"^controller-audit: database \S+:\d+/\S+ \((?:deis|hephy) \d{4}\)$")
+
+
+def messages(stderr: str) -> str:
+    """``stderr`` without its first line when that names the database the command works on."""
+    first, _, rest = stderr.partition("\n")
+    return rest if DATABASE_LINE.match(first) else stderr
 
 
 def by_check(findings: list[Finding], check: str) -> list[Finding]:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPAT = (
     "tests/checks/",                            # every check, on every schema generation
     "tests/repairs/test_workflow.py",           # plan -> apply -> undo, plan -> sql -> psql
+    "tests/repairs/test_from_checks.py",        # each planner plans exactly its checks' findings
     "tests/reliability/test_terminated_apply.py",
     "tests/reliability/test_commit_outcome.py",  # a lost answer to COMMIT, a never-confirming standby
     "tests/reliability/test_property_loop.py",  # the ci profile

@@ -11,8 +11,6 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
-from auditor.catalogue import load_catalogue
-from auditor.testbed.builder import Controller
 from bench import run
 from bench.explain_audit import explain_audit, report
 from bench.fused import run_fused, shared_reasons, tool_counts
@@ -20,7 +18,9 @@ from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter
 from bench.measure import CliRun, rejected_option, run_cli
 from bench.naive import run_naive
 from bench.server import start_bench_server
+from checks import CATALOGUE
 from tests.checks.stories import healthy_app, linear_history
+from tests.damage import DamagingController
 from tests.helpers import audit, by_check
 
 TINY = Spec(releases=500, apps=50, tie_rate=0.2)
@@ -185,7 +185,7 @@ def _as_replica(conn: psycopg.Connection, statement: str, params: tuple) -> None
 def damaged_story(conn: psycopg.Connection) -> None:
     """Every damage class and hazard the audit reports, written as the controller (and the hand
     edits it never makes) would: the fused floor must count what the audit finds."""
-    ctl = Controller(conn)
+    ctl = DamagingController(conn)
     now = datetime.now(timezone.utc)
     for index in range(8):
         healthy_app(ctl, index, rollbacks=True)
@@ -328,7 +328,7 @@ def test_fused_floor_counts_what_the_audit_finds_before_16(make_db, migration: i
     assert +counted.by_severity == by_severity
     # Without an unparsable value the optimistic cast is the only statement.
     healthy = make_db(migration)
-    ctl = Controller(healthy.conn)
+    ctl = DamagingController(healthy.conn)
     for index in range(6):
         healthy_app(ctl, index, rollbacks=True)
     with psycopg.connect(healthy.dsn) as conn:
@@ -353,7 +353,7 @@ def test_explain_audit_attributes_the_statement_to_passes_and_checks(make_db) ->
     result, plan, sizes = explain_audit(db.dsn, split=True)
     checks = {part.removeprefix("check ").split(" / ")[0] for part in result.parts if part.startswith("check ")}
     # Every check's branch is found in the plan (by the check id its output starts with).
-    assert checks == set(load_catalogue())
+    assert checks == set(CATALOGUE)
     assert any(part.startswith("pass ") for part in result.parts)
     assert sum(result.parts.values()) <= result.total_ms * 1.05
     # The split counts what the audit finds.

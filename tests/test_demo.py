@@ -286,6 +286,7 @@ def test_a_failing_step_stops_the_demo_with_one_line_that_names_its_output(make_
     kept = tmp_path / "explain-nope.txt"
     assert failed.value.exit_code == 3
     assert failed.value.one_line() == f"demo step failed: controller-audit explain nope exited 3 (its output: {kept})"
+    database, error = kept.read_text().strip().splitlines()  # the database it works on, then the error
     assert [ANSI.sub("", line) for line in shown] == [
-        "", "# A step that fails.", "$ controller-audit explain nope   # exit code 3", kept.read_text().strip()]
-    assert kept.read_text().startswith("controller-audit: unknown app: ")
+        "", "# A step that fails.", "$ controller-audit explain nope   # exit code 3", database, error]
+    assert database.startswith("controller-audit: database ") and error.startswith("controller-audit: unknown app: ")

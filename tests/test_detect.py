@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from psycopg import conninfo
 
 from auditor.cli import cli
-from auditor.detect import detect
-from auditor.errors import NotControllerDatabase, UnknownGeneration
+from auditor.core.detect import detect
+from auditor.core.errors import NotControllerDatabase, UnknownGeneration
 
 EXPECTED = {19: ("deis", False, False), 23: ("deis", True, False), 28: ("hephy", True, True)}
 

@@ -72,7 +72,7 @@ def test_build_makes_an_sdist_and_a_wheel_of_this_version(built):
     with tarfile.open(built["sdist"]) as sdist:
         names = sdist.getnames()
     assert f"controller_audit-{version}/pyproject.toml" in names
-    assert any(n.endswith("auditor/cli.py") for n in names)
+    assert any(n.endswith("auditor/cli/__init__.py") for n in names)
 
 
 def test_wheel_holds_the_product_and_no_test_infrastructure(built):

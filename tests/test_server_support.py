@@ -1,7 +1,7 @@
 """The oldest supported server, what is degraded below each threshold, and the refusal.
 
 No server older than 14 can be started here, so the refusal is tested at its seam (the
-function that takes the server's version number, which :func:`auditor.connection.connect`
+function that takes the server's version number, which :func:`auditor.core.connection.connect`
 calls with ``conn.info.server_version``); every major of the matrix runs the real-server
 tests (this module is in ``COMPAT``).
 """
@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import cli
-from auditor.connection import connect, resolve_target
-from auditor.errors import EXIT_UNKNOWN
-from auditor.server_support import (
+from auditor.core.connection import connect, resolve_target
+from auditor.core.errors import EXIT_UNKNOWN
+from auditor.core.server_support import (
     DEGRADATIONS,
     MINIMUM,
     UnsupportedServer,

@@ -1,8 +1,8 @@
-"""auditor.text: control characters shown, bytes of SQL_ASCII databases decoded."""
+"""auditor.core.text: control characters shown, bytes of SQL_ASCII databases decoded."""
 
 from __future__ import annotations
 
-from auditor.text import decode_lenient, escape, escape_block
+from auditor.core.text import decode_lenient, escape, escape_block
 
 
 def test_the_helper():

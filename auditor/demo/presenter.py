@@ -18,8 +18,8 @@ from pathlib import Path
 
 import click
 
-from auditor.connection import redact
-from auditor.errors import AuditorError
+from auditor.core.connection import redact
+from auditor.core.errors import AuditorError
 
 
 class StepFailed(AuditorError):
@@ -74,6 +74,8 @@ class Presenter:
     echo: Callable[[str], None] = click.echo
     #: The terminal's width when the output is a terminal (lines are cut to it), else None.
     width: int | None = None
+    #: The line every command that connects prints first (the database it works on): shown once.
+    database_line: str | None = None
 
     def say(self, narration: str) -> None:
         """One narrating line, after a blank one."""
@@ -94,7 +96,13 @@ class Presenter:
         output = redact("\n".join(s.rstrip("\n") for s in (result.stdout, result.stderr) if s.strip()))
         kept = self.workdir / keep_as
         kept.write_text(output + "\n" if output else "", encoding="utf-8")
-        self.show(output.splitlines(), cut, kept)
+        first = result.stderr.partition("\n")[0]
+        shown = output.splitlines()
+        if first.startswith("controller-audit: database "):  # the same database every step: said once
+            if self.database_line is not None:
+                shown.remove(redact(first))
+            self.database_line = first
+        self.show(shown, cut, kept)
         if result.returncode not in expect:
             raise StepFailed(f"controller-audit {' '.join(args)} exited {result.returncode} (its output: {kept})")
         return result

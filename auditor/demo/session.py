@@ -17,14 +17,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
-from auditor.connection import connect, redact, resolve_target
+from auditor.core.connection import connect, redact, resolve_target
 from auditor.demo.presenter import Presenter, StepFailed
 from auditor.demo.story import OUT_OF_ORDER, write_known_damage, write_story
 from auditor.demo.walkthrough import summary, walk
@@ -49,9 +49,9 @@ def parse_generation(value: str) -> int:
 
 def database_dsn(admin_dsn: str, name: str) -> str:
     """``admin_dsn`` pointed at database ``name``."""
-    params = pg_conninfo.conninfo_to_dict(admin_dsn)
+    params: dict[str, Any] = pg_conninfo.conninfo_to_dict(admin_dsn)
     params["dbname"] = name
-    return pg_conninfo.make_conninfo(**params)
+    return pg_conninfo.make_conninfo("", **params)
 
 
 def create_database(admin_dsn: str, name: str, migration: int) -> str:

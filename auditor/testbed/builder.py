@@ -38,7 +38,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from auditor.detect import Generation, detect
+from auditor.core.detect import Generation, detect
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -60,7 +60,14 @@ def _json(value: Any) -> str:
 
 
 class Controller:
-    """A stand-in for the controller's ORM writes, on one connection (autocommit is fine)."""
+    """A stand-in for the controller's ORM writes, on one connection (autocommit is fine).
+
+    What a person or a script does by hand beside the controller (re-dating rows, dropping a
+    constraint, pointing a release at another app's row) is the tests' own (``tests/damage.py``).
+    """
+
+    #: The class of the apps it makes (the tests' adds the hand-made damage).
+    app_type: type[App]
 
     def __init__(
         self,
@@ -83,19 +90,6 @@ class Controller:
         self.step = step
         self._users: dict[str, int] = {}
 
-    def drop_release_unique(self) -> None:
-        """Drop ``UNIQUE(app_id, version)`` of ``api_release`` (found by its columns, as the
-        constraint's name varies by Django version): what lets versions repeat."""
-        names = self.conn.execute("""
-            SELECT c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
-            WHERE t.relname = 'api_release' AND c.contype = 'u'
-              AND ARRAY(SELECT a.attname::text FROM unnest(c.conkey) AS k(n)
-                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY 1)
-                  = ARRAY['app_id', 'version']""").fetchall()
-        assert names, "no UNIQUE(app_id, version) on api_release"
-        for (name,) in names:
-            self.conn.execute(sql.SQL("ALTER TABLE api_release DROP CONSTRAINT {}").format(sql.Identifier(name)))
-
     # -- time -------------------------------------------------------------------------
     def tick(self, at: datetime | None = None) -> datetime:
         """The time of the next operation: ``at`` if given, else one step after the last."""
@@ -114,8 +108,9 @@ class Controller:
         if username not in self._users:
             existing = self.conn.execute("SELECT id FROM auth_user WHERE username = %s", (username,)).fetchone()
             if existing is not None:
-                self._users[username] = existing[0]
-                return existing[0]
+                found: int = existing[0]
+                self._users[username] = found
+                return found
             row = self.conn.execute(
                 "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,"
                 " is_staff, is_active, date_joined) VALUES ('!', false, %s, '', '', '', false, true, %s)"
@@ -154,7 +149,7 @@ class Controller:
             "api_app",
             {"uuid": app_uuid, "created": when, "updated": when, "id": name, "owner_id": owner_id},
         )
-        app = App(self, app_uuid, name, owner_id, owner)
+        app = self.app_type(self, app_uuid, name, owner_id, owner)
         app.new_config({}, when)
         return app
 
@@ -219,7 +214,8 @@ class App:
         """The ``values`` of a config row, parsed."""
         row = self.ctl.conn.execute('SELECT "values" FROM api_config WHERE uuid = %s', (config_uuid,)).fetchone()
         assert row is not None
-        return json.loads(row[0])
+        values: dict = json.loads(row[0])
+        return values
 
     def _merge_base(self) -> str:
         """The config a ``config:set`` merges over: the live release's (Deis v2.1 on, §8); an
@@ -369,42 +365,6 @@ class App:
         return self.new_build(self.ctl.tick(at), image, {"web": "run"})
 
     # -- what the ORM never writes (raw SQL) ------------------------------------------------
-    def redate_release(self, version: int, at: datetime) -> None:
-        """Date release ``version`` ``at`` (``created`` and ``updated``): a hand edit or a restore."""
-        self.ctl.conn.execute("UPDATE api_release SET created = %s, updated = %s WHERE app_id = %s AND version = %s",
-                              (at, at, self.uuid, version))
 
-    def tie_releases(self, *versions: int) -> datetime:
-        """Give releases ``versions`` one ``created``, the newest of theirs: what a hand-written
-        fix or a restore running SQL ``now()`` in one transaction leaves.  Returns that time."""
-        row = self._one("SELECT max(created) FROM api_release WHERE app_id = %s AND version = ANY(%s)",
-                        (list(versions),))
-        assert row is not None and row[0] is not None
-        self.ctl.conn.execute("UPDATE api_release SET created = %s WHERE app_id = %s AND version = ANY(%s)",
-                              (row[0], self.uuid, list(versions)))
-        return row[0]
 
-    def duplicate_version(self, version: int, at: datetime | None = None) -> Release:
-        """A second release numbered ``version`` (two deploys that raced without the unique
-        constraint: call :meth:`Controller.drop_release_unique` first), reusing that release's
-        config and build, dated ``at`` (default: the next tick)."""
-        target = self.release(version)
-        when = self.ctl.tick(at)
-        release_uuid = str(uuid.uuid4())
-        self.ctl.insert("api_release", {
-            "uuid": release_uuid, "created": when, "updated": when, "app_id": self.uuid,
-            "owner_id": self.owner_id, "version": version, "summary": f"{self.owner} deployed again",
-            "config_id": target.config, "build_id": target.build, "failed": False, "exception": None,
-        })
-        return Release(release_uuid, version, target.config, target.build, False, when)
-
-    def point_at(self, version: int, other: App, kind: str = "config") -> str:
-        """Point release ``version`` at ``other``'s live config (or build): a cross-app
-        reference (a hand-written "fix", a merged restore).  Returns the foreign row's uuid.
-        Later pushes and ``config:set`` reuse it, as the controller does (§8)."""
-        row = other.current().config if kind == "config" else other.current().build
-        assert row is not None, f"app {other.name} has no live {kind}"
-        column = sql.Identifier("config_id" if kind == "config" else "build_id")
-        self.ctl.conn.execute(sql.SQL("UPDATE api_release SET {} = %s WHERE app_id = %s AND version = %s").format(column),
-                              (row, self.uuid, version))
-        return row
+Controller.app_type = App

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from importlib import resources
 
-from auditor.migrations import API_MIGRATIONS
+from psycopg import sql
+
+from auditor.core.migrations import API_MIGRATIONS
 
 #: Migration rows of the other Django apps a controller database holds (Django 2.2).
 OTHER_MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -91,7 +93,7 @@ def schema_sql(migration: int = NEWEST) -> str:
     rows = list(OTHER_MIGRATIONS[:2])
     rows += [("api", name) for name in API_MIGRATIONS[:migration]]
     rows += list(OTHER_MIGRATIONS[2:])
-    # Constant names from this module, never input: rendered into the script as literals.
-    values = ",\n".join("('{}', '{}', '2019-01-01 00:00:00+00')".format(*row) for row in rows)
-    parts.append("INSERT INTO django_migrations (app, name, applied) VALUES\n" + values + ";")  # noqa: S608
+    values = sql.SQL(",\n").join(sql.SQL("({}, {}, '2019-01-01 00:00:00+00')").format(sql.Literal(app), sql.Literal(name))
+                                  for app, name in rows)
+    parts.append(sql.SQL("INSERT INTO django_migrations (app, name, applied) VALUES\n{};").format(values).as_string(None))
     return "\n\n".join(parts) + "\n"

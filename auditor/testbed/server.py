@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.errors import AuditorError
+from auditor.core.errors import AuditorError
 
 #: The system user a root process runs the server as.
 SERVER_USER = "embedded_postgres"

@@ -8,8 +8,7 @@ import uuid
 import pytest
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.runner import Selection
+from auditor.core.settings import Selection, Settings
 from checks.invalid_json import json_problem
 from tests.helpers import audit
 
@@ -222,7 +221,7 @@ def test_a_json_typed_column_is_read_as_text(hephy_db, server_version, column_ty
     hephy_db.conn.execute(f'ALTER TABLE api_config ALTER "values" TYPE {column_type} USING "values"::{column_type}, '
                           f"ALTER tags TYPE {column_type} USING tags::{column_type}")
     array = next(uid for uid, value in stored.items() if value.startswith("["))
-    with open_audit(resolve_target(hephy_db.dsn), selection=Selection(include=(CHECK,)), grace_seconds=0,
+    with open_audit(Settings(dsn=hephy_db.dsn, grace_seconds=0), selection=Selection(include=(CHECK,)),
                     server_version=server_version) as run:
         found = list(run.findings())
         streamed = [json.loads(f.json_text()) for f in run.streamed("json")]

@@ -116,7 +116,7 @@ def test_what_a_poisoned_latest_breaks_follows_the_generation():
     """§4/§8: Deis v2.0 (migrations before 0010) merges config:set over config_set.latest();
     from v2.1 on config:set merges over the live release's config and only boot and App.create
     read it.  Deis up to 0019 diffs pushes against build_set.latest(); later ones never read it."""
-    from auditor.detect import Generation
+    from auditor.core.detect import Generation
     from checks._latest import consequence
 
     def generation(migration: int) -> Generation:

@@ -8,8 +8,7 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from auditor.audit import open_audit
-from auditor.connection import resolve_target
-from auditor.runner import Selection
+from auditor.core.settings import Selection, Settings
 from tests.helpers import audit
 
 CHECK = "missing-constraint"
@@ -128,7 +127,7 @@ def test_disabled_triggers_leave_the_fk_unenforced(db):
 def test_database_level_check_is_skipped_under_app_unless_selected(hephy_db):
     hephy_db.controller().create_app("web")
     _alter(hephy_db, "api_release", "DROP CONSTRAINT", _constraint(hephy_db, "api_release", "f", ["config_id"]))
-    target = resolve_target(hephy_db.dsn)
+    target = Settings(dsn=hephy_db.dsn)
     with open_audit(target, apps=["web"], selection=Selection()) as run:
         assert CHECK not in [c.id for c in run.checks]
     with open_audit(target, apps=["web"], selection=Selection(include=(CHECK,))) as run:

@@ -18,10 +18,11 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import TokenType
 
-from auditor.catalogue import load_catalogue
-from auditor.detect import detect
-from auditor.passes import passes_for
-from auditor.runner import Scope, build_statement
+from auditor.audit.runner import Scope, build_statement
+from auditor.core.detect import detect
+from auditor.core.passes import passes_for
+from auditor.core.query import Query
+from checks import CATALOGUE
 
 #: Keyword sequences of later releases (9.5: ON CONFLICT, GROUPING SETS, CUBE, ROLLUP, SKIP
 #: LOCKED, TABLESAMPLE; 9.6: ADD COLUMN IF NOT EXISTS; 12: [NOT] MATERIALIZED CTEs).
@@ -81,14 +82,14 @@ def one_statement(text: str) -> exp.Expression:
     return statements[0]
 
 
-def rendered(template: str, conn, scoped: bool) -> str:
+def rendered(template: Query, conn, scoped: bool) -> str:
     """``template`` as the runner sends it, with literals in place of the named parameters."""
     fragments = {
         "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])" if scoped else "true"),
         "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])" if scoped else "true"),
         "partial": sql.SQL("true" if scoped else "false"),
     }
-    text = sql.SQL(template).format(**fragments).as_string(conn)
+    text = template.compose(**fragments).as_string(conn)
     return _PARAM.sub(lambda m: "ARRAY[]::text[]" if m.group(1) == "app_uuids" else "300", text).replace("%%", "%")
 
 
@@ -102,7 +103,7 @@ def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
         one_statement(text)
         assert portability_problems(text) == [], f"pass {name}"
         checked += 1
-    for check in load_catalogue().values():
+    for check in CATALOGUE.values():
         if not check.applies_to(generation):
             continue
         variants = [(check.sql_for(generation), VERSION_SWITCHED if check.legacy_sql is not None else frozenset())]
@@ -116,9 +117,36 @@ def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
     assert checked >= len(passes_for(generation)) + 7
 
 
+def passes_read(text: str, passes: set[str]) -> set[str]:
+    """The shared passes ``text`` reads: the tables it names that are passes and not its own CTEs."""
+    tree = one_statement(text)
+    own = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {t.name for t in tree.find_all(exp.Table) if t.name in passes and t.name not in own}
+
+
+@pytest.mark.parametrize("scoped", [False, True], ids=["all-apps", "some-apps"])
+def test_each_check_declares_exactly_the_passes_its_sql_reads(db, scoped):
+    """A check's ``passes`` and a pass's ``needs`` say what the SQL reads, no more and no less (the
+    runner puts exactly the declared passes, and what they need, into the statement)."""
+    generation = detect(db.conn)
+    passes = passes_for(generation)
+    names = set(passes)
+    for name, shared_pass in passes.items():
+        assert passes_read(rendered(shared_pass.body, db.conn, scoped), names) == set(shared_pass.needs), f"pass {name}"
+    compared = 0
+    for check in CATALOGUE.values():
+        if not check.applies_to(generation):
+            continue
+        for legacy in ([False, True] if check.legacy_sql is not None else [False]):
+            text = rendered(check.sql_for(generation, legacy), db.conn, scoped)
+            assert passes_read(text, names) == set(check.passes), f"check {check.id}"
+            compared += 1
+    assert compared >= 12
+
+
 def test_the_whole_audit_is_one_statement_on_the_pre_16_path(db):
     generation = detect(db.conn)
-    checks = [c for c in load_catalogue().values() if c.applies_to(generation)]
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
     statement = build_statement(generation, checks, Scope(), server_version=90400)
     text = _PARAM.sub("300", statement.as_string(db.conn)).replace("%%", "%")
     one_statement(text)

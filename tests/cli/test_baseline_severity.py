@@ -7,7 +7,7 @@ import json
 
 import jsonschema
 
-from auditor.report_json import report_schema
+from auditor.reports.report_json import report_schema
 from tests.cli.conftest import report
 from tests.cli.test_check import parse_prometheus
 

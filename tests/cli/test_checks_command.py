@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.catalogue import load_catalogue
-from auditor.catalogue_doc import readme_section, render_markdown
+from auditor.reports.catalogue_doc import readme_section, render_markdown
+from checks import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = "regenerate with: controller-audit checks --markdown"
@@ -14,7 +14,7 @@ REGENERATE = "regenerate with: controller-audit checks --markdown"
 def test_lists_every_check(run):
     result = run("checks")
     assert result.exit_code == 0
-    catalogue = load_catalogue()
+    catalogue = CATALOGUE
     lines = result.stdout.splitlines()
     for check in catalogue.values():
         line = next(line for line in lines if line.split()[:1] == [check.id])
@@ -41,14 +41,14 @@ def test_unknown_check_exits_3(run):
 def test_markdown_is_hidden_but_renders_the_catalogue(run):
     assert "--markdown" not in run("checks", "--help").stdout
     result = run("checks", "--markdown")
-    assert result.stdout == render_markdown(load_catalogue())
-    for cid in load_catalogue():
+    assert result.stdout == render_markdown(CATALOGUE)
+    for cid in CATALOGUE:
         assert f"### {cid}\n" in result.stdout
 
 
 def test_docs_catalogue_is_current():
     current = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
-    assert current == render_markdown(load_catalogue()), f"docs/catalogue.md is stale; {REGENERATE} > docs/catalogue.md"
+    assert current == render_markdown(CATALOGUE), f"docs/catalogue.md is stale; {REGENERATE} > docs/catalogue.md"
 
 
 def test_readme_catalogue_section_is_current_when_present():
@@ -57,7 +57,7 @@ def test_readme_catalogue_section_is_current_when_present():
     if section is None:
         assert "<!-- catalogue:start -->" not in readme and "<!-- catalogue:end -->" not in readme
         return
-    assert section.strip() == render_markdown(load_catalogue()).strip(), f"README catalogue section is stale; {REGENERATE}"
+    assert section.strip() == render_markdown(CATALOGUE).strip(), f"README catalogue section is stale; {REGENERATE}"
 
 
 def test_readme_section_extraction():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import messages
+
 EVIL_APP = "shop\x1b[8m"  # "conceal" from here on
 EVIL_IMAGE = "registry/shop:1\x1b]0;pwned\x07\x1b[2K\rv9 looks fine\nnext line\u202e"
 RAW = ("\x1b", "\x07", "\r", "\u202e")
@@ -61,5 +63,5 @@ def test_blast_radius_and_errors_escape_control_characters(evil, run):
     missing = run("explain", "ghost\x1b[2J\x07", "--dsn", evil.dsn)
     assert missing.exit_code == 3
     _clean(missing)
-    assert len(missing.stderr.strip().splitlines()) == 1
+    assert len(messages(missing.stderr).strip().splitlines()) == 1
 

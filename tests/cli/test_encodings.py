@@ -15,11 +15,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from auditor.testbed.builder import Controller
 from auditor.testbed.schema import schema_sql
 from tests.cli.conftest import report
 from tests.cli.test_check import parse_prometheus
-from tests.helpers import audit
+from tests.damage import DamagingController
+from tests.helpers import audit, messages
 
 
 class EncodedDB:
@@ -50,7 +50,7 @@ def encoded(pg_server) -> Iterator:
 
 def sql_ascii_story(db: EncodedDB) -> None:
     """UTF-8 and Latin-1 bytes side by side, as years of different clients leave them."""
-    ctl = Controller(db.conn)
+    ctl = DamagingController(db.conn)
     web = ctl.create_app("web")
     web.push(image="registry/web:1")
     web.orphan_build()
@@ -110,7 +110,7 @@ def test_sql_ascii_before_postgresql_16(encoded):
 @pytest.mark.parametrize("client_encoding", [None, "UTF8", "SQL_ASCII"])
 def test_latin1_database(encoded, run, client_encoding):
     db = encoded("LATIN1")
-    ctl = Controller(db.conn)
+    ctl = DamagingController(db.conn)
     cafe = ctl.create_app("café")
     cafe.push(image="registry/café:1")
     cafe.orphan_config(X="1")  # the newest config: a warning
@@ -121,5 +121,5 @@ def test_latin1_database(encoded, run, client_encoding):
     explained = run("explain", "café", "--dsn", db.dsn, env=env)
     assert explained.exit_code == 0 and "app café" in explained.stdout
     unknown = run("explain", "日本", "--dsn", db.dsn, env=env)  # not even expressible in LATIN1
-    assert unknown.exit_code == 3 and len(unknown.stderr.strip().splitlines()) == 1
+    assert unknown.exit_code == 3 and len(messages(unknown.stderr).strip().splitlines()) == 1
     assert json.loads(run("check", "--dsn", db.dsn, "--format", "json", env=env).stdout)["database"]["name"] == db.name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.helpers import messages
+
 
 def row_of(output: str, first_cell: str) -> str:
     """The history-table line whose first cell is ``first_cell``."""
@@ -73,7 +75,7 @@ def test_healthy_app_says_ok(hephy_db, run):
 def test_unknown_app_exits_3(hephy_db, run):
     result = run("explain", "ghost", "--dsn", hephy_db.dsn)
     assert result.exit_code == 3
-    assert result.stderr == "controller-audit: unknown app: no app named 'ghost' in this database\n"
+    assert messages(result.stderr) == "controller-audit: unknown app: no app named 'ghost' in this database\n"
     assert result.stdout == ""
 
 

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from auditor.report_nagios import DETAIL_LINES
+from auditor.reports.report_nagios import DETAIL_LINES
 from tests.cli.test_check import poisoned_old_deis
-from tests.helpers import login_role_dsn
+from tests.helpers import login_role_dsn, messages
 
 ORPHANS = ("--check", "orphan-config", "--check", "orphan-build")
 NAGIOS = ("--format", "nagios")
@@ -68,7 +68,7 @@ def test_ok_is_one_line_with_perfdata_for_every_severity(db, run):
     assert (perf["critical"]["warn"], perf["critical"]["crit"]) == ("", "0")
     assert (perf["warning"]["warn"], perf["warning"]["crit"]) == ("0", "")
     assert (perf["info"]["warn"], perf["info"]["crit"]) == ("", "")
-    assert result.stderr == ""
+    assert messages(result.stderr) == ""
 
 
 def test_warning_names_each_finding_below_the_status_line(hephy_db, run):

@@ -20,7 +20,7 @@ import pytest
 
 from repairs.planfile import load_plan
 from repairs.undofile import load_undo
-from tests.helpers import gone_dsn
+from tests.helpers import gone_dsn, messages
 from tests.reliability.faults import CLI
 
 
@@ -147,7 +147,7 @@ def test_dash_is_standard_output(hephy_db, run, tmp_path):
     planned = run("plan", "--dsn", hephy_db.dsn, "-o", "-")
     assert planned.exit_code == 0
     assert json.loads(planned.stdout)["format"] == "controller-audit-plan"  # the summary went to stderr
-    assert planned.stderr.startswith("plan -: ")
+    assert messages(planned.stderr).startswith("plan -: ")
     assert not [p for p in tmp_path.iterdir() if p.name != "made.plan"]
 
 

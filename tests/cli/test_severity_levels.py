@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from auditor.catalogue import load_catalogue
 from auditor.testbed.schema import STANDARD_MIGRATIONS
+from checks import CATALOGUE
 from tests.cli.conftest import report
 from tests.cli.test_check import parse_prometheus
 
@@ -118,18 +118,22 @@ def test_declared_levels_are_the_severities_each_check_sql_can_give(make_db, leg
     before 0010, merged ``config:set`` over ``config_set.latest()``), and no more on any."""
     from dataclasses import replace
 
-    from auditor.detect import detect
+    from psycopg import sql
+
+    from auditor.core.detect import detect
 
     emitted: dict[str, set[str]] = {}
     for migration in STANDARD_MIGRATIONS:
         generation = detect(make_db(migration).conn)
         variants = [generation] + ([replace(generation, migration=8)] if migration == min(STANDARD_MIGRATIONS) else [])
         for variant in variants:
-            for check in load_catalogue().values():
-                found = {m.group(1) for m in _SEVERITY_LITERAL.finditer(check.sql_for(variant, legacy))}
+            for check in CATALOGUE.values():
+                text = check.sql_for(variant, legacy).compose(
+                    scope=sql.SQL("true"), app_scope=sql.SQL("true"), partial=sql.SQL("false")).as_string(None)
+                found = {m.group(1) for m in _SEVERITY_LITERAL.finditer(text)}
                 assert found <= set(check.levels), (check.id, variant.migration, found, check.levels)
                 emitted.setdefault(check.id, set()).update(found)
-    for check in load_catalogue().values():
+    for check in CATALOGUE.values():
         assert emitted[check.id] == set(check.levels), (check.id, emitted[check.id], check.levels)
 
 
@@ -138,13 +142,14 @@ def test_the_documented_config_file_is_valid():
     import sys
     from pathlib import Path
 
-    from auditor.configfile import parse_settings
+    from auditor.core.configfile import parse_config
+    from checks import CATALOGUE
 
     tomllib = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli")
     text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
     block = re.search(r"```toml\n(# controller-audit\.toml\n.*?)```", text, flags=re.DOTALL)
     assert block is not None
-    settings = parse_settings(tomllib.loads(block.group(1)), "docs/cli.md")
+    settings = parse_config(tomllib.loads(block.group(1)), "docs/cli.md", CATALOGUE)
     assert settings.severity["shared-config"] == {"critical": "critical", "warning": "critical", "info": "info"}
     assert settings.severity["missing-constraint"] == {"critical": "critical", "warning": "warning", "info": "warning"}
     assert settings.severity["invalid-json"] == {"critical": "warning", "warning": "warning"}

@@ -9,9 +9,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from auditor.blast_doc import blast_schema
-from auditor.explain_doc import explain_schema
-from auditor.report_json import report_schema
+from auditor.reports.blast_doc import blast_schema
+from auditor.reports.explain_doc import explain_schema
+from auditor.reports.report_json import report_schema
 from tests.picture.stories import rolled_back
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from auditor.picture import report_page
+from auditor.reports.picture import report_page
 from tests.picture.checks import assert_clean_visit, assert_not_blank, assert_valid_html
 from tests.picture.stories import rolled_back
 

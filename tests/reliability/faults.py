@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from auditor.connection import APPLICATION_NAME
+from auditor.core.connection import APPLICATION_NAME
+from tests.helpers import messages
 
 #: The command line as a user runs it (a real process: real exit code, real stderr).
 CLI = str(Path(sys.executable).with_name("controller-audit"))
@@ -72,8 +73,9 @@ def waiting_backend(admin: psycopg.Connection, dbname: str, deadline: float = 12
 
 
 def one_line_error(stderr: str) -> str:
-    """The tool's error line; fails if stderr holds anything else (a traceback, several lines)."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
+    """The tool's error line; fails if stderr holds anything else (a traceback, several lines) but
+    the line naming the database, which a command that connected prints first."""
+    lines = [line for line in messages(stderr).splitlines() if line.strip()]
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr and lines[0].startswith("controller-audit: "), stderr
     return lines[0]

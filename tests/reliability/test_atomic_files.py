@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 
-from auditor.fileio import atomic_write
+from auditor.core.fileio import atomic_write
 
 _WRITER = """
 import json, sys
-from auditor.fileio import atomic_write
+from auditor.core.fileio import atomic_write
 payload = json.dumps({"rows": ["x" * 200] * 200000, "complete": True})
 for _ in range(1000):
     atomic_write(sys.argv[1], payload)

@@ -10,9 +10,8 @@ from click.testing import CliRunner
 
 from auditor.audit import open_audit
 from auditor.cli import cli
-from auditor.connection import resolve_target
-from auditor.errors import AuditFailed
-from auditor.runner import Selection
+from auditor.core.errors import AuditFailed
+from auditor.core.settings import Selection, Settings
 from tests.helpers import audit
 from tests.reliability.standby import wait_for_replay
 
@@ -28,7 +27,7 @@ def _damaged_story(db) -> None:
 
 def test_audit_runs_in_a_read_only_snapshot(hephy_db):
     _damaged_story(hephy_db)
-    with open_audit(resolve_target(hephy_db.dsn)) as run:
+    with open_audit(Settings(dsn=hephy_db.dsn)) as run:
         assert run.conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
         assert run.conn.execute("SHOW transaction_isolation").fetchone()[0] == "repeatable read"
         assert run.conn.execute("SELECT current_setting('application_name')").fetchone()[0] == "controller-audit"
@@ -38,7 +37,7 @@ def test_audit_runs_in_a_read_only_snapshot(hephy_db):
 
 def test_snapshot_does_not_see_concurrent_writes(hephy_db):
     _damaged_story(hephy_db)
-    with open_audit(resolve_target(hephy_db.dsn), selection=Selection(include=("orphan-config",))) as run:
+    with open_audit(Settings(dsn=hephy_db.dsn), selection=Selection(include=("orphan-config",))) as run:
         first = list(run.findings())
         hephy_db.controller().create_app("late").orphan_config(C="3")
         second = list(run.findings())
@@ -49,7 +48,7 @@ def test_snapshot_does_not_see_concurrent_writes(hephy_db):
 def test_select_only_role_can_audit_everything(hephy_db, select_only_dsn):
     _damaged_story(hephy_db)
     as_owner = audit(hephy_db)
-    with open_audit(resolve_target(select_only_dsn)) as run:
+    with open_audit(Settings(dsn=select_only_dsn)) as run:
         as_reader = list(run.findings())
     assert as_reader == as_owner and len(as_reader) >= 2
     result = CliRunner().invoke(cli, ["info", "--dsn", select_only_dsn])
@@ -67,7 +66,7 @@ def test_audit_works_on_a_hot_standby(pg_server, hephy_db, standby):
     result = CliRunner().invoke(cli, ["info", "--dsn", standby_dsn])
     assert result.exit_code == 0, result.output
     assert "standby:         yes" in result.output
-    with open_audit(resolve_target(standby_dsn)) as run:
+    with open_audit(Settings(dsn=standby_dsn)) as run:
         on_standby = list(run.findings())
     assert on_standby == audit(hephy_db) and on_standby
 
@@ -78,8 +77,8 @@ def test_statement_timeout_names_the_check(hephy_db):
     locker.execute("LOCK TABLE api_build IN ACCESS EXCLUSIVE MODE")
     try:
         with pytest.raises(AuditFailed) as caught:
-            with open_audit(resolve_target(hephy_db.dsn), selection=Selection(include=("orphan-build",)),
-                            statement_timeout="300ms", lock_timeout="30s") as run:
+            with open_audit(Settings(dsn=hephy_db.dsn, statement_timeout="300ms", lock_timeout="30s"),
+                            selection=Selection(include=("orphan-build",))) as run:
                 list(run.findings())
         assert caught.value.kind == "timeout"
         assert "orphan-build" in str(caught.value)
@@ -92,7 +91,7 @@ def test_audit_never_blocks_a_writer(hephy_db):
     """The audit holds only ACCESS SHARE locks: a concurrent controller write goes through."""
     _damaged_story(hephy_db)
     done = threading.Event()
-    with open_audit(resolve_target(hephy_db.dsn)) as run:
+    with open_audit(Settings(dsn=hephy_db.dsn)) as run:
         list(run.findings())
 
         def write() -> None:
@@ -122,7 +121,7 @@ def test_role_with_select_on_api_tables_only(hephy_db):
     params.update(user="api_reader", password="api-reader-pw")
     dsn = conninfo.make_conninfo(**params)
     try:
-        with open_audit(resolve_target(dsn)) as run:
+        with open_audit(Settings(dsn=dsn)) as run:
             assert run.generation.name == "hephy" and run.generation.migration == 28
             as_reader = list(run.findings())
         assert as_reader == audit(hephy_db)

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from auditor.connection import APPLICATION_NAME
+from auditor.core.connection import APPLICATION_NAME
+from tests.helpers import messages
 from tests.reliability.faults import cli, full_dump, start_cli, waiting_backend
 from tests.reliability.proxy import commit_cutter
 from tests.repairs.helpers import run, story
@@ -67,7 +68,7 @@ def test_commit_that_never_reached_the_server_is_a_proven_rollback(hephy_db, tmp
         result = run("apply", str(plan), "--dsn", proxy.dsn(hephy_db.dsn), "--yes")
         assert proxy.cut.is_set()
     assert result.exit_code == 5, result.output
-    line = result.stderr.strip()
+    line = messages(result.stderr).strip()
     assert line.startswith("controller-audit: commit failed: ") and "rolled back, nothing was changed" in line
     assert ("is aborted" if found_by == "txid_status" else "every row is still as planned") in line
     assert full_dump(hephy_db.conn) == before
@@ -194,6 +195,6 @@ def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_d
         blocker.rollback()
         blocker.close()
     assert proc.returncode == 130, err
-    assert err.strip() == "controller-audit: interrupted: Ctrl-C before COMMIT: rolled back, nothing was changed"
+    assert messages(err).strip() == "controller-audit: interrupted: Ctrl-C before COMMIT: rolled back, nothing was changed"
     assert full_dump(hephy_db.conn) == before
     assert not (tmp_path / "p.json.undo.json").exists()

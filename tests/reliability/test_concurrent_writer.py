@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from auditor.testbed.builder import App, Controller
+from auditor.testbed.builder import App
+from tests.damage import DamagingController
 from tests.helpers import audit
 from tests.reliability.faults import cli, full_dump, one_line_error, start_cli, waiting_backend
 from tests.repairs.helpers import read_plan, story
@@ -41,7 +42,7 @@ class Writer(threading.Thread):
     def run(self) -> None:
         try:
             with psycopg.connect(self.dsn, autocommit=True, application_name="controller-writer") as conn:
-                ctl = Controller(conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
+                ctl = DamagingController(conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
                 row = conn.execute("SELECT a.uuid::text, a.owner_id, u.username FROM api_app a "
                                    "JOIN auth_user u ON u.id = a.owner_id WHERE a.id = %s", (self.app_name,)).fetchone()
                 app = App(ctl, row[0], self.app_name, row[1], row[2])
@@ -233,7 +234,7 @@ def test_controller_write_is_not_blocked_by_apply_row_locks(make_db, tmp_path, m
         assert "INSERT INTO" in query.replace('"', "")
         writer = psycopg.connect(db.dsn, autocommit=True)
         writer.execute("SET lock_timeout = '3s'")
-        pushed = App(Controller(writer), app.uuid, app.name, app.owner_id, "alice").push(image="during-apply:1")
+        pushed = App(DamagingController(writer), app.uuid, app.name, app.owner_id, "alice").push(image="during-apply:1")
         writer.close()
     finally:
         blocker.rollback()

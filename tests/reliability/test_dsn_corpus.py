@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from auditor.cli import cli
+from tests.damage import DamagingController
 
 _CLEARED_ENV = {name: None for name in ("DATABASE_URL", "PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "PGPASSFILE",
                                         "DEIS_DATABASE_USER", "DEIS_DATABASE_PASSWORD", "DEIS_DATABASE_NAME",
@@ -89,10 +90,9 @@ def reviewed_files(pg_server, tmp_path_factory) -> Path:
     dsn = pg_server.dsn(name)
     import psycopg
 
-    from auditor.testbed.builder import Controller
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        story(Controller(conn))
+        story(DamagingController(conn))
     workdir = tmp_path_factory.mktemp("reviewed")
     runner = CliRunner()
     with fresh_directory(workdir) as here:

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import conninfo, sql
 
-from tests.helpers import login_role_dsn, psql_file
+from tests.helpers import login_role_dsn, messages, psql_file
 from tests.reliability.faults import full_dump
 from tests.repairs.helpers import contents, run, story
 
@@ -126,7 +126,7 @@ def test_every_missing_privilege_is_named_in_one_refusal_before_any_lock(make_db
         holder.close()
         _drop_roles(db, [role])
     assert result.exit_code == 4, result.output
-    line = result.stderr.strip()
+    line = messages(result.stderr).strip()
     assert line.startswith(f"controller-audit: missing privileges: role {role} lacks privileges")
     assert line.endswith(f"GRANT SELECT ON api_app TO {role}; GRANT TEMPORARY ON DATABASE {db.name} TO {role}")
     assert full_dump(db.conn) == before and not list(tmp_path.glob("*.undo*"))

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from auditor.testbed.builder import App, Controller
+from auditor.testbed.builder import App
 from repairs.actions import ActionTable
 from repairs.sealed import checksum
-from tests.helpers import psql_file
+from tests.damage import DamagingController
+from tests.helpers import messages, psql_file
 from tests.repairs.helpers import contents, make_plan, read_plan, run, story
 
 #: The environment variable with the key that signs plan and undo files (repairs.sealed.KEY_ENV).
@@ -61,7 +62,7 @@ def test_an_existing_undo_file_named_by_option_is_refused_before_any_change(make
     before = contents(db)
     result = run("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes", "--undo-file", str(kept))
     assert result.exit_code == 4, result.output
-    assert result.stderr.startswith(f"controller-audit: undo file exists: undo file {kept} exists")
+    assert messages(result.stderr).startswith(f"controller-audit: undo file exists: undo file {kept} exists")
     assert kept.read_text() == "the way back of an earlier apply\n" and contents(db) == before
 
 
@@ -110,13 +111,13 @@ def test_undo_refuses_to_delete_a_copy_a_new_release_uses_and_offers_the_other_a
     repaired = contents(db)
     # after the repair, a push to web: its new release reuses the live release's config, a copy
     uuid, owner_id = db.conn.execute("SELECT uuid::text, owner_id FROM api_app WHERE id = 'web'").fetchone()
-    ctl = Controller(db.conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
+    ctl = DamagingController(db.conn, start=datetime.now(timezone.utc), step=timedelta(seconds=1))
     pushed = App(ctl, uuid, "web", owner_id, "alice").push(image="web:after-repair")
     assert db.scalar("SELECT count(*) FROM api_release WHERE config_id = %s", (pushed.config,)) == 2
     after_push = contents(db)
     result = run("undo", str(tmp_path / "u.json"), "--dsn", db.dsn, "--yes")
     assert result.exit_code == 4, result.output
-    line = result.stderr.strip()
+    line = messages(result.stderr).strip()
     assert line.startswith("controller-audit: cannot undo: ")
     assert f"release v{pushed.version} ({pushed.uuid}) of app web uses this copied config now" in line
     assert line.endswith(f"the other apps can still be undone: controller-audit undo {tmp_path / 'u.json'} --app api")
@@ -151,15 +152,16 @@ def test_second_apply_and_undo_say_already_done_in_one_line(make_db, tmp_path):
     repaired = contents(db)
     again = run("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes", "--detailed-exitcode")
     assert again.exit_code == 0, again.output
-    assert again.output.strip().startswith(f"already applied: {tmp_path / 'p.json'}: every action is in effect")
-    assert len(again.output.strip().splitlines()) == 1
+    assert again.stdout.strip().startswith(f"already applied: {tmp_path / 'p.json'}: every action is in effect")
+    assert len(again.stdout.strip().splitlines()) == 1 and messages(again.stderr) == ""
     assert contents(db) == repaired and not (tmp_path / "p.json.undo.json").exists()
     undone = run("undo", str(tmp_path / "u.json"), "--dsn", db.dsn, "--yes", "--detailed-exitcode")
     assert undone.exit_code == 2, undone.output
     twice = run("undo", str(tmp_path / "u.json"), "--dsn", db.dsn, "--yes", "--detailed-exitcode")
     assert twice.exit_code == 0, twice.output
-    assert twice.output.strip().startswith(f"already undone: {tmp_path / 'u.json'}: every change is taken back")
-    assert "make a new plan" not in twice.output and len(twice.output.strip().splitlines()) == 1
+    assert twice.stdout.strip().startswith(f"already undone: {tmp_path / 'u.json'}: every change is taken back")
+    assert "make a new plan" not in twice.output and len(twice.stdout.strip().splitlines()) == 1
+    assert messages(twice.stderr) == ""
     assert contents(db) == before
 
 
@@ -259,7 +261,7 @@ def _refused_everywhere(db, plan: Path, tmp_path: Path, kind: str, text: str) ->
     for args in (["apply", str(plan), "--dsn", db.dsn, "--yes"], ["apply", str(plan), "--dsn", db.dsn, "--rehearse"]):
         result = run(*args)
         assert result.exit_code == 4, result.output
-        assert result.stderr.startswith(f"controller-audit: {kind}: ") and text in result.stderr, result.stderr
+        assert messages(result.stderr).startswith(f"controller-audit: {kind}: ") and text in result.stderr, result.stderr
     sql = run("plan", "sql", str(plan), "-o", str(tmp_path / "forged.sql"))
     if sql.exit_code == 0:
         done = psql_file(db.dsn, tmp_path / "forged.sql")

@@ -1,0 +1,270 @@
+"""Runs the selected checks in one snapshot, as one statement, and streams the findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import args_row
+
+from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
+from auditor.core.catalogue import MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
+from auditor.core.detect import Generation
+from auditor.core.errors import AuditFailed, BadInput
+from auditor.core.findings import Finding
+from auditor.core.overrides import BadOverride, Resolved
+from auditor.core.overrides import apply as apply_override
+from auditor.core.overrides import resolve as resolve_override
+from auditor.core.overrides import resolve_all as resolve_overrides
+from auditor.core.passes import closure, passes_for
+from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE, SHA256_SINCE
+from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
+from checks import CATALOGUE
+
+T = TypeVar("T")
+
+_FETCH_SIZE = 2000
+#: Servers before this (no ``pg_input_is_valid()``) run a check's ``legacy_sql`` and filter on the client.
+LEGACY_BEFORE = PG_INPUT_IS_VALID_SINCE
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which apps an audit looks at: all (``names`` empty) or the named ones."""
+
+    names: tuple[str, ...] = ()
+    uuids: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not self.names
+
+
+def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
+    """Map app names to uuids; an unknown name is :class:`BadInput`."""
+    wanted = tuple(dict.fromkeys(names))
+    if not wanted:
+        return Scope()
+    rows = conn.execute("SELECT id, uuid::text FROM api_app WHERE id = ANY(%s)", (list(wanted),)).fetchall()
+    found = {name: uid for name, uid in rows}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise BadInput(f"no app named {', '.join(repr(n) for n in missing)} in this database", kind="unknown app")
+    return Scope(wanted, tuple(found[n] for n in wanted))
+
+
+def select_checks(generation: Generation, selection: Selection, scope: Scope) -> list[Check]:
+    """The checks to run, in catalogue order; unknown ids are :class:`BadInput`."""
+    catalogue = CATALOGUE
+    for cid in (*selection.include, *selection.exclude, *selection.severity_overrides):
+        if cid not in catalogue:
+            raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
+    for cid, spec in selection.severity_overrides.items():
+        try:
+            resolve_override(catalogue[cid], spec, strict=False)
+        except BadOverride as exc:
+            raise BadInput(f"severity override for {cid}: {exc}") from None
+    chosen = []
+    for check in catalogue.values():
+        if selection.include and check.id not in selection.include:
+            continue
+        if check.id in selection.exclude or not check.applies_to(generation):
+            continue
+        if check.database_level and not scope.everything and check.id not in selection.include:
+            continue
+        chosen.append(check)
+    return chosen
+
+
+def scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
+    if scope.everything:
+        return {"scope": sql.SQL("true"), "app_scope": sql.SQL("true"), "partial": sql.SQL("false")}
+    return {
+        "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])"),
+        "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])"),
+        "partial": sql.SQL("true"),
+    }
+
+
+def build_statement(
+    generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE, ordered: bool = True
+) -> sql.Composed:
+    """One statement: the passes the checks need, then the union of the checks, ordered
+    (most severe first, by app) unless ``ordered`` is false."""
+    legacy = server_version < LEGACY_BEFORE
+    fragments = scope_fragments(scope)
+    passes = passes_for(generation)
+    needed = closure(passes, {name for check in checks for name in check.passes})
+    ctes = [
+        sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments)) for p in needed
+    ]
+    columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_COLUMNS))
+    selects = [
+        sql.SQL("SELECT {} AS check_id, {}, {} FROM ({}) AS {}").format(
+            sql.Literal(check.id), columns,
+            sql.Identifier(MANUAL_COLUMN) if check.repair else sql.SQL("NULL::text AS {}").format(
+                sql.Identifier(MANUAL_COLUMN)),
+            check.sql_for(generation, legacy).compose(**fragments), sql.Identifier("c" + str(i)),
+        )
+        for i, check in enumerate(checks)
+    ]
+    body = sql.SQL("SELECT * FROM (\n{}\n) AS findings").format(sql.SQL("\nUNION ALL\n").join(selects))
+    order = sql.SQL("") if not ordered else sql.SQL(
+        "\nORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
+        " app_name NULLS FIRST, check_id, object_id"
+    )
+    if ctes:
+        return sql.SQL("WITH {}\n{}{}").format(sql.SQL(",\n").join(ctes), body, order)
+    return sql.SQL("{}{}").format(body, order)
+
+
+def params_for(scope: Scope, grace_seconds: float, skew_seconds: float = DEFAULT_SKEW_SECONDS) -> dict[str, object]:
+    """The named parameters every statement gets."""
+    return {"grace_seconds": grace_seconds, "skew_seconds": skew_seconds, "app_uuids": list(scope.uuids)}
+
+
+def run_checks(
+    conn: psycopg.Connection,
+    generation: Generation,
+    checks: list[Check],
+    scope: Scope,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
+    severity_overrides: Mapping[str, Any] | None = None,
+    server_version: int | None = None,
+    ordered: bool = True,
+) -> Iterator[Finding]:
+    """Stream the findings of ``checks`` (inside the caller's read-only transaction).
+
+    ``server_version`` overrides the server's own (tests force the pre-16 path with it).
+    ``ordered``: most severe first, by app (a sort of every finding).
+    """
+    if not checks:
+        return
+    by_id = {c.id: c for c in checks}
+    overrides = resolve_overrides(by_id, severity_overrides or {})
+    version = server_version or conn.info.server_version
+    legacy = version < LEGACY_BEFORE
+    statement = build_statement(generation, checks, scope, version, ordered)
+    params = params_for(scope, grace_seconds, skew_seconds)
+    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy))
+
+
+class Located(NamedTuple):
+    """Where a finding is, and whether its check's repair applies (what a planner starts from)."""
+
+    check: str
+    app_uuid: str
+    object_table: str
+    object_id: str
+    manual: str | None
+
+
+def locate(
+    conn: psycopg.Connection,
+    generation: Generation,
+    checks: list[Check],
+    scope: Scope,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
+) -> list[Located]:
+    """The objects the findings of ``checks`` are about, with their ``manual`` column: the same
+    statement as :func:`run_checks` (same passes, scope and clock), of which only those columns are
+    read (the server skips messages and evidence nobody reads).  For checks that filter no rows on
+    the client (every check with a repair)."""
+    if not checks:
+        return []
+    assert all(c.legacy_filter is None for c in checks), "a check filtered on the client cannot be located"
+    statement = build_statement(generation, checks, scope, conn.info.server_version, ordered=False)
+    lean = sql.SQL("SELECT f.check_id, f.app_uuid::text, f.object_table, f.object_id::text, f.manual "
+                   "FROM ({}) AS f").format(statement)
+    with conn.cursor(row_factory=args_row(Located)) as cur:
+        return list(_guarded(checks, iter(cur.execute(lean, params_for(scope, grace_seconds, skew_seconds)))))
+
+
+def stream_checks(
+    conn: psycopg.Connection,
+    generation: Generation,
+    checks: list[Check],
+    scope: Scope,
+    shape: Shape,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    skew_seconds: float = DEFAULT_SKEW_SECONDS,
+    severity_overrides: Mapping[str, Any] | None = None,
+    server_version: int | None = None,
+) -> Iterator[StreamedFinding]:
+    """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
+    (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
+
+    Where a check must filter its rows on the client (before PostgreSQL 16), the findings are
+    read as :class:`Finding` and rendered here instead: the same shape either way.
+    """
+    if not checks:
+        return
+    version = server_version or conn.info.server_version
+    if version < LEGACY_BEFORE and any(c.legacy_filter is not None for c in checks):
+        for finding in run_checks(conn, generation, checks, scope, grace_seconds=grace_seconds,
+                                  skew_seconds=skew_seconds, severity_overrides=severity_overrides,
+                                  server_version=version, ordered=False):
+            yield StreamedFinding.of(finding, shape)
+        return
+    overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
+    statement = build_statement(generation, checks, scope, version, ordered=False)
+    params = params_for(scope, grace_seconds, skew_seconds)
+    # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
+    server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
+    yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key))
+
+
+def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
+              overrides: Resolved, version: int, shape: Shape, server_key: bool) -> Iterator[StreamedFinding]:
+    with conn.cursor(name="controller_audit_findings") as cur:
+        yield from stream(cur, wrap(statement, shape, version, server_key), params, overrides, server_key)
+
+
+def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
+              overrides: Resolved, by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
+    with conn.cursor(name="controller_audit_findings", row_factory=args_row(ResultRow)) as cur:
+        cur.itersize = _FETCH_SIZE
+        cur.execute(statement, params)
+        for row in cur:
+            check = by_id[row.check_id]
+            if legacy and check.legacy_filter is not None:
+                kept = check.legacy_filter(row)
+                if kept is None:
+                    continue
+                row = kept
+            yield Finding(
+                check=row.check_id,
+                severity=apply_override(overrides, row.check_id, row.severity),
+                app_uuid=str(row.app_uuid) if row.app_uuid is not None else None,
+                app_name=row.app_name,
+                object_table=row.object_table,
+                object_id=str(row.object_id),
+                message=row.message,
+                related=row.related or [],
+                evidence=row.evidence or {},
+                repair=check.repair if row.manual is None else None,
+                manual=row.manual,
+            )
+
+
+def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:
+    """``rows``, with a timeout or missing privilege turned into a one-line :class:`AuditFailed`."""
+    try:
+        yield from rows
+    except psycopg.errors.QueryCanceled as exc:
+        names = ", ".join(c.id for c in checks)
+        raise AuditFailed(
+            f"statement_timeout reached while running check(s) {names}: {exc.diag.message_primary}; "
+            "raise --statement-timeout or narrow with --check/--app",
+            kind="timeout",
+        ) from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise AuditFailed(f"permission denied: {exc.diag.message_primary}", kind="permission denied") from None

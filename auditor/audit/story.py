@@ -1,0 +1,177 @@
+"""One app's story for ``controller-audit explain``: its releases, the rows they share, its
+orphans, and what ``latest()`` returns compared with what it should.
+
+Every query is scoped to the one app through indexed columns (``app_id``, ``config_id``,
+``build_id``), so explaining an app costs the same on a database of any size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from auditor.core.detect import Generation
+from auditor.core.errors import BadInput
+from auditor.core.settings import DEFAULT_SKEW_SECONDS
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """A release of the app."""
+
+    uuid: str
+    version: int
+    created: datetime
+    failed: bool
+    summary: str | None
+    config: str
+    build: str | None
+
+
+@dataclass(frozen=True)
+class RowUse:
+    """A config or build of the app and who uses it."""
+
+    uuid: str
+    created: datetime
+    versions: tuple[int, ...]  # this app's releases using it
+    foreign_uses: int  # other apps' releases using it (cross-app damage)
+    foreign_apps: tuple[str, ...] = ()  # the names of those apps: the cascade crosses into them
+
+    @property
+    def orphan(self) -> bool:
+        return not self.versions and not self.foreign_uses
+
+
+@dataclass(frozen=True)
+class Latest:
+    """What ``config_set.latest()`` / ``build_set.latest()`` returns and should return."""
+
+    kind: str  # "config" or "build"
+    today: RowUse | None
+    ties: int  # rows sharing the newest ``created`` (>1: the answer is not deterministic)
+    expected: str | None  # the live release's row
+    future: bool = False  # the row it returns is dated after now() + skew
+
+    @property
+    def ok(self) -> bool:
+        return self.today is not None and self.ties == 1 and self.today.uuid == self.expected
+
+
+@dataclass
+class AppStory:
+    """Everything ``explain`` shows about one app."""
+
+    name: str
+    uuid: str
+    releases: list[ReleaseRow]
+    configs: dict[str, RowUse]
+    builds: dict[str, RowUse]
+    live: ReleaseRow | None
+    latest: dict[str, Latest] = field(default_factory=dict)
+    #: The non-failed releases tied at the newest ``created`` (more than one: the controller's
+    #: live release is ambiguous; ``live`` is the highest version among them).
+    live_tied: tuple[ReleaseRow, ...] = ()
+    #: ``release_set.latest()`` over every release (failed ones too): the newest by ``created``,
+    #: whose version + 1 numbers the next release; ``newest_tied`` all rows at that ``created``.
+    newest: ReleaseRow | None = None
+    newest_tied: tuple[ReleaseRow, ...] = ()
+    now: datetime | None = None  # the database's now() when the story was read
+    skew_seconds: float = DEFAULT_SKEW_SECONDS
+    migration: int = 0  # the schema's last api migration
+
+    @property
+    def highest(self) -> ReleaseRow | None:
+        """The release with the highest version (the last in version order)."""
+        return self.releases[-1] if self.releases else None
+
+    def future_dated(self, moment: datetime) -> bool:
+        """Whether ``moment`` lies after now() + skew (written by a clock ahead of the database's)."""
+        return self.now is not None and moment > self.now + timedelta(seconds=self.skew_seconds)
+
+    @property
+    def next_version(self) -> int | None:
+        """The version the controller gives the next release (``release_set.latest().version + 1``)."""
+        return None if self.newest is None else self.newest.version + 1
+
+    @property
+    def order_broken(self) -> bool:
+        """Whether the next deploy fails or is a coin toss: the newest release by ``created`` is
+        not (alone) the highest version, or versions repeat."""
+        if not self.releases:
+            return False
+        versions = [r.version for r in self.releases]
+        return (len(self.newest_tied) > 1 or self.newest is None or self.highest is None
+                or self.newest.version != self.highest.version or len(set(versions)) != len(versions))
+
+
+def _release_sql(generation: Generation) -> sql.Composed:
+    failed = sql.SQL("failed") if generation.has_failed else sql.SQL("false")
+    return sql.SQL(
+        "SELECT uuid::text, version, created, {}, summary, config_id::text, build_id::text "
+        "FROM api_release WHERE app_id = %s ORDER BY version, created, uuid"
+    ).format(failed)
+
+
+def _uses(conn: psycopg.Connection, table: str, column: str, app_uuid: str) -> dict[str, RowUse]:
+    # The app's releases are grouped once (a per-row subquery with ``app_id = ...`` made the
+    # planner AND the app_id index, every release of the app, into each row's lookup).
+    query = sql.SQL(
+        "SELECT t.uuid::text, t.created, coalesce(u.versions, '{{}}'), f.uses, coalesce(f.apps, '{{}}')"
+        " FROM {table} t"
+        " LEFT JOIN (SELECT {col} AS uuid, array_agg(version ORDER BY version) AS versions"
+        "            FROM api_release WHERE app_id = %s GROUP BY {col}) u ON u.uuid = t.uuid"
+        " CROSS JOIN LATERAL (SELECT count(*) AS uses, array_agg(DISTINCT coalesce(a.id, r.app_id::text)) AS apps"
+        "                     FROM api_release r LEFT JOIN api_app a ON a.uuid = r.app_id"
+        "                     WHERE r.{col} = t.uuid AND r.app_id <> t.app_id) f"
+        " WHERE t.app_id = %s ORDER BY t.created, t.uuid"
+    ).format(col=sql.Identifier(column), table=sql.Identifier(table))
+    return {row[0]: RowUse(row[0], row[1], tuple(row[2]), row[3], tuple(row[4]))
+            for row in conn.execute(query, (app_uuid, app_uuid)).fetchall()}
+
+
+def _latest(kind: str, rows: dict[str, RowUse], expected: str | None, story: AppStory) -> Latest:
+    if not rows:
+        return Latest(kind, None, 0, expected)
+    newest = max(rows.values(), key=lambda r: r.created)
+    ties = sum(1 for r in rows.values() if r.created == newest.created)
+    return Latest(kind, newest, ties, expected, story.future_dated(newest.created))
+
+
+def newest_of(releases: list[ReleaseRow]) -> tuple[ReleaseRow, ...]:
+    """The releases sharing the greatest ``created``, highest version first: what ``latest()``
+    (``ORDER BY created DESC LIMIT 1``, no tiebreak) may return."""
+    if not releases:
+        return ()
+    top = max(r.created for r in releases)
+    return tuple(sorted((r for r in releases if r.created == top), key=lambda r: r.version, reverse=True))
+
+
+def app_story(conn: psycopg.Connection, generation: Generation, name: str,
+              skew_seconds: float = DEFAULT_SKEW_SECONDS) -> AppStory:
+    """Read one app's story; an unknown app is :class:`BadInput`.
+
+    The live release is the controller's: the newest by ``created`` among the releases that
+    did not fail (``release_set.filter(failed=False).latest()``), not the highest version.
+    """
+    row = conn.execute("SELECT uuid::text, now() FROM api_app WHERE id = %s", (name,)).fetchone()
+    if row is None:
+        raise BadInput(f"no app named {name!r} in this database", kind="unknown app")
+    app_uuid, now = row
+    releases = [ReleaseRow(*r) for r in conn.execute(_release_sql(generation), (app_uuid,)).fetchall()]
+    live_tied = newest_of([r for r in releases if not r.failed])
+    live = live_tied[0] if live_tied else None
+    configs = _uses(conn, "api_config", "config_id", app_uuid)
+    builds = _uses(conn, "api_build", "build_id", app_uuid)
+    newest_tied = newest_of(releases)
+    story = AppStory(name, app_uuid, releases, configs, builds, live, live_tied=live_tied,
+                     newest=newest_tied[0] if newest_tied else None, newest_tied=newest_tied, now=now,
+                     skew_seconds=skew_seconds, migration=generation.migration)
+    story.latest = {
+        "config": _latest("config", configs, live.config if live else None, story),
+        "build": _latest("build", builds, live.build if live else None, story),
+    }
+    return story

@@ -1,0 +1,120 @@
+"""Findings the server renders: the JSON report's lines, or only what the counts need.
+
+At a million releases an audit yields ~500k findings; parsing each one's ``related`` and
+``evidence`` into Python objects and serialising them again costs more than the audit's
+SQL.  Here the server writes each finding's JSON object (report format version 1, the
+shape of :meth:`auditor.core.findings.Finding.to_json`) as text and its baseline key, and the
+client copies the text through.  The ``counts`` shape (Prometheus) asks for the check,
+severity, app and key only, so the server computes no payload at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from auditor.core.findings import Finding
+from auditor.core.server_support import SHA256_SINCE
+
+#: ``json``: every finding as its JSON text; ``counts``: check, severity, app and key only.
+Shape = Literal["json", "counts"]
+
+
+_FETCH_SIZE = 5000
+
+# ``f`` is the runner's unordered statement (check_id plus the check result columns).  The
+# config file's severity overrides are applied here, since the severity is inside the text:
+# ``{check: {level: severity}}`` (:data:`auditor.core.overrides.Resolved`), looked up by level.
+_OUTER = """
+SELECT f.check_id, f.severity, f.app_name, {key} AS key, {line} AS line
+FROM (SELECT u.check_id,
+             coalesce(%(severity_overrides)s::json -> u.check_id ->> u.severity, u.severity) AS severity,
+             u.app_uuid, u.app_name, u.object_table, u.object_id, u.message, u.related, u.evidence
+      FROM ({inner}) AS u) AS f"""
+
+# The key exactly as :attr:`auditor.core.findings.Finding.key` computes it.
+_KEY = ("left(encode(sha256(convert_to(concat_ws(chr(31), f.check_id, coalesce(f.app_name, ''), "
+        "f.object_table, f.object_id), 'UTF8')), 'hex'), 16)")
+
+# :meth:`auditor.core.findings.Finding.to_json` without ``key`` (appended by :func:`_with_key`),
+# spaced like ``json.dumps`` so that each finding line starts ``{"check": ``.
+_LINE = """'{"check": ' || to_json(f.check_id)::text || ', "severity": ' || to_json(f.severity)::text
+    || ', "app": ' || CASE WHEN f.app_uuid IS NOT NULL OR coalesce(f.app_name, '') <> ''
+                           THEN '{"id": ' || coalesce(to_json(f.app_uuid)::text, 'null')
+                                || ', "name": ' || coalesce(to_json(f.app_name)::text, 'null') || '}'
+                           ELSE 'null' END
+    || ', "object": {"table": ' || to_json(f.object_table)::text
+    || CASE WHEN length(f.object_id) = 36 AND length(f.object_id) - length(replace(f.object_id, '-', '')) = 4
+            THEN ', "uuid": ' ELSE ', "name": ' END || to_json(f.object_id)::text
+    || '}, "related": ' || coalesce(f.related::text, '[]')
+    || ', "message": ' || coalesce(to_json(f.message)::text, 'null')
+    || ', "evidence": ' || coalesce(f.evidence::text, '{}') || '}'"""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedFinding:
+    """What the reports need of a server-rendered finding (no parsed payload)."""
+
+    check: str
+    severity: str
+    app_name: str | None
+    key: str
+    line: str | None  # the finding's JSON object as text (``json`` shape), else None
+    #: ``{"accepted_severity", "first_seen"}`` when a baseline accepted it at a lower severity.
+    baseline: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, finding: Finding, shape: Shape) -> StreamedFinding:
+        """A finding read on the client, in the shape the server would have rendered it."""
+        return cls(finding.check, finding.severity, finding.app_name, finding.key,
+                   finding.json_text() if shape == "json" else None)
+
+    def with_baseline(self, accepted_severity: str, first_seen: str) -> StreamedFinding:
+        """This finding, marked as accepted at ``accepted_severity`` (it is worse now)."""
+        return replace(self, baseline={"accepted_severity": accepted_severity, "first_seen": first_seen})
+
+    def json_text(self) -> str:
+        """The finding's JSON object (report format version 1) as one line."""
+        if self.line is None:
+            raise ValueError("this finding was streamed without its JSON text (counts shape)")
+        if self.baseline is not None:
+            return f'{self.line[:-1]}, "baseline": {json.dumps(self.baseline)}}}'
+        return self.line
+
+
+def python_key(check: str, app_name: str | None, table: str, object_id: str) -> str:
+    """:attr:`auditor.core.findings.Finding.key` from its parts (for servers without ``sha256()``)."""
+    raw = "\x1f".join((check, app_name or "", table, object_id))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def wrap(inner: sql.Composable, shape: Shape, server_version: int, server_key: bool = True) -> sql.Composed:
+    """The statement around the runner's unordered one, rendering ``shape`` rows; the key is
+    computed by the server unless it lacks ``sha256()`` or ``server_key`` is false."""
+    has_sha = server_key and server_version >= SHA256_SINCE
+    # Without sha256() the key column carries its table and object for :func:`python_key`.
+    key = sql.SQL(_KEY if has_sha else "concat_ws(chr(31), f.object_table, f.object_id)")
+    line = sql.SQL(_LINE if shape == "json" else "NULL::text")
+    return sql.SQL(_OUTER).format(key=key, line=line, inner=inner)
+
+
+def _with_key(line: str, key: str) -> str:
+    return f'{line[:-1]}, "key": "{key}"}}'
+
+
+def stream(cur: psycopg.ServerCursor[Any], statement: sql.Composed, params: dict[str, object],
+           overrides: dict[str, dict[str, str]], has_sha: bool) -> Iterator[StreamedFinding]:
+    """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings."""
+    cur.itersize = _FETCH_SIZE
+    cur.execute(statement, {**params, "severity_overrides": json.dumps(overrides)})
+    for check, severity, app_name, key, line in cur:
+        if not has_sha:
+            table, _, object_id = key.partition("\x1f")
+            key = python_key(check, app_name, table, object_id)
+        yield StreamedFinding(check, severity, app_name, key, None if line is None else _with_key(line, key))

@@ -1,0 +1,43 @@
+"""What ``apply`` and ``undo`` share: asking, warning, and saying what a committed outcome needs known."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.core.errors import PlanRefused
+from auditor.core.settings import Settings
+from repairs.executor import Outcome
+
+
+def confirm(question: str) -> None:
+    """Ask ``question``; :class:`PlanRefused` (exit 4, nothing changed) unless the answer is yes."""
+    try:
+        agreed = click.confirm(question, default=False)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        raise PlanRefused("not confirmed; nothing was changed (use --yes to skip the question)", kind="declined")
+
+
+def warn(text: str) -> None:
+    """A line on stderr that stays (whatever the output is)."""
+    click.echo(f"controller-audit: {text}", err=True)
+
+
+def after_commit(outcome: Outcome) -> None:
+    """Say on stderr what a committed outcome needs known (interrupted, answer lost, not yet replicated)."""
+    if outcome.interrupted:
+        warn(f"interrupted during COMMIT, but it committed ({outcome.how})")
+    elif not outcome.how.startswith("the server answered"):
+        warn(f"the answer to COMMIT was lost; found out: it committed ({outcome.how})")
+    if outcome.note:
+        warn(f"warning: {outcome.note}")
+
+
+def refuse_outside_allow_list(settings: Settings, names: list[str | None], what: str) -> None:
+    """Refuse (exit 4, nothing changed) a plan or undo file that changes apps outside the config
+    file's ``apps`` allow-list."""
+    outside = settings.outside_allowed(names)
+    if outside:
+        raise PlanRefused(f"the {what} changes app(s) {', '.join(outside)}, outside the apps allow-list of "
+                          f"{settings.config.source}; nothing was changed", kind="outside the allow-list")

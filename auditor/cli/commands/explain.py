@@ -1,0 +1,35 @@
+"""``controller-audit explain APP``: one app's history, what is wrong with it, what to run next."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.audit import open_audit
+from auditor.audit.story import app_story
+from auditor.cli import params
+from auditor.core.errors import EXIT_OK
+from auditor.core.fileio import PRIVATE, atomic_write
+from auditor.core.settings import Settings
+from auditor.core.text import escape_block
+from auditor.reports.explain_text import EXPLAIN_FORMATS, formatted, render
+
+
+@click.command("explain")
+@click.argument("app")
+@params.settings(*params.CONNECTS, "grace_seconds", "skew_seconds")
+@params.choice(*EXPLAIN_FORMATS, default="text",
+               help="text; json (docs/report-format.md); svg (the timeline picture); html (a self-contained page).")
+@params.output()
+def explain(settings: Settings, app: str, fmt: str, output: str | None) -> int:
+    """Explain one app: releases, shared and orphan rows, latest(), findings, and the fix."""
+    settings.require_allowed([app])
+    with open_audit(settings, apps=[app], selection=settings.overrides_only) as run:
+        story = app_story(run.conn, run.generation, app, settings.skew_seconds)
+        findings = list(run.findings())
+        label = run.generation.label
+    text = escape_block(render(story, findings, label)) + "\n" if fmt == "text" else formatted(fmt, story, findings, label)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text, mode=PRIVATE)  # it quotes data (JSON: invalid-json excerpts)
+    return EXIT_OK

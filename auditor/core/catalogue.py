@@ -1,0 +1,128 @@
+"""What a check is, and the registry that holds the catalogue in its order.
+
+A check is declared in its own module under ``checks/`` as a module-level ``CHECK`` and
+registered explicitly, in catalogue order, in ``checks/__init__.py`` (think Django's system
+checks registry).  Its SQL is one ``SELECT`` over the shared passes (:mod:`auditor.core.passes`)
+returning the columns in :data:`RESULT_COLUMNS`; the runner unions the selected checks into one
+statement.  The core never imports the ``checks`` package: whoever needs the catalogue (the
+engine, the reports, the command line) takes ``checks.CATALOGUE`` and passes it down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from auditor.core.detect import Generation
+from auditor.core.findings import SEVERITIES
+from auditor.core.query import Query
+
+#: The columns, in order, every check's SELECT returns.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "severity",  # text: critical | warning | info (a check may escalate per row)
+    "app_uuid",  # uuid or NULL
+    "app_name",  # text or NULL
+    "object_table",  # text
+    "object_id",  # text: a uuid, or a name for objects without one
+    "message",  # text: one line
+    "related",  # json array of objects
+    "evidence",  # json object
+)
+#: What a check with a repair returns after them: NULL when its repair fixes the finding, else why
+#: the finding must be fixed by hand (the runner gives the checks without a repair a NULL).
+MANUAL_COLUMN = "manual"
+
+
+class ResultRow(NamedTuple):
+    """One row of the runner's statement: the check, :data:`RESULT_COLUMNS`, :data:`MANUAL_COLUMN`."""
+
+    check_id: str
+    severity: str
+    app_uuid: Any
+    app_name: str | None
+    object_table: str
+    object_id: Any
+    message: str
+    related: list[dict[str, Any]] | None
+    evidence: dict[str, Any] | None
+    manual: str | None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One kind of damage, found by one set-based query."""
+
+    id: str
+    severity: str  # the default (highest usual) severity; rows may carry a lower/higher one
+    title: str
+    rationale: str  # what the damage is and what the controller will do wrong because of it
+    #: SELECT returning RESULT_COLUMNS (and, with a ``repair``, :data:`MANUAL_COLUMN`); may use
+    #: {scope}, {app_scope}, {partial}, %(grace_seconds)s, %(skew_seconds)s.  A callable gets the
+    #: schema generation and returns the SELECT for its columns.
+    sql: Query | Callable[[Generation], Query]
+    passes: tuple[str, ...]  # shared passes it reads
+    #: The repair that fixes its findings (``plan --repair ID``), unless a finding's
+    #: :data:`MANUAL_COLUMN` says why not; the repair plans exactly those findings.
+    repair: str | None = None
+    min_migration: int = 1  # first api migration it applies to
+    needs_failed: bool = False  # only where api_release.failed exists
+    database_level: bool = False  # about the whole database (catalogue), not about apps
+    #: For servers older than PostgreSQL 16 (no pg_input_is_valid): another SELECT whose rows
+    #: (named tuples of the runner's columns) ``legacy_filter`` checks client-side, returning the
+    #: row to report (``row._replace(...)``) or None.
+    legacy_sql: Query | Callable[[Generation], Query] | None = None
+    legacy_filter: Callable[[ResultRow], ResultRow | None] | None = None
+    #: Every severity the check's SQL can give a finding, most severe first (default: just
+    #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
+    levels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        assert self.severity in SEVERITIES, self.severity
+        if not self.levels:
+            object.__setattr__(self, "levels", (self.severity,))
+        assert set(self.levels) <= set(SEVERITIES) and self.severity in self.levels, (self.id, self.levels)
+        object.__setattr__(self, "levels", tuple(s for s in SEVERITIES if s in self.levels))
+
+    def applies_to(self, generation: Generation) -> bool:
+        """Whether the check means anything on this schema generation."""
+        if self.needs_failed and not generation.has_failed:
+            return False
+        return generation.migration >= self.min_migration
+
+    def sql_for(self, generation: Generation, legacy: bool = False) -> Query:
+        """The SELECT to run on ``generation``: ``legacy_sql`` (if any) when ``legacy``."""
+        chosen = self.legacy_sql if legacy and self.legacy_sql is not None else self.sql
+        return chosen(generation) if callable(chosen) else chosen
+
+    @property
+    def generations(self) -> str:
+        """Human description of the generations the check applies to."""
+        if self.needs_failed:
+            return "deis 0020+ and hephy (needs api_release.failed)"
+        return "all (deis and hephy)"
+
+
+class Catalogue(Mapping[str, Check]):
+    """The registered checks by id, in the order they were registered (the catalogue order)."""
+
+    def __init__(self, *checks: Check) -> None:
+        self._checks: dict[str, Check] = {}
+        for check in checks:
+            self.register(check)
+
+    def register(self, check: Check) -> Check:
+        """Add ``check`` after the ones registered before it; a second check with its id is an error."""
+        if check.id in self._checks:
+            raise ValueError(f"duplicate check id {check.id}")
+        self._checks[check.id] = check
+        return check
+
+    def __getitem__(self, check_id: str) -> Check:
+        return self._checks[check_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._checks)
+
+    def __len__(self) -> int:
+        return len(self._checks)

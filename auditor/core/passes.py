@@ -1,0 +1,204 @@
+"""The passes over the controller tables that checks share, as named CTEs.
+
+Every check reads these instead of the base tables, so one audit scans each table once
+and groups ``api_release`` by ``config_id`` and by ``build_id`` once, whatever the number
+of checks (PostgreSQL materialises a CTE that several checks reference).
+
+Definitions used throughout (documented in the README):
+
+* **live release** of an app: the controller's, its newest release by ``created`` that is not
+  failed (``release_set.filter(failed=False).latest()``); on the old generation (no
+  ``api_release.failed``, before 0020) its newest release by ``created``.  Not the highest
+  version: the two differ when releases tie on ``created``, a clock went backwards or a
+  version repeats (``release-order`` reports that).  When several releases tie for it the
+  controller may pick any of them: the pass keeps the highest version and counts the tied
+  rows (``ties``), and checks that compare with the live release skip or report such apps.
+* **newest release**: what ``release_set.latest()`` returns over *all* releases, failed
+  ones too; the controller numbers the next release from it (its version + 1).
+* **latest config / build**: the app's row with the greatest ``created``: what the
+  controller's ``config_set.latest()`` / ``build_set.latest()`` return
+  (``ORDER BY created DESC LIMIT 1``; on a tie PostgreSQL may return either row).
+* **in flight**: a row created within ``[now() - grace, now() + skew]``: the controller
+  inserts a config or build before its release, so a young row is not (yet) an orphan, and
+  a controller host's clock may run a little ahead of the database's (the skew).  A row
+  created after ``now() + skew`` is **future-dated** (the ``future-dated`` check): never in
+  flight, never hidden.
+
+A pass body (a :class:`~auditor.core.query.Query`) may use ``{scope}`` (a predicate on an
+unqualified ``app_id`` column) and ``{app_scope}`` (on ``api_app.uuid``) and ``{partial}``
+(``true`` when the audit is limited to some apps: rows of other apps must then be looked up in
+the base tables); a literal brace in SQL is written ``{{`` / ``}}``.  Named parameters:
+``%(grace_seconds)s``, ``%(skew_seconds)s`` and ``%(app_uuids)s``; a literal percent sign (as in
+``format()``) is written ``%%``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from auditor.core.detect import Generation
+from auditor.core.query import Query, text
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A named CTE and the passes it reads."""
+
+    name: str
+    body: Query
+    needs: tuple[str, ...] = ()
+
+
+#: Releases with their ``failed`` flag; before migration 0020 no release is failed.
+_RELEASES_WITH_FAILED = """
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, r.failed
+    FROM api_release r WHERE {scope}"""
+_RELEASES_NEVER_FAILED = """
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, false AS failed
+    FROM api_release r WHERE {scope}"""
+
+
+#: How many releases use each config (build): the one GROUP BY every sharing/orphan check reads.
+#: Its placeholders are constant column names and conditions.
+_USE = """
+    SELECT {pointer} AS uuid, count(*) AS releases,
+           sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
+           min(version) AS first_version, max(version) AS last_version
+    FROM rel WHERE {where} GROUP BY {pointer}"""
+
+#: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.
+_LATEST = """
+    SELECT app_id, uuid, created, ties FROM (
+        SELECT app_id, uuid, created,
+               row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
+               count(*) OVER (PARTITION BY app_id, created) AS ties
+        FROM {rows}) s
+    WHERE rn = 1"""
+
+
+def in_flight(column: str) -> sql.Composed:
+    """SQL: ``column`` (a ``created``) lies in the in-flight window ``[now() - grace, now() + skew]``."""
+    return sql.SQL("({column} > now() - %(grace_seconds)s::float8 * interval '1 second'"
+                   " AND {column} <= now() + %(skew_seconds)s::float8 * interval '1 second')").format(
+        column=text(column))
+
+
+def future_dated(column: str) -> sql.Composed:
+    """SQL: ``column`` (a ``created``) lies after ``now() + skew``: written by a clock ahead of ours."""
+    return sql.SQL("({column} > now() + %(skew_seconds)s::float8 * interval '1 second')").format(column=text(column))
+
+
+def passes_for(generation: Generation) -> dict[str, Pass]:
+    """Every shared pass, written for this generation's columns."""
+    defs = [
+        Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
+        Pass("rel", Query(_RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED)),
+        Pass("cfg", Query("SELECT uuid, app_id, created FROM api_config WHERE {scope}")),
+        Pass("bld", Query("SELECT uuid, app_id, created FROM api_build WHERE {scope}")),
+        Pass(
+            # The controller's live release: newest by ``created`` among the releases that did
+            # not fail.  Read from the window pass (no second sort of every release): only the
+            # rows at the app's newest non-failed ``created`` are kept, and the few that tie
+            # are counted; the highest version among them stands for the app.  Checks test
+            # ``ambiguous`` (a boolean the planner estimates at one half), not ``ties = 1``
+            # (estimated at 0.5 percent, which turns later joins into nested loops).
+            "live",
+            Query("""
+            SELECT DISTINCT ON (app_id) app_id, uuid, version, created, config_id, build_id,
+                   count(*) OVER (PARTITION BY app_id) AS ties,
+                   count(*) OVER (PARTITION BY app_id) > 1 AS ambiguous
+            FROM rel_pos WHERE NOT failed AND created = app_live_created
+            ORDER BY app_id, version DESC, uuid DESC"""),
+            ("rel_pos",),
+        ),
+        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "where": text("true")}), ("rel",)),
+        Pass("build_use", Query(_USE, {"pointer": text("build_id"), "where": text("build_id IS NOT NULL")}), ("rel",)),
+        Pass("latest_cfg", Query(_LATEST, {"rows": text("cfg")}), ("cfg",)),
+        Pass("latest_bld", Query(_LATEST, {"rows": text("bld")}), ("bld",)),
+        Pass(
+            # Each release's position in its app's history: ``pos`` (row_number in version
+            # order; old Deis may reuse versions, so positions, not raw numbers), ``ok_through``
+            # (non-failed releases up to and including it), the previous and next version, and
+            # per app (same sort: the whole partition): its release count, maximum version,
+            # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
+            # among the releases that did not fail (the live release's).
+            "rel_pos",
+            Query("""
+            SELECT uuid, app_id, version, created, failed, config_id, build_id,
+                   row_number() OVER w AS pos,
+                   sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
+                   lag(version) OVER w AS prev_version,
+                   lead(version) OVER w AS next_version,
+                   count(*) OVER a AS app_releases,
+                   max(version) OVER a AS app_max_version,
+                   max(created) OVER a AS app_newest_created,
+                   max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
+            FROM rel
+            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""),
+            ("rel",),
+        ),
+        Pass(
+            # Releases whose config or build is not one of their own app's rows (scoped): a
+            # cross-app reference or a dangling one.  One hash anti-join each; only these few
+            # releases are ever looked up in the base tables.
+            "foreign_rel",
+            Query("""
+            SELECT r.* FROM rel r
+            WHERE NOT EXISTS (SELECT 1 FROM cfg o WHERE o.uuid = r.config_id AND o.app_id = r.app_id)
+               OR (r.build_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM bld o WHERE o.uuid = r.build_id AND o.app_id = r.app_id))
+            OFFSET 0"""),
+            ("rel", "cfg", "bld"),
+        ),
+        Pass(
+            # Cross-app uses, one row per (config or build, release of another app): the
+            # releases in scope using another app's existing row (by primary key: a missing
+            # row is dangling, never "used"), and under --app the releases of other apps
+            # using a row in scope (by the config_id / build_id index: OFFSET 0 keeps each
+            # lookup a parameterised index scan, never a scan of every release).
+            "xuse",
+            Query("""
+            SELECT 'config'::text AS kind, c.uuid AS row_id, c.app_id AS row_app, r.uuid AS release,
+                   r.app_id AS release_app
+            FROM foreign_rel r JOIN api_config c ON c.uuid = r.config_id
+            WHERE c.app_id <> r.app_id
+            UNION
+            SELECT 'build', b.uuid, b.app_id, r.uuid, r.app_id
+            FROM foreign_rel r JOIN api_build b ON b.uuid = r.build_id
+            WHERE b.app_id <> r.app_id
+            UNION
+            SELECT 'config', c.uuid, c.app_id, r.uuid, r.app_id
+            FROM cfg c CROSS JOIN LATERAL (
+                SELECT o.uuid, o.app_id FROM api_release o
+                WHERE o.config_id = c.uuid AND o.app_id <> c.app_id OFFSET 0) r
+            WHERE {partial}
+            UNION
+            SELECT 'build', b.uuid, b.app_id, r.uuid, r.app_id
+            FROM bld b CROSS JOIN LATERAL (
+                SELECT o.uuid, o.app_id FROM api_release o
+                WHERE o.build_id = b.uuid AND o.app_id <> b.app_id OFFSET 0) r
+            WHERE {partial}"""),
+            ("foreign_rel", "cfg", "bld"),
+        ),
+    ]
+    return {p.name: p for p in defs}
+
+
+def closure(passes: dict[str, Pass], wanted: set[str]) -> list[Pass]:
+    """The passes in ``wanted`` and those they read, dependencies first."""
+    ordered: list[Pass] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in passes[name].needs:
+            visit(dep)
+        ordered.append(passes[name])
+
+    for name in sorted(wanted):
+        visit(name)
+    return ordered

@@ -1,0 +1,70 @@
+"""The kinds of values settings take, validated the same way wherever they come from (the command
+line, the environment, the config file): each parser returns the value or raises ValueError
+saying why, in words the user can act on."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from auditor.core.findings import SEVERITIES
+
+#: The longest grace period or skew (ten years): more means "never damage", and no interval is longer.
+MAX_GRACE_SECONDS = 315_360_000
+#: PostgreSQL's limit for statement_timeout and lock_timeout (INT_MAX milliseconds, ~24.8 days).
+MAX_TIMEOUT_MS = 2_147_483_647
+#: The longest wait for COMMIT's answer.
+MAX_COMMIT_TIMEOUT = 86_400
+#: ``check --format`` choices, and ``--fail-on``.
+FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "nagios", "html")
+FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
+
+
+def parse_seconds(value: Any, maximum: float = MAX_GRACE_SECONDS) -> float:
+    """A finite number of seconds from 0 to ``maximum`` (``nan``, ``inf``, ``-1`` and booleans refused);
+    ValueError says why."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number of seconds")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(number) or not 0 <= number <= maximum:
+        raise ValueError(f"{value!r} is not a number of seconds from 0 to {maximum:.0f}")
+    return number
+
+
+def parse_wait(value: Any) -> float:
+    """A finite, positive number of seconds up to a day (``--commit-timeout``)."""
+    seconds = parse_seconds(value, MAX_COMMIT_TIMEOUT)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a number of seconds between 0 and {MAX_COMMIT_TIMEOUT}")
+    return seconds
+
+
+def parse_duration(value: Any) -> str:
+    """A PostgreSQL duration for ``statement_timeout`` / ``lock_timeout`` (``60s``, ``500ms``,
+    ``5min``, a bare number of milliseconds), at most PostgreSQL's limit; normalised (``500ms``)."""
+    match = _DURATION.match(str(value)) if not isinstance(value, bool) else None
+    if match is None:
+        raise ValueError(f"bad timeout value {value!r} (a PostgreSQL duration such as 60s, 500ms or 5min)")
+    milliseconds = float(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
+    if milliseconds > MAX_TIMEOUT_MS:
+        raise ValueError(f"bad timeout value {value!r} (at most {MAX_TIMEOUT_MS} ms, about 24 days)")
+    return f"{match.group(1)}{match.group(2) or 'ms'}"
+
+
+def parse_choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    """A validator accepting one of ``allowed``."""
+    def parse(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)} (got {value!r})")
+        return str(value)
+    return parse
+
+

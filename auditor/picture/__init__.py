@@ -1,8 +1,0 @@
-"""Pictures of the damage: an app's history as a timeline (SVG, HTML), a plan's before and
-after, and a one-page HTML report of a whole audit.
-
-:mod:`auditor.picture.graph` turns an :class:`auditor.explain.AppStory` and its findings into
-nodes and edges, :mod:`auditor.picture.layout` places them on a timeline (collapsing runs of
-healthy releases), :mod:`auditor.picture.render` writes SVG and HTML from the package's Jinja2
-templates (autoescaped: app names, summaries and config values are hostile input).
-"""
