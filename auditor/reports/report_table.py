@@ -28,8 +28,9 @@ _CHUNK = 500
 _HEADERS = ("check", "object", "message")
 #: The width when the output is not a terminal (and ``COLUMNS`` is not set).
 DEFAULT_WIDTH = 100
-#: The narrowest message column worth a table; narrower terminals get one finding per block.
-_MIN_MESSAGE = 30
+#: The narrowest message column worth a table (and never narrower than the longest word of a
+#: message, so that a uuid fits); narrower terminals get one finding per block.
+_MIN_MESSAGE = 40
 #: What ``tabulate``'s simple format puts between two columns.
 _GAP = 2
 _INDENT = "    "
@@ -67,11 +68,12 @@ def _render(rows: list[tuple[str, str, str, str]], width: int) -> str:
     """``rows`` laid out to ``width``: a table if the message column keeps :data:`_MIN_MESSAGE`
     columns (the object on one line, else its table above its id), otherwise one block per finding."""
     check_w = max(len(r[0]) for r in rows + [("check", "", "", "")])
+    longest_word = max(len(word) for r in rows for word in r[3].split() or [""])
     for split in (False, True):
         objects = [f"{t}\n{i}" if split else f"{t} {i}" for _, t, i, _ in rows]
         object_w = max(len(line) for o in objects + ["object"] for line in o.split("\n"))
         message_w = width - check_w - object_w - 2 * _GAP
-        if message_w >= _MIN_MESSAGE:
+        if message_w >= max(_MIN_MESSAGE, longest_word):
             table = [(r[0], o, "\n".join(wrap(r[3], message_w))) for r, o in zip(rows, objects, strict=True)]
             return tabulate(table, headers=_HEADERS, tablefmt="simple", disable_numparse=True)
     lines: list[str] = []
@@ -106,8 +108,7 @@ def write_table(out: TextIO, report: Report, findings: Iterable[Finding], width:
     flush()
     if group is not None:
         out.write("\n")
-    out.write(report.summary_line() + "\n")
-    for line in report.footer_lines() + report.baseline_lines():
+    for line in [report.summary_line(), *report.footer_lines(), *report.baseline_lines()]:
         out.write("\n".join(_wrapped_line(escape(line), width)) + "\n")
 
 
