@@ -155,17 +155,21 @@ class Report:
         return {(c.check, c.app_name) for c in self.hidden}
 
     def footer_lines(self) -> list[str]:
-        """What was counted but not listed, per check and for the apps with the most hazards, and
-        the flag that lists it (the table's and the Nagios report's footer)."""
+        """What was counted but not listed, per check, and the apps with the most hazards, with the
+        flag that lists them (the table's footer, above its summary line): three lines."""
         hidden = self.not_listed
         if not sum(hidden.values()):
             return []
         levels = [s for s in SEVERITIES if hidden.get(s)]
+        by_check = sorted(self.not_listed_by_check().items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        per_check = ", ".join(
+            f"{check} {sum(by.values())}" if len(levels) == 1
+            else f"{check} " + " + ".join(f"{by[s]} {s}" for s in SEVERITIES if by.get(s))
+            for check, by in by_check)
         counts = ", ".join(f"{hidden[s]} {s}" for s in levels)
         lines = [f"not listed (below --min-severity {self.listed_from}): {counts}; "
-                 f"list them with --min-severity {levels[-1]}"]
-        for check, by in self.not_listed_by_check().items():
-            lines.append(f"  {check}: " + ", ".join(f"{by[s]} {s}" for s in SEVERITIES if by.get(s)))
+                 f"--min-severity {levels[-1]} lists them",
+                 f"  by check: {per_check}"]
         top = self.top_hazard_apps()
         if top:
             lines.append("  apps with the most hazards: " + ", ".join(f"{app} {n}" for app, n, _ in top)
@@ -228,10 +232,12 @@ class Report:
                          f"{IMPROVED_HINT}")
             lines += [f"  improved: {i.entry.check} {i.entry.app or '(database)'} {i.entry.object_label}: "
                       f"{i.entry.severity} when accepted, {i.severity} now" for i in improved[:STALE_LISTED]]
-        unjudged = self.unjudged_entries()
+        # Entries accepted below the floor are expected to match nothing listed; one accepted at a
+        # listed severity may have fallen below it: say so, since it may be improved or gone.
+        unjudged = [e for e in self.unjudged_entries() if e.severity is None or at_least(e.severity, self.listed_from)]
         if unjudged:
             verb = "entry matches" if len(unjudged) == 1 else "entries match"
-            lines.append(f"{len(unjudged)} baseline {verb} no listed finding but may match one below "
+            lines.append(f"{len(unjudged)} baseline {verb} no listed finding but may have fallen below "
                          f"--min-severity {self.listed_from} (not judged; --min-severity info judges every entry)")
         stale = self.stale_entries()
         if stale:

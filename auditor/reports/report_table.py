@@ -1,5 +1,5 @@
-"""The human report: findings grouped by severity and app, then a summary line and what was
-counted but not listed (below ``--min-severity``), with the flag that lists it.
+"""The human report: findings grouped by severity and app, then what was counted but not listed
+(below ``--min-severity``) with the flag that lists it, the summary line and the baseline's lines.
 
 The table fits the terminal (:func:`table_width`): messages are wrapped to the columns left, and
 never inside a word, so a uuid (in the object column or a message) is always whole.  When the
@@ -108,7 +108,7 @@ def write_table(out: TextIO, report: Report, findings: Iterable[Finding], width:
     flush()
     if group is not None:
         out.write("\n")
-    for line in [report.summary_line(), *report.footer_lines(), *report.baseline_lines()]:
+    for line in [*report.footer_lines(), report.summary_line(), *report.baseline_lines()]:
         out.write("\n".join(_wrapped_line(escape(line), width)) + "\n")
 
 
