@@ -177,8 +177,9 @@ def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None
         result.statement_ms = plain_ms
         sizes: dict[tuple[str, str], tuple[int, int]] = {}
         if split and "severity_overrides" in params:
-            counted = sql.SQL("SELECT check_id, severity, count(*), sum(length(line) + 1) FROM ({}) s"
-                              " GROUP BY 1, 2").format(statement)
+            # A row of a finding not listed counts ``counted`` findings and has no line.
+            counted = sql.SQL("SELECT check_id, severity, sum(coalesce(counted, 1)), sum(length(line) + 1)"
+                              " FROM ({}) s GROUP BY 1, 2").format(statement)
             for check_id, severity, n, size in conn.execute(counted, params):
                 sizes[(check_id, severity)] = (n, int(size or 0))
         return result, plan, sizes

@@ -506,7 +506,7 @@ def tool_counts(dsn: str, server_version: int | None = None,
         for finding in run.findings(listing=Listing("warning"), hidden=hidden):
             by_severity[(finding.check, finding.severity)] += 1
         for counted in hidden:
-            by_severity[(counted.check, counted.severity)] += counted.count
+            by_severity[(counted.check, counted.severity)] += counted.findings
         shared = [c for c in run.checks if c.id.startswith("shared-")]
         for finding in run.findings(checks=shared):
             reasons[(finding.check, finding.evidence.get("reason"))] += 1

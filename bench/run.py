@@ -192,7 +192,7 @@ def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] 
                 sizes[finding.severity] += len(finding.line) + 1
         seconds = time.perf_counter() - began
         for counted in hidden:
-            pairs[(counted.check, counted.severity)] += counted.count
+            pairs[(counted.check, counted.severity)] += counted.findings
     by_check: Counter = Counter()
     by_severity: Counter = Counter()
     for (check, severity), n in pairs.items():

@@ -28,8 +28,8 @@ def _listed_and_hidden(run, listing: Listing, path: str) -> tuple[Counter, Count
     listed = Counter((f.check, f.severity, f.app_name) for f in found)
     counted: Counter = Counter()
     for row in hidden:
-        assert row.count > 0
-        counted[(row.check, row.severity, row.app_name)] += row.count
+        assert row.findings > 0
+        counted[(row.check, row.severity, row.app_name)] += row.findings
     return listed, counted
 
 

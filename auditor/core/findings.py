@@ -28,7 +28,7 @@ class Counted(NamedTuple):
     check: str
     severity: str
     app_name: str | None
-    count: int
+    findings: int
 
 
 def _looks_like_uuid(value: str) -> bool:

@@ -115,7 +115,7 @@ class Report:
             self.listed_by_severity[finding.severity] += 1
             yield finding
         for counted in self.hidden:
-            self._count(counted.check, counted.severity, counted.app_name, counted.count)
+            self._count(counted.check, counted.severity, counted.app_name, counted.findings)
         self.finished = time.monotonic()
 
     def _count(self, check: str, severity: str, app_name: str | None, count: int) -> None:
@@ -130,14 +130,14 @@ class Report:
         """Findings counted but not listed, by severity."""
         counts: Counter[str] = Counter()
         for counted in self.hidden:
-            counts[counted.severity] += counted.count
+            counts[counted.severity] += counted.findings
         return counts
 
     def not_listed_by_check(self) -> dict[str, Counter[str]]:
         """Findings counted but not listed, by check and severity (catalogue order)."""
         counts: dict[str, Counter[str]] = {}
         for counted in self.hidden:
-            counts.setdefault(counted.check, Counter())[counted.severity] += counted.count
+            counts.setdefault(counted.check, Counter())[counted.severity] += counted.findings
         return {c: counts[c] for c in self.checks if c in counts}
 
     def top_hazard_apps(self, limit: int = TOP_HAZARD_APPS) -> list[tuple[str, int, dict[str, int]]]:

@@ -77,7 +77,7 @@ def write_html(out: TextIO, report: Report, findings: Iterable[Finding | Streame
         counts[rank] += 1
     for counted in report.hidden:  # counted by the server, not listed (below --min-severity)
         counts = per_app.setdefault(counted.app_name, [0, 0, 0]) if counted.app_name else appless
-        counts[SEVERITY_RANK[counted.severity]] += counted.count
+        counts[SEVERITY_RANK[counted.severity]] += counted.findings
     worst = _worst(per_app, LISTED_APPS)
     drawn_names = [name for name, _ in worst[:DRAWN_APPS]]
     by_app = _findings_of(audit, report, drawn_names)
