@@ -60,6 +60,21 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
         "--dsn", metavar="DSN", default=None,
         help=help or "libpq connection string or postgresql:// URL [default: the config file's dsn_env or dsn, "
                      "else DATABASE_URL, DEIS_DATABASE_*, then PG* variables and ~/.pgpass]."),
+    "host": lambda help=None: click.option(
+        "-h", "--host", "host", metavar="HOST", default=None,
+        help=help or "Database server host or socket directory, as psql -h: replaces the host of the target "
+                     "(--dsn, DATABASE_URL, ..., PGHOST)."),
+    "port": lambda help=None: click.option(
+        "-p", "--port", "port", type=click.IntRange(1, 65535), metavar="PORT", default=None,
+        help=help or "Database server port, as psql -p: replaces the port of the target."),
+    "username": lambda help=None: click.option(
+        "-U", "--username", "username", metavar="USER", default=None,
+        help=help or "Database user, as psql -U: replaces the user of the target (the password comes from "
+                     "PGPASSWORD or ~/.pgpass, never from the command line)."),
+    "dbname": lambda help=None: click.option(
+        "-d", "--dbname", "dbname", metavar="DBNAME", default=None,
+        help=help or "Database name, as psql -d: replaces the database of the target (a whole connection "
+                     "string here is taken as --dsn)."),
     "config": lambda help=None: click.option(
         "--config", "config", type=click.Path(dir_okay=False), default=None, metavar="FILE",
         help=help or "Config file [env CONTROLLER_AUDIT_CONFIG; default: ./controller-audit.toml, else "
@@ -100,10 +115,23 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
         "--fail-on", "fail_on", type=click.Choice(FAIL_ON), default=None,
         help=_layered("fail_on", help or "Lowest severity that makes the exit code non-zero.")),
 }
+#: Where to connect: ``--dsn`` and psql's ``-h``, ``-p``, ``-U``, ``-d``.
+TARGET = ("dsn", "host", "port", "username", "dbname")
 #: What a command that connects takes: the target and its timeouts.
-CONNECTS = ("dsn", "config", "statement_timeout", "lock_timeout")
+CONNECTS = (*TARGET, "config", "statement_timeout", "lock_timeout")
 #: What an audit takes on top: which apps and checks, the clock.
 AUDITS = (*CONNECTS, "apps", "checks", "exclude", "grace_seconds", "skew_seconds")
+
+
+def _refuse_password(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        raise click.UsageError("controller-audit takes no password on its command line and never prompts for one: "
+                               "set PGPASSWORD or add a line to ~/.pgpass", ctx)
+
+
+#: psql's ``-W`` / ``--password``, refused with where a password goes instead (never "did you mean --port").
+NO_PASSWORD = click.option("-W", "--password", is_flag=True, hidden=True, expose_value=False, is_eager=True,
+                           callback=_refuse_password)
 
 
 def say_database(line: str) -> None:
@@ -140,6 +168,8 @@ def settings(*names: str, help: dict[str, str] | None = None,
 
         for name in reversed(names):
             command = SETTING_OPTIONS[name](helps.get(name))(command)
+        if "username" in names:
+            command = NO_PASSWORD(command)
         return command
 
     return decorate
