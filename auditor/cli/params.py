@@ -19,6 +19,7 @@ import click
 from auditor.audit.blast import DEFAULT_LIMIT
 from auditor.core.errors import AuditorError
 from auditor.core.settings import OPTION_BY_NAME, resolve
+from auditor.core.suggest import did_you_mean
 from auditor.core.text import escape
 from auditor.core.values import FAIL_ON, FORMATS, parse_duration, parse_seconds, parse_wait
 from checks import CATALOGUE
@@ -40,6 +41,19 @@ class Validated(click.ParamType):
             return self.parse(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class Choice(click.Choice):
+    """click's Choice, offering the closest choices for a near miss (``--repair unshar``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            hint = did_you_mean(str(value), [str(c) for c in self.choices])
+            if hint:
+                exc.message = f"{exc.message.rstrip('.')}; {hint}"
+            raise
 
 
 SECONDS = Validated("seconds", parse_seconds)
@@ -109,10 +123,10 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
                                                 "standby) before giving the wait up and finding out what "
                                                 "happened.")),
     "format": lambda help=None: click.option(
-        "--format", "format", type=click.Choice(FORMATS), default=None,
+        "--format", "format", type=Choice(FORMATS), default=None,
         help=_layered("format", help or "Report format.")),
     "fail_on": lambda help=None: click.option(
-        "--fail-on", "fail_on", type=click.Choice(FAIL_ON), default=None,
+        "--fail-on", "fail_on", type=Choice(FAIL_ON), default=None,
         help=_layered("fail_on", help or "Lowest severity that makes the exit code non-zero.")),
 }
 #: Where to connect: ``--dsn`` and psql's ``-h``, ``-p``, ``-U``, ``-d``.
@@ -201,7 +215,7 @@ LIMIT = click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), defau
 
 def choice(*values: str, default: str, help: str) -> Callable:
     """``--format`` of a command whose formats are its own (explain, blast-radius, plan show)."""
-    return click.option("--format", "fmt", type=click.Choice(values), default=default, show_default=True, help=help)
+    return click.option("--format", "fmt", type=Choice(values), default=default, show_default=True, help=help)
 
 
 def label_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -222,7 +236,7 @@ BASELINE = click.option("--baseline", "baseline_path", type=click.Path(dir_okay=
 UNDO_FILE = click.option("--undo-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
                          help="Where to write the undo file; refused if it exists [default: PLAN.undo.json, or "
                               "PLAN.undo-2.json ... when that exists].")
-REPAIR = click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
+REPAIR = click.option("--repair", "repairs", multiple=True, type=Choice(REPAIRS),
                       help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
                            "order; release-order only when asked, since it can change which release is live].")
 MARKDOWN = click.option("--markdown", is_flag=True, hidden=True,

@@ -27,6 +27,7 @@ from auditor.core.catalogue import Check
 from auditor.core.configfile import ConfigFile, load_config
 from auditor.core.connection import Target, looks_like_conninfo, resolve_target, with_parts
 from auditor.core.errors import BadInput
+from auditor.core.suggest import unknown_check, with_hint
 from auditor.core.values import FAIL_ON, FORMATS, parse_choice, parse_duration, parse_seconds, parse_wait
 
 #: A deploy in flight, not damage: rows younger than this are never reported or repaired (seconds).
@@ -175,8 +176,8 @@ class Settings:
             return
         outside = [n for n in names if n not in self.allowed_apps]
         if outside:
-            raise BadInput(f"{what} {outside[0]!r} is not in the apps allow-list of {self.config.source}",
-                           kind="unknown app")
+            raise BadInput(with_hint(f"{what} {outside[0]!r} is not in the apps allow-list of {self.config.source}",
+                                     outside[0], self.allowed_apps), kind="unknown app")
 
     def outside_allowed(self, names: list[str | None]) -> list[str]:
         """Those of ``names`` the allow-list leaves out (a name of None counts as outside)."""
@@ -250,7 +251,7 @@ def resolve(given: Mapping[str, Any] | None = None, *, catalogue: Mapping[str, C
     if catalogue is not None:
         for cid in (*checks, *given.get("exclude", ())):
             if cid not in catalogue:
-                raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
+                raise BadInput(unknown_check(cid, catalogue), kind="unknown check")
     exclude = tuple(dict.fromkeys((*given.get("exclude", ()), *(c for c in config.exclude if c not in checks))))
     settings = Settings(dsn=given.get("dsn"), host=given.get("host"), port=given.get("port"),
                         username=given.get("username"), dbname=given.get("dbname"),
