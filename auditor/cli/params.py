@@ -58,14 +58,15 @@ class Choice(click.Choice):
 
 SECONDS = Validated("seconds", parse_seconds)
 DURATION = Validated("duration", parse_duration)
-WAIT = Validated("seconds", parse_wait)
+WAIT = Validated("duration", parse_wait)
 
 
 def _layered(name: str, text: str) -> str:
     """``text`` with where else the setting comes from: its variable, the config file, its default."""
     option = OPTION_BY_NAME[name]
     key = f", config file {option.key}" if option.key else ""
-    return f"{text} [env {option.env}{key}; default: {option.default}]"
+    default = f"{option.default:g}s" if name == "commit_timeout" else option.default
+    return f"{text} [env {option.env}{key}; default: {default}]"
 
 
 #: The options that are settings, by the Settings field (or ``resolve`` key) they fill.
@@ -113,13 +114,13 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
                                               "the database's).")),
     "statement_timeout": lambda help=None: click.option(
         "--statement-timeout", "statement_timeout", type=DURATION, default=None,
-        help=_layered("statement_timeout", help or "statement_timeout for each query (PostgreSQL duration).")),
+        help=_layered("statement_timeout", help or "statement_timeout for each query, with its unit (60s, 500ms, 5min).")),
     "lock_timeout": lambda help=None: click.option(
         "--lock-timeout", "lock_timeout", type=DURATION, default=None,
-        help=_layered("lock_timeout", help or "lock_timeout for the session (PostgreSQL duration).")),
+        help=_layered("lock_timeout", help or "lock_timeout for the session, with its unit (5s, 500ms).")),
     "commit_timeout": lambda help=None: click.option(
-        "--commit-timeout", "commit_timeout", type=WAIT, default=None, metavar="SECONDS",
-        help=_layered("commit_timeout", help or "How long to wait for COMMIT's answer (e.g. from a synchronous "
+        "--commit-timeout", "commit_timeout", type=WAIT, default=None, metavar="DURATION",
+        help=_layered("commit_timeout", help or "How long to wait for COMMIT's answer, with its unit (60s, 2min; e.g. from a synchronous "
                                                 "standby) before giving the wait up and finding out what "
                                                 "happened.")),
     "format": lambda help=None: click.option(
