@@ -36,8 +36,8 @@ def with_hint(message: str, word: str, candidates: Iterable[str]) -> str:
 
 
 def unknown_check(cid: str, catalogue: Mapping[str, Any] | Iterable[str]) -> str:
-    """``unknown check id 'shared-confg'; did you mean 'shared-config'? (see: controller-audit checks)``."""
-    return f"{with_hint(f'unknown check id {cid!r}', cid, catalogue)} (see: controller-audit checks)"
+    """``no check with id 'shared-confg'; did you mean 'shared-config'? (see: controller-audit checks)``."""
+    return f"{with_hint(f'no check with id {cid!r}', cid, catalogue)} (see: controller-audit checks)"
 
 
 def unknown_apps(missing: list[str], candidates: Iterable[str], where: str = "in this database") -> str:

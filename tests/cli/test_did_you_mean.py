@@ -55,7 +55,7 @@ def test_a_mistyped_check_id_is_offered_the_closest_ids(hephy_db, run, args):
     result = run(*args, "--dsn", hephy_db.dsn) if args[0] == "check" else run(*args)
     assert result.exit_code == 3, result.output
     line = messages(result.stderr).strip()
-    assert line.startswith("controller-audit: unknown check: unknown check id 'orphan-confg'; did you mean "
+    assert line.startswith("controller-audit: unknown check: no check with id 'orphan-confg'; did you mean "
                            "'orphan-config'"), line
     assert line.endswith("(see: controller-audit checks)")
 
@@ -64,7 +64,7 @@ def test_config_file_check_ids_and_keys_are_offered_too(hephy_db, run, tmp_path)
     (tmp_path / "controller-audit.toml").write_text('exclude = ["orphan-confg"]\n')
     result = run("check", "--dsn", hephy_db.dsn)
     assert result.exit_code == 3
-    assert "controller-audit.toml: exclude: unknown check id 'orphan-confg'; did you mean 'orphan-config'" \
+    assert "controller-audit.toml: exclude: no check with id 'orphan-confg'; did you mean 'orphan-config'" \
         in result.stderr
     (tmp_path / "controller-audit.toml").write_text('fial_on = "critical"\n')
     key = run("check", "--dsn", hephy_db.dsn)
