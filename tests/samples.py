@@ -1,0 +1,174 @@
+"""Samples in README.md and docs/*.md are real output: each sample block follows a marker naming
+the commands that produce it and the story database they run on::
+
+    <!-- sample: controller-audit check --fail-on never | head -12 -->
+    ```text
+    $ controller-audit check --fail-on never
+    controller-audit: database db.internal:5432/deis (hephy 0028)
+    ...
+    ```
+
+The marker holds commands separated by `` ; ``; each is shown as ``$ COMMAND`` followed by what it
+printed (stderr and stdout, interleaved as on a terminal); ``| head -N`` keeps its first N lines
+(then ``...``), ``| tail -N`` its last N; a command starting with ``@`` runs without being shown (``@controller-audit plan
+-o shop.plan ; controller-audit plan show shop.plan``). ``<!-- sample story=NAME: ... -->`` picks
+the story (default ``demo``: the demo's database, :func:`auditor.demo.write_story`). Each block
+runs in a fresh copy of its story, in an empty working directory, with ``DATABASE_URL`` set.
+
+``tests/test_samples.py`` runs every block and compares it with what the page shows (uuids,
+durations, the current time and the test server's path and database name aside).
+Regenerate them all after changing output::
+
+    .venv/bin/python -m tests.samples --write
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The pages whose samples are generated.
+PAGES = ("README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")))
+#: Set by ``python -m tests.samples --write``: the test rewrites the blocks instead of comparing.
+WRITE_ENV = "CONTROLLER_AUDIT_WRITE_SAMPLES"
+#: How the test server's database is shown in a sample.
+SHOWN_HOST, SHOWN_DB = "db.internal", "deis"
+#: The terminal width samples are rendered at.
+COLUMNS = "100"
+
+_MARKER = re.compile(r"^<!-- sample(?: story=(?P<story>[\w-]+))?: (?P<commands>.+?) -->\n```text\n(?P<body>.*?)```\n",
+                     re.M | re.S)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:s|ms)\b(?=[),;\s]|$)")
+_NOW = re.compile(r"\b20(?!20-)\d\d-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?")
+_CUT = re.compile(r"\s+\|\s+(head|tail)\s+-(\d+)$")
+#: Per-run values a sample cannot fix: a plan's checksum (it covers the time the plan was made).
+_PER_RUN = (re.compile(r"sha256:[0-9a-f]{64}"),)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of a sample: its words, whether it is shown, which of its lines (``head -N``:
+    the first N, ``tail -N``: the last N)."""
+
+    line: str
+    shown: bool
+    cut: tuple[str, int] | None
+
+    @classmethod
+    def parse(cls, text: str) -> Command:
+        text = text.strip()
+        shown = not text.startswith("@")
+        text = text.lstrip("@")
+        cut = _CUT.search(text)
+        if cut:
+            text = text[: cut.start()]
+        return cls(text, shown, (cut.group(1), int(cut.group(2))) if cut else None)
+
+    def lines(self, output: str) -> list[str]:
+        """The lines of ``output`` shown (``...`` where some were cut)."""
+        lines = output.splitlines()
+        if self.cut is None or len(lines) <= self.cut[1]:
+            return lines
+        where, count = self.cut
+        return [*lines[:count], "..."] if where == "head" else ["...", *lines[-count:]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A marker and the block under it, where they are."""
+
+    page: str
+    index: int
+    story: str
+    commands: tuple[Command, ...]
+    body: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}#{self.index}"
+
+
+def samples(page: str) -> list[Sample]:
+    """Every sample block of ``page``, in order."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    return [Sample(page, i, m.group("story") or "demo", tuple(Command.parse(c) for c in m.group("commands").split(" ; ")),
+                   m.group("body"))
+            for i, m in enumerate(_MARKER.finditer(text))]
+
+
+def all_samples() -> list[Sample]:
+    return [s for page in PAGES for s in samples(page)]
+
+
+def comparable(text: str) -> str:
+    """``text`` with what differs from run to run made the same: uuids (numbered by first
+    appearance), durations, the current time."""
+    seen: dict[str, str] = {}
+    text = _UUID.sub(lambda m: seen.setdefault(m.group(0), f"<uuid{len(seen) + 1}>"), text)
+    text = _NOW.sub("<now>", text)
+    for per_run in _PER_RUN:
+        text = per_run.sub("<per-run>", text)
+    return _DURATION.sub("<duration>", text)
+
+
+@contextmanager
+def _inside(directory: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], str]) -> str:
+    """Run the sample's commands (in ``workdir``, against ``dsn``) and return its block's text."""
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    out = []
+    env = {"DATABASE_URL": dsn, "COLUMNS": COLUMNS, "PGPASSWORD": None, "CONTROLLER_AUDIT_CONFIG": None}
+    with _inside(workdir):
+        for command in sample.commands:
+            words = shlex.split(command.line)
+            assert words[0] == "controller-audit", f"{sample.id}: a sample runs controller-audit: {command.line}"
+            result = CliRunner().invoke(cli, words[1:], env=env, input="y\n", catch_exceptions=False)
+            assert "Traceback" not in result.output, f"{sample.id}: {command.line}: {result.output}"
+            if not command.shown:
+                continue
+            out.append("\n".join([f"$ {command.line}", *command.lines(shown_as(result.output))]))
+    return "\n\n".join(out) + "\n"
+
+
+def write_block(sample: Sample, body: str) -> None:
+    """Replace the block of ``sample`` in its page with ``body``."""
+    path = ROOT / sample.page
+    text = path.read_text(encoding="utf-8")
+    matches = list(_MARKER.finditer(text))
+    match = matches[sample.index]
+    start, end = match.span("body")
+    path.write_text(text[:start] + body + text[end:], encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.samples --write``: regenerate every sample (runs tests/test_samples.py)."""
+    import pytest
+
+    if argv != ["--write"]:
+        print("usage: python -m tests.samples --write", file=sys.stderr)
+        return 2
+    os.environ[WRITE_ENV] = "1"
+    return int(pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_samples.py")]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
