@@ -38,6 +38,7 @@ def blast_document(radius: BlastRadius) -> dict[str, Any]:
         "releases": [_release(r) for r in radius.releases],
         "releases_truncated": len(radius.releases) < radius.release_total,
         "foreign_releases": radius.foreign_releases,
+        "foreign_apps": list(radius.foreign_apps),
         "live_hit": [_release(r) for r in radius.live_hit],
         "orm_only": True,
     }

@@ -6,6 +6,7 @@ Schema: ``auditor/explain_schema.json`` (documented in docs/report-format.md).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -36,12 +37,13 @@ def _release(story: AppStory, rel: ReleaseRow) -> dict[str, Any]:
         "build_in_app": None if rel.build is None else rel.build in story.builds,
         "config_shared_with": _others(story.configs, rel.config, rel.version) or [],
         "build_shared_with": _others(story.builds, rel.build, rel.version) or [],
+        "future_dated": story.future_dated(rel.created),
     }
 
 
 def _row(use: RowUse, latest: Latest) -> dict[str, Any]:
     return {"uuid": use.uuid, "created": use.created.isoformat(), "used_by_versions": list(use.versions),
-            "foreign_uses": use.foreign_uses, "orphan": use.orphan,
+            "foreign_uses": use.foreign_uses, "foreign_apps": list(use.foreign_apps), "orphan": use.orphan,
             "is_latest": latest.today is not None and latest.today.uuid == use.uuid}
 
 
@@ -58,6 +60,22 @@ def _latest(latest: Latest, migration: int | None) -> dict[str, Any]:
     }
 
 
+def _short(rel: ReleaseRow | None) -> dict[str, Any] | None:
+    return None if rel is None else {"version": rel.version, "uuid": rel.uuid, "created": rel.created.isoformat()}
+
+
+def _release_order(story: AppStory) -> dict[str, Any]:
+    counted = Counter(rel.version for rel in story.releases)
+    return {
+        "broken": story.order_broken,
+        "newest": _short(story.newest),
+        "newest_tied": [rel.version for rel in story.newest_tied],
+        "highest": _short(story.highest),
+        "next_version": story.next_version,
+        "repeated_versions": sorted(v for v, n in counted.items() if n > 1),
+    }
+
+
 def explain_document(story: AppStory, findings: Sequence[dict[str, Any]], generation: str,
                      next_steps: Sequence[str]) -> dict[str, Any]:
     """The whole document (findings in their report JSON form, ``next`` as commands)."""
@@ -71,6 +89,7 @@ def explain_document(story: AppStory, findings: Sequence[dict[str, Any]], genera
         "configs": [_row(use, story.latest["config"]) for use in story.configs.values()],
         "builds": [_row(use, story.latest["build"]) for use in story.builds.values()],
         "latest": {kind: _latest(found, story.migration or None) for kind, found in story.latest.items()},
+        "release_order": _release_order(story),
         "findings": list(findings),
         "next": [line.strip() for line in next_steps],
     }

@@ -4,6 +4,7 @@ validated against the JSON Schemas shipped with the package."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -79,6 +80,7 @@ def test_blast_radius_json_of_a_shared_config(hephy_db, run):
     assert doc["release_total"] == 4 and len(doc["releases"]) == 3 and doc["releases_truncated"]
     assert [(r["app"], r["version"]) for r in doc["live_hit"]] == [("web", 4)]
     assert doc["foreign_releases"] == 0 and doc["app"] == "web" and doc["subject"] == live.config
+    assert doc["foreign_apps"] == []
 
 
 def test_blast_radius_json_of_an_app_with_cross_app_references(hephy_db, run):
@@ -95,3 +97,46 @@ def test_blast_radius_json_of_an_app_with_cross_app_references(hephy_db, run):
     assert doc["kind"] == "app" and doc["foreign_releases"] == 1
     assert {(r["app"], r["version"]) for r in doc["live_hit"]} == {("lib", 2), ("web", 2)}
     assert doc["counts"]["api_release"] == doc["release_total"] == 3
+    assert doc["foreign_apps"] == ["web"]
+    # the same row seen from the config/build side names the app it crosses into
+    row = run("blast-radius", "build", lib.current().build, "--dsn", hephy_db.dsn, "--format", "json").stdout
+    assert _valid(json.loads(row), blast_schema())["foreign_apps"] == ["web"]
+
+
+def test_explain_json_says_what_numbers_the_next_release(hephy_db, run):
+    """A release re-dated newest that is not the highest version: the next deploy collides
+    (release-order), and the document says which release numbers it and which versions repeat."""
+    ctl = hephy_db.controller()
+    shop = ctl.create_app("shop")
+    for _ in range(3):
+        shop.push()
+    healthy = _valid(json.loads(run("explain", "shop", "--dsn", hephy_db.dsn, "--format", "json").stdout),
+                     explain_schema())["release_order"]
+    assert healthy["broken"] is False and healthy["newest"]["version"] == healthy["highest"]["version"] == 4
+    assert healthy["next_version"] == 5 and healthy["newest_tied"] == [4] and healthy["repeated_versions"] == []
+    shop.redate_release(2, ctl.tick())
+    ctl.drop_release_unique()
+    shop.duplicate_version(3, ctl.tick())
+    doc = _valid(json.loads(run("explain", "shop", "--dsn", hephy_db.dsn, "--format", "json").stdout),
+                 explain_schema())
+    order = doc["release_order"]
+    assert order["broken"] is True and order["newest"]["version"] == 3 and order["highest"]["version"] == 4
+    assert order["next_version"] == 4 and order["repeated_versions"] == [3]
+    assert "release-order" in {f["check"] for f in doc["findings"]}
+    assert not any(r["future_dated"] for r in doc["releases"])
+
+
+def test_explain_json_marks_future_dated_releases_and_foreign_apps(hephy_db, run):
+    ctl = hephy_db.controller()
+    lib = ctl.create_app("lib")
+    lib.push()
+    web = ctl.create_app("web")
+    web.push()
+    web.point_at(2, lib, "build")
+    lib.redate_release(2, datetime.now(timezone.utc) + timedelta(days=1))
+    doc = _valid(json.loads(run("explain", "lib", "--dsn", hephy_db.dsn, "--format", "json").stdout),
+                 explain_schema())
+    assert [(r["version"], r["future_dated"]) for r in doc["releases"]] == [(1, False), (2, True)]
+    shared = [b for b in doc["builds"] if b["foreign_uses"]]
+    assert [(b["uuid"], b["foreign_apps"]) for b in shared] == [(lib.current().build, ["web"])]
+    assert all(row["foreign_apps"] == [] for row in doc["configs"])
