@@ -12,7 +12,8 @@ The marker holds commands separated by `` ; ``; each is shown as ``$ COMMAND`` f
 printed (stderr and stdout, interleaved as on a terminal); ``| head -N`` keeps its first N lines
 (then ``...``), ``| tail -N`` its last N; a command starting with ``@`` runs without being shown (``@controller-audit plan
 -o shop.plan ; controller-audit plan show shop.plan``). ``<!-- sample story=NAME: ... -->`` picks
-the story (default ``demo``: the demo's database, :func:`auditor.demo.write_story`). Each block
+the story (default ``demo``: the demo's database, :func:`auditor.demo.write_story`); ``{shared_config}``
+in a command is a name the story returns (a uuid it made). Each block
 runs in a fresh copy of its story, in an empty working directory, with ``DATABASE_URL`` set.
 
 ``tests/test_samples.py`` runs every block and compares it with what the page shows (uuids,
@@ -28,7 +29,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ _MARKER = re.compile(r"^<!-- sample(?: story=(?P<story>[\w-]+))?: (?P<commands>.
                      re.M | re.S)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:s|ms)\b(?=[),;\s]|$)")
+_EPOCH = re.compile(r"\b1[7-9]\d{8}(?:\.\d+)?\b")
+_SECONDS_SERIES = re.compile(r"^(\w+_seconds(?:\{[^}]*\})?) \S+$", re.M)
 _NOW = re.compile(r"\b20(?!20-)\d\d-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?")
 _CUT = re.compile(r"\s+\|\s+(head|tail)\s+-(\d+)$")
 #: Per-run values a sample cannot fix: a plan's checksum (it covers the time the plan was made).
@@ -114,6 +117,7 @@ def comparable(text: str) -> str:
     seen: dict[str, str] = {}
     text = _UUID.sub(lambda m: seen.setdefault(m.group(0), f"<uuid{len(seen) + 1}>"), text)
     text = _NOW.sub("<now>", text)
+    text = _SECONDS_SERIES.sub(r"\1 <n>", _EPOCH.sub("<now>", text))
     for per_run in _PER_RUN:
         text = per_run.sub("<per-run>", text)
     return _DURATION.sub("<duration>", text)
@@ -129,8 +133,10 @@ def _inside(directory: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], str]) -> str:
-    """Run the sample's commands (in ``workdir``, against ``dsn``) and return its block's text."""
+def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], str],
+           names: Mapping[str, str] | None = None) -> str:
+    """Run the sample's commands (in ``workdir``, against ``dsn``) and return its block's text;
+    ``{name}`` in a command is the story's ``names[name]`` (a uuid the story made, say)."""
     from click.testing import CliRunner
 
     from auditor.cli import cli
@@ -139,13 +145,17 @@ def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], st
     env = {"DATABASE_URL": dsn, "COLUMNS": COLUMNS, "PGPASSWORD": None, "CONTROLLER_AUDIT_CONFIG": None}
     with _inside(workdir):
         for command in sample.commands:
-            words = shlex.split(command.line)
+            line = command.line
+            for key, value in (names or {}).items():
+                line = line.replace("{" + key + "}", value)
+            words = shlex.split(line)
             assert words[0] == "controller-audit", f"{sample.id}: a sample runs controller-audit: {command.line}"
-            result = CliRunner().invoke(cli, words[1:], env=env, input="y\n", catch_exceptions=False)
+            result = CliRunner().invoke(cli, words[1:], env=env, input="y\n", catch_exceptions=False,
+                                       prog_name="controller-audit")
             assert "Traceback" not in result.output, f"{sample.id}: {command.line}: {result.output}"
             if not command.shown:
                 continue
-            out.append("\n".join([f"$ {command.line}", *command.lines(shown_as(result.output))]))
+            out.append("\n".join([f"$ {line}", *command.lines(shown_as(result.output))]))
     return "\n\n".join(out) + "\n"
 
 

@@ -16,7 +16,7 @@ from auditor.demo import write_story
 from tests.samples import SHOWN_DB, SHOWN_HOST, WRITE_ENV, Sample, all_samples, comparable, render, write_block
 
 #: The story databases samples run on, by the name a marker gives.
-STORIES: dict[str, Callable[[psycopg.Connection], object]] = {
+STORIES: dict[str, Callable[[psycopg.Connection], dict[str, str] | None]] = {
     "demo": write_story,  # the demo's: shop, search, payments, checkout, billing, frontend, worker
     "empty": lambda conn: None,  # a controller database with no app yet
 }
@@ -59,8 +59,8 @@ def _seeded_uuids(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sample_is_real_output(sample: Sample, make_db, tmp_path, monkeypatch):
     _seeded_uuids(monkeypatch)
     db = make_db(28)
-    STORIES[sample.story](db.conn)
-    body = render(sample, db.dsn, tmp_path, _shown_as(db, str(tmp_path)))
+    names = STORIES[sample.story](db.conn)
+    body = render(sample, db.dsn, tmp_path, _shown_as(db, str(tmp_path)), names)
     if os.environ.get(WRITE_ENV):
         write_block(sample, body)
         return
