@@ -50,6 +50,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:s|ms)\b(?=[),;\s]|$)")
 _EPOCH = re.compile(r"\b1[7-9]\d{8}(?:\.\d+)?\b")
 _SECONDS_SERIES = re.compile(r"^(\w+_seconds(?:\{[^}]*\})?) \S+$", re.M)
+_SECONDS_MEMBER = re.compile(r'("\w*seconds\w*": )[0-9.]+')
 _NOW = re.compile(r"\b20(?!20-)\d\d-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?")
 _CUT = re.compile(r"\s+\|\s+(head|tail)\s+-(\d+)$")
 #: Per-run values a sample cannot fix: a plan's checksum (it covers the time the plan was made).
@@ -118,6 +119,7 @@ def comparable(text: str) -> str:
     text = _UUID.sub(lambda m: seen.setdefault(m.group(0), f"<uuid{len(seen) + 1}>"), text)
     text = _NOW.sub("<now>", text)
     text = _SECONDS_SERIES.sub(r"\1 <n>", _EPOCH.sub("<now>", text))
+    text = _SECONDS_MEMBER.sub(r"\1<n>", text)
     for per_run in _PER_RUN:
         text = per_run.sub("<per-run>", text)
     return _DURATION.sub("<duration>", text)
