@@ -241,7 +241,7 @@ REPAIR = click.option("--repair", "repairs", multiple=True, type=Choice(REPAIRS)
                       help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
                            "order; release-order only when asked, since it can change which release is live].")
 MARKDOWN = click.option("--markdown", is_flag=True, hidden=True,
-                        help="Render the catalogue as Markdown (generates docs/catalogue.md and the README section).")
+                        help="Render the catalogue as Markdown (generates docs/catalogue.md).")
 DEMO_SERVER = click.option("--dsn", metavar="DSN", default=None,
                            help="Use this server (the role must be allowed to create databases) instead of an "
                                 "embedded one; the demo creates and drops its own database there.")
