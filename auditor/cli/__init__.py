@@ -23,6 +23,7 @@ import psycopg
 
 from auditor import __version__
 from auditor.cli.commands import apply, baseline, blast_radius, check, checks, demo, explain, info, plan, undo
+from auditor.cli.default_group import DefaultCommand
 from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError
 from auditor.core.messages import error_line, failure_line
 from auditor.core.text import escape_block
@@ -34,7 +35,10 @@ def _show_click_error(exc: click.ClickException) -> None:
     """One line for a bad option or argument (where to find help included); click's own
     display for the rest (help for a bare group).  Control characters are shown."""
     if isinstance(exc, click.UsageError) and not isinstance(exc, click.exceptions.NoArgsIsHelpError):
-        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        ctx = exc.ctx
+        if ctx is not None and isinstance(ctx.command, DefaultCommand) and ctx.parent is not None:
+            ctx = ctx.parent  # `plan --grace nan`: the help to read is `plan --help`, not its hidden default's
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
         message = exc.format_message()
         if "'-h'" in message:
             message = message.rstrip(".") + ": -h is the database host, as in psql; help is --help"

@@ -60,3 +60,12 @@ def test_a_closed_stdin_ends_the_question_line(hephy_db, run, tmp_path):
         assert result.exit_code == 4, result.output
         assert result.stdout.endswith("[y/N]: \n"), repr(result.stdout[-80:])
         assert messages(result.stderr).strip().startswith("controller-audit: declined: not confirmed")
+
+
+def test_a_bad_option_of_plan_or_undo_points_at_their_own_help(run):
+    """``plan`` and ``undo`` run a hidden default command: the pointer names the command typed."""
+    for args, where in ((["plan", "--grace", "nan", "-o", "x.plan"], "controller-audit plan --help"),
+                        (["undo", "u.json", "--commit-timeout", "5"], "controller-audit undo --help")):
+        result = CliRunner().invoke(cli, args, prog_name="controller-audit")
+        assert result.exit_code == 3
+        assert result.stderr.rstrip().endswith(f"(see: {where})"), result.stderr
