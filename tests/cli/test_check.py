@@ -290,5 +290,7 @@ def test_documented_example_matches_the_schema():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "report-format.md").read_text(encoding="utf-8")
-    example = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    block = text.split("<!-- sample: controller-audit check --check orphan-config --check orphan-build --format json -->",
+                       1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    example = json.loads(block[block.index("\n{\n") + 1:])
     jsonschema.validate(example, report_schema())
