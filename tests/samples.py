@@ -144,7 +144,10 @@ def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], st
     from auditor.cli import cli
 
     out = []
-    env = {"DATABASE_URL": dsn, "COLUMNS": COLUMNS, "PGPASSWORD": None, "CONTROLLER_AUDIT_CONFIG": None}
+    # Only the story's database and the sample's width: no PG* or CONTROLLER_AUDIT_* of the shell.
+    env: dict[str, str | None] = {name: None for name in os.environ
+                                  if name.startswith(("PG", "CONTROLLER_AUDIT_", "DEIS_DATABASE_"))}
+    env.update(DATABASE_URL=dsn, COLUMNS=COLUMNS)
     with _inside(workdir):
         for command in sample.commands:
             line = command.line
