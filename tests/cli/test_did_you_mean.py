@@ -82,3 +82,11 @@ def test_a_mistyped_repair_or_format_is_offered_the_closest_choice(run):
 def test_did_you_mean_lists_up_to_three_and_ignores_case():
     assert did_you_mean("SHOP", ["shop", "shops", "shopping", "web"]) == "did you mean 'shop', 'shops' or 'shopping'?"
     assert did_you_mean("x", ["web", "api"]) == ""
+
+
+def test_undo_app_is_offered_the_apps_of_the_undo_file(shop_db, run):
+    assert run("plan", "--dsn", shop_db.dsn, "-o", "p.json").exit_code == 0
+    assert run("apply", "p.json", "--dsn", shop_db.dsn, "--yes", "--undo-file", "u.json").exit_code == 0
+    result = run("undo", "u.json", "--app", "wbe", "--dsn", shop_db.dsn, "--yes")
+    assert result.exit_code == 3, result.output
+    assert "app 'wbe' has no change in this undo file; did you mean 'web'? (its apps: " in result.stderr
