@@ -11,7 +11,9 @@ the commands that produce it and the story database they run on::
 The marker holds commands separated by `` ; ``; each is shown as ``$ COMMAND`` followed by what it
 printed (stderr and stdout, interleaved as on a terminal); ``| head -N`` keeps its first N lines
 (then ``...``), ``| tail -N`` its last N; a command starting with ``@`` runs without being shown (``@controller-audit plan
--o shop.plan ; controller-audit plan show shop.plan``). ``<!-- sample story=NAME: ... -->`` picks
+-o shop.plan ; controller-audit plan show shop.plan``); ``!SQL`` runs a statement on the story's
+database between commands (a change made after planning, say); ``COMMAND < /dev/null`` reads
+nothing on stdin (every other command answers ``y``). ``<!-- sample story=NAME: ... -->`` picks
 the story (default ``demo``: the demo's database, :func:`auditor.demo.write_story`); ``{shared_config}``
 in a command is a name the story returns (a uuid it made). Each block
 runs in a fresh copy of its story, in an empty working directory, with ``DATABASE_URL`` set.
@@ -65,16 +67,27 @@ class Command:
     line: str
     shown: bool
     cut: tuple[str, int] | None
+    #: What the command reads on stdin: ``y`` to every question, or nothing (``< /dev/null``).
+    stdin: str = "y\n"
 
     @classmethod
     def parse(cls, text: str) -> Command:
         text = text.strip()
+        if text.startswith("!"):  # SQL run on the story's database between commands, never shown
+            return cls(text[1:].strip(), False, None, "")
         shown = not text.startswith("@")
         text = text.lstrip("@")
         cut = _CUT.search(text)
         if cut:
             text = text[: cut.start()]
-        return cls(text, shown, (cut.group(1), int(cut.group(2))) if cut else None)
+        stdin = "y\n"
+        if text.endswith(" < /dev/null"):
+            text, stdin = text.removesuffix(" < /dev/null"), ""
+        return cls(text, shown, (cut.group(1), int(cut.group(2))) if cut else None, stdin)
+
+    @property
+    def is_sql(self) -> bool:
+        return not self.line.startswith("controller-audit")
 
     def lines(self, output: str) -> list[str]:
         """The lines of ``output`` shown (``...`` where some were cut)."""
@@ -139,6 +152,7 @@ def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], st
            names: Mapping[str, str] | None = None) -> str:
     """Run the sample's commands (in ``workdir``, against ``dsn``) and return its block's text;
     ``{name}`` in a command is the story's ``names[name]`` (a uuid the story made, say)."""
+    import psycopg
     from click.testing import CliRunner
 
     from auditor.cli import cli
@@ -153,14 +167,18 @@ def render(sample: Sample, dsn: str, workdir: Path, shown_as: Callable[[str], st
             line = command.line
             for key, value in (names or {}).items():
                 line = line.replace("{" + key + "}", value)
+            if command.is_sql:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(line.encode())
+                continue
             words = shlex.split(line)
-            assert words[0] == "controller-audit", f"{sample.id}: a sample runs controller-audit: {command.line}"
-            result = CliRunner().invoke(cli, words[1:], env=env, input="y\n", catch_exceptions=False,
+            result = CliRunner().invoke(cli, words[1:], env=env, input=command.stdin, catch_exceptions=False,
                                        prog_name="controller-audit")
             assert "Traceback" not in result.output, f"{sample.id}: {command.line}: {result.output}"
             if not command.shown:
                 continue
-            out.append("\n".join([f"$ {line}", *command.lines(shown_as(result.output))]))
+            typed = f"{line} < /dev/null" if not command.stdin else line
+            out.append("\n".join([f"$ {typed}", *command.lines(shown_as(result.output))]))
     return "\n\n".join(out) + "\n"
 
 
