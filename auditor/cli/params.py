@@ -51,9 +51,9 @@ class Choice(click.Choice):
             return super().convert(value, param, ctx)
         except click.BadParameter as exc:
             hint = did_you_mean(str(value), [str(c) for c in self.choices])
-            if hint:
-                exc.message = f"{exc.message.rstrip('.')}; {hint}"
-            raise
+            if not hint:
+                raise
+            self.fail(f"{exc.message.rstrip('.')}; {hint}", param, ctx)
 
 
 SECONDS = Validated("seconds", parse_seconds)
