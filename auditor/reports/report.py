@@ -127,11 +127,13 @@ class Report:
         return self.baseline.stale(self.checks, self.apps_in_scope)
 
     def summary_line(self) -> str:
-        """``3 critical, 2 warning, 5 info in 4 apps (13 checks, 0.21 s)``."""
+        """``3 critical, 2 warning, 5 info in 4 apps (13 checks, 0.21 s)``, or ``no findings (15 checks, 0.04 s)``."""
+        ran = f"({len(self.checks)} check{'s' if len(self.checks) != 1 else ''}, {self.duration:.2f} s)"
+        if not any(self.by_severity.get(s, 0) for s in SEVERITIES):
+            return f"no {'new ' if self.baseline is not None else ''}findings {ran}"
         counts = ", ".join(f"{self.by_severity.get(s, 0)} {s}" for s in SEVERITIES)
         apps = self.apps_with_findings
-        return (f"{counts} in {apps} app{'s' if apps != 1 else ''} "
-                f"({len(self.checks)} check{'s' if len(self.checks) != 1 else ''}, {self.duration:.2f} s)")
+        return f"{counts} in {apps} app{'s' if apps != 1 else ''} {ran}"
 
     def improved_entries(self) -> list[Improved]:
         """Accepted findings whose severity fell since they were accepted."""
