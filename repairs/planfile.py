@@ -116,6 +116,6 @@ def _check_ops(path: str | os.PathLike[str], plan: Plan) -> None:
             first = next(row.id for row in plan.actions.rows if row.op == index)
             undo_only = kind in ("uncopy", "reinsert")
             raise PlanRefused(
-                f"{path}: action #{first} is a {repair} {kind} of {table}, which "
+                f"{path}: action #{first} is {'an' if repair[:1] in 'aeiou' else 'a'} {repair} {kind} of {table}, which "
                 + ("only an undo file may hold" if undo_only else "no planner makes")
                 + "; refusing (the plan was edited and re-sealed)", kind="foreign action")

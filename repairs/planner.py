@@ -42,7 +42,7 @@ def make_plan(settings: Settings, *, repairs: Iterable[str] = ()) -> Plan:
     with read_session(settings) as (conn, generation):
         try:
             pin_settings(conn)
-            scope = resolve_scope(conn, settings.scope)
+            scope = resolve_scope(conn, settings.scope, settings.allowed_apps)
             identity = identify(conn, generation, settings.target)
             row = conn.execute("SELECT now()").fetchone()
             assert row is not None

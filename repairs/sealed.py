@@ -124,6 +124,11 @@ def _check_signature(path: str | os.PathLike[str], raw: bytes, doc: dict[str, An
                           f"or changed and re-sealed); refusing", kind=f"bad {what} signature")
 
 
+def _a(word: str) -> str:
+    """``a plan``, ``an undo``: the article for ``word``."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def read_sealed(path: str | os.PathLike[str], format_name: str, newest_version: int) -> dict[str, Any]:
     """Read and verify a sealed document of ``format_name``.
 
@@ -139,12 +144,12 @@ def read_sealed(path: str | os.PathLike[str], format_name: str, newest_version: 
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise BadInput(f"{path} is not a {what} file (not UTF-8 text)") from None
+        raise BadInput(f"{path} is not {_a(what)} file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise BadInput(f"{path} is not a {what} file (not JSON, or truncated: {exc.msg} at line {exc.lineno})",
+        raise BadInput(f"{path} is not {_a(what)} file (not JSON, or truncated: {exc.msg} at line {exc.lineno})",
                        kind=f"bad {what} file") from None
     if not isinstance(doc, dict) or doc.get("format") != format_name:
-        raise BadInput(f"{path} is not a {what} file (format is not {format_name!r})", kind=f"bad {what} file")
+        raise BadInput(f"{path} is not {_a(what)} file (format is not {format_name!r})", kind=f"bad {what} file")
     version = doc.get("format_version")
     if not isinstance(version, int):
         raise BadInput(f"{path} has no format_version", kind=f"bad {what} file")

@@ -29,6 +29,7 @@ from auditor import __version__
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput, PlanRefused
 from auditor.core.fileio import discard_output, resolve_output
+from auditor.core.suggest import with_hint
 from repairs.actions import ActionRow, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
@@ -192,9 +193,9 @@ class UndoFile:
         for name in wanted:
             match = {uuid for uuid, app in self.actions.apps if name in (uuid, app)}
             if not match:
-                known = ", ".join(sorted(str(app or uuid) for uuid, app in self.actions.apps)) or "none"
-                raise BadInput(f"app {name!r} has no change in this undo file (its apps: {known})",
-                               kind="unknown app")
+                apps = sorted(str(app or uuid) for uuid, app in self.actions.apps)
+                raise BadInput(with_hint(f"app {name!r} has no change in this undo file", name, apps)
+                               + f" (its apps: {', '.join(apps) or 'none'})", kind="unknown app")
             found |= match
         return found
 

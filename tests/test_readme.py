@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from psycopg import conninfo
 
 from auditor.cli import cli
 from auditor.demo import write_story
@@ -18,6 +19,8 @@ from tests.testbed import server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+#: The README's psql-style flags example; run with the test database's own host, port, user and name.
+PSQL_FLAGS = "-h /var/run/postgresql -p 5432 -U controller_audit -d deis"
 
 
 def _shell_blocks() -> list[str]:
@@ -43,6 +46,7 @@ def test_setup_commands_are_the_demo_and_the_ci_test_command():
 
 
 def test_every_readme_command_runs(make_db, tmp_path, monkeypatch):
+    assert f"controller-audit check {PSQL_FLAGS}" in README
     db = make_db(28)
     names = write_story(db.conn)
     shop_config = db.scalar(
@@ -54,8 +58,12 @@ def test_every_readme_command_runs(make_db, tmp_path, monkeypatch):
     commands = _commands("controller-audit ")
     assert len(commands) >= 15
     runner = CliRunner()
+    params = conninfo.conninfo_to_dict(db.dsn)
+    psql_flags = (f"-h {params['host']} -p {params.get('port') or 5432} -U {params['user']} "
+                  f"-d {params['dbname']}")
     for line in commands:
         line = line.replace("260a1cf4-0000-4000-8000-000000000000", shop_config)
+        line = line.replace(PSQL_FLAGS, psql_flags)
         line = line.replace("/textfile/", str(tmp_path / "textfile") + "/")
         args = shlex.split(line)[1:]
         redirect = None

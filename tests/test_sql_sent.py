@@ -66,6 +66,9 @@ def test_every_command_sends_only_94_sql(make_db, tmp_path, monkeypatch, sent, m
     for args in steps:
         result = runner.invoke(cli, args)
         assert result.exit_code in (0, 1, 2), f"{args}: {result.output}"
+    mistyped = runner.invoke(cli, ["explain", names["poisoned"][:-1] + "x"])  # "did you mean": the app names
+    assert mistyped.exit_code == 3 and "did you mean" in mistyped.output
+    assert "SELECT id FROM api_app ORDER BY id" in sent
     assert len(sent) > 20
     problems = {text[:200]: portability_problems(text, VERSION_SWITCHED) for text in sent}
     assert {k: v for k, v in problems.items() if v} == {}

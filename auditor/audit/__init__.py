@@ -65,7 +65,7 @@ def open_audit(settings: Settings, *, apps: Iterable[str] | None = None, selecti
     chosen = settings.selection if selection is None else selection
     with read_session(settings) as (conn, generation):
         try:
-            scope = resolve_scope(conn, settings.scope if apps is None else apps)
+            scope = resolve_scope(conn, settings.scope if apps is None else apps, settings.allowed_apps)
         except psycopg.errors.QueryCanceled:
             raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
         checks = select_checks(generation, chosen, scope)

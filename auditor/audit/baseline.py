@@ -8,11 +8,10 @@ reported as improved.  Entries of older files have no severity and accept the fi
 severity.  Entries that no longer match any finding (the damage was repaired) are reported as
 stale, so the file does not rot.
 
-A report that lists only from ``--min-severity`` up judges only the findings it lists (the
-others are counted by the server, without keys): an entry that matches no listed finding is
-stale only when no finding of its check and app was counted below the listing floor; otherwise
-it may match one of those (its finding fell below the floor) and is reported as not judged
-(``unjudged``).  A finding whose severity rose into the listed ones is still reported as worse.
+A report that lists only from ``--min-severity`` up judges the findings it lists by key; the
+others are counted by the server, without keys, and the report accepts them by number per check
+and app (:meth:`auditor.reports.report.Report.screen`).  An entry that matches no listed finding
+is stale only when no finding of its check and app was counted below the listing floor.
 Run with ``--min-severity info`` to judge every entry.
 """
 

@@ -19,6 +19,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
+from auditor.audit.apps import unknown_app
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput
 
@@ -152,11 +153,11 @@ _FOREIGN_RELEASES = """
 
 
 def app_blast_radius(conn: psycopg.Connection, generation: Generation, name: str,
-                     limit: int = DEFAULT_LIMIT) -> BlastRadius:
+                     limit: int = DEFAULT_LIMIT, allowed: tuple[str, ...] = ()) -> BlastRadius:
     """Deleting app ``name``: its rows in every child table, and other apps' releases on its configs/builds."""
     found = conn.execute("SELECT uuid::text FROM api_app WHERE id = %s", (name,)).fetchone()
     if found is None:
-        raise BadInput(f"no app named {name!r} in this database", kind="unknown app")
+        raise unknown_app(conn, [name], allowed)
     app_uuid = found[0]
     radius = BlastRadius("app", name, name, counts={"api_app": 1})
     present = {r[0] for r in conn.execute(

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import args_row
 
+from auditor.audit.apps import unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
 from auditor.core.catalogue import COUNTED_COLUMN, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
@@ -23,6 +24,7 @@ from auditor.core.overrides import resolve_all as resolve_overrides
 from auditor.core.passes import closure, passes_for
 from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE, SHA256_SINCE
 from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
+from auditor.core.suggest import unknown_check
 from checks import CATALOGUE
 
 T = TypeVar("T")
@@ -44,8 +46,8 @@ class Scope:
         return not self.names
 
 
-def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
-    """Map app names to uuids; an unknown name is :class:`BadInput`."""
+def resolve_scope(conn: psycopg.Connection, names: Iterable[str], allowed: Iterable[str] = ()) -> Scope:
+    """Map app names to uuids; an unknown name is :class:`BadInput` (with the closest names)."""
     wanted = tuple(dict.fromkeys(names))
     if not wanted:
         return Scope()
@@ -53,7 +55,7 @@ def resolve_scope(conn: psycopg.Connection, names: Iterable[str]) -> Scope:
     found = {name: uid for name, uid in rows}
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise BadInput(f"no app named {', '.join(repr(n) for n in missing)} in this database", kind="unknown app")
+        raise unknown_app(conn, missing, allowed)
     return Scope(wanted, tuple(found[n] for n in wanted))
 
 
@@ -62,7 +64,7 @@ def select_checks(generation: Generation, selection: Selection, scope: Scope) ->
     catalogue = CATALOGUE
     for cid in (*selection.include, *selection.exclude, *selection.severity_overrides):
         if cid not in catalogue:
-            raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
+            raise BadInput(unknown_check(cid, catalogue), kind="unknown check")
     for cid, spec in selection.severity_overrides.items():
         try:
             resolve_override(catalogue[cid], spec, strict=False)
@@ -328,7 +330,8 @@ def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
 
 
 def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:
-    """``rows``, with a timeout or missing privilege turned into a one-line :class:`AuditFailed`."""
+    """``rows``, with a timeout turned into a one-line :class:`AuditFailed` (a missing privilege is
+    :func:`auditor.core.session.read_session`'s)."""
     try:
         yield from rows
     except psycopg.errors.QueryCanceled as exc:
@@ -338,5 +341,3 @@ def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:
             "raise --statement-timeout or narrow with --check/--app",
             kind="timeout",
         ) from None
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise AuditFailed(f"permission denied: {exc.diag.message_primary}", kind="permission denied") from None

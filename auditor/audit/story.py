@@ -14,8 +14,8 @@ from functools import cached_property
 import psycopg
 from psycopg import sql
 
+from auditor.audit.apps import unknown_app
 from auditor.core.detect import Generation
-from auditor.core.errors import BadInput
 from auditor.core.settings import DEFAULT_SKEW_SECONDS
 
 
@@ -160,7 +160,7 @@ def app_story(conn: psycopg.Connection, generation: Generation, name: str,
     """
     row = conn.execute("SELECT uuid::text, now() FROM api_app WHERE id = %s", (name,)).fetchone()
     if row is None:
-        raise BadInput(f"no app named {name!r} in this database", kind="unknown app")
+        raise unknown_app(conn, [name])
     app_uuid, now = row
     releases = [ReleaseRow(*r) for r in conn.execute(_release_sql(generation), (app_uuid,)).fetchall()]
     live_tied = newest_of([r for r in releases if not r.failed])

@@ -23,6 +23,7 @@ import psycopg
 
 from auditor import __version__
 from auditor.cli.commands import apply, baseline, blast_radius, check, checks, demo, explain, info, plan, undo
+from auditor.cli.default_group import DefaultCommand
 from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError
 from auditor.core.messages import error_line, failure_line
 from auditor.core.text import escape_block
@@ -34,8 +35,14 @@ def _show_click_error(exc: click.ClickException) -> None:
     """One line for a bad option or argument (where to find help included); click's own
     display for the rest (help for a bare group).  Control characters are shown."""
     if isinstance(exc, click.UsageError) and not isinstance(exc, click.exceptions.NoArgsIsHelpError):
-        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        click.echo(error_line(f"bad usage: {exc.format_message()}{where}"), err=True)
+        ctx = exc.ctx
+        if ctx is not None and isinstance(ctx.command, DefaultCommand) and ctx.parent is not None:
+            ctx = ctx.parent  # `plan --grace nan`: the help to read is `plan --help`, not its hidden default's
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        message = exc.format_message()
+        if "'-h'" in message:
+            message = message.rstrip(".") + ": -h is the database host, as in psql; help is --help"
+        click.echo(error_line(f"bad usage: {message}{where}"), err=True)
         return
     original = exc.format_message
     exc.format_message = lambda: escape_block(original())  # type: ignore[method-assign]
@@ -73,14 +80,15 @@ class AuditorGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-@click.group(cls=AuditorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=AuditorGroup, context_settings={"help_option_names": ["--help"]})
 @click.version_option(__version__, prog_name="controller-audit")
 def cli() -> None:
     """Audit and repair the database of the Deis / Hephy Workflow controller.
 
     The target database is chosen by --dsn, else the config file's dsn_env or dsn, else
     DATABASE_URL, else the controller's DEIS_DATABASE_* variables, else libpq's PG* variables
-    and ~/.pgpass.  Every other setting: the command line, else its CONTROLLER_AUDIT_*
+    and ~/.pgpass; psql's -h HOST, -p PORT, -U USER and -d DBNAME replace their part of it
+    (help is --help).  Every other setting: the command line, else its CONTROLLER_AUDIT_*
     variable, else the config file, else its default.
     """
 

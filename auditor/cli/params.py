@@ -19,6 +19,7 @@ import click
 from auditor.audit.blast import DEFAULT_LIMIT
 from auditor.core.errors import AuditorError
 from auditor.core.settings import OPTION_BY_NAME, resolve
+from auditor.core.suggest import did_you_mean
 from auditor.core.text import escape
 from auditor.core.values import FAIL_ON, FORMATS, MIN_SEVERITY, parse_duration, parse_seconds, parse_wait
 from checks import CATALOGUE
@@ -42,16 +43,30 @@ class Validated(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class Choice(click.Choice):
+    """click's Choice, offering the closest choices for a near miss (``--repair unshar``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            hint = did_you_mean(str(value), [str(c) for c in self.choices])
+            if not hint:
+                raise
+            self.fail(f"{exc.message.rstrip('.')}; {hint}", param, ctx)
+
+
 SECONDS = Validated("seconds", parse_seconds)
 DURATION = Validated("duration", parse_duration)
-WAIT = Validated("seconds", parse_wait)
+WAIT = Validated("duration", parse_wait)
 
 
 def _layered(name: str, text: str) -> str:
     """``text`` with where else the setting comes from: its variable, the config file, its default."""
     option = OPTION_BY_NAME[name]
     key = f", config file {option.key}" if option.key else ""
-    return f"{text} [env {option.env}{key}; default: {option.default}]"
+    default = f"{option.default:g}s" if name == "commit_timeout" else option.default
+    return f"{text} [env {option.env}{key}; default: {default}]"
 
 
 #: The options that are settings, by the Settings field (or ``resolve`` key) they fill.
@@ -60,6 +75,21 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
         "--dsn", metavar="DSN", default=None,
         help=help or "libpq connection string or postgresql:// URL [default: the config file's dsn_env or dsn, "
                      "else DATABASE_URL, DEIS_DATABASE_*, then PG* variables and ~/.pgpass]."),
+    "host": lambda help=None: click.option(
+        "-h", "--host", "host", metavar="HOST", default=None,
+        help=help or "Database server host or socket directory, as psql -h: replaces the host of the target "
+                     "(--dsn, DATABASE_URL, ..., PGHOST)."),
+    "port": lambda help=None: click.option(
+        "-p", "--port", "port", type=click.IntRange(1, 65535), metavar="PORT", default=None,
+        help=help or "Database server port, as psql -p: replaces the port of the target."),
+    "username": lambda help=None: click.option(
+        "-U", "--username", "username", metavar="USER", default=None,
+        help=help or "Database user, as psql -U: replaces the user of the target (the password comes from "
+                     "PGPASSWORD or ~/.pgpass, never from the command line)."),
+    "dbname": lambda help=None: click.option(
+        "-d", "--dbname", "dbname", metavar="DBNAME", default=None,
+        help=help or "Database name, as psql -d: replaces the database of the target (a whole connection "
+                     "string here is taken as --dsn)."),
     "config": lambda help=None: click.option(
         "--config", "config", type=click.Path(dir_okay=False), default=None, metavar="FILE",
         help=help or "Config file [env CONTROLLER_AUDIT_CONFIG; default: ./controller-audit.toml, else "
@@ -84,20 +114,20 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
                                               "the database's).")),
     "statement_timeout": lambda help=None: click.option(
         "--statement-timeout", "statement_timeout", type=DURATION, default=None,
-        help=_layered("statement_timeout", help or "statement_timeout for each query (PostgreSQL duration).")),
+        help=_layered("statement_timeout", help or "statement_timeout for each query, with its unit (60s, 500ms, 5min).")),
     "lock_timeout": lambda help=None: click.option(
         "--lock-timeout", "lock_timeout", type=DURATION, default=None,
-        help=_layered("lock_timeout", help or "lock_timeout for the session (PostgreSQL duration).")),
+        help=_layered("lock_timeout", help or "lock_timeout for the session, with its unit (5s, 500ms).")),
     "commit_timeout": lambda help=None: click.option(
-        "--commit-timeout", "commit_timeout", type=WAIT, default=None, metavar="SECONDS",
-        help=_layered("commit_timeout", help or "How long to wait for COMMIT's answer (e.g. from a synchronous "
+        "--commit-timeout", "commit_timeout", type=WAIT, default=None, metavar="DURATION",
+        help=_layered("commit_timeout", help or "How long to wait for COMMIT's answer, with its unit (60s, 2min; e.g. from a synchronous "
                                                 "standby) before giving the wait up and finding out what "
                                                 "happened.")),
     "format": lambda help=None: click.option(
-        "--format", "format", type=click.Choice(FORMATS), default=None,
+        "--format", "format", type=Choice(FORMATS), default=None,
         help=_layered("format", help or "Report format.")),
     "fail_on": lambda help=None: click.option(
-        "--fail-on", "fail_on", type=click.Choice(FAIL_ON), default=None,
+        "--fail-on", "fail_on", type=Choice(FAIL_ON), default=None,
         help=_layered("fail_on", help or "Lowest severity that makes the exit code non-zero.")),
     "min_severity": lambda help=None: click.option(
         "--min-severity", "min_severity", type=click.Choice(MIN_SEVERITY), default=None,
@@ -105,10 +135,23 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
                                               "summary, not listed (those at --fail-on and above are always "
                                               "listed).")),
 }
+#: Where to connect: ``--dsn`` and psql's ``-h``, ``-p``, ``-U``, ``-d``.
+TARGET = ("dsn", "host", "port", "username", "dbname")
 #: What a command that connects takes: the target and its timeouts.
-CONNECTS = ("dsn", "config", "statement_timeout", "lock_timeout")
+CONNECTS = (*TARGET, "config", "statement_timeout", "lock_timeout")
 #: What an audit takes on top: which apps and checks, the clock.
 AUDITS = (*CONNECTS, "apps", "checks", "exclude", "grace_seconds", "skew_seconds")
+
+
+def _refuse_password(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        raise click.UsageError("controller-audit takes no password on its command line and never prompts for one: "
+                               "set PGPASSWORD or add a line to ~/.pgpass", ctx)
+
+
+#: psql's ``-W`` / ``--password``, refused with where a password goes instead (never "did you mean --port").
+NO_PASSWORD = click.option("-W", "--password", is_flag=True, hidden=True, expose_value=False, is_eager=True,
+                           callback=_refuse_password)
 
 
 def say_database(line: str) -> None:
@@ -145,6 +188,8 @@ def settings(*names: str, help: dict[str, str] | None = None,
 
         for name in reversed(names):
             command = SETTING_OPTIONS[name](helps.get(name))(command)
+        if "username" in names:
+            command = NO_PASSWORD(command)
         return command
 
     return decorate
@@ -176,7 +221,7 @@ LIMIT = click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), defau
 
 def choice(*values: str, default: str, help: str) -> Callable:
     """``--format`` of a command whose formats are its own (explain, blast-radius, plan show)."""
-    return click.option("--format", "fmt", type=click.Choice(values), default=default, show_default=True, help=help)
+    return click.option("--format", "fmt", type=Choice(values), default=default, show_default=True, help=help)
 
 
 def label_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -197,11 +242,11 @@ BASELINE = click.option("--baseline", "baseline_path", type=click.Path(dir_okay=
 UNDO_FILE = click.option("--undo-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
                          help="Where to write the undo file; refused if it exists [default: PLAN.undo.json, or "
                               "PLAN.undo-2.json ... when that exists].")
-REPAIR = click.option("--repair", "repairs", multiple=True, type=click.Choice(REPAIRS),
+REPAIR = click.option("--repair", "repairs", multiple=True, type=Choice(REPAIRS),
                       help="Only this repair (repeatable) [default: prune-orphans, unshare, restore-latest, in that "
                            "order; release-order only when asked, since it can change which release is live].")
 MARKDOWN = click.option("--markdown", is_flag=True, hidden=True,
-                        help="Render the catalogue as Markdown (generates docs/catalogue.md and the README section).")
+                        help="Render the catalogue as Markdown (generates docs/catalogue.md).")
 DEMO_SERVER = click.option("--dsn", metavar="DSN", default=None,
                            help="Use this server (the role must be allowed to create databases) instead of an "
                                 "embedded one; the demo creates and drops its own database there.")

@@ -19,6 +19,7 @@ from typing import Any
 from auditor.core.catalogue import Check
 from auditor.core.connection import UnparsableConnectionString, parse_conninfo, resolve_target
 from auditor.core.errors import BadInput
+from auditor.core.suggest import unknown_check, with_hint
 from auditor.core.values import (
     FAIL_ON,
     FORMATS,
@@ -69,7 +70,7 @@ def _string_list(source: str, key: str, value: Any) -> tuple[str, ...]:
 def _check_ids(source: str, key: str, ids: tuple[str, ...] | list[str], catalogue: Mapping[str, Check] | None) -> None:
     for cid in ids:
         if catalogue is not None and cid not in catalogue:
-            raise _bad(source, key, f"unknown check id {cid!r} (see: controller-audit checks)")
+            raise _bad(source, key, unknown_check(cid, catalogue))
 
 
 def _severity_overrides(source: str, key: str, value: Any,
@@ -101,9 +102,9 @@ def _grace(value: Any) -> float:
 _VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "grace": (_grace, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})"),
     "skew": (_grace, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})"),
-    "statement_timeout": (parse_duration, "must be a PostgreSQL duration such as \"60s\", \"500ms\" or \"5min\""),
-    "lock_timeout": (parse_duration, "must be a PostgreSQL duration such as \"5s\" or \"500ms\""),
-    "commit_timeout": (lambda v: parse_wait(_grace(v)), "must be a number of seconds > 0 (and at most 86400)"),
+    "statement_timeout": (parse_duration, ""),
+    "lock_timeout": (parse_duration, ""),
+    "commit_timeout": (parse_wait, ""),
     "format": (parse_choice(FORMATS), ""),
     "fail_on": (parse_choice(FAIL_ON), ""),
     "min_severity": (parse_choice(MIN_SEVERITY), ""),
@@ -148,7 +149,7 @@ def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Chec
             except ValueError as exc:
                 raise _bad(source, raw_key, problem or str(exc)) from None
         else:
-            raise _bad(source, raw_key, f"unknown key (known: {', '.join(KNOWN_KEYS)})")
+            raise _bad(source, raw_key, with_hint("unknown key", key, KNOWN_KEYS) + f" (known: {', '.join(KNOWN_KEYS)})")
     return ConfigFile(source=source, values=values, **fields)
 
 

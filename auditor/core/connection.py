@@ -2,7 +2,8 @@
 
 The target comes from, in order: ``--dsn``, ``DATABASE_URL``, the controller's own
 ``DEIS_DATABASE_*`` variables, then whatever libpq finds itself (``PG*`` variables,
-``~/.pgpass``, ``pg_service.conf``).  Passwords never leave this module in readable form:
+``~/.pgpass``, ``pg_service.conf``); the psql-style flags ``-h``/``-p``/``-U``/``-d`` then
+replace their part of it (:func:`with_parts`).  Passwords never leave this module in readable form:
 :func:`redact` is applied to every message that could carry one.
 """
 
@@ -176,6 +177,39 @@ def resolve_target(dsn: str | None = None, environ: Mapping[str, str] | None = N
     return Target("", "libpq defaults (PG* variables, ~/.pgpass)", secrets)
 
 
+#: The psql-style flags that replace one part of the target, by the libpq keyword they set.
+PART_FLAGS: dict[str, str] = {"host": "-h", "port": "-p", "user": "-U", "dbname": "-d"}
+
+
+def looks_like_conninfo(value: str) -> bool:
+    """Whether a ``-d`` value is a whole connection string (as psql reads it), not a database name."""
+    return "=" in value or value.lstrip().startswith(("postgresql://", "postgres://"))
+
+
+def with_parts(base: Target, parts: Mapping[str, str | int | None]) -> Target:
+    """``base`` with the parts given by ``-h``/``-p``/``-U``/``-d`` replaced (libpq keywords
+    ``host``, ``port``, ``user``, ``dbname``); the rest of ``base`` stays.
+
+    A password in ``base`` belongs to its user on its host: when ``-h`` or ``-U`` names another
+    one, that password is not sent (libpq then reads ``PGPASSWORD`` or ``~/.pgpass``).  No flag
+    takes a password.
+    """
+    given = {key: str(value) for key, value in parts.items() if value is not None and str(value) != ""}
+    if not given:
+        return base
+    params = dict(base.params())
+    if "password" in params and any(key in given and given[key] != params.get(key) for key in ("host", "user")):
+        del params["password"]
+    params.update(given)
+    flags = ", ".join(flag for key, flag in PART_FLAGS.items() if key in given)
+    return Target(pg_conninfo.make_conninfo(**params), f"{flags} over {base.source}", base.secrets)
+
+
+#: Said when the server wants a password and none was given (libpq never prompts here).
+NO_PASSWORD_HINT = ("the server asks for a password and none was given: set PGPASSWORD or add a line to ~/.pgpass "
+                    "(controller-audit never prompts, and takes no password on its command line)")
+
+
 def _classify_connect_error(message: str) -> str:
     lowered = message.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
@@ -223,6 +257,8 @@ def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         reason = " ".join(target.redact(str(exc)).split()) or type(exc).__name__
         kind = _classify_connect_error(reason)
+        if "no password supplied" in reason:
+            reason = f"{reason}: {NO_PASSWORD_HINT}"
         raise ConnectionFailed(f"{target.describe()}: {reason}", kind=kind) from None
     try:
         require_supported(conn.info.server_version)

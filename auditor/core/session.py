@@ -10,18 +10,23 @@ import psycopg
 from auditor.core.connection import audit_session
 from auditor.core.detect import Generation, detect
 from auditor.core.errors import AuditFailed
+from auditor.core.messages import missing_grant
 from auditor.core.settings import Settings
 
 
 @contextmanager
 def read_session(settings: Settings) -> Iterator[tuple[psycopg.Connection, Generation]]:
     """One ``READ ONLY``, ``REPEATABLE READ`` transaction on the settings' target with its timeouts,
-    the schema generation detected and the database announced (:meth:`Settings.announce_database`)."""
+    the schema generation detected and the database announced (:meth:`Settings.announce_database`);
+    a missing privilege is one line naming the GRANT."""
     with audit_session(settings.target, statement_timeout=settings.statement_timeout,
                        lock_timeout=settings.lock_timeout) as conn:
         try:
-            generation = detect(conn)
-        except psycopg.errors.QueryCanceled:
-            raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
-        settings.announce_database(conn, generation.label)
-        yield conn, generation
+            try:
+                generation = detect(conn)
+            except psycopg.errors.QueryCanceled:
+                raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
+            settings.announce_database(conn, generation.label)
+            yield conn, generation
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise AuditFailed(missing_grant(exc, conn.info.user), kind="permission denied") from None

@@ -8,7 +8,7 @@ another database, app allow-list, grace, skew or timeout than another.
 The target database is a setting too: ``--dsn``, else the config file's ``dsn_env`` / ``dsn``,
 else the conventions of the environment it runs in (``DATABASE_URL``, the controller's own
 ``DEIS_DATABASE_*`` variables, then libpq's ``PG*`` variables and ``~/.pgpass``): those are its
-defaults.  It is resolved when first used, so commands that do not connect (``plan sql``) never
+defaults; psql's ``-h``, ``-p``, ``-U`` and ``-d`` then replace their part of it.  It is resolved when first used, so commands that do not connect (``plan sql``) never
 need one.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ import psycopg
 
 from auditor.core.catalogue import Check
 from auditor.core.configfile import ConfigFile, load_config
-from auditor.core.connection import Target, resolve_target
+from auditor.core.connection import Target, looks_like_conninfo, resolve_target, with_parts
 from auditor.core.errors import BadInput
+from auditor.core.suggest import unknown_check, with_hint
 from auditor.core.values import FAIL_ON, FORMATS, MIN_SEVERITY, parse_choice, parse_duration, parse_seconds, parse_wait
 
 #: A deploy in flight, not damage: rows younger than this are never reported or repaired (seconds).
@@ -102,6 +103,11 @@ class Settings:
 
     #: ``--dsn`` (None: the config file's, else the environment's; see :attr:`target`).
     dsn: str | None = None
+    #: ``-h``, ``-p``, ``-U``, ``-d`` (psql's flags): each replaces its part of the target.
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    dbname: str | None = None
     #: The config file as read (empty when there is none).
     config: ConfigFile = field(default_factory=ConfigFile)
     #: ``--app``: the apps named on the command line (each inside the allow-list).
@@ -129,7 +135,20 @@ class Settings:
     @cached_property
     def target(self) -> Target:
         """Where to connect: ``--dsn``, else the config file's ``dsn_env`` / ``dsn``, else
-        ``DATABASE_URL``, ``DEIS_DATABASE_*``, then libpq's defaults."""
+        ``DATABASE_URL``, ``DEIS_DATABASE_*``, then libpq's defaults; ``-h``, ``-p``, ``-U`` and
+        ``-d`` replace their part of it (a ``-d`` holding a whole connection string, as psql
+        allows, is taken as ``--dsn``)."""
+        parts: dict[str, str | int | None] = {"host": self.host, "port": self.port, "user": self.username,
+                                              "dbname": self.dbname}
+        if self.dbname and looks_like_conninfo(self.dbname):
+            if self.dsn:
+                raise BadInput("-d holds a connection string and --dsn another: give one of them", kind="bad usage")
+            parts["dbname"] = None
+            return with_parts(replace(resolve_target(self.dbname, self.environ), source="-d"), parts)
+        return with_parts(self._base_target(), parts)
+
+    def _base_target(self) -> Target:
+        """The target before the psql-style flags: ``--dsn``, the config file's, the environment's."""
         config, env = self.config, self.environ
         if self.dsn or not (config.dsn_env or config.dsn):
             return resolve_target(self.dsn, env)
@@ -160,8 +179,8 @@ class Settings:
             return
         outside = [n for n in names if n not in self.allowed_apps]
         if outside:
-            raise BadInput(f"{what} {outside[0]!r} is not in the apps allow-list of {self.config.source}",
-                           kind="unknown app")
+            raise BadInput(with_hint(f"{what} {outside[0]!r} is not in the apps allow-list of {self.config.source}",
+                                     outside[0], self.allowed_apps), kind="unknown app")
 
     def outside_allowed(self, names: list[str | None]) -> list[str]:
         """Those of ``names`` the allow-list leaves out (a name of None counts as outside)."""
@@ -235,9 +254,11 @@ def resolve(given: Mapping[str, Any] | None = None, *, catalogue: Mapping[str, C
     if catalogue is not None:
         for cid in (*checks, *given.get("exclude", ())):
             if cid not in catalogue:
-                raise BadInput(f"unknown check id {cid!r} (see: controller-audit checks)", kind="unknown check")
+                raise BadInput(unknown_check(cid, catalogue), kind="unknown check")
     exclude = tuple(dict.fromkeys((*given.get("exclude", ()), *(c for c in config.exclude if c not in checks))))
-    settings = Settings(dsn=given.get("dsn"), config=config, apps=apps, checks=checks, exclude=exclude,
+    settings = Settings(dsn=given.get("dsn"), host=given.get("host"), port=given.get("port"),
+                        username=given.get("username"), dbname=given.get("dbname"),
+                        config=config, apps=apps, checks=checks, exclude=exclude,
                         sources=sources, environ=env, announce=announce, **values)
     settings.require_allowed(apps)
     return settings

@@ -41,24 +41,40 @@ def parse_seconds(value: Any, maximum: float = MAX_GRACE_SECONDS) -> float:
     return number
 
 
+#: What a bare number is refused with: ``--statement-timeout 5`` used to mean 5 ms, silently.
+_ADD_A_UNIT = "add a unit: {n}s, {n}ms or {n}min (us, ms, s, min, h and d are understood)"
+
+
+def _duration_ms(value: Any) -> tuple[float, str, str]:
+    """``(milliseconds, number, unit)`` of a duration with its unit; ValueError (one line) otherwise."""
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    match = _DURATION.match(text)
+    if match is None:
+        bare = re.fullmatch(r"(\d+(?:\.\d+)?)\s*m", text)
+        hint = f" (minutes are {bare.group(1)}min)" if bare else " (a PostgreSQL duration such as 60s, 500ms or 5min)"
+        raise ValueError(f"bad timeout value {value!r}{hint}")
+    number, unit = match.group(1), match.group(2)
+    if unit is None:
+        raise ValueError(f"bad timeout value {value!r}: {_ADD_A_UNIT.format(n=number)}")
+    return float(number) * _UNIT_MS[unit], number, unit
+
+
 def parse_wait(value: Any) -> float:
-    """A finite, positive number of seconds up to a day (``--commit-timeout``)."""
-    seconds = parse_seconds(value, MAX_COMMIT_TIMEOUT)
-    if seconds <= 0:
-        raise ValueError(f"{value!r} is not a number of seconds between 0 and {MAX_COMMIT_TIMEOUT}")
-    return seconds
+    """``--commit-timeout``: a duration with its unit (``60s``, ``2min``), more than 0 and at most a
+    day, in seconds."""
+    milliseconds, _, _ = _duration_ms(value)
+    if not 0 < milliseconds <= MAX_COMMIT_TIMEOUT * 1000:
+        raise ValueError(f"bad timeout value {value!r} (more than 0 and at most {MAX_COMMIT_TIMEOUT}s, a day)")
+    return milliseconds / 1000
 
 
 def parse_duration(value: Any) -> str:
-    """A PostgreSQL duration for ``statement_timeout`` / ``lock_timeout`` (``60s``, ``500ms``,
-    ``5min``, a bare number of milliseconds), at most PostgreSQL's limit; normalised (``500ms``)."""
-    match = _DURATION.match(str(value)) if not isinstance(value, bool) else None
-    if match is None:
-        raise ValueError(f"bad timeout value {value!r} (a PostgreSQL duration such as 60s, 500ms or 5min)")
-    milliseconds = float(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
+    """A PostgreSQL duration for ``statement_timeout`` / ``lock_timeout`` with its unit (``60s``,
+    ``500ms``, ``5min``; a bare number is refused), at most PostgreSQL's limit; normalised (``500ms``)."""
+    milliseconds, number, unit = _duration_ms(value)
     if milliseconds > MAX_TIMEOUT_MS:
         raise ValueError(f"bad timeout value {value!r} (at most {MAX_TIMEOUT_MS} ms, about 24 days)")
-    return f"{match.group(1)}{match.group(2) or 'ms'}"
+    return f"{number}{unit}"
 
 
 def parse_choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:

@@ -18,8 +18,8 @@ UNDO = f"{PLAN}.undo.json"
 REPAIRS = ("prune-orphans", "release-order", "unshare", "restore-latest")
 TEXTFILE = "controller_audit.prom"
 #: README sections the summary sends a newcomer to (tests/test_demo.py checks they exist).
-README_SECTIONS = ("On call: explain, then plan and apply", "Cron health checks: exit codes, JSON, Prometheus",
-                   "SQL repair scripts: plan sql, review, psql, undo", "Connecting, and a least-privilege role")
+README_SECTIONS = ("On call: explain, plan, apply, undo", "Cron: exit codes, Prometheus, Nagios, a baseline",
+                   "SQL scripts: plan sql, review, psql, undo sql", "Connecting, and a least-privilege role")
 #: The check table's first group below warning: the excerpts stop before it.
 INFO_GROUP = "INFO - app "
 

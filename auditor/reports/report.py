@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from auditor.audit.baseline import Baseline, Improved
+from auditor.audit.baseline import Baseline, Entry, Improved
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.connection import Target
 from auditor.core.detect import Generation
@@ -98,6 +98,10 @@ class Report:
     listed_by_severity: Counter[str] = field(default_factory=Counter)
     #: (app name, check) -> hazards (``info`` findings, listed or not).
     hazards: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Filled when the findings end (:meth:`_accept_unlisted`): the (check, app) pairs with findings
+    #: not listed, and the baseline entries that may match one of them but were not needed.
+    unlisted: set[tuple[str, str | None]] = field(default_factory=set)
+    unjudged: list[Entry] = field(default_factory=list)
 
     def screen(self, findings: Iterable[F]) -> Iterator[F]:
         """The findings not accepted by the baseline, counted as they pass; one that got worse
@@ -114,9 +118,33 @@ class Report:
             self._count(finding.check, finding.severity, finding.app_name, 1)
             self.listed_by_severity[finding.severity] += 1
             yield finding
+        self._accept_unlisted()
         for counted in self.hidden:
             self._count(counted.check, counted.severity, counted.app_name, counted.findings)
         self.finished = time.monotonic()
+
+    def _accept_unlisted(self) -> None:
+        """With a baseline, the findings counted but not listed (they have no key) are accepted by
+        number: per check and app, as many as the baseline holds entries that matched no listed
+        finding.  What is left counts as not listed; the entries left are neither stale nor matched
+        (:meth:`unjudged_entries`).  ``--min-severity info`` judges every finding by its key."""
+        self.unlisted = {(c.check, c.app_name) for c in self.hidden}
+        self.unjudged = []
+        if self.baseline is None or not self.hidden:
+            return
+        pool: dict[tuple[str, str | None], list] = {}
+        for entry in self.baseline.unmatched(self.checks, self.apps_in_scope):
+            pool.setdefault((entry.check, entry.app), []).append(entry)
+        left = []
+        for counted in self.hidden:
+            entries = pool.get((counted.check, counted.app_name), [])
+            taken = min(counted.findings, len(entries))
+            del entries[:taken]
+            self.suppressed += taken
+            if counted.findings > taken:
+                left.append(counted._replace(findings=counted.findings - taken))
+        self.hidden[:] = left
+        self.unjudged = [e for pair in self.unlisted for e in pool.get(pair, [])]
 
     def _count(self, check: str, severity: str, app_name: str | None, count: int) -> None:
         self.by_severity[severity] += count
@@ -151,8 +179,8 @@ class Report:
                 for app, by in ranked]
 
     def unlisted_pairs(self) -> set[tuple[str, str | None]]:
-        """(check, app name) of every finding counted but not listed."""
-        return {(c.check, c.app_name) for c in self.hidden}
+        """(check, app name) of every finding counted but not listed (before a baseline accepted some)."""
+        return self.unlisted or {(c.check, c.app_name) for c in self.hidden}
 
     def footer_lines(self) -> list[str]:
         """What was counted but not listed, per check, and the apps with the most hazards, with the
@@ -203,14 +231,16 @@ class Report:
         """Unmatched baseline entries whose check and app have findings counted but not listed."""
         if self.baseline is None:
             return []
-        return self.baseline.unjudged(self.checks, self.apps_in_scope, self.unlisted_pairs())
+        return list(self.unjudged)
 
     def summary_line(self) -> str:
-        """``3 critical, 2 warning, 5 info in 4 apps (13 checks, 0.21 s)``."""
+        """``3 critical, 2 warning, 5 info in 4 apps (13 checks, 0.21 s)``, or ``no findings (15 checks, 0.04 s)``."""
+        ran = f"({len(self.checks)} check{'s' if len(self.checks) != 1 else ''}, {self.duration:.2f} s)"
+        if not any(self.by_severity.get(s, 0) for s in SEVERITIES):
+            return f"no {'new ' if self.baseline is not None else ''}findings {ran}"
         counts = ", ".join(f"{self.by_severity.get(s, 0)} {s}" for s in SEVERITIES)
         apps = self.apps_with_findings
-        return (f"{counts} in {apps} app{'s' if apps != 1 else ''} "
-                f"({len(self.checks)} check{'s' if len(self.checks) != 1 else ''}, {self.duration:.2f} s)")
+        return f"{counts} in {apps} app{'s' if apps != 1 else ''} {ran}"
 
     def improved_entries(self) -> list[Improved]:
         """Accepted findings whose severity fell since they were accepted."""

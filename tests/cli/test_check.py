@@ -38,7 +38,7 @@ def test_healthy_app_exits_0_with_an_empty_table(db, run):
     app.config_set(A="1")
     result = run("check", "--dsn", db.dsn, *ORPHANS)
     assert result.exit_code == 0, result.output
-    assert re.fullmatch(r"0 critical, 0 warning, 0 info in 0 apps \(2 checks, \d+\.\d\d s\)\n", result.stdout)
+    assert re.fullmatch(r"no findings \(2 checks, \d+\.\d\d s\)\n", result.stdout)
     assert messages(result.stderr) == ""  # no progress line when stderr is not a terminal
 
 
@@ -223,7 +223,7 @@ def test_table_output_file(hephy_db, run, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--check", "no-such-check"), "unknown check: unknown check id 'no-such-check'"),
+        (("--check", "no-such-check"), "unknown check: no check with id 'no-such-check'"),
         (("--app", "ghost"), "unknown app: no app named 'ghost'"),
         (("--format", "xml"), "Invalid value for '--format'"),
         (("--statement-timeout", "soon"), "bad timeout value"),
@@ -290,5 +290,7 @@ def test_documented_example_matches_the_schema():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "report-format.md").read_text(encoding="utf-8")
-    example = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    block = text.split("<!-- sample: controller-audit check --check orphan-config --check orphan-build --format json -->",
+                       1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    example = json.loads(block[block.index("\n{\n") + 1:])
     jsonschema.validate(example, report_schema())

@@ -35,7 +35,7 @@ def test_one_check_in_full(run):
 def test_unknown_check_exits_3(run):
     result = run("checks", "no-such-check")
     assert result.exit_code == 3
-    assert result.stderr == "controller-audit: unknown check: unknown check id 'no-such-check' (see: controller-audit checks)\n"
+    assert result.stderr == "controller-audit: unknown check: no check with id 'no-such-check' (see: controller-audit checks)\n"
 
 
 def test_markdown_is_hidden_but_renders_the_catalogue(run):

@@ -141,14 +141,14 @@ def test_commit_waiting_for_a_synchronous_standby_is_given_up_and_said_committed
         hephy_db, never_confirming_standby, tmp_path):
     plan = _planned(hephy_db, tmp_path)
     before = full_dump(hephy_db.conn)
-    result = cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "3")
+    result = cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "3s")
     assert result.returncode == 0, result.stderr
     assert "COMMIT is waiting for synchronous replication" in result.stderr
     assert "synchronous_standby_names = 'nobody'" in result.stderr
     assert "committed on this server, but the synchronous standby" in result.stderr
     assert "undo file: " in result.stdout and (tmp_path / "p.json.undo.json").exists()
     assert full_dump(hephy_db.conn) != before  # committed locally: visible here
-    undone = cli("undo", str(tmp_path / "p.json.undo.json"), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "2")
+    undone = cli("undo", str(tmp_path / "p.json.undo.json"), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "2s")
     assert undone.returncode == 0, undone.stderr
     assert full_dump(hephy_db.conn) == before
 
@@ -156,7 +156,7 @@ def test_commit_waiting_for_a_synchronous_standby_is_given_up_and_said_committed
 def test_backend_killed_while_waiting_for_the_standby_is_found_committed(hephy_db, never_confirming_standby, tmp_path):
     plan = _planned(hephy_db, tmp_path)
     before = full_dump(hephy_db.conn)
-    proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "600")
+    proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "600s")
     with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
         pid = _waiting_for_sync_rep(admin, hephy_db.name)
         assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
@@ -169,7 +169,7 @@ def test_backend_killed_while_waiting_for_the_standby_is_found_committed(hephy_d
 
 def test_ctrl_c_while_commit_waits_for_the_standby_says_it_committed(hephy_db, never_confirming_standby, tmp_path):
     plan = _planned(hephy_db, tmp_path)
-    proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "600")
+    proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--commit-timeout", "600s")
     with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
         _waiting_for_sync_rep(admin, hephy_db.name)
     proc.send_signal(signal.SIGINT)

@@ -164,10 +164,10 @@ UNDO_DAMAGE: dict[str, tuple[Callable[[Path], None], int, str]] = {
                      f"newer undo format: {{path}} is undo format version {undofile.FORMAT_VERSION + 1}; "
                      f"this controller-audit reads up to {undofile.FORMAT_VERSION}: upgrade controller-audit"),
     "truncated": (lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2]), 3,
-                  "bad undo file: {path} is not a undo file (not JSON, or truncated"),
-    "not-json": (lambda p: p.write_text("undo: please\n"), 3, "bad undo file: {path} is not a undo file (not JSON"),
+                  "bad undo file: {path} is not an undo file (not JSON, or truncated"),
+    "not-json": (lambda p: p.write_text("undo: please\n"), 3, "bad undo file: {path} is not an undo file (not JSON"),
     "a-plan": (lambda p: p.write_bytes(p.with_name("p.json").read_bytes()), 3,
-               "bad undo file: {path} is not a undo file (format is not 'controller-audit-undo')"),
+               "bad undo file: {path} is not an undo file (format is not 'controller-audit-undo')"),
     "resealed-without-database": (lambda p: _reseal(p, lambda d: d.pop("database")), 3,
                                   "bad undo file: {path} is not a valid undo file (KeyError: 'database')"),
 }

@@ -391,3 +391,20 @@ def test_a_plan_whose_kept_original_lost_its_release_is_refused(make_db, tmp_pat
     db.conn.execute("DELETE FROM api_release WHERE uuid = %s", (keeper,))
     _refused_everywhere(db, tmp_path / "p.json", tmp_path, "stale plan", "it keeps the original")
     assert read_plan(tmp_path / "p.json")["actions"]  # the plan itself is untouched
+
+
+def test_a_foreign_action_is_named_with_its_article(make_db, tmp_path):
+    """Issue #17: "is an unshare uncopy", not "is a unshare uncopy"."""
+    db = _storied(make_db)
+    make_plan(db, tmp_path / "p.json")
+    web = db.scalar("SELECT uuid::text FROM api_app WHERE id = 'web'")
+
+    def add(doc):
+        _add_action(doc, ["unshare", "uncopy", "api_config"], web,
+                    [len(doc["actions"]["rows"]) + 1, 0, 0, "00000000-0000-4000-8000-00000000e712", None, None, None,
+                     None, None, None, 0])
+
+    _forge(tmp_path / "p.json", add)
+    result = run("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes")
+    assert result.exit_code == 4
+    assert "is an unshare uncopy of api_config, which only an undo file may hold" in result.stderr, result.stderr

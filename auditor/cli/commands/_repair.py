@@ -13,7 +13,8 @@ def confirm(question: str) -> None:
     """Ask ``question``; :class:`PlanRefused` (exit 4, nothing changed) unless the answer is yes."""
     try:
         agreed = click.confirm(question, default=False)
-    except click.Abort:
+    except click.Abort:  # stdin closed (or Ctrl-C): end the "[y/N]: " line so the next one does not run on
+        click.echo()
         agreed = False
     if not agreed:
         raise PlanRefused("not confirmed; nothing was changed (use --yes to skip the question)", kind="declined")

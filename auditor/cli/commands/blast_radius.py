@@ -17,7 +17,7 @@ from auditor.reports.blast_text import render
 
 
 @click.command("blast-radius")
-@click.argument("kind", type=click.Choice(["config", "build", "app"]))
+@click.argument("kind", type=params.Choice(["config", "build", "app"]))
 @click.argument("subject", metavar="UUID_OR_NAME")
 @params.LIMIT
 @params.settings(*params.CONNECTS)
@@ -28,7 +28,7 @@ def blast_radius(settings: Settings, kind: str, subject: str, limit: int, fmt: s
         settings.require_allowed([subject])
     with read_session(settings) as (conn, generation):
         if kind == "app":
-            radius = app_blast_radius(conn, generation, subject, limit)
+            radius = app_blast_radius(conn, generation, subject, limit, settings.allowed_apps)
         else:
             radius = row_blast_radius(conn, generation, kind, subject, limit)
     if kind != "app" and settings.outside_allowed([radius.app]):

@@ -7,6 +7,7 @@ from tabulate import tabulate
 
 from auditor.cli import params
 from auditor.core.errors import EXIT_OK, BadInput
+from auditor.core.suggest import unknown_check
 from auditor.reports.catalogue_doc import applies_to, check_details, render_markdown
 from checks import CATALOGUE
 
@@ -21,7 +22,7 @@ def checks(check_id: str | None, markdown: bool) -> int:
         return EXIT_OK
     if check_id is not None:
         if check_id not in CATALOGUE:
-            raise BadInput(f"unknown check id {check_id!r} (see: controller-audit checks)", kind="unknown check")
+            raise BadInput(unknown_check(check_id, CATALOGUE), kind="unknown check")
         click.echo(check_details(CATALOGUE[check_id]))
         return EXIT_OK
     rows = [(c.id, c.severity, c.title, c.repair or "-", applies_to(c)) for c in CATALOGUE.values()]

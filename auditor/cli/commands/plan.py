@@ -87,7 +87,7 @@ def show(settings: Settings, plan_file: str, fmt: str, output: str | None) -> in
 @params.file_argument("plan_file", "PLAN")
 @params.output("Write the script to FILE (atomically) instead of stdout.")
 @params.settings("config", "lock_timeout",
-                 help={"lock_timeout": "SET LOCAL lock_timeout of the script's transaction (PostgreSQL duration)."})
+                 help={"lock_timeout": "SET LOCAL lock_timeout of the script's transaction, with its unit (5s, 500ms)."})
 def sql_script(settings: Settings, plan_file: str, output: str | None) -> int:
     """Write the plan as a script for `psql -v ON_ERROR_STOP=1 -f` (one transaction, checked)."""
     from repairs.planfile import load_plan

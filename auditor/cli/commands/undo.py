@@ -139,7 +139,7 @@ def _report_undo(actions: ActionTable, what_file: str, where: str, outcome: Outc
 @params.file_argument("undo_file", "UNDO_FILE")
 @params.output("Write the script to FILE (atomically) instead of stdout.")
 @params.settings(*params.CONNECTS, "apps",
-                 help={"lock_timeout": "SET LOCAL lock_timeout of the script's transaction (PostgreSQL duration).",
+                 help={"lock_timeout": "SET LOCAL lock_timeout of the script's transaction, with its unit (5s, 500ms).",
                        "apps": "Only this app's changes (repeatable).",
                        "dsn": "Undo files written before format version 3 do not record the columns: read them "
                               "from this database (read-only) [default: the config file's dsn_env or dsn, "
