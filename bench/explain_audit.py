@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from auditor.audit import open_audit
+from auditor.audit.listing import Listing
 from auditor.audit.runner import build_statement, params_for
 from auditor.audit.streamed import wrap
 from auditor.core.server_support import SHA256_SINCE
@@ -139,12 +140,14 @@ def breakdown(plan: Node, check_ids: Sequence[str]) -> Breakdown:
     return out
 
 
-def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None) -> tuple[sql.Composable, dict[str, object]]:
-    """The statement ``check --format json`` sends, and its parameters."""
+def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
+                    min_severity: str = "warning") -> tuple[sql.Composable, dict[str, object]]:
+    """The statement ``check --format json --min-severity MIN_SEVERITY`` sends, and its parameters."""
     version = conn.info.server_version
     is_legacy = version < 160000 if legacy is None else legacy
     as_version = 150000 if is_legacy else max(version, 160000)
-    statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False)
+    statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False,
+                                listing=Listing(min_severity))
     params = params_for(run.scope, run.settings.grace_seconds, run.settings.skew_seconds)
     client_rendered = is_legacy and any(c.legacy_filter is not None for c in run.checks)
     if not client_rendered:
@@ -155,12 +158,12 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None) -> 
 
 
 def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None,
-                  split: bool = False) -> tuple[Breakdown, Node, dict[tuple[str, str], tuple[int, int]]]:
+                  split: bool = False, min_severity: str = "warning") -> tuple[Breakdown, Node, dict[tuple[str, str], tuple[int, int]]]:
     """EXPLAIN the audit statement on ``dsn``: the breakdown, the raw plan, and with ``split``
     the findings and JSON bytes per (check, severity) (server-rendered statements only)."""
     with open_audit(Settings(dsn=dsn, statement_timeout="1h"), apps=apps) as run:
         conn = run.conn
-        statement, params = audit_statement(conn, run, legacy)
+        statement, params = audit_statement(conn, run, legacy, min_severity)
         began = time.perf_counter()
         with conn.cursor(name="bench_plain") as cur:
             cur.itersize = 5000
@@ -174,8 +177,9 @@ def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None
         result.statement_ms = plain_ms
         sizes: dict[tuple[str, str], tuple[int, int]] = {}
         if split and "severity_overrides" in params:
-            counted = sql.SQL("SELECT check_id, severity, count(*), sum(length(line) + 1) FROM ({}) s"
-                              " GROUP BY 1, 2").format(statement)
+            # A row of a finding not listed counts ``counted`` findings and has no line.
+            counted = sql.SQL("SELECT check_id, severity, sum(coalesce(counted, 1)), sum(length(line) + 1)"
+                              " FROM ({}) s GROUP BY 1, 2").format(statement)
             for check_id, severity, n, size in conn.execute(counted, params):
                 sizes[(check_id, severity)] = (n, int(size or 0))
         return result, plan, sizes
@@ -207,10 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--app", action="append", default=[], help="audit only this app (repeatable)")
     parser.add_argument("--legacy", action="store_true", help="the statement of servers before 16 (client-side JSON)")
+    parser.add_argument("--min-severity", default="warning", choices=("critical", "warning", "info"),
+                        help="the statement of this --min-severity (default warning, as check's)")
     parser.add_argument("--split", action="store_true", help="count findings and JSON bytes per check and severity")
     parser.add_argument("--raw", default=None, help="also write the JSON plan to this file")
     args = parser.parse_args(argv)
-    result, plan, sizes = explain_audit(args.dsn, args.app, True if args.legacy else None, args.split)
+    result, plan, sizes = explain_audit(args.dsn, args.app, True if args.legacy else None, args.split, args.min_severity)
     if args.raw:
         with open(args.raw, "w", encoding="utf-8") as handle:
             json.dump(plan, handle, indent=1)

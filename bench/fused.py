@@ -492,18 +492,24 @@ def _exact_release_counts(conn: psycopg.Connection, result: FusedCounts) -> None
 
 def tool_counts(dsn: str, server_version: int | None = None,
                 grace_seconds: float = DEFAULT_GRACE_SECONDS) -> tuple[Counter, Counter]:
-    """The audit's own findings, run in-process: counts per (check, severity) and, for the
-    shared-* checks, per (check, evidence reason)."""
+    """The audit's own findings, run in-process: counts per (check, severity) as the default report
+    counts them (listed from ``warning`` up, the rest counted by the server) and, for the shared-*
+    checks, per (check, evidence reason) (of every finding listed: the reason is in the evidence)."""
     from auditor.audit import open_audit
+    from auditor.audit.listing import Listing
     from auditor.core.settings import Settings
 
     by_severity: Counter = Counter()
     reasons: Counter = Counter()
     with open_audit(Settings(dsn=dsn, grace_seconds=grace_seconds), server_version=server_version) as run:
-        for finding in run.findings():
+        hidden: list = []
+        for finding in run.findings(listing=Listing("warning"), hidden=hidden):
             by_severity[(finding.check, finding.severity)] += 1
-            if finding.check.startswith("shared-"):
-                reasons[(finding.check, finding.evidence.get("reason"))] += 1
+        for counted in hidden:
+            by_severity[(counted.check, counted.severity)] += counted.findings
+        shared = [c for c in run.checks if c.id.startswith("shared-")]
+        for finding in run.findings(checks=shared):
+            reasons[(finding.check, finding.evidence.get("reason"))] += 1
     return by_severity, reasons
 
 

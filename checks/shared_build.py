@@ -1,7 +1,7 @@
 """shared-build: a build referenced by more than one release, with its blast radius."""
 
 from auditor.core.catalogue import Check
-from checks._shared import shared_passes, shared_sql
+from checks._shared import shared_count_sql, shared_passes, shared_sql
 
 CHECK = Check(
     id="shared-build",
@@ -22,4 +22,5 @@ that does not exist shares nothing (`dangling-reference`).""",
     repair="unshare",
     passes=shared_passes("build"),
     sql=lambda generation: shared_sql("build", generation),
+    count_sql=lambda generation: shared_count_sql("build", generation),
 )

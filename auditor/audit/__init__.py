@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import psycopg
 
+from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.runner import Scope, resolve_scope, run_checks, select_checks, stream_checks
 from auditor.audit.streamed import Shape, StreamedFinding
 from auditor.core.catalogue import Check
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed
-from auditor.core.findings import Finding
+from auditor.core.findings import Counted, Finding
 from auditor.core.session import read_session
 from auditor.core.settings import Selection, Settings
 
@@ -31,23 +32,28 @@ class Audit:
     #: Pretend the server is this version (e.g. 150000 forces the pre-16 client-side paths).
     server_version: int | None = None
 
-    def findings(self, checks: list[Check] | None = None, scope: Scope | None = None) -> Iterator[Finding]:
+    def findings(self, checks: list[Check] | None = None, scope: Scope | None = None, *,
+                 listing: Listing = EVERYTHING, hidden: list[Counted] | None = None) -> Iterator[Finding]:
         """Stream the findings, most severe first, grouped by app (of ``checks`` in ``scope``: by
-        default the audit's own; the same snapshot, clock and severity overrides either way)."""
+        default the audit's own; the same snapshot, clock and severity overrides either way).
+        Those ``listing`` does not list are counted by the server into ``hidden`` instead."""
         return run_checks(
             self.conn, self.generation, self.checks if checks is None else checks,
             self.scope if scope is None else scope,
             grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
+            listing=listing, hidden=hidden,
         )
 
-    def streamed(self, shape: Shape) -> Iterator[StreamedFinding]:
+    def streamed(self, shape: Shape, *, listing: Listing = EVERYTHING,
+                 hidden: list[Counted] | None = None) -> Iterator[StreamedFinding]:
         """Stream the findings rendered by the server in ``shape``, unordered (see
-        :mod:`auditor.audit.streamed`)."""
+        :mod:`auditor.audit.streamed`); those ``listing`` does not list are counted into ``hidden``."""
         return stream_checks(
             self.conn, self.generation, self.checks, self.scope, shape,
             grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
+            listing=listing, hidden=hidden,
         )
 
 

@@ -7,13 +7,19 @@ is reported as new ("was info when accepted"); one whose severity fell is accept
 reported as improved.  Entries of older files have no severity and accept the finding at any
 severity.  Entries that no longer match any finding (the damage was repaired) are reported as
 stale, so the file does not rot.
+
+A report that lists only from ``--min-severity`` up judges the findings it lists by key; the
+others are counted by the server, without keys, and the report accepts them by number per check
+and app (:meth:`auditor.reports.report.Report.screen`).  An entry that matches no listed finding
+is stale only when no finding of its check and app was counted below the listing floor.
+Run with ``--min-severity info`` to judge every entry.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
@@ -76,14 +82,28 @@ class Baseline:
         """Whether ``finding`` is accepted (and remember that its entry still matches)."""
         return self.judge(finding)[0] in ("accepted", "improved")
 
-    def stale(self, checks_run: Iterable[str], apps: Iterable[str] = ()) -> list[Entry]:
-        """Entries that matched nothing although their check ran on their app."""
+    def unmatched(self, checks_run: Iterable[str], apps: Iterable[str] = ()) -> list[Entry]:
+        """Entries that matched no listed finding although their check ran on their app."""
         ran = set(checks_run)
         scope = set(apps)
         return [
             entry for key, entry in self.entries.items()
             if key not in self.matched and entry.check in ran and (not scope or entry.app in scope)
         ]
+
+    def stale(self, checks_run: Iterable[str], apps: Iterable[str] = (),
+              unlisted: Collection[tuple[str, str | None]] = ()) -> list[Entry]:
+        """Entries that matched nothing although their check ran on their app.  ``unlisted``: the
+        (check, app) pairs with findings counted but not listed (below ``--min-severity``): an entry of
+        such a pair may match one of them, so it is not judged stale (see :meth:`unjudged`)."""
+        hidden = set(unlisted)
+        return [e for e in self.unmatched(checks_run, apps) if (e.check, e.app) not in hidden]
+
+    def unjudged(self, checks_run: Iterable[str], apps: Iterable[str] = (),
+                 unlisted: Collection[tuple[str, str | None]] = ()) -> list[Entry]:
+        """Unmatched entries that may match a finding counted but not listed: neither matched nor stale."""
+        hidden = set(unlisted)
+        return [e for e in self.unmatched(checks_run, apps) if (e.check, e.app) in hidden]
 
 
 def _malformed(path: str, problem: str) -> BadInput:

@@ -11,11 +11,12 @@ from psycopg import sql
 from psycopg.rows import args_row
 
 from auditor.audit.apps import unknown_app
+from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
-from auditor.core.catalogue import MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
+from auditor.core.catalogue import COUNTED_COLUMN, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
-from auditor.core.findings import Finding
+from auditor.core.findings import Counted, Finding
 from auditor.core.overrides import BadOverride, Resolved
 from auditor.core.overrides import apply as apply_override
 from auditor.core.overrides import resolve as resolve_override
@@ -92,35 +93,81 @@ def scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
 
 
 def build_statement(
-    generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE, ordered: bool = True
+    generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE,
+    ordered: bool = True, listing: Listing = EVERYTHING, overrides: Resolved | None = None,
 ) -> sql.Composed:
     """One statement: the passes the checks need, then the union of the checks, ordered
-    (most severe first, by app) unless ``ordered`` is false."""
+    (most severe first, by app; the counts last) unless ``ordered`` is false.
+
+    Findings ``listing`` lists (after ``overrides``) are rows of :data:`RESULT_COLUMNS`; the others are
+    counted by the server, one row per check, severity and app with the count in :data:`COUNTED_COLUMN`.
+    """
     legacy = server_version < LEGACY_BEFORE
     fragments = scope_fragments(scope)
     passes = passes_for(generation)
-    needed = closure(passes, {name for check in checks for name in check.passes})
+    selects: list[sql.Composable] = []
+    wanted: set[str] = set()
+    for i, check in enumerate(checks):
+        listed, counted = listing.split(check, overrides or {})
+        if legacy and check.legacy_filter is not None:
+            # Its rows are filtered on the client: every row is read, and counted there if not listed.
+            listed, counted = check.levels, ()
+        wanted.update(check.passes)
+        if listed:
+            selects.append(_listed(check, i, check.sql_for(generation, legacy).compose(**fragments),
+                                   listed if counted else ()))
+        if counted:
+            wanted.add("apps")
+            selects.append(_counted(check, i, _count_query(check, generation, legacy, fragments), counted))
     ctes = [
-        sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments)) for p in needed
-    ]
-    columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_COLUMNS))
-    selects = [
-        sql.SQL("SELECT {} AS check_id, {}, {} FROM ({}) AS {}").format(
-            sql.Literal(check.id), columns,
-            sql.Identifier(MANUAL_COLUMN) if check.repair else sql.SQL("NULL::text AS {}").format(
-                sql.Identifier(MANUAL_COLUMN)),
-            check.sql_for(generation, legacy).compose(**fragments), sql.Identifier("c" + str(i)),
-        )
-        for i, check in enumerate(checks)
+        sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
+        for p in closure(passes, wanted)
     ]
     body = sql.SQL("SELECT * FROM (\n{}\n) AS findings").format(sql.SQL("\nUNION ALL\n").join(selects))
     order = sql.SQL("") if not ordered else sql.SQL(
-        "\nORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
+        "\nORDER BY counted IS NOT NULL, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
         " app_name NULLS FIRST, check_id, object_id"
     )
     if ctes:
         return sql.SQL("WITH {}\n{}{}").format(sql.SQL(",\n").join(ctes), body, order)
     return sql.SQL("{}{}").format(body, order)
+
+
+def _levels(alias: str, levels: tuple[str, ...]) -> sql.Composed:
+    """SQL: the row's ``severity`` is one of ``levels``."""
+    return sql.SQL("{}.severity IN ({})").format(sql.Identifier(alias), sql.SQL(", ").join(map(sql.Literal, levels)))
+
+
+def _listed(check: Check, index: int, query: sql.Composed, only: tuple[str, ...]) -> sql.Composed:
+    """The check's findings one by one (those at the levels ``only``, when given)."""
+    alias = f"c{index}"
+    columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_COLUMNS))
+    manual = sql.Identifier(MANUAL_COLUMN) if check.repair else sql.SQL("NULL::text AS {}").format(
+        sql.Identifier(MANUAL_COLUMN))
+    where = sql.SQL(" WHERE {}").format(_levels(alias, only)) if only else sql.SQL("")
+    return sql.SQL("SELECT {} AS check_id, {}, {}, NULL::bigint AS {} FROM ({}) AS {}{}").format(
+        sql.Literal(check.id), columns, manual, sql.Identifier(COUNTED_COLUMN), query, sql.Identifier(alias), where)
+
+
+def _count_query(check: Check, generation: Generation, legacy: bool,
+                 fragments: dict[str, sql.Composable]) -> sql.Composed:
+    """The check's counting SELECT (``severity``, ``app_uuid``, ``n``): its own, else its rows counted."""
+    own = check.count_sql_for(generation)
+    if own is not None:
+        return own.compose(**fragments)
+    return sql.SQL("SELECT r.severity, r.app_uuid, count(*) AS n FROM ({}) AS r GROUP BY r.severity, r.app_uuid").format(
+        check.sql_for(generation, legacy).compose(**fragments))
+
+
+def _counted(check: Check, index: int, query: sql.Composed, levels: tuple[str, ...]) -> sql.Composed:
+    """One row per severity and app of the check's findings at ``levels``: how many, nothing else."""
+    alias = f"n{index}"
+    return sql.SQL(
+        "SELECT {check} AS check_id, {a}.severity, {a}.app_uuid, ca.name AS app_name, NULL::text AS object_table,"
+        " NULL::text AS object_id, NULL::text AS message, NULL::json AS related, NULL::json AS evidence,"
+        " NULL::text AS manual, {a}.n::bigint AS counted"
+        " FROM ({query}) AS {a} LEFT JOIN apps ca ON ca.uuid = {a}.app_uuid WHERE {levels}").format(
+        check=sql.Literal(check.id), a=sql.Identifier(alias), query=query, levels=_levels(alias, levels))
 
 
 def params_for(scope: Scope, grace_seconds: float, skew_seconds: float = DEFAULT_SKEW_SECONDS) -> dict[str, object]:
@@ -139,11 +186,15 @@ def run_checks(
     severity_overrides: Mapping[str, Any] | None = None,
     server_version: int | None = None,
     ordered: bool = True,
+    listing: Listing = EVERYTHING,
+    hidden: list[Counted] | None = None,
 ) -> Iterator[Finding]:
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
     ``ordered``: most severe first, by app (a sort of every finding).
+    ``listing``: the findings below its floor are not yielded but counted by the server, and the
+    counts appended to ``hidden`` (per check, severity and app) as they arrive.
     """
     if not checks:
         return
@@ -151,9 +202,18 @@ def run_checks(
     overrides = resolve_overrides(by_id, severity_overrides or {})
     version = server_version or conn.info.server_version
     legacy = version < LEGACY_BEFORE
-    statement = build_statement(generation, checks, scope, version, ordered)
+    statement = build_statement(generation, checks, scope, version, ordered, listing, overrides)
     params = params_for(scope, grace_seconds, skew_seconds)
-    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy))
+    sink = _sink(listing, hidden)
+    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy, listing, sink))
+
+
+def _sink(listing: Listing, hidden: list[Counted] | None) -> list[Counted]:
+    """Where the counts of what ``listing`` does not list go (a caller that lists everything may omit it)."""
+    if hidden is None:
+        assert listing == EVERYTHING, "counted findings need a list to go to"
+        return []
+    return hidden
 
 
 class Located(NamedTuple):
@@ -200,6 +260,8 @@ def stream_checks(
     skew_seconds: float = DEFAULT_SKEW_SECONDS,
     severity_overrides: Mapping[str, Any] | None = None,
     server_version: int | None = None,
+    listing: Listing = EVERYTHING,
+    hidden: list[Counted] | None = None,
 ) -> Iterator[StreamedFinding]:
     """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
     (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
@@ -213,38 +275,48 @@ def stream_checks(
     if version < LEGACY_BEFORE and any(c.legacy_filter is not None for c in checks):
         for finding in run_checks(conn, generation, checks, scope, grace_seconds=grace_seconds,
                                   skew_seconds=skew_seconds, severity_overrides=severity_overrides,
-                                  server_version=version, ordered=False):
+                                  server_version=version, ordered=False, listing=listing, hidden=hidden):
             yield StreamedFinding.of(finding, shape)
         return
     overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
-    statement = build_statement(generation, checks, scope, version, ordered=False)
+    statement = build_statement(generation, checks, scope, version, False, listing, overrides)
     params = params_for(scope, grace_seconds, skew_seconds)
     # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
     server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
-    yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key))
+    sink = _sink(listing, hidden)
+    yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key, sink))
 
 
-def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
-              overrides: Resolved, version: int, shape: Shape, server_key: bool) -> Iterator[StreamedFinding]:
+def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object], overrides: Resolved,
+              version: int, shape: Shape, server_key: bool, hidden: list[Counted]) -> Iterator[StreamedFinding]:
     with conn.cursor(name="controller_audit_findings") as cur:
-        yield from stream(cur, wrap(statement, shape, version, server_key), params, overrides, server_key)
+        yield from stream(cur, wrap(statement, shape, version, server_key), params, overrides, server_key, hidden)
 
 
 def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
-              overrides: Resolved, by_id: dict[str, Check], legacy: bool) -> Iterator[Finding]:
+              overrides: Resolved, by_id: dict[str, Check], legacy: bool, listing: Listing,
+              hidden: list[Counted]) -> Iterator[Finding]:
     with conn.cursor(name="controller_audit_findings", row_factory=args_row(ResultRow)) as cur:
         cur.itersize = _FETCH_SIZE
         cur.execute(statement, params)
         for row in cur:
+            severity = apply_override(overrides, row.check_id, row.severity)
+            if row.counted is not None:
+                hidden.append(Counted(row.check_id, severity, row.app_name, row.counted))
+                continue
             check = by_id[row.check_id]
             if legacy and check.legacy_filter is not None:
                 kept = check.legacy_filter(row)
                 if kept is None:
                     continue
                 row = kept
+                severity = apply_override(overrides, row.check_id, row.severity)
+                if not listing.lists(severity):
+                    hidden.append(Counted(row.check_id, severity, row.app_name, 1))
+                    continue
             yield Finding(
                 check=row.check_id,
-                severity=apply_override(overrides, row.check_id, row.severity),
+                severity=severity,
                 app_uuid=str(row.app_uuid) if row.app_uuid is not None else None,
                 app_name=row.app_name,
                 object_table=row.object_table,

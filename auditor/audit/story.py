@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import psycopg
 from psycopg import sql
@@ -97,7 +98,7 @@ class AppStory:
         """The version the controller gives the next release (``release_set.latest().version + 1``)."""
         return None if self.newest is None else self.newest.version + 1
 
-    @property
+    @cached_property
     def order_broken(self) -> bool:
         """Whether the next deploy fails or is a coin toss: the newest release by ``created`` is
         not (alone) the highest version, or versions repeat."""

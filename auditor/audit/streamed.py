@@ -19,7 +19,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from auditor.core.findings import Finding
+from auditor.core.findings import Counted, Finding
 from auditor.core.server_support import SHA256_SINCE
 
 #: ``json``: every finding as its JSON text; ``counts``: check, severity, app and key only.
@@ -31,11 +31,13 @@ _FETCH_SIZE = 5000
 # ``f`` is the runner's unordered statement (check_id plus the check result columns).  The
 # config file's severity overrides are applied here, since the severity is inside the text:
 # ``{check: {level: severity}}`` (:data:`auditor.core.overrides.Resolved`), looked up by level.
+# A row that counts findings not listed (``counted`` not NULL) gets neither key nor line.
 _OUTER = """
-SELECT f.check_id, f.severity, f.app_name, {key} AS key, {line} AS line
+SELECT f.check_id, f.severity, f.app_name, CASE WHEN f.counted IS NULL THEN {key} END AS key,
+       CASE WHEN f.counted IS NULL THEN {line} END AS line, f.counted
 FROM (SELECT u.check_id,
              coalesce(%(severity_overrides)s::json -> u.check_id ->> u.severity, u.severity) AS severity,
-             u.app_uuid, u.app_name, u.object_table, u.object_id, u.message, u.related, u.evidence
+             u.app_uuid, u.app_name, u.object_table, u.object_id, u.message, u.related, u.evidence, u.counted
       FROM ({inner}) AS u) AS f"""
 
 # The key exactly as :attr:`auditor.core.findings.Finding.key` computes it.
@@ -109,11 +111,17 @@ def _with_key(line: str, key: str) -> str:
 
 
 def stream(cur: psycopg.ServerCursor[Any], statement: sql.Composed, params: dict[str, object],
-           overrides: dict[str, dict[str, str]], has_sha: bool) -> Iterator[StreamedFinding]:
-    """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings."""
+           overrides: dict[str, dict[str, str]], has_sha: bool,
+           hidden: list[Counted] | None = None) -> Iterator[StreamedFinding]:
+    """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings;
+    the rows that count findings not listed are appended to ``hidden``."""
     cur.itersize = _FETCH_SIZE
     cur.execute(statement, {**params, "severity_overrides": json.dumps(overrides)})
-    for check, severity, app_name, key, line in cur:
+    for check, severity, app_name, key, line, counted in cur:
+        if counted is not None:
+            assert hidden is not None, "counted findings need a list to go to"
+            hidden.append(Counted(check, severity, app_name, counted))
+            continue
         if not has_sha:
             table, _, object_id = key.partition("\x1f")
             key = python_key(check, app_name, table, object_id)

@@ -21,7 +21,7 @@ from auditor.core.errors import AuditorError
 from auditor.core.settings import OPTION_BY_NAME, resolve
 from auditor.core.suggest import did_you_mean
 from auditor.core.text import escape
-from auditor.core.values import FAIL_ON, FORMATS, parse_duration, parse_seconds, parse_wait
+from auditor.core.values import FAIL_ON, FORMATS, MIN_SEVERITY, parse_duration, parse_seconds, parse_wait
 from checks import CATALOGUE
 from repairs.model import REPAIRS
 
@@ -129,6 +129,11 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
     "fail_on": lambda help=None: click.option(
         "--fail-on", "fail_on", type=Choice(FAIL_ON), default=None,
         help=_layered("fail_on", help or "Lowest severity that makes the exit code non-zero.")),
+    "min_severity": lambda help=None: click.option(
+        "--min-severity", "min_severity", type=click.Choice(MIN_SEVERITY), default=None,
+        help=_layered("min_severity", help or "Lowest severity to list; the findings below it are counted in the "
+                                              "summary, not listed (those at --fail-on and above are always "
+                                              "listed).")),
 }
 #: Where to connect: ``--dsn`` and psql's ``-h``, ``-p``, ``-U``, ``-d``.
 TARGET = ("dsn", "host", "port", "username", "dbname")

@@ -29,6 +29,9 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "related",  # json array of objects
     "evidence",  # json object
 )
+#: The column every row of the runner's statement ends with: NULL for a listed finding, else how many
+#: findings the row counts (one row per check, severity and app of the findings not listed).
+COUNTED_COLUMN = "counted"
 #: What a check with a repair returns after them: NULL when its repair fixes the finding, else why
 #: the finding must be fixed by hand (the runner gives the checks without a repair a NULL).
 MANUAL_COLUMN = "manual"
@@ -47,6 +50,7 @@ class ResultRow(NamedTuple):
     related: list[dict[str, Any]] | None
     evidence: dict[str, Any] | None
     manual: str | None
+    counted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,11 @@ class Check:
     #: row to report (``row._replace(...)``) or None.
     legacy_sql: Query | Callable[[Generation], Query] | None = None
     legacy_filter: Callable[[ResultRow], ResultRow | None] | None = None
+    #: A SELECT of ``severity``, ``app_uuid`` and ``n``: how many findings the check's SQL gives per
+    #: severity and app, computed without building what a listed finding carries.  Without it the
+    #: runner counts the rows of ``sql`` (which prunes the unused columns of a plain SELECT, but not
+    #: through a UNION or a CTE: give the counting SQL of such checks here).
+    count_sql: Query | Callable[[Generation], Query] | None = None
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
     levels: tuple[str, ...] = ()
@@ -93,6 +102,11 @@ class Check:
     def sql_for(self, generation: Generation, legacy: bool = False) -> Query:
         """The SELECT to run on ``generation``: ``legacy_sql`` (if any) when ``legacy``."""
         chosen = self.legacy_sql if legacy and self.legacy_sql is not None else self.sql
+        return chosen(generation) if callable(chosen) else chosen
+
+    def count_sql_for(self, generation: Generation) -> Query | None:
+        """The counting SELECT to run on ``generation`` (None: count the rows of :meth:`sql_for`)."""
+        chosen = self.count_sql
         return chosen(generation) if callable(chosen) else chosen
 
     @property

@@ -24,6 +24,7 @@ from auditor.core.values import (
     FAIL_ON,
     FORMATS,
     MAX_GRACE_SECONDS,
+    MIN_SEVERITY,
     parse_choice,
     parse_duration,
     parse_seconds,
@@ -52,7 +53,7 @@ class ConfigFile:
     #: check id -> {level it emits -> severity reported} (:mod:`auditor.core.overrides`)
     severity: dict[str, dict[str, str]] = field(default_factory=dict)
     #: The single-valued settings it sets, by key (``grace``, ``skew``, ``statement_timeout``,
-    #: ``lock_timeout``, ``commit_timeout``, ``format``, ``fail_on``), validated.
+    #: ``lock_timeout``, ``commit_timeout``, ``format``, ``fail_on``, ``min_severity``), validated.
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ _VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "commit_timeout": (parse_wait, ""),
     "format": (parse_choice(FORMATS), ""),
     "fail_on": (parse_choice(FAIL_ON), ""),
+    "min_severity": (parse_choice(MIN_SEVERITY), ""),
 }
 KNOWN_KEYS = ("dsn_env", "dsn", "apps", "exclude", "severity", *_VALUES)
 

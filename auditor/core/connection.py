@@ -338,7 +338,10 @@ def audit_session(
         set_timeouts(conn, statement_timeout, lock_timeout)
         conn.commit()
         with conn.transaction():
-            conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
+            # The audit reads every row its server-side cursors return: plan for all of them, not
+            # for the first 10% (cursor_tuple_fraction's default made the 1M audit 1.6x slower).
+            conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true)",
+                         (work_mem,))
             yield conn
     finally:
         conn.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
 SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -14,6 +14,21 @@ SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITI
 def at_least(severity: str, threshold: str) -> bool:
     """Whether ``severity`` is as serious as ``threshold`` or more."""
     return SEVERITY_RANK[severity] <= SEVERITY_RANK[threshold]
+
+
+def lowest(*severities: str) -> str:
+    """The least serious of ``severities``."""
+    return max(severities, key=lambda s: SEVERITY_RANK[s])
+
+
+class Counted(NamedTuple):
+    """Findings a report counts but does not list (below its ``--min-severity``): how many findings
+    of one check at one severity one app has (``app_name`` None: database-level findings)."""
+
+    check: str
+    severity: str
+    app_name: str | None
+    findings: int
 
 
 def _looks_like_uuid(value: str) -> bool:

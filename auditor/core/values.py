@@ -20,6 +20,8 @@ MAX_COMMIT_TIMEOUT = 86_400
 #: ``check --format`` choices, and ``--fail-on``.
 FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "nagios", "html")
 FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
+#: ``--min-severity`` choices: the lowest severity a report lists.
+MIN_SEVERITY: tuple[str, ...] = SEVERITIES
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")

@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from auditor.audit.baseline import Baseline, Improved
+from auditor.audit.baseline import Baseline, Entry, Improved
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.connection import Target
 from auditor.core.detect import Generation
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
 from auditor.core.fileio import PRIVATE, SHARED
-from auditor.core.findings import SEVERITIES, Finding, at_least
+from auditor.core.findings import SEVERITIES, Counted, Finding, at_least
 from auditor.core.info import system_identifier
 
 #: A finding as a report streams it: read on the client, or rendered by the server.
@@ -30,6 +30,10 @@ REPORT_VERSION = 1
 STALE_LISTED = 50
 STALE_HINT = "remove them with `controller-audit baseline create` again"
 IMPROVED_HINT = "record their new severity with `controller-audit baseline create` again"
+#: How many apps ``summary.top_hazard_apps`` (and the table's footer) name.
+TOP_HAZARD_APPS = 10
+#: The severity of hazards (normal sharing inside an app and other findings that break nothing now).
+HAZARD = "info"
 
 
 def report_file_mode(fmt: str) -> int:
@@ -85,6 +89,19 @@ class Report:
     suppressed: int = 0
     worse: int = 0  # findings the baseline accepted at a lower severity (reported as new)
     finished: float | None = None
+    #: ``--min-severity`` as asked, and the lowest severity listed (lower when ``--fail-on`` is).
+    min_severity: str = "info"
+    listed_from: str = "info"
+    #: What the server counted but did not list (below ``listed_from``), per check, severity and app;
+    #: appended while the findings stream, folded into the counts when they end.
+    hidden: list[Counted] = field(default_factory=list)
+    listed_by_severity: Counter[str] = field(default_factory=Counter)
+    #: (app name, check) -> hazards (``info`` findings, listed or not).
+    hazards: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Filled when the findings end (:meth:`_accept_unlisted`): the (check, app) pairs with findings
+    #: not listed, and the baseline entries that may match one of them but were not needed.
+    unlisted: set[tuple[str, str | None]] = field(default_factory=set)
+    unjudged: list[Entry] = field(default_factory=list)
 
     def screen(self, findings: Iterable[F]) -> Iterator[F]:
         """The findings not accepted by the baseline, counted as they pass; one that got worse
@@ -98,11 +115,94 @@ class Report:
                 if verdict == "worse" and entry is not None and entry.severity is not None:
                     self.worse += 1
                     finding = finding.with_baseline(entry.severity, entry.first_seen)
-            self.by_severity[finding.severity] += 1
-            self.by_check.setdefault(finding.check, Counter())[finding.severity] += 1
-            self.apps.add(finding.app_name or "")
+            self._count(finding.check, finding.severity, finding.app_name, 1)
+            self.listed_by_severity[finding.severity] += 1
             yield finding
+        self._accept_unlisted()
+        for counted in self.hidden:
+            self._count(counted.check, counted.severity, counted.app_name, counted.findings)
         self.finished = time.monotonic()
+
+    def _accept_unlisted(self) -> None:
+        """With a baseline, the findings counted but not listed (they have no key) are accepted by
+        number: per check and app, as many as the baseline holds entries that matched no listed
+        finding.  What is left counts as not listed; the entries left are neither stale nor matched
+        (:meth:`unjudged_entries`).  ``--min-severity info`` judges every finding by its key."""
+        self.unlisted = {(c.check, c.app_name) for c in self.hidden}
+        self.unjudged = []
+        if self.baseline is None or not self.hidden:
+            return
+        pool: dict[tuple[str, str | None], list] = {}
+        for entry in self.baseline.unmatched(self.checks, self.apps_in_scope):
+            pool.setdefault((entry.check, entry.app), []).append(entry)
+        left = []
+        for counted in self.hidden:
+            entries = pool.get((counted.check, counted.app_name), [])
+            taken = min(counted.findings, len(entries))
+            del entries[:taken]
+            self.suppressed += taken
+            if counted.findings > taken:
+                left.append(counted._replace(findings=counted.findings - taken))
+        self.hidden[:] = left
+        self.unjudged = [e for pair in self.unlisted for e in pool.get(pair, [])]
+
+    def _count(self, check: str, severity: str, app_name: str | None, count: int) -> None:
+        self.by_severity[severity] += count
+        self.by_check.setdefault(check, Counter())[severity] += count
+        self.apps.add(app_name or "")
+        if severity == HAZARD and app_name:
+            self.hazards[(app_name, check)] += count
+
+    @property
+    def not_listed(self) -> Counter[str]:
+        """Findings counted but not listed, by severity."""
+        counts: Counter[str] = Counter()
+        for counted in self.hidden:
+            counts[counted.severity] += counted.findings
+        return counts
+
+    def not_listed_by_check(self) -> dict[str, Counter[str]]:
+        """Findings counted but not listed, by check and severity (catalogue order)."""
+        counts: dict[str, Counter[str]] = {}
+        for counted in self.hidden:
+            counts.setdefault(counted.check, Counter())[counted.severity] += counted.findings
+        return {c: counts[c] for c in self.checks if c in counts}
+
+    def top_hazard_apps(self, limit: int = TOP_HAZARD_APPS) -> list[tuple[str, int, dict[str, int]]]:
+        """The apps with the most hazards: (name, hazards, hazards by check), most first."""
+        per_app: dict[str, dict[str, int]] = {}
+        for (app, check), count in self.hazards.items():
+            per_app.setdefault(app, {})[check] = count
+        ranked = sorted(per_app.items(), key=lambda item: (-sum(item[1].values()), item[0]))[:limit]
+        order = {c: i for i, c in enumerate(self.checks)}
+        return [(app, sum(by.values()), dict(sorted(by.items(), key=lambda kv: order.get(kv[0], len(order)))))
+                for app, by in ranked]
+
+    def unlisted_pairs(self) -> set[tuple[str, str | None]]:
+        """(check, app name) of every finding counted but not listed (before a baseline accepted some)."""
+        return self.unlisted or {(c.check, c.app_name) for c in self.hidden}
+
+    def footer_lines(self) -> list[str]:
+        """What was counted but not listed, per check, and the apps with the most hazards, with the
+        flag that lists them (the table's footer, above its summary line): three lines."""
+        hidden = self.not_listed
+        if not sum(hidden.values()):
+            return []
+        levels = [s for s in SEVERITIES if hidden.get(s)]
+        by_check = sorted(self.not_listed_by_check().items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        per_check = ", ".join(
+            f"{check} {sum(by.values())}" if len(levels) == 1
+            else f"{check} " + " + ".join(f"{by[s]} {s}" for s in SEVERITIES if by.get(s))
+            for check, by in by_check)
+        counts = ", ".join(f"{hidden[s]} {s}" for s in levels)
+        lines = [f"not listed (below --min-severity {self.listed_from}): {counts}; "
+                 f"--min-severity {levels[-1]} lists them",
+                 f"  by check: {per_check}"]
+        top = self.top_hazard_apps()
+        if top:
+            lines.append("  apps with the most hazards: " + ", ".join(f"{app} {n}" for app, n, _ in top)
+                         + " (controller-audit explain APP)")
+        return lines
 
     @property
     def total(self) -> int:
@@ -121,10 +221,17 @@ class Report:
         return len(self.apps - {""})
 
     def stale_entries(self) -> list:
-        """Baseline entries that matched nothing although their check ran."""
+        """Baseline entries that matched nothing although their check ran (and could not match a
+        finding counted but not listed)."""
         if self.baseline is None:
             return []
-        return self.baseline.stale(self.checks, self.apps_in_scope)
+        return self.baseline.stale(self.checks, self.apps_in_scope, self.unlisted_pairs())
+
+    def unjudged_entries(self) -> list:
+        """Unmatched baseline entries whose check and app have findings counted but not listed."""
+        if self.baseline is None:
+            return []
+        return list(self.unjudged)
 
     def summary_line(self) -> str:
         """``3 critical, 2 warning, 5 info in 4 apps (13 checks, 0.21 s)``, or ``no findings (15 checks, 0.04 s)``."""
@@ -155,6 +262,13 @@ class Report:
                          f"{IMPROVED_HINT}")
             lines += [f"  improved: {i.entry.check} {i.entry.app or '(database)'} {i.entry.object_label}: "
                       f"{i.entry.severity} when accepted, {i.severity} now" for i in improved[:STALE_LISTED]]
+        # Entries accepted below the floor are expected to match nothing listed; one accepted at a
+        # listed severity may have fallen below it: say so, since it may be improved or gone.
+        unjudged = [e for e in self.unjudged_entries() if e.severity is None or at_least(e.severity, self.listed_from)]
+        if unjudged:
+            verb = "entry matches" if len(unjudged) == 1 else "entries match"
+            lines.append(f"{len(unjudged)} baseline {verb} no listed finding but may have fallen below "
+                         f"--min-severity {self.listed_from} (not judged; --min-severity info judges every entry)")
         stale = self.stale_entries()
         if stale:
             verb = "entry no longer matches" if len(stale) == 1 else "entries no longer match"
@@ -174,6 +288,14 @@ class Report:
             "fail_on": self.fail_on,
             "exit_code": self.exit_code,
             "baseline": None,
+            "min_severity": self.min_severity,
+            "listed": {"from": self.listed_from, "total": sum(self.listed_by_severity.values()),
+                       "by_severity": {s: self.listed_by_severity.get(s, 0) for s in SEVERITIES}},
+            "not_listed": {"total": sum(self.not_listed.values()),
+                           "by_severity": {s: self.not_listed.get(s, 0) for s in SEVERITIES}},
+            "by_check_severity": {c: {s: self.by_check.get(c, Counter()).get(s, 0) for s in SEVERITIES}
+                                  for c in self.checks},
+            "top_hazard_apps": [{"app": app, "hazards": n, "by_check": by} for app, n, by in self.top_hazard_apps()],
         }
         if self.baseline is not None:
             stale = self.stale_entries()
@@ -188,6 +310,7 @@ class Report:
                     for e in stale[:STALE_LISTED]
                 ],
                 "worse": self.worse,
+                "unjudged": len(self.unjudged_entries()),
                 "improved": len(improved),
                 "improved_entries": [
                     {"check": i.entry.check, "app": i.entry.app, "object": i.entry.object_label,

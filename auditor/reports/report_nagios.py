@@ -11,7 +11,8 @@ when the audit cannot run, :func:`unknown_line` is the whole output and the exit
 
 Performance data (``'label'=value[UOM];[warn];[crit];[min];[max]``): one value per severity,
 whose thresholds are the ``--fail-on`` rule (range ``0``: more than zero is a problem), the apps
-with findings, the findings a baseline suppressed, its stale entries, and the audit's duration
+with findings, the findings counted but not listed (below ``--min-severity``; the severity values
+include them), the findings a baseline suppressed, its stale entries, and the audit's duration
 in seconds.  Every label is present on every run, so graphing add-ons keep one data source each.
 """
 
@@ -55,6 +56,7 @@ def perfdata(report: Report) -> str:
         warn, crit = _thresholds(severity, report.fail_on)
         values.append(f"{severity}={report.by_severity.get(severity, 0)};{warn};{crit};0")
     values.append(f"apps={report.apps_with_findings};;;0")
+    values.append(f"unlisted={sum(report.not_listed.values())};;;0")
     values.append(f"suppressed={report.suppressed};;;0")
     values.append(f"stale={len(report.stale_entries())};;;0")
     values.append(f"time={report.duration:.3f}s;;;0")

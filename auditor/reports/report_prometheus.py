@@ -27,13 +27,16 @@ PREFIX = "controller_audit"
 #: The label that says which database, unless ``--label database=...`` names it.
 DATABASE_LABEL = "database"
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = ("check", "severity")
+_RESERVED = ("check", "severity", "app_name")
 #: Series carried over from the last successful run when an audit fails.
-_CARRIED = ("findings", "baseline_suppressed_findings", "baseline_stale_entries", "baseline_worse_findings",
-            "baseline_improved_findings", "last_success_timestamp_seconds")
+_CARRIED = ("findings", "not_listed_findings", "app_hazards", "baseline_suppressed_findings",
+            "baseline_stale_entries", "baseline_worse_findings", "baseline_improved_findings", "last_success_timestamp_seconds")
 _HELP = {
     "up": "Whether the last audit could read the database (1) or not (0).",
     "findings": "Findings of the last successful audit by check and severity (after the baseline).",
+    "not_listed_findings": "Findings counted but not listed (below --min-severity) by severity; included in "
+                           "controller_audit_findings.",
+    "app_hazards": "Hazards (info findings) of the apps with the most of them, by app and check.",
     "baseline_suppressed_findings": "Findings accepted by the baseline file (0 without one).",
     "baseline_stale_entries": "Baseline entries that no longer match any finding.",
     "baseline_worse_findings": "Findings the baseline accepted at a lower severity (reported as new).",
@@ -115,6 +118,13 @@ def write_prometheus(out: TextIO, report: Report, findings: Iterable[Finding | S
     now = time.time()
     text = _metric("up", [(own, "1")])
     text += _metric("findings", samples)
+    hidden = report.not_listed
+    text += _metric("not_listed_findings", [(_labels({**labels, "severity": s}), str(hidden.get(s, 0)))
+                                            for s in SEVERITIES])
+    hazards = [(_labels({**labels, "app_name": app, "check": check}), str(count))
+               for app, _, by in report.top_hazard_apps() for check, count in by.items()]
+    if hazards:
+        text += _metric("app_hazards", hazards)
     text += _metric("baseline_suppressed_findings", [(own, str(report.suppressed))])
     text += _metric("baseline_stale_entries", [(own, str(len(report.stale_entries())))])
     text += _metric("baseline_worse_findings", [(own, str(report.worse))])

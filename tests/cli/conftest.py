@@ -22,6 +22,9 @@ def run(tmp_path, monkeypatch) -> Callable[..., Result]:
     for name in ("DATABASE_URL", "PGPASSWORD", "DEIS_DATABASE_USER", "DEIS_DATABASE_PASSWORD",
                  "DEIS_DATABASE_NAME", "DEIS_DATABASE_SERVICE_HOST", "DEIS_DATABASE_SERVICE_PORT"):
         monkeypatch.delenv(name, raising=False)
+    # Tables fit the terminal (100 columns when there is none); tests of their content read them
+    # unwrapped, the wrapping tests set their own width.
+    monkeypatch.setenv("COLUMNS", "400")
 
     def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)

@@ -35,7 +35,7 @@ def test_baseline_accepts_todays_findings(hephy_db, run):
     assert all(set(e) == {"key", "check", "severity", "app", "object", "message", "first_seen"}
                for e in data["entries"])
 
-    result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json")
+    result = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json")
     assert result.exit_code == 0, result.output
     assert "no new findings (2 checks" in result.stdout
     assert "2 known findings suppressed by baseline known.json" in result.stdout
@@ -45,7 +45,7 @@ def test_new_damage_is_reported_alone(hephy_db, run):
     _, web, _, _, _ = damaged(hephy_db)
     run("baseline", "create", "known.json", "--dsn", hephy_db.dsn, *ORPHANS)
     new = web.orphan_config(NEW="1")  # web's newest config now: boot re-saves it (a warning)
-    result = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "json")
+    result = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "json")
     assert result.exit_code == 1
     doc = report(result)
     jsonschema.validate(doc, report_schema())
@@ -62,7 +62,7 @@ def test_fixed_damage_shows_as_stale_entry(hephy_db, run):
     assert ("1 baseline entry no longer matches; remove them with `controller-audit baseline create` again"
             in result.stdout)
     assert f"stale: orphan-build web api_build {build}" in result.stdout
-    doc = report(run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "json"))
+    doc = report(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "json"))
     assert doc["summary"]["baseline"]["stale"] == 1
     assert doc["summary"]["baseline"]["stale_entries"][0]["object"] == f"api_build {build}"
 
@@ -70,11 +70,11 @@ def test_fixed_damage_shows_as_stale_entry(hephy_db, run):
 def test_entries_of_checks_not_run_are_not_stale(hephy_db, run):
     damaged(hephy_db)
     run("baseline", "create", "known.json", "--dsn", hephy_db.dsn, *ORPHANS)
-    doc = report(run("check", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--app", "web",
+    doc = report(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--app", "web",
                      "--baseline", "known.json", "--format", "json"))
     assert doc["summary"]["baseline"] | {"stale_entries": None} == {
         "file": "known.json", "entries": 2, "suppressed": 1, "stale": 0, "stale_entries": None,
-        "worse": 0, "improved": 0, "improved_entries": []}
+        "worse": 0, "unjudged": 0, "improved": 0, "improved_entries": []}
 
 
 def test_recreating_keeps_first_seen(hephy_db, run):
@@ -97,7 +97,7 @@ def test_recreating_keeps_first_seen(hephy_db, run):
 def test_prometheus_reports_baseline_counts(hephy_db, run):
     damaged(hephy_db)
     run("baseline", "create", "known.json", "--dsn", hephy_db.dsn, "--check", "orphan-build")
-    text = run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "prometheus").stdout
+    text = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *ORPHANS, "--baseline", "known.json", "--format", "prometheus").stdout
     samples = parse_prometheus(text)
     assert samples["controller_audit_baseline_suppressed_findings"] == 1
     assert samples["controller_audit_baseline_stale_entries"] == 0

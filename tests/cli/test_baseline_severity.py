@@ -39,7 +39,7 @@ def test_a_rollback_that_makes_accepted_info_critical_is_reported(hephy_db, run)
         # deleting that config, or the app, would now take another app's live release with it
         foreign_in(ctl, f"{name}-reader", app.release(1).config)
 
-    table = run("check", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json")
+    table = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json")
     assert table.exit_code == 2, table.output
     # Each app's v1 config, shared by v1, v2 and now another app's live v1: critical (the builds stay adjacent).
     assert "3 critical, 0 warning, 0 info in 3 apps" in table.stdout
@@ -47,13 +47,13 @@ def test_a_rollback_that_makes_accepted_info_critical_is_reported(hephy_db, run)
     assert "3 known findings suppressed by baseline accepted.json" in table.stdout
     assert "3 accepted findings got worse since accepted" in table.stdout
 
-    doc = report(run("check", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json", "--format", "json"))
+    doc = report(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json", "--format", "json"))
     jsonschema.validate(doc, report_schema())
     assert doc["summary"]["exit_code"] == 2 and doc["summary"]["by_severity"]["critical"] == 3
     assert [(f["check"], f["baseline"]["accepted_severity"]) for f in doc["findings"]] == [("shared-config", "info")] * 3
     assert doc["summary"]["baseline"]["worse"] == 3 and doc["summary"]["baseline"]["suppressed"] == 3
 
-    prom = run("check", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json", "--format", "prometheus")
+    prom = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "accepted.json", "--format", "prometheus")
     assert prom.exit_code == 2
     samples = parse_prometheus(prom.stdout)
     assert samples['controller_audit_findings{check="shared-config",severity="critical"}'] == 3
@@ -76,16 +76,16 @@ def test_a_finding_less_severe_than_accepted_is_reported_as_improved(hephy_db, r
     run("baseline", "create", "accepted.json", "--dsn", hephy_db.dsn, "--check", "shared-config")
     reader.config_set(Y="2")  # the reader deploys its own config: its old release is no longer live
 
-    table = run("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline", "accepted.json")
+    table = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline", "accepted.json")
     assert table.exit_code == 0, table.output
     assert "1 accepted finding is less severe than when accepted (improved)" in table.stdout
     assert "critical when accepted, warning now" in table.stdout
-    doc = report(run("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline", "accepted.json",
+    doc = report(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline", "accepted.json",
                      "--format", "json"))
     jsonschema.validate(doc, report_schema())
     improved = doc["summary"]["baseline"]["improved_entries"]
     assert [(i["app"], i["accepted_severity"], i["severity"]) for i in improved] == [("web", "critical", "warning")]
-    samples = parse_prometheus(run("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline",
+    samples = parse_prometheus(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "shared-config", "--baseline",
                                    "accepted.json", "--format", "prometheus").stdout)
     assert samples["controller_audit_baseline_improved_findings"] == 1
 
@@ -98,7 +98,7 @@ def test_a_baseline_without_severities_keeps_working(hephy_db, run):
         del entry["severity"]  # as written before severities were recorded
     json.dump(data, open("old.json", "w"))
     apps["web"].rollback(2)
-    result = run("check", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "old.json")
+    result = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *SHARING, "--baseline", "old.json")
     assert result.exit_code == 0, result.output  # accepted at any severity, as before
     assert "no new findings (" in result.stdout
     assert "6 known findings suppressed by baseline old.json" in result.stdout

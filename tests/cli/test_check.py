@@ -93,7 +93,7 @@ def test_json_report_matches_the_schema_and_the_findings(deis_old_db, run):
     web = poisoned_old_deis(deis_old_db)
     orphan_build = newest_build(deis_old_db, web)
     web.orphan_config(X="1")
-    result = run("check", "--dsn", deis_old_db.dsn, *ORPHANS, "--format", "json")
+    result = run("check", "--min-severity", "info", "--dsn", deis_old_db.dsn, *ORPHANS, "--format", "json")
     assert result.exit_code == 2
     doc = report(result)
     jsonschema.validate(doc, report_schema())
@@ -115,7 +115,7 @@ def test_json_report_of_many_findings_streams_every_one(hephy_db, run):
     web = hephy_db.controller().create_app("web")
     web.push()
     made = {web.orphan_build(image=f"x:{i}") for i in range(600)}
-    doc = report(run("check", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--format", "json"))
+    doc = report(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--format", "json"))
     jsonschema.validate(doc, report_schema())
     assert {f["object"]["uuid"] for f in doc["findings"]} == made
     assert doc["summary"]["total"] == 600
@@ -129,7 +129,7 @@ def test_json_report_of_a_whole_database_run_is_valid(db, run):
     web.rollback(2)
     web.orphan_config(X="1")
     ctl.create_app("lonely")
-    result = run("check", "--dsn", db.dsn, "--format", "json", "--fail-on", "never")
+    result = run("check", "--min-severity", "info", "--dsn", db.dsn, "--format", "json", "--fail-on", "never")
     assert result.exit_code == 0
     jsonschema.validate(report(result), report_schema())
 
@@ -148,7 +148,7 @@ def test_app_and_exclude_narrow_the_run(hephy_db, run):
     web.orphan_build()
     api.orphan_build()
     api.orphan_config(X="1")
-    doc = report(run("check", "--dsn", hephy_db.dsn, *ORPHANS, "--app", "api", "--exclude", "orphan-config",
+    doc = report(run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, *ORPHANS, "--app", "api", "--exclude", "orphan-config",
                      "--format", "json"))
     assert doc["summary"]["checks_run"] == ["orphan-build"]
     assert [(f["check"], f["app"]["name"]) for f in doc["findings"]] == [("orphan-build", "api")]
@@ -280,7 +280,7 @@ def test_findings_are_each_one_line_of_the_json_document(hephy_db, run):
     web = hephy_db.controller().create_app("web")
     web.orphan_build()
     web.orphan_build()
-    lines = run("check", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--format", "json").stdout.splitlines()
+    lines = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "orphan-build", "--format", "json").stdout.splitlines()
     finding_lines = [line for line in lines if line.startswith('  {"check": ')]
     assert len(finding_lines) == 2
     assert all(json.loads(line.rstrip(",").strip())["check"] == "orphan-build" for line in finding_lines)

@@ -61,7 +61,7 @@ def test_ok_is_one_line_with_perfdata_for_every_severity(db, run):
     assert result.exit_code == 0, result.output
     state, text, perf, details = plugin_output(result)
     assert (state, text, details) == ("OK", "0 critical, 0 warning, 0 info", [])
-    assert list(perf) == ["critical", "warning", "info", "apps", "suppressed", "stale", "time"]
+    assert list(perf) == ["critical", "warning", "info", "apps", "unlisted", "suppressed", "stale", "time"]
     assert counts(perf) == {"critical": 0, "warning": 0, "info": 0}
     assert perf["time"]["uom"] == "s" and perf["time"]["min"] == "0"
     # --fail-on warning (the default): any critical is critical, any warning is a warning.

@@ -55,13 +55,13 @@ def test_a_plain_severity_for_a_graded_check_is_refused(run):
 
 def test_a_level_map_changes_only_the_levels_it_names(hephy_db, run):
     graded_sharing(hephy_db)
-    args = ("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--format", "json")
+    args = ("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "shared-config", "--format", "json")
     assert _severities(run(*args)) == Counter({("calm", "info"): 1, ("old", "warning"): 1, ("live", "critical"): 1})
     write('[severity]\nshared-config = {info = "info", warning = "critical"}\n')
     result = run(*args)
     assert result.exit_code == 2
     assert _severities(result) == Counter({("calm", "info"): 1, ("old", "critical"): 1, ("live", "critical"): 1})
-    table = run("check", "--dsn", hephy_db.dsn, "--check", "shared-config")  # the Finding path agrees
+    table = run("check", "--dsn", hephy_db.dsn, "--check", "shared-config")  # the Finding path agrees (counts)
     assert "2 critical, 0 warning, 1 info in 3 apps" in table.stdout
     samples = parse_prometheus(run("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--format",
                                    "prometheus").stdout)
@@ -80,7 +80,8 @@ def test_a_level_map_changes_only_the_levels_it_names(hephy_db, run):
 def test_floor_and_ceiling(hephy_db, run, override, expected):
     graded_sharing(hephy_db)
     write(f"[severity]\nshared-config = {override}\n")
-    result = run("check", "--dsn", hephy_db.dsn, "--check", "shared-config", "--format", "json")
+    result = run("check", "--min-severity", "info", "--dsn", hephy_db.dsn, "--check", "shared-config", "--format",
+                 "json")
     assert _severities(result) == Counter(expected)
 
 

@@ -14,6 +14,7 @@ import psycopg
 
 from auditor.audit import open_audit
 from auditor.audit.baseline import load_baseline
+from auditor.audit.listing import Listing
 from auditor.audit.streamed import Shape
 from auditor.cli import params
 from auditor.core.errors import AuditorError, BadInput
@@ -58,7 +59,7 @@ def _unresolved(exc: AuditorError, given: dict[str, Any], own: dict[str, Any]) -
 
 
 @click.command("check")
-@params.settings(*params.AUDITS, "format", "fail_on", on_failure=_unresolved,
+@params.settings(*params.AUDITS, "format", "fail_on", "min_severity", on_failure=_unresolved,
                  help={"apps": "Audit only this app (repeatable; inside the config file's apps allow-list).",
                        "format": "Report format."})
 @params.output("Write the report to FILE (atomically; a FIFO or device is written through) instead of stdout.")
@@ -78,6 +79,7 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
         if labels and fmt != "prometheus":
             raise BadInput("--label applies to --format prometheus only", kind="bad usage")
         baseline = load_baseline(baseline_path) if baseline_path else None
+        listing = Listing.of(settings.min_severity, settings.fail_on)
         with open_audit(settings) as run:
             report = Report(
                 checks=[c.id for c in run.checks],
@@ -88,16 +90,19 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
                 apps_in_scope=run.scope.names,
                 metric_labels=metric_labels(settings.target, labels),
                 started=started,
+                min_severity=settings.min_severity,
+                listed_from=listing.floor,
             )
             to_terminal = fmt == "table" and (output is None or is_stdout(output)) and sys.stdout.isatty()
             progress = Progress(sys.stderr, report.checks, until_first=to_terminal)
             with output_stream(output, fmt) as out:
                 shape = SHAPES[fmt]
                 if shape is None:
-                    findings = report.screen(progress.track(run.findings()))
+                    findings = report.screen(progress.track(run.findings(listing=listing, hidden=report.hidden)))
                     (write_table if fmt == "table" else write_nagios)(out, report, findings)
                 else:
-                    streamed = report.screen(progress.track(run.streamed(shape)))
+                    streamed = report.screen(progress.track(run.streamed(shape, listing=listing,
+                                                                         hidden=report.hidden)))
                     if fmt == "html":
                         write_html(out, report, streamed, audit=run)
                     else:

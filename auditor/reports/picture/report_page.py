@@ -75,6 +75,9 @@ def write_html(out: TextIO, report: Report, findings: Iterable[Finding | Streame
         rank = SEVERITY_RANK[finding.severity]
         counts = per_app.setdefault(finding.app_name, [0, 0, 0]) if finding.app_name else appless
         counts[rank] += 1
+    for counted in report.hidden:  # counted by the server, not listed (below --min-severity)
+        counts = per_app.setdefault(counted.app_name, [0, 0, 0]) if counted.app_name else appless
+        counts[SEVERITY_RANK[counted.severity]] += counted.findings
     worst = _worst(per_app, LISTED_APPS)
     drawn_names = [name for name, _ in worst[:DRAWN_APPS]]
     by_app = _findings_of(audit, report, drawn_names)

@@ -1,0 +1,107 @@
+"""What a report lists and what the server only counts (``--min-severity``): the counts are the
+same whatever is listed, on every path (ordered findings, the server-rendered JSON and counts
+shapes, the pre-16 client-side path), on builder stories and on generated databases."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from auditor.audit import open_audit
+from auditor.audit.listing import EVERYTHING, Listing
+from auditor.core.findings import SEVERITIES, at_least
+from auditor.core.settings import Selection, Settings
+from bench.generate import Spec, generate
+from tests.test_bench import damaged_story
+
+Key = tuple[str, str, str | None]
+
+
+def _listed_and_hidden(run, listing: Listing, path: str) -> tuple[Counter, Counter]:
+    """(listed findings, findings counted but not listed), per (check, severity, app)."""
+    hidden: list = []
+    if path == "findings":
+        found = run.findings(listing=listing, hidden=hidden)
+    else:
+        found = run.streamed(path, listing=listing, hidden=hidden)
+    listed = Counter((f.check, f.severity, f.app_name) for f in found)
+    counted: Counter = Counter()
+    for row in hidden:
+        assert row.findings > 0
+        counted[(row.check, row.severity, row.app_name)] += row.findings
+    return listed, counted
+
+
+def assert_same_counts(dsn: str, server_version: int | None = None, selection: Selection | None = None) -> Counter:
+    """Every floor, every path: what is listed plus what is counted is what the full listing lists."""
+    with open_audit(Settings(dsn=dsn), selection=selection, server_version=server_version) as run:
+        full, none = _listed_and_hidden(run, EVERYTHING, "findings")
+        assert not none
+        for floor in SEVERITIES:
+            for path in ("findings", "json", "counts"):
+                listed, counted = _listed_and_hidden(run, Listing(floor), path)
+                assert listed + counted == full, (floor, path)
+                assert all(at_least(sev, floor) for _, sev, _ in listed), (floor, path)
+                assert not any(at_least(sev, floor) for _, sev, _ in counted), (floor, path)
+    return full
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_counts_equal_the_full_listing_on_the_damaged_story(make_db, migration: int) -> None:
+    db = make_db(migration)
+    damaged_story(db.conn)
+    full = assert_same_counts(db.dsn)
+    # Not two empty counters: every severity is there, and most findings are info (hazards).
+    assert {sev for _, sev, _ in full} == set(SEVERITIES)
+    assert sum(n for (_, sev, _), n in full.items() if sev == "info") > sum(full.values()) / 2
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_counts_equal_the_full_listing_before_16(make_db, migration: int) -> None:
+    db = make_db(migration)
+    damaged_story(db.conn)
+    assert_same_counts(db.dsn, server_version=150000)
+
+
+def test_counts_follow_the_severity_overrides(make_db) -> None:
+    """An override that raises the hazards to warning lists them; one that lowers damage counts it."""
+    db = make_db(28)
+    damaged_story(db.conn)
+    overrides = {"shared-config": {"info": "warning", "warning": "warning", "critical": "critical"},
+                 "orphan-build": {"critical": "info", "info": "info"}}
+    full = assert_same_counts(db.dsn, selection=Selection(severity_overrides=overrides))
+    assert not [k for k in full if k[0] == "shared-config" and k[1] == "info"]
+    with open_audit(Settings(dsn=db.dsn), selection=Selection(severity_overrides=overrides)) as run:
+        listed, counted = _listed_and_hidden(run, Listing("warning"), "json")
+    assert any(k[0] == "shared-config" and k[1] == "warning" for k in listed)
+    assert not any(k[0] == "orphan-build" for k in listed) and any(k[0] == "orphan-build" for k in counted)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_counts_equal_the_full_listing_on_generated_databases(pg_server, seed: int) -> None:
+    name = pg_server.create_database(None)
+    try:
+        dsn = pg_server.dsn(name)
+        generate(dsn, Spec(releases=1500, apps=30, tie_rate=0.2, orphan_rate=0.05, seed=seed))
+        full = assert_same_counts(dsn)
+        assert sum(full.values()) > 0
+    finally:
+        pg_server.drop_database(name)
+
+
+def test_apps_of_one_scope_are_counted_like_everything(make_db) -> None:
+    db = make_db(28)
+    damaged_story(db.conn)
+    with open_audit(Settings(dsn=db.dsn), apps=["live-reuse", "left-behind", "app-00003"]) as run:
+        full, _ = _listed_and_hidden(run, EVERYTHING, "findings")
+        listed, counted = _listed_and_hidden(run, Listing("warning"), "json")
+    assert listed + counted == full and counted
+
+
+def test_a_listing_floor_lists_what_the_exit_code_depends_on() -> None:
+    assert Listing.of("warning", "warning").floor == "warning"
+    assert Listing.of("critical", "warning").floor == "warning"
+    assert Listing.of("warning", "info").floor == "info"
+    assert Listing.of("critical", "never").floor == "critical"
+    assert Listing.of("info", "critical").floor == "info"
