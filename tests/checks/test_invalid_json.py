@@ -10,6 +10,7 @@ import pytest
 from auditor.audit import open_audit
 from auditor.core.settings import Selection, Settings
 from checks.invalid_json import json_problem
+from tests.checks.test_sql_portability import portability_problems
 from tests.helpers import audit
 
 CHECK = "invalid-json"
@@ -309,6 +310,8 @@ def test_other_checks_stay_on_the_server_whatever_the_json(hephy_db, bad):
     legacy = [s for s in sent if "'value', v.val" in s]  # the statement shipping every JSON value
     rendered = [s for s in sent if '{"check": ' in s]  # the server-rendered statement
     assert len(rendered) == 1 and all(c in rendered[0] for c in checks[1:])
+    assert [p for s in sent for p in portability_problems(s)] == []  # 9.4 SQL, the savepoint's too
+    assert any(s.startswith("SAVEPOINT") for s in sent)
     if bad == "{":
         assert len(legacy) == 1 and "orphan-config" not in legacy[0] and CHECK not in rendered[0]
     else:
