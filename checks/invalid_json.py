@@ -149,8 +149,8 @@ def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii:
         parts.update(suspect=sql.SQL("true"))
     else:
         fine = [Query(_FINE_16, {"value": sql.SQL("{}::text").format(sql.Identifier("t", c))}) for c in columns]
-        parts.update(suspect=Query("NOT ({})".format(" AND ".join("{f%d}" % i for i in range(len(fine)))),
-                                   {f"f{i}": f for i, f in enumerate(fine)}))
+        every = " AND ".join(f"{{f{i}}}" for i in range(len(fine)))
+        parts.update(suspect=Query(f"NOT ({every})", {f"f{i}": f for i, f in enumerate(fine)}))
     if legacy:
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
     else:

@@ -3,10 +3,11 @@ run next."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,8 +42,7 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _release_notes(story: AppStory, rel: ReleaseRow) -> tuple[list[str], bool]:
-    """The notes of a release, and whether one of them is more than sharing inside the app."""
+def _release_notes(story: AppStory, rel: ReleaseRow) -> list[str]:
     notes = []
     if story.live is not None and rel.uuid == story.live.uuid:
         notes.append("LIVE" if len(story.live_tied) == 1 else "LIVE?")
@@ -52,7 +52,6 @@ def _release_notes(story: AppStory, rel: ReleaseRow) -> tuple[list[str], bool]:
         notes.append("release_set.latest()" + ("?" if len(story.newest_tied) > 1 else ""))
     if story.future_dated(rel.created):
         notes.append("FUTURE-DATED")
-    shared = 0
     for kind, uses, uid in (("config", story.configs, rel.config), ("build", story.builds, rel.build)):
         use = uses.get(uid) if uid else None
         if use is None:
@@ -62,13 +61,28 @@ def _release_notes(story: AppStory, rel: ReleaseRow) -> tuple[list[str], bool]:
         others = [v for v in use.versions if v != rel.version]
         if others:
             notes.append(f"{kind} shared with {_versions(others)}")
-            shared += 1
         if use.foreign_apps:
             notes.append(f"{kind} also used by app {', '.join(use.foreign_apps)} (cross-app)")
         today = story.latest[kind].today
         if today is not None and today.uuid == uid:
             notes.append(f"{kind} = latest()")
-    return notes, len(notes) > shared
+    return notes
+
+
+def _noted(story: AppStory, rel: ReleaseRow, pinned: set[str]) -> bool:
+    """Whether :func:`_release_notes` has a note beyond sharing inside the app (LIVE, LIVE?,
+    release_set.latest(), FUTURE-DATED, a row of another app, cross-app, latest()), without
+    writing the notes (most releases of a long history have none)."""
+    if rel.uuid in pinned or story.future_dated(rel.created):
+        return True  # the live, tied and newest releases are pinned
+    for kind, uses, uid in (("config", story.configs, rel.config), ("build", story.builds, rel.build)):
+        if not uid:
+            continue
+        use = uses.get(uid)
+        today = story.latest[kind].today
+        if use is None or use.foreign_apps or (today is not None and today.uuid == uid):
+            return True
+    return False
 
 
 def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
@@ -90,9 +104,13 @@ def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
 class HistoryRow:
     """A line of the history table: a release, or a config/build no release of the app uses."""
 
-    cells: list[str]
     version: int | None  # None: an unused config or build
     remarkable: bool  # always shown (see :func:`history_table`)
+    write: Callable[[], list[str]]  # its cells (written only for the rows shown)
+
+    @property
+    def cells(self) -> list[str]:
+        return self.write()
 
 
 def involved_ids(findings: Iterable[Finding]) -> set[str]:
@@ -132,13 +150,20 @@ def _pinned(story: AppStory) -> set[str]:
     return pinned
 
 
+def _release_cells(story: AppStory, rel: ReleaseRow) -> list[str]:
+    return [f"v{rel.version}", _when(rel.created), "FAILED" if rel.failed else "",
+            escape(rel.summary or "")[:_SUMMARY_WIDTH], rel.config, rel.build or "(none)",
+            "; ".join(_release_notes(story, rel))]
+
+
 def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRow]:
     """The releases in version order with the unused configs/builds placed by ``created``.
 
     A row is remarkable when it is pinned (:func:`_pinned`), failed, has a note beyond sharing
     inside the app (live, latest(), cross-app, future-dated, a row of another app), or names an
     id of ``involved`` (a finding's object, related rows or evidence); an unused row when it is
-    used by another app, future-dated, what latest() returns, or involved.
+    used by another app, future-dated, what latest() returns, or involved. A row's cells are
+    written when asked for (a long history shows few of them).
     """
     involved = involved or set()
     pinned = _pinned(story)
@@ -152,7 +177,7 @@ def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRo
         latest = story.latest[kind].today
         remarkable = (not use.orphan or use.uuid in involved or story.future_dated(use.created)
                       or (latest is not None and latest.uuid == use.uuid))
-        return HistoryRow(_orphan_row(story, kind, use), None, remarkable)
+        return HistoryRow(None, remarkable, lambda: _orphan_row(story, kind, use))
 
     rows: list[HistoryRow] = []
     placed = 0
@@ -161,12 +186,9 @@ def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRo
             _, kind, use = loose[placed]
             rows.append(unused(kind, use))
             placed += 1
-        summary = escape(rel.summary or "")[:_SUMMARY_WIDTH]
-        notes, noted = _release_notes(story, rel)
-        remarkable = (noted or rel.failed or rel.uuid in pinned or rel.uuid in involved
-                      or rel.config in involved or (rel.build is not None and rel.build in involved))
-        rows.append(HistoryRow([f"v{rel.version}", _when(rel.created), "FAILED" if rel.failed else "", summary,
-                                rel.config, rel.build or "(none)", "; ".join(notes)], rel.version, remarkable))
+        remarkable = (rel.failed or rel.uuid in involved or rel.config in involved
+                      or (rel.build is not None and rel.build in involved) or _noted(story, rel, pinned))
+        rows.append(HistoryRow(rel.version, remarkable, functools.partial(_release_cells, story, rel)))
     rows += [unused(kind, use) for _, kind, use in loose[placed:]]
     return rows
 
