@@ -13,7 +13,9 @@ clause a line) and parses its own output back as a check; what it cannot parse (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlglot
@@ -123,16 +125,28 @@ def review(statement: sql.Composable | str) -> str:
     """``statement`` as the script shows it: laid out by sqlglot (dialect postgres) for review and
     parsed back as a check, or verbatim where sqlglot does not parse it (PL/pgSQL, SET CONSTRAINTS)."""
     text = statement if isinstance(statement, str) else statement.as_string(None)
-    try:
-        parsed = sqlglot.parse_one(text, read="postgres")
-    except sqlglot.errors.ParseError:
-        return text
-    if isinstance(parsed, exp.Command):
-        return text
-    rendered = parsed.sql(dialect="postgres", pretty=True)
-    if isinstance(sqlglot.parse_one(rendered, read="postgres"), exp.Command):
-        raise AssertionError(f"sqlglot cannot parse a statement it rendered: {rendered[:80]}")
+    with _quiet(logging.getLogger("sqlglot")):  # its "falling back to a Command" is for us, not the user
+        try:
+            parsed = sqlglot.parse_one(text, read="postgres")
+        except sqlglot.errors.ParseError:
+            return text
+        if isinstance(parsed, exp.Command):
+            return text
+        rendered = parsed.sql(dialect="postgres", pretty=True)
+        if isinstance(sqlglot.parse_one(rendered, read="postgres"), exp.Command):
+            raise AssertionError(f"sqlglot cannot parse a statement it rendered: {rendered[:80]}")
     return rendered
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """``logger`` says only errors while the block runs."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _values_insert(table: str, columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> str:

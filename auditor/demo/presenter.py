@@ -93,10 +93,13 @@ class Presenter:
                                 capture_output=True, text=True, check=False)
         self.echo(click.style("$ controller-audit " + " ".join(shlex.quote(a) for a in args), bold=True)
                   + click.style(f"   # exit code {result.returncode}", dim=True))
-        output = redact("\n".join(s.rstrip("\n") for s in (result.stdout, result.stderr) if s.strip()))
+        first, _, rest = result.stderr.partition("\n")
+        # the database line comes first, as a terminal shows it (the command prints it before anything)
+        parts = (first, result.stdout, rest) if first.startswith("controller-audit: database ") else (
+            result.stdout, result.stderr)
+        output = redact("\n".join(s.rstrip("\n") for s in parts if s.strip()))
         kept = self.workdir / keep_as
         kept.write_text(output + "\n" if output else "", encoding="utf-8")
-        first = result.stderr.partition("\n")[0]
         shown = output.splitlines()
         if first.startswith("controller-audit: database "):  # the same database every step: said once
             if self.database_line is not None:

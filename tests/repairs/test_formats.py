@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from repairs.sealed import checksum
 from tests.repairs.helpers import contents, make_plan, run, story
@@ -64,3 +66,17 @@ def test_undo_file_of_format_version_1_still_undoes(db, tmp_path):
     undone = run("undo", str(tmp_path / "v1.json"), "--dsn", db.dsn, "--yes")
     assert undone.exit_code == 0, undone.output
     assert contents(db) == before
+
+
+def test_plan_sql_and_undo_sql_say_one_line_on_stderr(db, tmp_path):
+    """A real process (not click's runner, whose logging pytest captures): the parser's own
+    warnings about the DO blocks it does not lay out never reach the user."""
+    story(db.controller())
+    plan = tmp_path / "p.plan"
+    assert run("plan", "--dsn", db.dsn, "-o", str(plan)).exit_code == 0
+    out = tmp_path / "p.sql"
+    done = subprocess.run([sys.executable, "-m", "auditor", "plan", "sql", str(plan), "-o", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [f"script {out}: run it with  psql -v ON_ERROR_STOP=1 -f {out}"]
+    assert "DO $$" in out.read_text()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from auditor.cli import params
 from auditor.cli.default_group import DefaultCommand, DefaultGroup
+from auditor.cli.script_output import write_script
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK
 from auditor.core.fileio import atomic_write, check_output, is_stdout
 from auditor.core.settings import Settings
@@ -94,9 +93,5 @@ def sql_script(settings: Settings, plan_file: str, output: str | None) -> int:
     from repairs.script import script
 
     text = script(load_plan(plan_file), settings.lock_timeout)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write(output, text, mode=0o600)
-        click.echo(f"script {output}: run it with  psql -v ON_ERROR_STOP=1 -f {output}", err=True)
+    write_script(text, output)
     return EXIT_OK

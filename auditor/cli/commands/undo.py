@@ -7,7 +7,6 @@ is exit 0.
 from __future__ import annotations
 
 import shlex
-import sys
 from itertools import islice
 
 import click
@@ -15,6 +14,7 @@ import click
 from auditor.cli import params
 from auditor.cli.commands._repair import after_commit, confirm, refuse_outside_allow_list, warn
 from auditor.cli.default_group import DefaultCommand, DefaultGroup
+from auditor.cli.script_output import write_script
 from auditor.core.detect import Generation
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted
 from auditor.core.settings import Settings
@@ -146,7 +146,6 @@ def _report_undo(actions: ActionTable, what_file: str, where: str, outcome: Outc
                               "DATABASE_URL, DEIS_DATABASE_*, PG*]."})
 def undo_sql(settings: Settings, undo_file: str, output: str | None) -> int:
     """Write the way back as a script for `psql -v ON_ERROR_STOP=1 -f` (one transaction, checked)."""
-    from auditor.core.fileio import atomic_write
     from repairs.script import ScriptSource, script
     from repairs.undofile import load_undo
 
@@ -157,11 +156,7 @@ def undo_sql(settings: Settings, undo_file: str, output: str | None) -> int:
     source = ScriptSource.of_undo(doc, generation)
     source.actions = actions
     text = script(source, settings.lock_timeout)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write(output, text, mode=0o600)
-        click.echo(f"script {output}: run it with  psql -v ON_ERROR_STOP=1 -f {output}", err=True)
+    write_script(text, output)
     return EXIT_OK
 
 
