@@ -81,6 +81,7 @@ FROM (
     SELECT t.*, {used_by} AS used_by
     FROM ({source}) AS t
     {joins}
+    WHERE {suspect}
 ) AS x
 CROSS JOIN LATERAL (
     SELECT {aggregates}
@@ -116,6 +117,12 @@ _AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is no
                'error', CASE WHEN enc.utf8 AND NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
                                                            FROM pg_input_error_info(v.val, 'json') AS e) END,
                'excerpt', left(v.val, {excerpt}), 'length', length(v.val)) ORDER BY v.ord) AS columns"""
+# PostgreSQL 16+, not SQL_ASCII: a row goes through the per-column LATERAL (VALUES, aggregates)
+# only when one of its values is neither the default nor a JSON object. The same two tests, inline
+# per column; CASE keeps the cast behind pg_input_is_valid. Most rows are fine, and the LATERAL's
+# machinery per row was most of the check's time (26 of 33 ms for a 10,000-release app).
+_FINE_16 = """CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN true
+     WHEN pg_input_is_valid({value}, 'json') THEN json_typeof({value}::json) = 'object' ELSE false END"""
 # Older servers: ship every candidate value; legacy_filter parses them and writes the message.
 _AGGREGATES_LEGACY = """NULL::text AS message,
            json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val), 'utf8', enc.utf8)
@@ -138,6 +145,12 @@ def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii:
         "source": Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))}),
         "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
     }
+    if legacy or sql_ascii:
+        parts.update(suspect=sql.SQL("true"))
+    else:
+        fine = [Query(_FINE_16, {"value": sql.SQL("{}::text").format(sql.Identifier("t", c))}) for c in columns]
+        every = " AND ".join(f"{{f{i}}}" for i in range(len(fine)))
+        parts.update(suspect=Query(f"NOT ({every})", {f"f{i}": f for i, f in enumerate(fine)}))
     if legacy:
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
     else:
