@@ -3,8 +3,10 @@
 An orphan matters only when it is the app's newest row (``latest()``), and then as much as
 ``latest()`` matters to the controller generation (see :mod:`checks._latest`); any other
 orphan is clutter nothing reads (``info``).  A row is an orphan when no release at all uses it:
-under ``--app`` the releases of other apps are looked up too (by the pointer's index), so an
-audit of one app reports what an audit of all reports.
+under ``--app`` the releases of other apps using it are those of the ``xuse`` pass (looked up by
+the pointer's index, once, for the shared checks too; an ``EXISTS`` over ``api_release`` here was
+planned as a hash of every release of every app), so an audit of one app reports what an audit of
+all reports.
 
 ``prune-orphans`` deletes every orphan but two kinds, which the finding says are to be fixed by
 hand (its ``manual`` column): a row whose app does not exist (dangling reference), and the newest
@@ -45,7 +47,7 @@ LEFT JOIN apps a ON a.uuid = c.app_id
 LEFT JOIN {latest} lc ON lc.app_id = c.app_id
 LEFT JOIN live l ON l.app_id = c.app_id
 WHERE u.uuid IS NULL
-  AND NOT ({partial} AND EXISTS (SELECT 1 FROM api_release o WHERE o.{kind}_id = c.uuid))
+  AND NOT EXISTS (SELECT 1 FROM xuse x WHERE x.kind = '{kind}' AND x.row_id = c.uuid)
   AND NOT {in_flight}
 """
 
@@ -71,5 +73,5 @@ def orphan_sql(kind: str, generation: Generation) -> Query:
 
 def orphan_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the orphan SELECT reads."""
-    return ("cfg", "config_use", "apps", "latest_cfg", "live", "rel") if kind == "config" else (
-        "bld", "build_use", "apps", "latest_bld", "live")
+    return ("cfg", "config_use", "apps", "latest_cfg", "live", "rel", "xuse") if kind == "config" else (
+        "bld", "build_use", "apps", "latest_bld", "live", "xuse")

@@ -215,6 +215,10 @@ def detailed_exitcode(help: str) -> Callable:
 YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 REHEARSE = click.option("--rehearse", is_flag=True,
                         help="Do everything, verify every invariant, then roll back (asks nothing).")
+EVERYTHING = click.option(
+    "--all", "everything", is_flag=True,
+    help="Text: list every release of the history and every finding (by default runs of releases with "
+         "nothing to report are collapsed to one line, and the findings below --min-severity are counted).")
 LIMIT = click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=DEFAULT_LIMIT, show_default=True,
                      help="How many of the releases to list (the counts are always complete).")
 

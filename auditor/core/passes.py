@@ -156,8 +156,9 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # Cross-app uses, one row per (config or build, release of another app): the
             # releases in scope using another app's existing row (by primary key: a missing
             # row is dangling, never "used"), and under --app the releases of other apps
-            # using a row in scope (by the config_id / build_id index: OFFSET 0 keeps each
-            # lookup a parameterised index scan, never a scan of every release).
+            # using a row in scope: one scan of the config_id / build_id index for the array
+            # of the rows in scope (never a scan of every release; a lateral lookup per row,
+            # 9,700 index scans for the largest app, took three times as long).
             "xuse",
             Query("""
             SELECT 'config'::text AS kind, c.uuid AS row_id, c.app_id AS row_app, r.uuid AS release,
@@ -169,17 +170,13 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             FROM foreign_rel r JOIN api_build b ON b.uuid = r.build_id
             WHERE b.app_id <> r.app_id
             UNION
-            SELECT 'config', c.uuid, c.app_id, r.uuid, r.app_id
-            FROM cfg c CROSS JOIN LATERAL (
-                SELECT o.uuid, o.app_id FROM api_release o
-                WHERE o.config_id = c.uuid AND o.app_id <> c.app_id OFFSET 0) r
-            WHERE {partial}
+            SELECT 'config', c.uuid, c.app_id, o.uuid, o.app_id
+            FROM api_release o JOIN cfg c ON c.uuid = o.config_id
+            WHERE {partial} AND o.config_id = ANY (ARRAY(SELECT uuid FROM cfg)) AND o.app_id <> c.app_id
             UNION
-            SELECT 'build', b.uuid, b.app_id, r.uuid, r.app_id
-            FROM bld b CROSS JOIN LATERAL (
-                SELECT o.uuid, o.app_id FROM api_release o
-                WHERE o.build_id = b.uuid AND o.app_id <> b.app_id OFFSET 0) r
-            WHERE {partial}"""),
+            SELECT 'build', b.uuid, b.app_id, o.uuid, o.app_id
+            FROM api_release o JOIN bld b ON b.uuid = o.build_id
+            WHERE {partial} AND o.build_id = ANY (ARRAY(SELECT uuid FROM bld)) AND o.app_id <> b.app_id"""),
             ("foreign_rel", "cfg", "bld"),
         ),
     ]

@@ -3,23 +3,30 @@ run next."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tabulate import tabulate
 
 from auditor.audit.story import AppStory, Latest, ReleaseRow, RowUse
 from auditor.core.controller import wrong_sentence
-from auditor.core.findings import Finding
+from auditor.core.findings import SEVERITIES, Counted, Finding
 from auditor.core.text import escape
 from auditor.reports.explain_doc import explain_document
 from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
 from repairs.model import REPAIRS
 
 _LISTED_VERSIONS = 6
+#: Releases either side of the live one that the collapsed history always shows.
+AROUND_LIVE = 2
+#: The shortest run of uneventful history rows collapsed into one line (shorter runs are shown).
+MIN_COLLAPSED = 3
 _SUMMARY_WIDTH = 40
 #: ``explain --format`` choices.
 EXPLAIN_FORMATS: tuple[str, ...] = ("text", "json", "svg", "html")
@@ -35,7 +42,7 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _release_notes(story: AppStory, rel: ReleaseRow) -> str:
+def _release_notes(story: AppStory, rel: ReleaseRow) -> list[str]:
     notes = []
     if story.live is not None and rel.uuid == story.live.uuid:
         notes.append("LIVE" if len(story.live_tied) == 1 else "LIVE?")
@@ -59,7 +66,23 @@ def _release_notes(story: AppStory, rel: ReleaseRow) -> str:
         today = story.latest[kind].today
         if today is not None and today.uuid == uid:
             notes.append(f"{kind} = latest()")
-    return "; ".join(notes)
+    return notes
+
+
+def _noted(story: AppStory, rel: ReleaseRow, pinned: set[str]) -> bool:
+    """Whether :func:`_release_notes` has a note beyond sharing inside the app (LIVE, LIVE?,
+    release_set.latest(), FUTURE-DATED, a row of another app, cross-app, latest()), without
+    writing the notes (most releases of a long history have none)."""
+    if rel.uuid in pinned or story.future_dated(rel.created):
+        return True  # the live, tied and newest releases are pinned
+    for kind, uses, uid in (("config", story.configs, rel.config), ("build", story.builds, rel.build)):
+        if not uid:
+            continue
+        use = uses.get(uid)
+        today = story.latest[kind].today
+        if use is None or use.foreign_apps or (today is not None and today.uuid == uid):
+            return True
+    return False
 
 
 def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
@@ -77,25 +100,150 @@ def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
             use.uuid if kind == "config" else "", use.uuid if kind == "build" else "", note]
 
 
-def history_rows(story: AppStory) -> list[list[str]]:
-    """The releases in version order with the unused configs/builds placed by ``created``."""
+@dataclass(frozen=True)
+class HistoryRow:
+    """A line of the history table: a release, or a config/build no release of the app uses."""
+
+    version: int | None  # None: an unused config or build
+    remarkable: bool  # always shown (see :func:`history_table`)
+    write: Callable[[], list[str]]  # its cells (written only for the rows shown)
+
+    @property
+    def cells(self) -> list[str]:
+        return self.write()
+
+
+def involved_ids(findings: Iterable[Finding]) -> set[str]:
+    """Every id the findings name: their objects, and every string of their related rows and
+    evidence (a release, config or build among them is involved in the finding)."""
+    ids: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            ids.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for finding in findings:
+        ids.add(finding.object_id)
+        walk(finding.related)
+        walk(finding.evidence)
+    return ids
+
+
+def _pinned(story: AppStory) -> set[str]:
+    """The releases the collapsed history always shows, whatever their notes: the first, the
+    highest, the newest, the live one (tied ones too) and :data:`AROUND_LIVE` either side of it."""
+    releases = story.releases
+    if not releases:
+        return set()
+    pinned = {releases[0].uuid, releases[-1].uuid}
+    pinned.update(r.uuid for r in story.newest_tied)
+    pinned.update(r.uuid for r in story.live_tied)
+    if story.live is not None:
+        at = next(i for i, r in enumerate(releases) if r.uuid == story.live.uuid)
+        pinned.update(r.uuid for r in releases[max(0, at - AROUND_LIVE):at + AROUND_LIVE + 1])
+    return pinned
+
+
+def _release_cells(story: AppStory, rel: ReleaseRow) -> list[str]:
+    return [f"v{rel.version}", _when(rel.created), "FAILED" if rel.failed else "",
+            escape(rel.summary or "")[:_SUMMARY_WIDTH], rel.config, rel.build or "(none)",
+            "; ".join(_release_notes(story, rel))]
+
+
+def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRow]:
+    """The releases in version order with the unused configs/builds placed by ``created``.
+
+    A row is remarkable when it is pinned (:func:`_pinned`), failed, has a note beyond sharing
+    inside the app (live, latest(), cross-app, future-dated, a row of another app), or names an
+    id of ``involved`` (a finding's object, related rows or evidence); an unused row when it is
+    used by another app, future-dated, what latest() returns, or involved. A row's cells are
+    written when asked for (a long history shows few of them).
+    """
+    involved = involved or set()
+    pinned = _pinned(story)
     loose = sorted(
         [(u.created, "config", u) for u in story.configs.values() if not u.versions]
         + [(u.created, "build", u) for u in story.builds.values() if not u.versions],
         key=lambda item: (item[0], item[1]),
     )
-    rows: list[list[str]] = []
+
+    def unused(kind: str, use: RowUse) -> HistoryRow:
+        latest = story.latest[kind].today
+        remarkable = (not use.orphan or use.uuid in involved or story.future_dated(use.created)
+                      or (latest is not None and latest.uuid == use.uuid))
+        return HistoryRow(None, remarkable, lambda: _orphan_row(story, kind, use))
+
+    rows: list[HistoryRow] = []
     placed = 0
     for rel in story.releases:
         while placed < len(loose) and loose[placed][0] < rel.created:
             _, kind, use = loose[placed]
-            rows.append(_orphan_row(story, kind, use))
+            rows.append(unused(kind, use))
             placed += 1
-        summary = escape(rel.summary or "")[:_SUMMARY_WIDTH]
-        rows.append([f"v{rel.version}", _when(rel.created), "FAILED" if rel.failed else "", summary,
-                     rel.config, rel.build or "(none)", _release_notes(story, rel)])
-    rows += [_orphan_row(story, kind, use) for _, kind, use in loose[placed:]]
+        remarkable = (rel.failed or rel.uuid in involved or rel.config in involved
+                      or (rel.build is not None and rel.build in involved) or _noted(story, rel, pinned))
+        rows.append(HistoryRow(rel.version, remarkable, functools.partial(_release_cells, story, rel)))
+    rows += [unused(kind, use) for _, kind, use in loose[placed:]]
     return rows
+
+
+def history_rows(story: AppStory) -> list[list[str]]:
+    """Every row of the history (the HTML page's table)."""
+    return [row.cells for row in history(story)]
+
+
+def _gap_line(run: list[HistoryRow]) -> str:
+    versions = [row.version for row in run if row.version is not None]
+    parts = []
+    if versions:
+        parts.append(f"{len(versions):,} release{'s' if len(versions) != 1 else ''} v{versions[0]}..v{versions[-1]}")
+    unused = len(run) - len(versions)
+    if unused:
+        parts.append(f"{unused:,} unused config{'s' if unused != 1 else ''} or build{'s' if unused != 1 else ''}")
+    return f"... {' and '.join(parts)} with nothing to report (--all lists them)"
+
+
+_HEADERS = ["version", "created", "failed", "summary", "config", "build", "notes"]
+
+
+def history_table(story: AppStory, findings: Iterable[Finding] = (), *, everything: bool = False) -> list[str]:
+    """The history table's lines: every row with ``everything``, else the remarkable rows (see
+    :func:`history`) with each run of at least :data:`MIN_COLLAPSED` other rows on one line."""
+    rows = history(story, involved_ids(findings))
+    shown: list[HistoryRow] = []
+    gaps: dict[int, str] = {}  # line after the n-th shown row -> the collapsed run's line
+    run: list[HistoryRow] = []
+
+    def close_run() -> None:
+        if len(run) >= MIN_COLLAPSED and not everything:
+            gaps[len(shown)] = _gap_line(run)
+        else:
+            shown.extend(run)
+        run.clear()
+
+    for row in rows:
+        if row.remarkable:
+            close_run()
+            shown.append(row)
+        else:
+            run.append(row)
+    close_run()
+    # Every cell is text already: no number parsing (half of the time at 10,000 releases).
+    table = tabulate([row.cells for row in shown], headers=_HEADERS, tablefmt="simple",
+                     disable_numparse=True).split("\n")
+    head, body = table[:2], table[2:]
+    lines = head + ([gaps[0]] if 0 in gaps else [])
+    for index, line in enumerate(body, start=1):
+        lines.append(line)
+        if index in gaps:
+            lines.append(gaps[index])
+    return lines
 
 
 def latest_lines(story: AppStory) -> list[str]:
@@ -205,8 +353,27 @@ def _next_steps(name: str, findings: list[Finding]) -> list[str]:
     return lines
 
 
-def render(story: AppStory, findings: list[Finding], generation_label: str) -> str:
-    """The whole explanation as text."""
+def not_listed_lines(hidden: Iterable[Counted], floor: str) -> list[str]:
+    """The findings counted but not listed (below ``floor``), per severity and check, with the
+    flag that lists them."""
+    by_severity: Counter[str] = Counter()
+    by_check: Counter[str] = Counter()
+    for counted in hidden:
+        by_severity[counted.severity] += counted.findings
+        by_check[counted.check] += counted.findings
+    if not sum(by_severity.values()):
+        return []
+    levels = [s for s in SEVERITIES if by_severity.get(s)]
+    counts = ", ".join(f"{by_severity[s]:,} {s}" for s in levels)
+    checks = ", ".join(f"{c} {n:,}" for c, n in sorted(by_check.items(), key=lambda kv: (-kv[1], kv[0])))
+    return [f"not listed (below --min-severity {floor}): {counts} ({checks}); "
+            f"--min-severity {levels[-1]} or --all lists them"]
+
+
+def render(story: AppStory, findings: list[Finding], generation_label: str, *,
+           hidden: Iterable[Counted] = (), floor: str = "info", everything: bool = False) -> str:
+    """The whole explanation as text: the history collapsed to what matters unless ``everything``;
+    ``hidden`` the findings counted but not listed (below ``floor``)."""
     out = [f"app {escape(story.name)} ({story.uuid}), {generation_label}"]
     if len(story.live_tied) > 1:
         which = ", ".join(f"v{r.version}" for r in sorted(story.live_tied, key=lambda r: r.version))
@@ -216,9 +383,7 @@ def render(story: AppStory, findings: list[Finding], generation_label: str) -> s
     else:
         out.append("live release: NONE (no release that did not fail)")
     out.append("")
-    headers = ["version", "created", "failed", "summary", "config", "build", "notes"]
-    # Every cell is text already: no number parsing (half of the time at 10,000 releases).
-    out.append(tabulate(history_rows(story), headers=headers, tablefmt="simple", disable_numparse=True))
+    out += history_table(story, findings, everything=everything)
     out.append("")
     out.append("release order (the next version):")
     out += release_order_lines(story)
@@ -226,12 +391,15 @@ def render(story: AppStory, findings: list[Finding], generation_label: str) -> s
     out.append("latest():")
     out += latest_lines(story)
     out.append("")
+    unlisted = not_listed_lines(hidden, floor)
     if not findings:
-        out.append("findings: none")
+        out.append("findings: none" + (" listed" if unlisted else ""))
+        out += unlisted
         return "\n".join(out)
     out.append(f"findings ({len(findings)}):")
     rows = [(f.severity.upper(), f.check, f"fix: {f.repair or 'manual'}", escape(f.message)) for f in findings]
     out.append(tabulate(rows, tablefmt="plain", disable_numparse=True))
+    out += unlisted
     out.append("")
     out.append("next:")
     out += _next_steps(escape(story.name), findings)

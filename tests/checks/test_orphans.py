@@ -73,3 +73,19 @@ def test_app_restriction(hephy_db):
     api.orphan_build()
     assert {f.app_name for f in audit(hephy_db, ["orphan-config", "orphan-build"], apps=["api"])} == {"api"}
     assert {f.app_name for f in audit(hephy_db, ["orphan-config", "orphan-build"])} == {"web", "api"}
+
+
+def test_row_used_only_by_another_apps_release_is_no_orphan_in_any_scope(hephy_db):
+    """Under --app the other apps' releases using the app's rows come from the xuse pass (one
+    index scan for the rows in scope): a row only another app uses is no orphan there either."""
+    ctl = hephy_db.controller()
+    web, api = ctl.create_app("web"), ctl.create_app("api")
+    web.push(image="web:1")
+    api.push(image="api:1")
+    borrowed = api.orphan_config(X="1")  # api's row ...
+    lonely = api.orphan_build(image="api:lonely")  # ... and a real orphan next to it
+    web.push(image="web:2")
+    hephy_db.conn.execute("UPDATE api_release SET config_id = %s WHERE uuid = %s", (borrowed, web.current().uuid))
+    for apps in (None, ["api"]):
+        found = {f.object_id for f in audit(hephy_db, ["orphan-config", "orphan-build"], apps=apps)}
+        assert borrowed not in found and lonely in found, apps

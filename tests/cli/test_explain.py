@@ -60,7 +60,15 @@ def test_rolled_back_app(hephy_db, run):
     assert re.search(r"build_set.latest\(\)\s+returns \S+ \(created [^)]*, used by v6\)", out)
     # ... which Hephy never reads (§8): said, not called wrong
     assert "-> differs, harmless here: Deis 2.7+ and Hephy never read build_set.latest()" in out
-    assert "controller-audit plan --app api" in out
+    # every finding here is info (sharing inside the app, a latest() Hephy never reads): counted, not listed
+    assert "findings: none listed\n" in out
+    assert ("not listed (below --min-severity warning): 4 info (shared-config 2, latest-build-not-live 1, "
+            "shared-build 1); --min-severity info or --all lists them") in out
+    assert "controller-audit plan --app api" not in out
+    everything = run("explain", "api", "--all", "--dsn", hephy_db.dsn).stdout
+    assert "findings (4):" in everything and "not listed" not in everything
+    assert "controller-audit plan --app api" in everything
+    assert run("explain", "api", "--min-severity", "info", "--dsn", hephy_db.dsn).stdout == everything
 
 
 def test_healthy_app_says_ok(hephy_db, run):

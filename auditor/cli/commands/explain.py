@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from auditor.audit import open_audit
+from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.story import app_story
 from auditor.cli import params
 from auditor.core.errors import EXIT_OK
 from auditor.core.fileio import PRIVATE, atomic_write
+from auditor.core.findings import Counted
 from auditor.core.settings import Settings
 from auditor.core.text import escape_block
 from auditor.reports.explain_text import EXPLAIN_FORMATS, formatted, render
@@ -16,18 +18,32 @@ from auditor.reports.explain_text import EXPLAIN_FORMATS, formatted, render
 
 @click.command("explain")
 @click.argument("app")
-@params.settings(*params.CONNECTS, "grace_seconds", "skew_seconds")
+@params.settings(*params.CONNECTS, "grace_seconds", "skew_seconds", "min_severity",
+                 help={"min_severity": "Text: the lowest severity of the findings listed; those below are "
+                                       "counted (json, svg and html list every finding)."})
 @params.choice(*EXPLAIN_FORMATS, default="text",
                help="text; json (docs/report-format.md); svg (the timeline picture); html (a self-contained page).")
+@params.EVERYTHING
 @params.output()
-def explain(settings: Settings, app: str, fmt: str, output: str | None) -> int:
-    """Explain one app: releases, shared and orphan rows, latest(), findings, and the fix."""
+def explain(settings: Settings, app: str, fmt: str, everything: bool, output: str | None) -> int:
+    """Explain one app: releases, shared and orphan rows, latest(), findings, and the fix.
+
+    The text lists the releases that matter (live, newest, highest, first, failed, those a
+    listed finding involves, a few around the live one) and collapses the others; --all lists
+    every release and every finding. JSON, SVG and HTML always carry everything."""
     settings.require_allowed([app])
+    text_format = fmt == "text"
+    listing = Listing(settings.min_severity) if text_format and not everything else EVERYTHING
+    hidden: list[Counted] = []
     with open_audit(settings, apps=[app], selection=settings.overrides_only) as run:
         story = app_story(run.conn, run.generation, app, settings.skew_seconds)
-        findings = list(run.findings())
+        findings = list(run.findings(listing=listing, hidden=hidden))
         label = run.generation.label
-    text = escape_block(render(story, findings, label)) + "\n" if fmt == "text" else formatted(fmt, story, findings, label)
+    if text_format:
+        text = escape_block(render(story, findings, label, hidden=hidden, floor=listing.floor,
+                                   everything=everything)) + "\n"
+    else:
+        text = formatted(fmt, story, findings, label)
     if output is None:
         click.echo(text, nl=False)
     else:
