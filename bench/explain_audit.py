@@ -2,7 +2,8 @@
 
 Builds the statement exactly as ``check --format json`` sends it (the runner's unordered union
 of every check, wrapped by :mod:`auditor.streamed` so the server renders each line; before
-PostgreSQL 16 the plain union, whose rows the client renders), runs it under
+PostgreSQL 16 the same once the tool's JSON cast probe passed, and with ``--legacy`` or when it
+fails the plain union with invalid-json's client-side rows, which the client renders), runs it under
 ``EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON)`` in the audit's session settings, and attributes the
 time: to each shared pass (a CTE: the nodes under it), to each check (its branch of the
 union, its own nodes only: reading a pass is the pass's time) and to the rendering on top.
@@ -31,7 +32,7 @@ from psycopg import sql
 
 from auditor.audit import open_audit
 from auditor.audit.listing import Listing
-from auditor.audit.runner import build_statement, params_for
+from auditor.audit.runner import build_statement, client_side_checks, params_for
 from auditor.audit.streamed import wrap
 from auditor.core.server_support import SHA256_SINCE
 from auditor.core.settings import Settings
@@ -146,10 +147,15 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
     version = conn.info.server_version
     is_legacy = version < 160000 if legacy is None else legacy
     as_version = 150000 if is_legacy else max(version, 160000)
-    statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False,
-                                listing=Listing(min_severity))
     params = params_for(run.scope, run.settings.grace_seconds, run.settings.skew_seconds)
-    client_rendered = is_legacy and any(c.legacy_filter is not None for c in run.checks)
+    # ``--legacy``: the pre-16 statement with every client-filtered check read on the client; else,
+    # before 16, what the tool sends after its cast probe (auditor.audit.precast).
+    client_side = None if legacy else client_side_checks(conn, run.generation, run.checks, run.scope, params,
+                                                         as_version)
+    statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False,
+                                listing=Listing(min_severity), client_side=client_side)
+    client_rendered = is_legacy and any(c.legacy_filter is not None and (client_side is None or c.id in client_side)
+                                        for c in run.checks)
     if not client_rendered:
         server_key = version >= SHA256_SINCE and run.generation.encoding != "SQL_ASCII"
         statement = wrap(statement, "json", version, server_key)
@@ -210,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.explain_audit", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--app", action="append", default=[], help="audit only this app (repeatable)")
-    parser.add_argument("--legacy", action="store_true", help="the statement of servers before 16 (client-side JSON)")
+    parser.add_argument("--legacy", action="store_true", help="the statement of servers before 16 when a JSON value does not cast"
+                        " (client-side JSON, every check in it)")
     parser.add_argument("--min-severity", default="warning", choices=("critical", "warning", "info"),
                         help="the statement of this --min-severity (default warning, as check's)")
     parser.add_argument("--split", action="store_true", help="count findings and JSON bytes per check and severity")

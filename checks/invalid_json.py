@@ -2,9 +2,12 @@
 SQL_ASCII database) is not UTF-8.
 
 On PostgreSQL 16+ the server validates with ``pg_input_is_valid`` (no error can abort the
-audit).  Older servers have no safe way to validate in SQL (a hot standby cannot create a
-PL/pgSQL helper), so there the query returns every candidate value (anything but the
-default ``'{}'``) and :func:`legacy_filter` parses it with :func:`json.loads`.
+audit).  Older servers have no safe way to validate a value in SQL (a hot standby cannot create
+a PL/pgSQL helper), so there the runner first tries :func:`cast_probe_sql` in a savepoint: when
+every candidate value casts to ``json`` (the normal case) and none is one the server and Python's
+parser could judge differently, :func:`cast_sql` validates on the server like 16+ does.  Else the
+query returns every candidate value (anything but the default ``'{}'``) and
+:func:`legacy_filter` parses it with :func:`json.loads`.
 """
 
 from __future__ import annotations
@@ -114,15 +117,23 @@ _AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is no
                'column', v.col,
                'problem', CASE WHEN NOT enc.utf8 THEN 'not UTF-8' WHEN p.ok THEN 'wrong type: ' || j.kind
                                ELSE 'unparsable' END,
-               'error', CASE WHEN enc.utf8 AND NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
-                                                           FROM pg_input_error_info(v.val, 'json') AS e) END,
+               'error', {error},
                'excerpt', left(v.val, {excerpt}), 'length', length(v.val)) ORDER BY v.ord) AS columns"""
+_ERROR_16 = """CASE WHEN enc.utf8 AND NOT p.ok THEN (SELECT concat_ws(': ', e.message, e.detail)
+                                                           FROM pg_input_error_info(v.val, 'json') AS e) END"""
+# Older servers once cast_probe_sql passed: every candidate UTF-8 value casts, so ``ok`` is the
+# encoding alone and no value is unparsable (no parser message to report).
+_PARSE_CAST = """CROSS JOIN LATERAL (SELECT enc.utf8 AS ok) AS p
+    CROSS JOIN LATERAL (SELECT CASE WHEN p.ok THEN json_typeof(v.val::json) END AS kind) AS j"""
+_ERROR_CAST = "NULL::text"
 # PostgreSQL 16+, not SQL_ASCII: a row goes through the per-column LATERAL (VALUES, aggregates)
 # only when one of its values is neither the default nor a JSON object. The same two tests, inline
 # per column; CASE keeps the cast behind pg_input_is_valid. Most rows are fine, and the LATERAL's
 # machinery per row was most of the check's time (26 of 33 ms for a 10,000-release app).
 _FINE_16 = """CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN true
      WHEN pg_input_is_valid({value}, 'json') THEN json_typeof({value}::json) = 'object' ELSE false END"""
+# The same before 16 once cast_probe_sql passed (every value casts).
+_FINE_CAST = """CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN true ELSE json_typeof({value}::json) = 'object' END"""
 # Older servers: ship every candidate value; legacy_filter parses them and writes the message.
 _AGGREGATES_LEGACY = """NULL::text AS message,
            json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val), 'utf8', enc.utf8)
@@ -134,35 +145,89 @@ def _columns(table: _Table, generation: Generation) -> tuple[str, ...]:
     return tuple(c for c in table.columns if c in present)
 
 
-def _table_sql(table: _Table, columns: tuple[str, ...], legacy: bool, sql_ascii: bool) -> Query:
+def _values(columns: tuple[str, ...]) -> sql.Composable:
+    """The ``VALUES`` rows (ord, col, val) of a row ``x``'s ``columns``, each read as text."""
+    return sql.SQL(", ").join(sql.SQL("({}, {}::text, {}::text)").format(sql.Literal(i), sql.Literal(c),
+                                                                      sql.Identifier("x", c))
+                              for i, c in enumerate(columns, 1))
+
+
+def _table_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bool) -> Query:
     # Only the constant table and column names above (as present in the schema) are composed in.
-    values = sql.SQL(", ").join(sql.SQL("({}, {}::text, {}::text)").format(sql.Literal(i), sql.Literal(c),
-                                                                          sql.Identifier("x", c))
-                                for i, c in enumerate(columns, 1))
     parts: dict[str, sql.Composable | Query] = {
-        "table": text(table.name), "values": values, "joins": sql.SQL(table.joins),
+        "table": text(table.name), "values": _values(columns), "joins": sql.SQL(table.joins),
         "used_by": sql.SQL(table.used_by),
         "source": Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))}),
         "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
     }
-    if legacy or sql_ascii:
+    if mode == "legacy" or sql_ascii:
         parts.update(suspect=sql.SQL("true"))
     else:
-        fine = [Query(_FINE_16, {"value": sql.SQL("{}::text").format(sql.Identifier("t", c))}) for c in columns]
+        fine = [Query(_FINE_16 if mode == "server" else _FINE_CAST,
+                      {"value": sql.SQL("{}::text").format(sql.Identifier("t", c))}) for c in columns]
         every = " AND ".join(f"{{f{i}}}" for i in range(len(fine)))
         parts.update(suspect=Query(f"NOT ({every})", {f"f{i}": f for i, f in enumerate(fine)}))
-    if legacy:
+    if mode == "legacy":
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
     else:
-        parts.update(parse=sql.SQL(_PARSE_16), where=sql.SQL(_WHERE_16),
-                     aggregates=Query(_AGGREGATES_16, {"table": text(table.name), "excerpt": sql.Literal(EXCERPT_CHARS)}))
+        parse, error = (_PARSE_16, _ERROR_16) if mode == "server" else (_PARSE_CAST, _ERROR_CAST)
+        parts.update(parse=sql.SQL(parse), where=sql.SQL(_WHERE_16),
+                     aggregates=Query(_AGGREGATES_16, {"table": text(table.name), "excerpt": sql.Literal(EXCERPT_CHARS),
+                                                       "error": sql.SQL(error)}))
     return Query(_SELECT, parts)
 
 
 def invalid_json_sql(generation: Generation, legacy: bool = False) -> Query:
-    """The check's SELECT over the JSON columns this generation has."""
+    """The check's SELECT over the JSON columns this generation has (``legacy``: the candidate values
+    for :func:`legacy_filter`)."""
+    return _union(generation, "legacy" if legacy else "server")
+
+
+def cast_sql(generation: Generation) -> Query:
+    """The check's SELECT before PostgreSQL 16, once :func:`cast_probe_sql` passed in the same snapshot:
+    the values are validated by casting them (same findings as :func:`legacy_filter` would give)."""
+    return _union(generation, "cast")
+
+
+def _union(generation: Generation, mode: str) -> Query:
     sql_ascii = generation.encoding == "SQL_ASCII"
-    return union_all([_table_sql(t, cols, legacy, sql_ascii) for t in _TABLES if (cols := _columns(t, generation))])
+    return union_all([_table_sql(t, cols, mode, sql_ascii) for t in _TABLES if (cols := _columns(t, generation))])
+
+
+# Python's json.loads fails where PostgreSQL's parser does not on integers of more than 4,300 digits
+# (sys.get_int_max_str_digits) and on nesting deeper than the recursion limit (~1,000).  A value that
+# might be either (a run of 255 digits in a long value, or 500 brackets: PostgreSQL's regex counts
+# only up to 255) is left to Python: the probe reports it and the check runs on the client.
+_UNDECIDED = (r"(length(v.val) > 4300 AND v.val ~ '[0-9]{255}')"
+              r" OR (length(v.val) >= 500 AND length(v.val) - length(translate(v.val, '[{', '')) >= 500)")
+
+# One row per table: how many candidate values were cast (every one, or the statement raises
+# invalid_text_representation) and how many only Python can judge.
+_PROBE = """
+SELECT {table}::text AS object_table, count(json_typeof(v.val::json)) AS cast_values, count(CASE WHEN {undecided} THEN 1 END) AS undecided
+FROM (SELECT {columns} FROM {name} WHERE {scope}) AS x
+CROSS JOIN LATERAL (VALUES {values}) AS v(ord, col, val)
+CROSS JOIN LATERAL (SELECT {utf8} AS utf8) AS enc
+WHERE v.val <> '{{}}' AND enc.utf8
+"""
+
+
+def cast_probe_sql(generation: Generation) -> Query:
+    """Before PostgreSQL 16: cast every value :func:`cast_sql` would cast (raises 22P02 when one does
+    not parse); one row per table with the count of values Python must judge (0: cast_sql is exact)."""
+    sql_ascii = generation.encoding == "SQL_ASCII"
+    selects = []
+    for table in _TABLES:
+        columns = _columns(table, generation)
+        if not columns:
+            continue
+        template = _PROBE.replace("{scope}", "{app_scope}") if table.name == "api_app" else _PROBE
+        selects.append(Query(template, {
+            "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
+            "columns": sql.SQL(", ").join(map(sql.Identifier, columns)), "values": _values(columns),
+            "undecided": sql.SQL(_UNDECIDED), "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
+        }))
+    return union_all(selects)
 
 
 def _reject_constant(name: str) -> Any:
@@ -240,4 +305,6 @@ as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     sql=invalid_json_sql,
     legacy_sql=lambda generation: invalid_json_sql(generation, legacy=True),
     legacy_filter=legacy_filter,
+    cast_sql=cast_sql,
+    cast_probe_sql=cast_probe_sql,
 )

@@ -84,6 +84,6 @@ def test_info_on_16_and_newer_reports_nothing_degraded(hephy_db):
 @pytest.mark.pg("< 16")
 def test_info_before_16_reports_client_side_json_validation(hephy_db):
     lines = [line for line in _info(hephy_db).splitlines() if line.startswith("degraded:")]
-    assert lines == ["degraded:        invalid-json checks JSON on the client, so full JSON and Prometheus "
-                     "reports are rendered on the client (slower on large databases) "
-                     "(needs PostgreSQL 16: pg_input_is_valid())"]
+    assert lines == ["degraded:        invalid-json validates JSON by casting every value in a savepoint "
+                     "first; only when a value does not cast are that check's values parsed and its findings "
+                     "rendered on the client (slower on large databases) (needs PostgreSQL 16: pg_input_is_valid())"]

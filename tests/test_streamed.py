@@ -75,19 +75,29 @@ def test_server_renders_the_findings_json(hephy_db):
 
 
 @pytest.mark.pg("< 16")
-def test_before_16_the_run_falls_back_to_finding_objects(hephy_db):
+def test_before_16_every_json_value_casts_so_the_server_renders(hephy_db):
     _damaged(hephy_db)
     plain, streamed = _both(hephy_db, None)
     _assert_same_findings(plain, streamed)
-    _assert_client_fallback(streamed)
+    _assert_server_rendered(streamed)
 
 
-def test_forced_pre_16_path_falls_back_to_rendering_on_the_client(hephy_db):
-    # Before 16 invalid-json filters its rows client-side, so the whole run falls back.
+def test_forced_pre_16_path_renders_on_the_server_when_every_json_value_casts(hephy_db):
+    # Before 16 invalid-json casts every value in a savepoint first (auditor.audit.precast).
     _damaged(hephy_db)
     plain, streamed = _both(hephy_db, 150000)
     _assert_same_findings(plain, streamed)
+    _assert_server_rendered(streamed)
+
+
+def test_forced_pre_16_path_with_a_value_that_does_not_cast(hephy_db):
+    # invalid-json is then read on the client, in a statement of its own; the rest on the server.
+    _damaged(hephy_db)
+    hephy_db.conn.execute("UPDATE api_build SET procfile = '{\"web\": '")
+    plain, streamed = _both(hephy_db, 150000)
+    _assert_same_findings(plain, streamed)
     _assert_client_fallback(streamed)
+    assert any(f.check == "invalid-json" for f in plain)
 
 
 def test_forced_pre_11_path_computes_keys_here_and_streams(hephy_db):

@@ -12,6 +12,7 @@ from psycopg.rows import args_row
 
 from auditor.audit.apps import unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
+from auditor.audit.precast import casts_cleanly
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
 from auditor.core.catalogue import COUNTED_COLUMN, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
@@ -22,6 +23,7 @@ from auditor.core.overrides import apply as apply_override
 from auditor.core.overrides import resolve as resolve_override
 from auditor.core.overrides import resolve_all as resolve_overrides
 from auditor.core.passes import closure, passes_for
+from auditor.core.query import Query
 from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE, SHA256_SINCE
 from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
 from auditor.core.suggest import unknown_check
@@ -30,7 +32,8 @@ from checks import CATALOGUE
 T = TypeVar("T")
 
 _FETCH_SIZE = 2000
-#: Servers before this (no ``pg_input_is_valid()``) run a check's ``legacy_sql`` and filter on the client.
+#: Servers before this (no ``pg_input_is_valid()``) run a check's ``cast_sql`` once its probe passed,
+#: else its ``legacy_sql`` filtered on the client (:mod:`auditor.audit.precast`).
 LEGACY_BEFORE = PG_INPUT_IS_VALID_SINCE
 
 
@@ -95,9 +98,13 @@ def scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
 def build_statement(
     generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE,
     ordered: bool = True, listing: Listing = EVERYTHING, overrides: Resolved | None = None,
+    client_side: frozenset[str] | None = None,
 ) -> sql.Composed:
     """One statement: the passes the checks need, then the union of the checks, ordered
     (most severe first, by app; the counts last) unless ``ordered`` is false.
+
+    Before PostgreSQL 16 the checks in ``client_side`` (default: every check with a ``legacy_filter``)
+    return their ``legacy_sql`` rows for the client to filter; the others with a ``cast_sql`` run it.
 
     Findings ``listing`` lists (after ``overrides``) are rows of :data:`RESULT_COLUMNS`; the others are
     counted by the server, one row per check, severity and app with the count in :data:`COUNTED_COLUMN`.
@@ -109,16 +116,17 @@ def build_statement(
     wanted: set[str] = set()
     for i, check in enumerate(checks):
         listed, counted = listing.split(check, overrides or {})
-        if legacy and check.legacy_filter is not None:
+        filtered = legacy and _filtered(check, client_side)
+        if filtered:
             # Its rows are filtered on the client: every row is read, and counted there if not listed.
             listed, counted = check.levels, ()
+        query = check.sql_for(generation, legacy, cast=not filtered)
         wanted.update(check.passes)
         if listed:
-            selects.append(_listed(check, i, check.sql_for(generation, legacy).compose(**fragments),
-                                   listed if counted else ()))
+            selects.append(_listed(check, i, query.compose(**fragments), listed if counted else ()))
         if counted:
             wanted.add("apps")
-            selects.append(_counted(check, i, _count_query(check, generation, legacy, fragments), counted))
+            selects.append(_counted(check, i, _count_query(check, generation, query, fragments), counted))
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
         for p in closure(passes, wanted)
@@ -131,6 +139,32 @@ def build_statement(
     if ctes:
         return sql.SQL("WITH {}\n{}{}").format(sql.SQL(",\n").join(ctes), body, order)
     return sql.SQL("{}{}").format(body, order)
+
+
+def _filtered(check: Check, client_side: frozenset[str] | None) -> bool:
+    """Whether, before 16, ``check``'s rows are filtered on the client."""
+    return check.legacy_filter is not None and (client_side is None or check.id in client_side)
+
+
+def client_side_checks(conn: psycopg.Connection, generation: Generation, checks: list[Check], scope: Scope,
+                       params: Mapping[str, object], server_version: int) -> frozenset[str]:
+    """The ids of the checks whose rows must be filtered on the client: none from PostgreSQL 16;
+    before, those with a ``legacy_filter`` whose cast probe fails (:mod:`auditor.audit.precast`)."""
+    if server_version >= LEGACY_BEFORE:
+        return frozenset()
+    fragments = scope_fragments(scope)
+    left = set()
+    for check in checks:
+        if check.legacy_filter is None:
+            continue
+        probe = check.cast_probe_for(generation)
+        try:
+            clean = probe is not None and casts_cleanly(conn, probe.compose(**fragments), params)
+        except psycopg.errors.QueryCanceled as exc:
+            raise _timed_out([check], exc) from None
+        if not clean:
+            left.add(check.id)
+    return frozenset(left)
 
 
 def _levels(alias: str, levels: tuple[str, ...]) -> sql.Composed:
@@ -149,14 +183,15 @@ def _listed(check: Check, index: int, query: sql.Composed, only: tuple[str, ...]
         sql.Literal(check.id), columns, manual, sql.Identifier(COUNTED_COLUMN), query, sql.Identifier(alias), where)
 
 
-def _count_query(check: Check, generation: Generation, legacy: bool,
+def _count_query(check: Check, generation: Generation, query: Query,
                  fragments: dict[str, sql.Composable]) -> sql.Composed:
-    """The check's counting SELECT (``severity``, ``app_uuid``, ``n``): its own, else its rows counted."""
+    """The check's counting SELECT (``severity``, ``app_uuid``, ``n``): its own, else the rows of its
+    ``query`` counted."""
     own = check.count_sql_for(generation)
     if own is not None:
         return own.compose(**fragments)
     return sql.SQL("SELECT r.severity, r.app_uuid, count(*) AS n FROM ({}) AS r GROUP BY r.severity, r.app_uuid").format(
-        check.sql_for(generation, legacy).compose(**fragments))
+        query.compose(**fragments))
 
 
 def _counted(check: Check, index: int, query: sql.Composed, levels: tuple[str, ...]) -> sql.Composed:
@@ -188,10 +223,12 @@ def run_checks(
     ordered: bool = True,
     listing: Listing = EVERYTHING,
     hidden: list[Counted] | None = None,
+    client_side: frozenset[str] | None = None,
 ) -> Iterator[Finding]:
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
+    ``client_side``: before 16, the checks filtered on the client (default: probed here).
     ``ordered``: most severe first, by app (a sort of every finding).
     ``listing``: the findings below its floor are not yielded but counted by the server, and the
     counts appended to ``hidden`` (per check, severity and app) as they arrive.
@@ -201,11 +238,12 @@ def run_checks(
     by_id = {c.id: c for c in checks}
     overrides = resolve_overrides(by_id, severity_overrides or {})
     version = server_version or conn.info.server_version
-    legacy = version < LEGACY_BEFORE
-    statement = build_statement(generation, checks, scope, version, ordered, listing, overrides)
     params = params_for(scope, grace_seconds, skew_seconds)
+    if client_side is None:
+        client_side = client_side_checks(conn, generation, checks, scope, params, version)
+    statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, client_side)
     sink = _sink(listing, hidden)
-    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, legacy, listing, sink))
+    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, client_side, listing, sink))
 
 
 def _sink(listing: Listing, hidden: list[Counted] | None) -> list[Counted]:
@@ -266,25 +304,30 @@ def stream_checks(
     """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
     (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
 
-    Where a check must filter its rows on the client (before PostgreSQL 16), the findings are
-    read as :class:`Finding` and rendered here instead: the same shape either way.
+    Where a check must filter its rows on the client (before PostgreSQL 16, when a JSON value
+    does not cast), its findings are read as :class:`Finding` and rendered here instead: the same
+    shape either way; the other checks still render on the server.
     """
     if not checks:
         return
     version = server_version or conn.info.server_version
-    if version < LEGACY_BEFORE and any(c.legacy_filter is not None for c in checks):
-        for finding in run_checks(conn, generation, checks, scope, grace_seconds=grace_seconds,
-                                  skew_seconds=skew_seconds, severity_overrides=severity_overrides,
-                                  server_version=version, ordered=False, listing=listing, hidden=hidden):
-            yield StreamedFinding.of(finding, shape)
-        return
-    overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
-    statement = build_statement(generation, checks, scope, version, False, listing, overrides)
     params = params_for(scope, grace_seconds, skew_seconds)
-    # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
-    server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
-    sink = _sink(listing, hidden)
-    yield from _guarded(checks, _streamed(conn, statement, params, overrides, version, shape, server_key, sink))
+    client_side = client_side_checks(conn, generation, checks, scope, params, version)
+    on_server = [c for c in checks if c.id not in client_side]
+    if on_server:
+        overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
+        statement = build_statement(generation, on_server, scope, version, False, listing, overrides, client_side)
+        # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
+        server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
+        sink = _sink(listing, hidden)
+        yield from _guarded(on_server, _streamed(conn, statement, params, overrides, version, shape, server_key, sink))
+    on_client = [c for c in checks if c.id in client_side]
+    if on_client:
+        for finding in run_checks(conn, generation, on_client, scope, grace_seconds=grace_seconds,
+                                  skew_seconds=skew_seconds, severity_overrides=severity_overrides,
+                                  server_version=version, ordered=False, listing=listing, hidden=hidden,
+                                  client_side=client_side):
+            yield StreamedFinding.of(finding, shape)
 
 
 def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object], overrides: Resolved,
@@ -294,7 +337,7 @@ def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
 
 
 def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
-              overrides: Resolved, by_id: dict[str, Check], legacy: bool, listing: Listing,
+              overrides: Resolved, by_id: dict[str, Check], client_side: frozenset[str], listing: Listing,
               hidden: list[Counted]) -> Iterator[Finding]:
     with conn.cursor(name="controller_audit_findings", row_factory=args_row(ResultRow)) as cur:
         cur.itersize = _FETCH_SIZE
@@ -305,7 +348,7 @@ def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
                 hidden.append(Counted(row.check_id, severity, row.app_name, row.counted))
                 continue
             check = by_id[row.check_id]
-            if legacy and check.legacy_filter is not None:
+            if check.legacy_filter is not None and check.id in client_side:
                 kept = check.legacy_filter(row)
                 if kept is None:
                     continue
@@ -335,9 +378,13 @@ def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:
     try:
         yield from rows
     except psycopg.errors.QueryCanceled as exc:
-        names = ", ".join(c.id for c in checks)
-        raise AuditFailed(
-            f"statement_timeout reached while running check(s) {names}: {exc.diag.message_primary}; "
-            "raise --statement-timeout or narrow with --check/--app",
-            kind="timeout",
-        ) from None
+        raise _timed_out(checks, exc) from None
+
+
+def _timed_out(checks: list[Check], exc: psycopg.errors.QueryCanceled) -> AuditFailed:
+    names = ", ".join(c.id for c in checks)
+    return AuditFailed(
+        f"statement_timeout reached while running check(s) {names}: {exc.diag.message_primary}; "
+        "raise --statement-timeout or narrow with --check/--app",
+        kind="timeout",
+    )

@@ -77,6 +77,12 @@ class Check:
     #: row to report (``row._replace(...)``) or None.
     legacy_sql: Query | Callable[[Generation], Query] | None = None
     legacy_filter: Callable[[ResultRow], ResultRow | None] | None = None
+    #: For those servers, what spares the client-side filter: ``cast_probe_sql`` (one row per
+    #: table: ``object_table``, ``cast_values``, ``undecided``) casts every value in a savepoint; when
+    #: it raises no error and every ``undecided`` is 0, ``cast_sql`` gives the same findings as
+    #: ``legacy_sql`` + ``legacy_filter`` would, validated by the server.
+    cast_sql: Query | Callable[[Generation], Query] | None = None
+    cast_probe_sql: Query | Callable[[Generation], Query] | None = None
     #: A SELECT of ``severity``, ``app_uuid`` and ``n``: how many findings the check's SQL gives per
     #: severity and app, computed without building what a listed finding carries.  Without it the
     #: runner counts the rows of ``sql`` (which prunes the unused columns of a plain SELECT, but not
@@ -99,9 +105,19 @@ class Check:
             return False
         return generation.migration >= self.min_migration
 
-    def sql_for(self, generation: Generation, legacy: bool = False) -> Query:
-        """The SELECT to run on ``generation``: ``legacy_sql`` (if any) when ``legacy``."""
-        chosen = self.legacy_sql if legacy and self.legacy_sql is not None else self.sql
+    def sql_for(self, generation: Generation, legacy: bool = False, cast: bool = False) -> Query:
+        """The SELECT to run on ``generation``: when ``legacy``, ``cast_sql`` if ``cast`` (its probe
+        passed) else ``legacy_sql`` (if any)."""
+        chosen = self.sql
+        if legacy and cast and self.cast_sql is not None:
+            chosen = self.cast_sql
+        elif legacy and self.legacy_sql is not None:
+            chosen = self.legacy_sql
+        return chosen(generation) if callable(chosen) else chosen
+
+    def cast_probe_for(self, generation: Generation) -> Query | None:
+        """The probe of ``cast_sql`` on ``generation`` (None: the check has none)."""
+        chosen = self.cast_probe_sql
         return chosen(generation) if callable(chosen) else chosen
 
     def count_sql_for(self, generation: Generation) -> Query | None:

@@ -10,6 +10,7 @@ import pytest
 from auditor.audit import open_audit
 from auditor.core.settings import Selection, Settings
 from checks.invalid_json import json_problem
+from tests.checks.test_sql_portability import portability_problems
 from tests.helpers import audit
 
 CHECK = "invalid-json"
@@ -228,3 +229,109 @@ def test_a_json_typed_column_is_read_as_text(hephy_db, server_version, column_ty
     assert [(f.object_id, f.evidence["columns"][0]["problem"]) for f in found] == [(array, "wrong type: array")]
     assert [(f["object"]["uuid"], f["evidence"]["columns"][0]["problem"]) for f in streamed] == [
         (array, "wrong type: array")]
+
+
+# Before PostgreSQL 16: the optimistic cast (auditor.audit.precast).  ``client_side`` forces
+# today's client-side filter, which the cast path must match finding for finding.
+FILTERED = frozenset({CHECK})
+WRONG_TYPES = [v for v, problem in BAD if problem.startswith("wrong type")]
+#: Values PostgreSQL parses but Python's json.loads does not: only Python may judge them.
+PYTHON_ONLY = ['{"A": ' + "[" * 1200 + "]" * 1200 + "}", '{"A": ' + "7" * 5000 + "}"]
+
+
+def _pre16_both_ways(db, checks=(CHECK,)):
+    """The forced pre-16 audit as it runs (probe first), and with the client filter forced: findings
+    and streamed lines of each, and which checks the probe left to the client."""
+    from auditor.audit.runner import client_side_checks, params_for, run_checks
+
+    with open_audit(Settings(dsn=db.dsn, grace_seconds=0), selection=Selection(include=tuple(checks)),
+                    server_version=LEGACY) as run:
+        params = params_for(run.scope, 0)
+        left = client_side_checks(run.conn, run.generation, run.checks, run.scope, params, LEGACY)
+        probed = list(run.findings())
+        streamed = _lines(run.streamed("json"))
+        forced = list(run_checks(run.conn, run.generation, run.checks, run.scope, grace_seconds=0,
+                                 server_version=LEGACY, client_side=FILTERED))
+    return left, probed, forced, streamed
+
+
+def _lines(findings):
+    """The findings' JSON report lines, as objects (the server spaces ``json_build_object``'s text
+    its own way, on 16+ too)."""
+    return sorted(json.dumps(json.loads(f.json_text()), sort_keys=True) for f in findings)
+
+
+def test_values_that_all_cast_are_validated_on_the_server(db):
+    _story_with_values(db, WRONG_TYPES + GOOD)
+    db.conn.execute("UPDATE api_build SET procfile = '[\"web\"]'")
+    left, probed, forced, streamed = _pre16_both_ways(db)
+    assert left == frozenset()
+    assert len(probed) == len(WRONG_TYPES) + 1
+    assert probed == forced and _lines(probed) == streamed == _lines(forced)
+
+
+def test_a_value_that_does_not_cast_sends_the_check_to_the_client(db):
+    _story_with_values(db, [v for v, _ in BAD] + GOOD)
+    left, probed, forced, streamed = _pre16_both_ways(db)
+    assert left == FILTERED
+    assert len(probed) == len(BAD)
+    assert probed == forced and _lines(probed) == streamed == _lines(forced)
+
+
+def test_values_only_python_refuses_are_judged_by_python(db):
+    stored = _story_with_values(db, PYTHON_ONLY + ["[]"])
+    left, probed, forced, streamed = _pre16_both_ways(db)
+    assert left == FILTERED
+    assert {f.object_id: f.evidence["columns"][0]["problem"] for f in probed} == {
+        uid: "unparsable" if value in PYTHON_ONLY else "wrong type: array" for uid, value in stored.items()}
+    assert probed == forced and _lines(probed) == streamed == _lines(forced)
+
+
+@pytest.mark.parametrize("bad", ["{", "[1]"], ids=["unparsable", "wrong-type"])
+def test_other_checks_stay_on_the_server_whatever_the_json(hephy_db, bad):
+    """Every check but invalid-json renders on the server before 16 (issue 16); invalid-json too
+    unless a value fails the cast.  Same findings and lines as the client filter gives."""
+    web = hephy_db.controller().create_app("web")
+    web.push()
+    web.orphan_config(X="1")
+    web.orphan_build()
+    hephy_db.conn.execute('UPDATE api_config SET "values" = %s WHERE uuid = %s', (bad, web.current().config))
+    from auditor.audit.runner import run_checks
+
+    checks = (CHECK, "orphan-config", "orphan-build")
+    with open_audit(Settings(dsn=hephy_db.dsn, grace_seconds=0), selection=Selection(include=checks),
+                    server_version=LEGACY) as run:
+        recorded = _statements(run.conn)
+        streamed = _lines(run.streamed("json"))
+        sent = list(recorded)
+        forced = list(run_checks(run.conn, run.generation, run.checks, run.scope, grace_seconds=0,
+                                 server_version=LEGACY, client_side=FILTERED, ordered=False))
+    assert streamed == _lines(forced) and {f.check for f in forced} == set(checks)
+    legacy = [s for s in sent if "'value', v.val" in s]  # the statement shipping every JSON value
+    rendered = [s for s in sent if '{"check": ' in s]  # the server-rendered statement
+    assert len(rendered) == 1 and all(c in rendered[0] for c in checks[1:])
+    assert [p for s in sent for p in portability_problems(s)] == []  # 9.4 SQL, the savepoint's too
+    assert any(s.startswith("SAVEPOINT") for s in sent)
+    if bad == "{":
+        assert len(legacy) == 1 and "orphan-config" not in legacy[0] and CHECK not in rendered[0]
+    else:
+        assert legacy == [] and CHECK in rendered[0]
+
+
+def _statements(conn) -> list[str]:
+    """The text of every statement ``conn`` runs from now on (a notice-free wrapper of its cursors'
+    ``execute``: the statements still run on the server)."""
+    import psycopg
+
+    sent: list[str] = []
+    for factory in ("cursor_factory", "server_cursor_factory"):
+        base = getattr(conn, factory)
+
+        class Recording(base):  # type: ignore[misc, valid-type]
+            def execute(self, query, params=None, **kwargs):
+                sent.append(query.as_string(self.connection) if isinstance(query, psycopg.sql.Composable)
+                            else str(query))
+                return super().execute(query, params, **kwargs)
+
+        setattr(conn, factory, Recording)
+    return sent

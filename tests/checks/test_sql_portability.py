@@ -109,6 +109,11 @@ def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
         variants = [(check.sql_for(generation), VERSION_SWITCHED if check.legacy_sql is not None else frozenset())]
         if check.legacy_sql is not None:
             variants.append((check.sql_for(generation, legacy=True), frozenset()))
+        if check.cast_sql is not None:  # before 16, once its probe passed; and the probe itself
+            variants.append((check.sql_for(generation, legacy=True, cast=True), frozenset()))
+            probe = check.cast_probe_for(generation)
+            assert probe is not None, check.id
+            variants.append((probe, frozenset()))
         for template, switched in variants:
             text = rendered(template, db.conn, scoped)
             one_statement(text)

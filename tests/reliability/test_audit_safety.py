@@ -71,6 +71,36 @@ def test_audit_works_on_a_hot_standby(pg_server, hephy_db, standby):
     assert on_standby == audit(hephy_db) and on_standby
 
 
+
+def _json_report(dsn: str, **run_options) -> tuple[list[str], list[str]]:
+    """Every finding of a forced pre-16 audit of ``dsn``: as objects and as the JSON report streams them."""
+    import json
+
+    def canonical(findings):
+        return sorted(json.dumps(json.loads(f.json_text()), sort_keys=True) for f in findings)
+
+    with open_audit(Settings(dsn=dsn, grace_seconds=0), server_version=150000) as run:
+        return canonical(run.findings(**run_options)), canonical(run.streamed("json"))
+
+
+def test_pre_16_json_cast_runs_on_a_hot_standby(pg_server, hephy_db, standby):
+    """The optimistic cast's savepoint, released (every value casts) or rolled back (one does not),
+    on a real hot standby: the same report as the primary's."""
+    from psycopg import conninfo
+
+    _damaged_story(hephy_db)
+    hephy_db.conn.execute("UPDATE api_build SET procfile = '[]'")
+    params = conninfo.conninfo_to_dict(standby)
+    params["dbname"] = hephy_db.name
+    standby_dsn = conninfo.make_conninfo(**params)
+    for damage in ("UPDATE api_app SET structure = '\"web\"'", "UPDATE api_config SET cpu = '{\"web\": '"):
+        hephy_db.conn.execute(damage)
+        wait_for_replay(pg_server.admin_dsn, standby)
+        found, streamed = _json_report(standby_dsn)
+        assert (found, streamed) == _json_report(hephy_db.dsn)
+        assert found == streamed and any('"invalid-json"' in line for line in found)
+
+
 def test_statement_timeout_names_the_check(hephy_db):
     _damaged_story(hephy_db)
     locker = psycopg.connect(hephy_db.dsn)
