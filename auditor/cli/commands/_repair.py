@@ -6,6 +6,7 @@ import click
 
 from auditor.core.errors import PlanRefused
 from auditor.core.settings import Settings
+from repairs.actions import ActionTable
 from repairs.executor import Outcome
 
 
@@ -42,3 +43,11 @@ def refuse_outside_allow_list(settings: Settings, names: list[str | None], what:
     if outside:
         raise PlanRefused(f"the {what} changes app(s) {', '.join(outside)}, outside the apps allow-list of "
                           f"{settings.config.source}; nothing was changed", kind="outside the allow-list")
+
+
+def not_skipped(actions: ActionTable, outcome: Outcome, already: str, unit: str) -> ActionTable:
+    """Say which apps were skipped as ``already`` done, and return the actions of the others."""
+    for skipped in outcome.skipped:
+        click.echo(f"app {skipped.app_name or skipped.app_uuid}: {already} ({skipped.actions} {unit}(s)), skipped")
+    done = {s.app_uuid for s in outcome.skipped}
+    return actions.only_apps(actions.app_uuids() - done) if done else actions

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from auditor.cli import params
-from auditor.cli.commands._repair import after_commit, confirm, refuse_outside_allow_list, warn
+from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, warn
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted
 from auditor.core.settings import Settings
 from repairs.executor import Outcome
@@ -121,11 +121,7 @@ def _report_apply(plan: Plan, plan_file: str, where: str, outcome: Outcome, rehe
         verb = "rehearsal of" if rehearse else "already applied:"
         click.echo(f"{verb} {plan_file}: every action is in effect on {where} already; nothing was changed.")
         return EXIT_OK
-    for skipped in outcome.skipped:
-        click.echo(f"app {skipped.app_name or skipped.app_uuid}: already applied ({skipped.actions} action(s)), "
-                   "skipped")
-    done = {s.app_uuid for s in outcome.skipped}
-    applied = plan.actions.only_apps(plan.actions.app_uuids() - done) if done else plan.actions
+    applied = not_skipped(plan.actions, outcome, "already applied", "action")
     changes = changes_text(applied.expected_changes())
     invariants = plan.checked_invariants()
     checks = (f"invariants verified: {outcome.releases_checked} release(s) unchanged but for planned pointers, "

@@ -12,7 +12,7 @@ from itertools import islice
 import click
 
 from auditor.cli import params
-from auditor.cli.commands._repair import after_commit, confirm, refuse_outside_allow_list, warn
+from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, warn
 from auditor.cli.default_group import DefaultCommand, DefaultGroup
 from auditor.cli.script_output import write_script
 from auditor.core.detect import Generation
@@ -118,11 +118,7 @@ def _report_undo(actions: ActionTable, what_file: str, where: str, outcome: Outc
         verb = "rehearsal of" if rehearse else "already undone:"
         click.echo(f"{verb} {what_file}: every change is taken back already on {where}; nothing was changed.")
         return EXIT_OK
-    for skipped in outcome.skipped:
-        click.echo(f"app {skipped.app_name or skipped.app_uuid}: already undone ({skipped.actions} change(s)), "
-                   "skipped")
-    done = {s.app_uuid for s in outcome.skipped}
-    undone = actions.only_apps(actions.app_uuids() - done) if done else actions
+    undone = not_skipped(actions, outcome, "already undone", "change")
     changes = changes_text(undone.expected_changes())
     what = (f"{outcome.actions} change(s) of {what_file}: {changes}; every release points at its original "
             f"row again, re-dated rows have their old created, pruned rows are back as recorded; "
