@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import pairwise
 
 import psycopg
 from psycopg import sql
@@ -104,9 +105,13 @@ class AppStory:
         not (alone) the highest version, or versions repeat."""
         if not self.releases:
             return False
-        versions = [r.version for r in self.releases]
         return (len(self.newest_tied) > 1 or self.newest is None or self.highest is None
-                or self.newest.version != self.highest.version or len(set(versions)) != len(versions))
+                or self.newest.version != self.highest.version or bool(self.repeated_versions))
+
+    @cached_property
+    def repeated_versions(self) -> list[int]:
+        """The versions more than one release holds, ascending (releases are in version order)."""
+        return sorted({a.version for a, b in pairwise(self.releases) if a.version == b.version})
 
 
 def _release_sql(generation: Generation) -> sql.Composed:

@@ -6,7 +6,6 @@ Schema: ``auditor/explain_schema.json`` (documented in docs/report-format.md).
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -65,14 +64,13 @@ def _short(rel: ReleaseRow | None) -> dict[str, Any] | None:
 
 
 def _release_order(story: AppStory) -> dict[str, Any]:
-    counted = Counter(rel.version for rel in story.releases)
     return {
         "broken": story.order_broken,
         "newest": _short(story.newest),
         "newest_tied": [rel.version for rel in story.newest_tied],
         "highest": _short(story.highest),
         "next_version": story.next_version,
-        "repeated_versions": sorted(v for v, n in counted.items() if n > 1),
+        "repeated_versions": story.repeated_versions,
     }
 
 

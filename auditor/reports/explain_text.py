@@ -303,10 +303,10 @@ def release_order_lines(story: AppStory) -> list[str]:
         returns = f"returns v{story.newest.version} (created {_when(story.newest.created)}, the newest by created)"
     if story.future_dated(story.newest.created):
         returns += "; FUTURE-DATED: every later release is dated before it"
-    uses = Counter(r.version for r in story.releases)
-    repeated = sorted(v for v, n in uses.items() if n > 1)
+    repeated = story.repeated_versions
     nexts = sorted({r.version + 1 for r in tied})
-    taken = [n for n in nexts if n in uses]
+    versions = {r.version for r in story.releases}
+    taken = [n for n in nexts if n in versions]
     if taken:
         verdict = (f"BROKEN: the next release would be v{', v'.join(map(str, nexts))}; v{taken[0]} exists, so every "
                    "config:set, push, pull and rollback fails on UNIQUE(app_id, version)")
