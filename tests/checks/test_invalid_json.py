@@ -251,7 +251,7 @@ def _pre16_both_ways(db, checks=(CHECK,)):
         probed = list(run.findings())
         streamed = _lines(run.streamed("json"))
         forced = list(run_checks(run.conn, run.generation, run.checks, run.scope, grace_seconds=0,
-                                 server_version=LEGACY, client_side=FILTERED))
+                                 server_version=LEGACY, client_side=FILTERED, narrow=False))
     return left, probed, forced, streamed
 
 
@@ -305,7 +305,7 @@ def test_other_checks_stay_on_the_server_whatever_the_json(hephy_db, bad):
         streamed = _lines(run.streamed("json"))
         sent = list(recorded)
         forced = list(run_checks(run.conn, run.generation, run.checks, run.scope, grace_seconds=0,
-                                 server_version=LEGACY, client_side=FILTERED, ordered=False))
+                                 server_version=LEGACY, client_side=FILTERED, ordered=False, narrow=False))
     assert streamed == _lines(forced) and {f.check for f in forced} == set(checks)
     legacy = [s for s in sent if "'value', v.val" in s]  # the statement shipping every JSON value
     rendered = [s for s in sent if '{"check": ' in s]  # the server-rendered statement
