@@ -72,12 +72,15 @@ def refused_rows(conn: psycopg.Connection, cast: sql.Composed, ship: sql.Compose
         lo, hi, known = pending.pop()
         if not known and _casts(conn, cast, bounds(lo, hi)):
             continue
-        values = conn.execute(ship, bounds(lo, hi, leaf_values=LEAF_VALUES + 1)).fetchall()
-        rows = {object_id for object_id, _ in values}
-        if len(rows) == 1:
-            found += rows
+        if lo == hi:  # one uuid, one row: the cast refused its values
+            found.append(str(uuid.UUID(int=lo)))
             continue
-        if len(values) <= LEAF_VALUES:
+        values = conn.execute(ship, bounds(lo, hi, leaf_values=LEAF_VALUES + 1)).fetchall()
+        if len(values) <= LEAF_VALUES:  # every value of the range
+            rows = {object_id for object_id, _ in values}
+            if len(rows) == 1:  # the cast refused this row's values
+                found += rows
+                continue
             refused = sorted({object_id for object_id, value in values if judge(value)})
             if refused and _casts(conn, cast, bounds(lo, hi, cast_excluded=refused)):
                 found += refused
