@@ -240,18 +240,25 @@ def _union(generation: Generation, mode: str) -> Query:
 # (sys.get_int_max_str_digits) and on nesting deeper than the recursion limit (~1,000).  A value that
 # might be either (a run of 255 digits in a long value, or 500 brackets: PostgreSQL's regex counts
 # only up to 255) is left to Python: the probe reports it and the check runs on the client.
-_UNDECIDED = (r"(length(v.val) > 4300 AND v.val ~ '[0-9]{255}')"
-              r" OR (length(v.val) >= 500 AND length(v.val) - length(translate(v.val, '[{', '')) >= 500)")
+_UNDECIDED = (r"(octet_length(v.val) > 4300 AND length(v.val) > 4300 AND v.val ~ '[0-9]{255}')"
+              r" OR (octet_length(v.val) >= 500 AND length(v.val) >= 500"
+              r" AND length(v.val) - length(translate(v.val, '[{', '')) >= 500)")
+# (``octet_length`` first: it reads the header, ``length`` counts characters.)
 
 # One row per table: how many candidate values were cast (every one, or the statement raises
-# invalid_text_representation) and how many only Python can judge.
-_PROBE = """
-SELECT {table}::text AS object_table, count(json_typeof(v.val::json)) AS cast_values, count(CASE WHEN {undecided} THEN 1 END) AS undecided
-FROM (SELECT {columns} FROM {name} WHERE {scope}) AS x
-CROSS JOIN LATERAL (VALUES {values}) AS v(ord, col, val)
-CROSS JOIN LATERAL (SELECT {utf8} AS utf8) AS enc
-WHERE v.val <> '{{}}' AND enc.utf8
-"""
+# invalid_text_representation) and how many only Python can judge.  Each column inline, no LATERAL
+# per row (which cost more than the casts).
+_PROBE = "SELECT {table}::text AS object_table, {cast_values} AS cast_values, {undecided} AS undecided FROM {name} AS t WHERE {scope}"
+_CANDIDATE = "v.val IS NOT NULL AND v.val <> '{}' AND {utf8}"
+_CAST_VALUE = "CASE WHEN {candidate} THEN (json_typeof(v.val::json) IS NOT NULL)::int ELSE 0 END"
+_UNDECIDED_VALUE = "CASE WHEN {candidate} AND ({undecided}) THEN 1 ELSE 0 END"
+
+
+def _per_value_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> sql.Composed:
+    """SQL: the sum over the table's rows ``t`` of ``template`` (about ``v.val``) for each column."""
+    expanded = _expand(template.replace("{candidate}", _CANDIDATE), sql_ascii)
+    per_row = sql.SQL(" + ").join(_on(expanded, sql.SQL("{}::text").format(sql.Identifier("t", c))) for c in columns)
+    return sql.SQL("coalesce(sum({}), 0)").format(per_row)
 
 
 def cast_probe_sql(generation: Generation) -> Query:
@@ -266,8 +273,8 @@ def cast_probe_sql(generation: Generation) -> Query:
         template = _PROBE.replace("{scope}", "{app_scope}") if table.name == "api_app" else _PROBE
         selects.append(Query(template, {
             "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
-            "columns": sql.SQL(", ").join(map(sql.Identifier, columns)), "values": _values(columns),
-            "undecided": sql.SQL(_UNDECIDED), "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
+            "cast_values": _per_value_sum(_CAST_VALUE, columns, sql_ascii),
+            "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
         }))
     return union_all(selects)
 
