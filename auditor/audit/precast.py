@@ -49,16 +49,15 @@ _LAST_UUID = (1 << 128) - 1
 LEAF_VALUES = 2000
 
 
-
 def refused_rows(conn: psycopg.Connection, cast: sql.Composed, ship: sql.Composed, params: Mapping[str, object],
                  judge: Callable[[str], bool]) -> list[str]:
     """The uuids (text) of the rows with a value the cast refuses, found by bisecting the uuid space.
 
-    ``cast`` and ``ship`` are a table's :class:`~auditor.core.catalogue.CastRange` queries.  A range whose values all cast (a probe in
-    the savepoint) holds none; of two halves of a range that holds one, the upper holds one when the
+    ``cast`` and ``ship`` are a table's :class:`~auditor.core.catalogue.CastRange` queries.  A range
+    whose values all cast (a probe in the savepoint) holds none; of two halves of a range that holds one, the upper holds one when the
     lower casts (no probe).  A range of at most :data:`LEAF_VALUES` values is parsed here, and the rows
     ``judge`` refuses are taken once the rest of the range casts (else the range is split further:
-    only a range of one row is taken without a cast that vouches for the rest).  A row ``judge``
+    only a range of one row, or of one uuid, is taken without a cast that vouches for the rest).  A row ``judge``
     refuses but the cast takes (a value only Python refuses) may be among them: the client judges
     those anyway.  Savepoints and SELECTs only: works on a hot standby."""
     def bounds(lo: int, hi: int, **more: object) -> dict[str, object]:
