@@ -15,12 +15,11 @@ from typing import Any
 from tabulate import tabulate
 
 from auditor.audit.story import AppStory, Latest, ReleaseRow, RowUse
+from auditor.core.catalogue import REPAIRS
 from auditor.core.controller import wrong_sentence
 from auditor.core.findings import SEVERITIES, Counted, Finding
 from auditor.core.text import escape
 from auditor.reports.explain_doc import explain_document
-from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
-from repairs.model import REPAIRS
 
 _LISTED_VERSIONS = 6
 #: Releases either side of the live one that the collapsed history always shows.
@@ -408,6 +407,9 @@ def render(story: AppStory, findings: list[Finding], generation_label: str, *,
 
 def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:
     """The explanation as JSON, SVG or HTML."""
+    # The pictures' templates (jinja2) are imported for SVG and HTML only: the text starts faster.
+    from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
+
     docs = [json.loads(f.json_text()) for f in findings]
     steps = _next_steps(story.name, findings)
     if fmt == "json":
