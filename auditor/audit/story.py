@@ -90,9 +90,15 @@ class AppStory:
         """The release with the highest version (the last in version order)."""
         return self.releases[-1] if self.releases else None
 
+    @property
+    def future_after(self) -> datetime | None:
+        """now() + skew: a moment after it was written by a clock ahead of the database's."""
+        return None if self.now is None else self.now + timedelta(seconds=self.skew_seconds)
+
     def future_dated(self, moment: datetime) -> bool:
         """Whether ``moment`` lies after now() + skew (written by a clock ahead of the database's)."""
-        return self.now is not None and moment > self.now + timedelta(seconds=self.skew_seconds)
+        after = self.future_after
+        return after is not None and moment > after
 
     @property
     def next_version(self) -> int | None:
