@@ -73,3 +73,11 @@ def test_a_mistyped_command_is_offered_the_closest_names_before_any_is_imported(
     assert done.returncode == 3
     assert ("controller-audit: bad usage: No such command 'chek'. (Did you mean one of: 'check', 'checks'?) "
             "(see: controller-audit --help)") in done.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_check_imports_the_pictures_templates_only_for_html(hephy_db, tmp_path, fmt):
+    story(hephy_db.controller())
+    done, names = _imported(["check", "--dsn", hephy_db.dsn, "--format", fmt, "--fail-on", "never"], str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert names.isdisjoint(NOT_AT_START), sorted(names & set(NOT_AT_START))

@@ -21,7 +21,6 @@ from auditor.core.errors import AuditorError, BadInput
 from auditor.core.fileio import atomic_open, atomic_write, check_output, is_stdout, read_existing
 from auditor.core.messages import failure_line
 from auditor.core.settings import OPTION_BY_NAME, Settings
-from auditor.reports.picture.report_page import write_html
 from auditor.reports.progress import Progress
 from auditor.reports.report import Report, database_facts, report_file_mode
 from auditor.reports.report_json import write_json
@@ -104,6 +103,9 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
                     streamed = report.screen(progress.track(run.streamed(shape, listing=listing,
                                                                          hidden=report.hidden)))
                     if fmt == "html":
+                        # the page's templates (jinja2) are imported for HTML alone
+                        from auditor.reports.picture.report_page import write_html
+
                         write_html(out, report, streamed, audit=run)
                     else:
                         (write_json if fmt == "json" else write_prometheus)(out, report, streamed)
