@@ -7,6 +7,7 @@ Every query is scoped to the one app through indexed columns (``app_id``, ``conf
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -205,9 +206,9 @@ def app_story(conn: psycopg.Connection, generation: Generation, name: str,
     if row is None:
         raise unknown_app(conn, [name])
     app_uuid, now = row
-    # Both statements are sent at once (pipeline mode): the server reads the configs and builds
-    # while the releases are turned into objects here.
-    with conn.pipeline():
+    # Both statements are sent at once (pipeline mode, libpq 14 and later): the server reads the
+    # configs and builds while the releases are turned into objects here.
+    with conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext():
         release_rows = conn.execute(_release_sql(generation), (app_uuid,))
         use_rows = conn.execute(_uses_sql(), {"app": app_uuid})
         releases = [ReleaseRow(*r) for r in release_rows.fetchall()]
