@@ -76,8 +76,9 @@ def test_a_mistyped_command_is_offered_the_closest_names_before_any_is_imported(
 
 
 @pytest.mark.parametrize("fmt", ["json", "table"])
-def test_check_imports_the_pictures_templates_only_for_html(hephy_db, tmp_path, fmt):
+def test_check_imports_the_pictures_templates_only_for_html_and_tabulate_for_tables(hephy_db, tmp_path, fmt):
     story(hephy_db.controller())
     done, names = _imported(["check", "--dsn", hephy_db.dsn, "--format", fmt, "--fail-on", "never"], str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert names.isdisjoint(NOT_AT_START), sorted(names & set(NOT_AT_START))
+    assert ("tabulate" in names) == (fmt == "table")  # the table's library, for the table alone

@@ -26,7 +26,6 @@ from auditor.reports.report import Report, database_facts, report_file_mode
 from auditor.reports.report_json import write_json
 from auditor.reports.report_nagios import unknown_line, write_nagios
 from auditor.reports.report_prometheus import failure_text, metric_labels, write_prometheus
-from auditor.reports.report_table import write_table
 
 #: What the server renders for each format (``None``: ordered :class:`Finding` objects, for
 #: the table's severity and app groups and the Nagios details, most severe first).
@@ -98,7 +97,12 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
                 shape = SHAPES[fmt]
                 if shape is None:
                     findings = report.screen(progress.track(run.findings(listing=listing, hidden=report.hidden)))
-                    (write_table if fmt == "table" else write_nagios)(out, report, findings)
+                    if fmt == "table":
+                        from auditor.reports.report_table import write_table  # tabulate: for tables alone
+
+                        write_table(out, report, findings)
+                    else:
+                        write_nagios(out, report, findings)
                 else:
                     streamed = report.screen(progress.track(run.streamed(shape, listing=listing,
                                                                          hidden=report.hidden)))
