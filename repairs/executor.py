@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from auditor.core.connection import DEFAULT_WORK_MEM, connect, set_timeouts
+from auditor.core.connection import connect, set_timeouts
 from auditor.core.detect import Generation, detect
 from auditor.core.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
 from auditor.core.settings import Settings
@@ -234,10 +234,7 @@ class RepairSession:
                  rehearse: bool, recorder: Recorder | None, progress: Progress) -> Outcome | tuple[int, int, list]:
         """Everything up to COMMIT; an :class:`Outcome` when every action is already in effect."""
         conn = self.conn
-        # work_mem as the audit's: the checks hash the plan against whole tables; in the server's
-        # default 4 MB every hash join and aggregate of a 250k-action plan spills to disk.
-        conn.execute("SELECT set_config('lock_timeout', %s, true), set_config('work_mem', %s, true)",
-                     (self.lock_timeout, DEFAULT_WORK_MEM))
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (self.lock_timeout,))
         pin_settings(conn)
         progress(f"loading {len(actions):,} action(s)")
         for stmt in statements.setup:
@@ -248,7 +245,6 @@ class RepairSession:
         progress("locking the rows")
         for stmt in statements.locks:
             conn.execute(stmt)
-        conn.execute(statements.analyze_seen)
         progress("checking every action against the database")
         stale_query = statements.stale if self.what == "plan" else statements.stale_undo
         stale = conn.execute(stale_query).fetchall()

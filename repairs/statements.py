@@ -121,11 +121,6 @@ class Statements:
         return [statement("ANALYZE ca_plan"), statement("ANALYZE ca_expect")]
 
     @cached_property
-    def analyze_seen(self) -> Statement:
-        """Statistics of ``ca_seen`` once the locks filled it (the stale check joins it twice)."""
-        return statement("ANALYZE ca_seen")
-
-    @cached_property
     def locks(self) -> list[Statement]:
         """``SELECT ... FOR NO KEY UPDATE`` every row the plan reads or changes (set-based, one
         per table), keeping each row's fingerprint as locked in ``ca_seen`` (computed once per row).
