@@ -15,7 +15,7 @@ from itertools import pairwise
 import psycopg
 from psycopg import sql
 
-from auditor.audit.apps import unknown_app
+from auditor.audit.apps import app_uuids, unknown_app
 from auditor.core.detect import Generation
 from auditor.core.settings import DEFAULT_SKEW_SECONDS
 
@@ -168,6 +168,8 @@ def app_story(conn: psycopg.Connection, generation: Generation, name: str,
     did not fail (``release_set.filter(failed=False).latest()``), not the highest version.
     """
     row = conn.execute("SELECT uuid::text, now() FROM api_app WHERE id = %s", (name,)).fetchone()
+    if row is None and (shown := app_uuids(conn, [name]).get(name)) is not None:
+        row = conn.execute("SELECT %s::text, now()", (shown,)).fetchone()  # SQL_ASCII: the name as shown
     if row is None:
         raise unknown_app(conn, [name])
     app_uuid, now = row
