@@ -4,11 +4,17 @@ Each round clones the source database twice (``CREATE DATABASE ... TEMPLATE``): 
 and applies ``unshare`` on one clone, the hand-written floor runs on the other; the rounds
 run back to back in one sitting and the table reports the median of each (and their spread):
 the median ratio, not the best run's.
+
+Alone, on any server (a database of its own is generated, measured and dropped)::
+
+    python -m bench.repair --dsn ADMIN_DSN [--releases 250k] [--runs 3] [--migration 28] [--seed 1]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,9 +25,9 @@ import psycopg
 from psycopg import sql
 
 from auditor.core.detect import detect
-from bench.generate import Spec, generate
+from bench.generate import NEWEST, Spec, generate, parse_count
 from bench.measure import NOT_AVAILABLE, cli_failure, cli_has, fmt_ratio, median_spread, run_cli
-from bench.server import BenchServer
+from bench.server import BenchServer, attach
 
 _SHARED_SQL = """
 SELECT (SELECT count(*) FROM (SELECT config_id FROM api_release GROUP BY config_id HAVING count(*) > 1) c)
@@ -155,3 +161,25 @@ def repair_on_smaller(server: BenchServer, cells: dict[str, str], releases: int,
         measure_repair(server, name, cells, runs, timeout, note=f" (on a {releases:,}-release database)")
     finally:
         server.server.drop_database(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The repair's rows of the benchmark alone, on the server ``--dsn`` (an admin DSN)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.repair", description=main.__doc__)
+    parser.add_argument("--dsn", required=True, help="a DSN of the server (a role that may create databases)")
+    parser.add_argument("--releases", type=parse_count, default=250_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--migration", type=int, default=NEWEST)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--statement-timeout", default="1h")
+    args = parser.parse_args(argv)
+    cells: dict[str, str] = {}
+    repair_on_smaller(attach(args.dsn), cells, args.releases, args.migration, args.seed, args.runs,
+                      args.statement_timeout, lambda line: print(line, file=sys.stderr, flush=True))
+    for key in ("shared", "plan", "apply", "raw_repair", "repair_ratio"):
+        print(f"{key}: {cells.get(key, '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,7 @@ from repairs.actions import ActionTable
 from repairs.identity import Identity
 from repairs.invariants import derive
 from repairs.model import POINTER, Invariants, Refusal
-from repairs.sealed import read_sealed, write_sealed
+from repairs.sealed import gc_paused, read_sealed, write_sealed
 
 FORMAT = "controller-audit-plan"
 #: 2: actions as compact rows (:mod:`repairs.actions`) instead of one object each.
@@ -82,6 +82,11 @@ class Plan:
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read and verify a plan file (see :func:`repairs.sealed.read_sealed` for the refusals)."""
+    with gc_paused():
+        return _load_plan(path)
+
+
+def _load_plan(path: str | os.PathLike[str]) -> Plan:
     doc = read_sealed(path, FORMAT, FORMAT_VERSION)
     if doc["format_version"] < FORMAT_VERSION:
         raise PlanRefused(f"{path} is plan format version {doc['format_version']}, written by an older "

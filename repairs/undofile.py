@@ -34,7 +34,7 @@ from repairs.actions import ActionRow, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
 from repairs.model import POINTER
-from repairs.sealed import dump, read_sealed, write_sealed_parts
+from repairs.sealed import dump, gc_paused, read_sealed, write_sealed_parts
 
 FORMAT = "controller-audit-undo"
 #: 2: copies as compact rows, their post-image fingerprints as one array.
@@ -202,6 +202,11 @@ class UndoFile:
 
 def load_undo(path: str | os.PathLike[str]) -> UndoFile:
     """Read and verify an undo file (versions 1 to :data:`FORMAT_VERSION`)."""
+    with gc_paused():
+        return _load_undo(path)
+
+
+def _load_undo(path: str | os.PathLike[str]) -> UndoFile:
     doc = read_sealed(path, FORMAT, FORMAT_VERSION)
     sealed = doc["checksum"]
     try:

@@ -147,6 +147,18 @@ def test_harness_end_to_end(pg_server, tmp_path, capsys) -> None:
     assert left == 0
 
 
+def test_repair_alone_on_a_server(pg_server, capsys) -> None:
+    from bench import repair
+    with psycopg.connect(pg_server.admin_dsn) as conn:
+        databases = conn.execute("SELECT count(*) FROM pg_database").fetchone()[0]
+    assert repair.main(["--dsn", pg_server.admin_dsn, "--releases", "300", "--runs", "1"]) == 0
+    cell = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert "(on a 300-release database)" in cell["shared"]
+    assert cell["apply"].endswith("s") and cell["repair_ratio"].endswith("x"), cell
+    with psycopg.connect(pg_server.admin_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database").fetchone()[0] == databases
+
+
 def test_bench_server_answers_on_the_socket_and_over_tcp() -> None:
     bench = start_bench_server()
     try:
