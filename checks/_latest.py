@@ -29,12 +29,13 @@ WITH bad AS (
            l.uuid AS live_uuid, l.version AS live_version, l.created AS live_created,
            l.{kind}_id AS live_row, lr.created AS live_row_created,
            lr.app_id AS live_row_app,
-           CASE WHEN u.uuid IS NULL THEN 'orphan'
+           CASE WHEN coalesce(u.releases, 0) = 0 THEN 'orphan'
                 WHEN u.ok_releases = 0 THEN 'failed-release'
                 ELSE 'rollback' END AS cause
     FROM {latest} lx
     JOIN live l ON l.app_id = lx.app_id AND NOT l.ambiguous
-    LEFT JOIN {use} u ON u.uuid = lx.uuid
+    LEFT JOIN (SELECT n.uuid, sum(n.releases) AS releases, sum(n.ok_releases) AS ok_releases
+               FROM {use} n JOIN {latest} nx ON nx.uuid = n.uuid GROUP BY n.uuid) u ON u.uuid = lx.uuid
     LEFT JOIN {rows} lr ON lr.uuid = l.{kind}_id
     WHERE l.{kind}_id IS DISTINCT FROM lx.uuid
       AND lr.created IS DISTINCT FROM lx.created

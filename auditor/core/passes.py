@@ -60,13 +60,20 @@ _RELEASES_NEVER_FAILED = """
     FROM api_release r WHERE {scope}"""
 
 
-#: How many releases use each config (build): the one GROUP BY every sharing/orphan check reads.
-#: Its placeholders are constant column names and conditions.
+#: Each config (build) with the releases pointing at it: the scoped releases grouped by (row, app)
+#: once (a hash aggregate, as many groups as rows), fully joined with the scoped rows: one line per
+#: row nothing uses (``releases`` 0: an orphan), per row and app of its users (almost always one:
+#: its own app; ``user_app`` differs from the row's ``app_id`` for a cross-app use) and per id used
+#: that is not a row in scope (``present`` false: dangling, or under ``--app`` another app's row).  The
+#: orphan, dangling, cross-app and latest checks all read it: no other join of the releases with
+#: the configs (builds).  Its placeholders are constant pass and column names.
 _USE = """
-    SELECT {pointer} AS uuid, count(*) AS releases,
-           sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
-           min(version) AS first_version, max(version) AS last_version
-    FROM rel WHERE {where} GROUP BY {pointer}"""
+    SELECT coalesce(c.uuid, u.row_id) AS uuid, c.uuid IS NOT NULL AS present, c.app_id, c.created,
+           u.app_id AS user_app, coalesce(u.releases, 0) AS releases, coalesce(u.ok_releases, 0) AS ok_releases
+    FROM {rows} c
+    FULL JOIN (SELECT {pointer} AS row_id, app_id, count(*) AS releases,
+                      count(CASE WHEN failed THEN NULL ELSE 1 END) AS ok_releases
+               FROM rel WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
 
 #: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.
 _LATEST = """
@@ -113,8 +120,10 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             ORDER BY app_id, version DESC, uuid DESC"""),
             ("rel_pos",),
         ),
-        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "where": text("true")}), ("rel",)),
-        Pass("build_use", Query(_USE, {"pointer": text("build_id"), "where": text("build_id IS NOT NULL")}), ("rel",)),
+        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true")}),
+             ("rel", "cfg")),
+        Pass("build_use", Query(_USE, {"pointer": text("build_id"), "rows": text("bld"),
+                                       "where": text("build_id IS NOT NULL")}), ("rel", "bld")),
         Pass("latest_cfg", Query(_LATEST, {"rows": text("cfg")}), ("cfg",)),
         Pass("latest_bld", Query(_LATEST, {"rows": text("bld")}), ("bld",)),
         Pass(
@@ -141,16 +150,19 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
-            # cross-app reference or a dangling one.  One hash anti-join each; only these few
-            # releases are ever looked up in the base tables.
+            # cross-app reference or a dangling one.  Read from the use passes (the few lines whose
+            # users are not the row's app: two hashed subplans), so the releases are only probed against two small hashes;
+            # only these few releases are ever looked up in the base tables.
             "foreign_rel",
             Query("""
             SELECT r.* FROM rel r
-            WHERE NOT EXISTS (SELECT 1 FROM cfg o WHERE o.uuid = r.config_id AND o.app_id = r.app_id)
-               OR (r.build_id IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM bld o WHERE o.uuid = r.build_id AND o.app_id = r.app_id))
+            WHERE r.config_id IS NULL OR r.app_id IS NULL
+               OR (r.config_id, r.app_id) IN (SELECT u.uuid, u.user_app FROM config_use u
+                                              WHERE u.user_app IS DISTINCT FROM u.app_id)
+               OR (r.build_id, r.app_id) IN (SELECT u.uuid, u.user_app FROM build_use u
+                                             WHERE u.user_app IS DISTINCT FROM u.app_id)
             OFFSET 0"""),
-            ("rel", "cfg", "bld"),
+            ("rel", "config_use", "build_use"),
         ),
         Pass(
             # Cross-app uses, one row per (config or build, release of another app): the
