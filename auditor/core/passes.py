@@ -75,12 +75,14 @@ _USE = """
                       count(CASE WHEN failed THEN NULL ELSE 1 END) AS ok_releases
                FROM rel WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
 
-#: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.
+#: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.  One
+#: sort: ``ties`` counts the first row's peers in ``created`` order (the default frame ends at the
+#: current row's last peer), which is every row of the app at its newest ``created``.
 _LATEST = """
     SELECT app_id, uuid, created, ties FROM (
         SELECT app_id, uuid, created,
                row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
-               count(*) OVER (PARTITION BY app_id, created) AS ties
+               count(*) OVER (PARTITION BY app_id ORDER BY created DESC) AS ties
         FROM {rows}) s
     WHERE rn = 1"""
 
