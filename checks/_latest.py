@@ -46,7 +46,10 @@ WITH bad AS (
            array_to_json((array_agg(json_build_object('uuid', r.uuid, 'version', r.version,
                                                       'failed', r.failed, 'created', r.created)
                                     ORDER BY r.version, r.created))[1:100]) AS related
-    FROM rel r JOIN bad b ON b.uuid = r.{kind}_id
+    -- The few flagged rows' users, by the release table's {kind}_id index (not a scan of every
+    -- release), in scope as the rel pass is.
+    FROM (SELECT o.uuid, o.version, o.created, o.{kind}_id, {failed} AS failed
+          FROM api_release o WHERE {scope} AND o.{kind}_id IN (SELECT b.uuid FROM bad b)) r
     GROUP BY r.{kind}_id
 )
 SELECT {severity} AS severity,
@@ -119,11 +122,12 @@ def latest_sql(kind: str, generation: Generation) -> Query:
         "table_name": sql.Literal(parts["table"]), "severity": sql.Literal(severity),
         "consequence": text(effect_text), "effect": sql.Literal(effect),
         "future": future_dated("lx.created"), "in_flight": in_flight("lx.created"),
+        "failed": text("o.failed" if generation.has_failed else "false"),
     })
 
 
 def latest_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the latest-not-live SELECT reads."""
     if kind == "config":
-        return ("latest_cfg", "live", "config_use", "rel", "apps", "cfg")
-    return ("latest_bld", "live", "build_use", "rel", "apps", "bld")
+        return ("latest_cfg", "live", "config_use", "apps", "cfg")
+    return ("latest_bld", "live", "build_use", "apps", "bld")
