@@ -101,9 +101,10 @@ def future_dated(column: str) -> sql.Composed:
 
 def passes_for(generation: Generation) -> dict[str, Pass]:
     """Every shared pass, written for this generation's columns."""
+    releases = _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED
     defs = [
         Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
-        Pass("rel", Query(_RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED)),
+        Pass("rel", Query(releases)),
         Pass("cfg", Query("SELECT uuid, app_id, created FROM api_config WHERE {scope}")),
         Pass("bld", Query("SELECT uuid, app_id, created FROM api_build WHERE {scope}")),
         Pass(
@@ -152,19 +153,27 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
-            # cross-app reference or a dangling one.  Read from the use passes (the few lines whose
-            # users are not the row's app: two hashed subplans), so the releases are only probed against two small hashes;
-            # only these few releases are ever looked up in the base tables.
+            # cross-app reference or a dangling one.  The use passes have already found them (the
+            # few lines whose users are not the row's app): only those releases are read, from
+            # the release table (semi-joins; a test per release in scope against a hashed subquery
+            # is planned as a rescan per release when the server cannot tell the subquery is small).
+            # A release without a config or an app (constraints dropped) is read only when the
+            # use pass saw one.
             "foreign_rel",
             Query("""
-            SELECT r.* FROM rel r
-            WHERE r.config_id IS NULL OR r.app_id IS NULL
-               OR (r.config_id, r.app_id) IN (SELECT u.uuid, u.user_app FROM config_use u
+            SELECT o.* FROM ({releases}) o
+            WHERE (o.config_id, o.app_id) IN (SELECT u.uuid, u.user_app FROM config_use u
                                               WHERE u.user_app IS DISTINCT FROM u.app_id)
-               OR (r.build_id, r.app_id) IN (SELECT u.uuid, u.user_app FROM build_use u
+            UNION
+            SELECT o.* FROM ({releases}) o
+            WHERE (o.build_id, o.app_id) IN (SELECT u.uuid, u.user_app FROM build_use u
                                              WHERE u.user_app IS DISTINCT FROM u.app_id)
-            OFFSET 0"""),
-            ("rel", "config_use", "build_use"),
+            UNION
+            SELECT o.* FROM ({releases}) o
+            WHERE (o.config_id IS NULL OR o.app_id IS NULL)
+              AND EXISTS (SELECT 1 FROM config_use u WHERE u.uuid IS NULL OR (u.user_app IS NULL AND u.releases > 0))
+            """, {"releases": Query(releases)}),
+            ("config_use", "build_use"),
         ),
         Pass(
             # Cross-app uses, one row per (config or build, release of another app): the
