@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Every repair, in the order that makes them compose: release-order first re-dates releases,
-#: which can change which release is live; unshare dates copies before their releases;
-#: restore-latest makes the live release's rows the newest.
-REPAIRS: tuple[str, ...] = ("prune-orphans", "release-order", "unshare", "restore-latest")
+# Every repair, in the order that makes them compose: defined with the checks that name them.
+from auditor.core.catalogue import REPAIRS as REPAIRS
+
 #: What ``plan`` runs without ``--repair``.  ``release-order`` is opt-in: it re-dates releases,
 #: which may change which release the controller considers live.
 DEFAULT_REPAIRS: tuple[str, ...] = ("prune-orphans", "unshare", "restore-latest")

@@ -19,7 +19,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from auditor.audit.apps import unknown_app
+from auditor.audit.apps import app_uuids, unknown_app
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput
 
@@ -155,10 +155,9 @@ _FOREIGN_RELEASES = """
 def app_blast_radius(conn: psycopg.Connection, generation: Generation, name: str,
                      limit: int = DEFAULT_LIMIT, allowed: tuple[str, ...] = ()) -> BlastRadius:
     """Deleting app ``name``: its rows in every child table, and other apps' releases on its configs/builds."""
-    found = conn.execute("SELECT uuid::text FROM api_app WHERE id = %s", (name,)).fetchone()
-    if found is None:
+    app_uuid = app_uuids(conn, [name]).get(name)
+    if app_uuid is None:
         raise unknown_app(conn, [name], allowed)
-    app_uuid = found[0]
     radius = BlastRadius("app", name, name, counts={"api_app": 1})
     present = {r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname = ANY(%s::text[]) "

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import args_row
 
-from auditor.audit.apps import unknown_app
+from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.precast import casts_cleanly
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
@@ -54,8 +54,7 @@ def resolve_scope(conn: psycopg.Connection, names: Iterable[str], allowed: Itera
     wanted = tuple(dict.fromkeys(names))
     if not wanted:
         return Scope()
-    rows = conn.execute("SELECT id, uuid::text FROM api_app WHERE id = ANY(%s)", (list(wanted),)).fetchall()
-    found = {name: uid for name, uid in rows}
+    found = app_uuids(conn, wanted)
     missing = [n for n in wanted if n not in found]
     if missing:
         raise unknown_app(conn, missing, allowed)

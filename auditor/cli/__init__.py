@@ -2,7 +2,8 @@
 
 One convention for every command (docs/cli.md, "Conventions"):
 
-* it is registered here, explicitly, in :data:`COMMANDS` (no package scan);
+* it is registered here, explicitly, in :data:`COMMANDS` (no package scan), by the module that
+  defines it: the module is imported only when the command runs (:mod:`auditor.cli.lazy_group`);
 * its options are defined once, in :mod:`auditor.cli.params`; the ones that are settings reach it
   as one :class:`~auditor.core.settings.Settings` object, its first parameter;
 * it returns its exit code (an ``int``, the constants of :mod:`auditor.core.errors`) and never
@@ -22,8 +23,8 @@ import click
 import psycopg
 
 from auditor import __version__
-from auditor.cli.commands import apply, baseline, blast_radius, check, checks, demo, explain, info, plan, undo
 from auditor.cli.default_group import DefaultCommand
+from auditor.cli.lazy_group import LazyCommand, LazyGroup
 from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError
 from auditor.core.messages import error_line, failure_line
 from auditor.core.text import escape_block
@@ -49,7 +50,7 @@ def _show_click_error(exc: click.ClickException) -> None:
     exc.show()
 
 
-class AuditorGroup(click.Group):
+class AuditorGroup(LazyGroup):
     """The root group: runs a command, exits with the code it returns, and maps every expected
     failure to one redacted line and its exit code."""
 
@@ -93,12 +94,26 @@ def cli() -> None:
     """
 
 
-#: Every command the tool has (``--help`` lists them by name).
-COMMANDS: tuple[click.Command, ...] = (
-    info.info, checks.checks, check.check, baseline.baseline, explain.explain, blast_radius.blast_radius,
-    plan.plan, apply.apply, undo.undo, demo.demo,
-)
-for _command in COMMANDS:
-    cli.add_command(_command)
+def _command(name: str, summary: str) -> tuple[str, LazyCommand]:
+    module = name.replace("-", "_")
+    return name, LazyCommand(f"auditor.cli.commands.{module}", module, summary)
+
+
+#: Every command the tool has, by name (``--help`` lists them from these summaries, the first
+#: paragraph of each command's help; a command's module is imported when it runs).
+COMMANDS: dict[str, LazyCommand] = dict((
+    _command("info", "Show the server, the schema generation and the table sizes."),
+    _command("checks", "List the checks (id, severity, title, repair); with ID, explain that check in full."),
+    _command("check", "Audit the database and report the findings."),
+    _command("baseline", "Accept known damage so that `check --baseline FILE` reports only new findings."),
+    _command("explain", "Explain one app: releases, shared and orphan rows, latest(), findings, and the fix."),
+    _command("blast-radius", "What deleting a config, build (by uuid) or app (by name) through the controller "
+                             "would delete."),
+    _command("plan", "Plan repairs into a file: read-only, writes nothing to the database."),
+    _command("apply", "Apply a plan in one verified transaction, writing an undo file before COMMIT."),
+    _command("undo", "Take an applied plan back from the undo file apply wrote."),
+    _command("demo", "Build a damaged controller database and walk through audit and repair."),
+))
+cli.lazy = COMMANDS
 
 main = cli

@@ -18,6 +18,12 @@ from auditor.core.detect import Generation
 from auditor.core.findings import SEVERITIES
 from auditor.core.query import Query
 
+#: Every repair a check may name (:attr:`Check.repair`), in the order that makes them compose:
+#: release-order first re-dates releases, which can change which release is live; unshare dates
+#: copies before their releases; restore-latest makes the live release's rows the newest.
+#: (:mod:`repairs.model` plans them; the command line and the reports name them without it.)
+REPAIRS: tuple[str, ...] = ("prune-orphans", "release-order", "unshare", "restore-latest")
+
 #: The columns, in order, every check's SELECT returns.
 RESULT_COLUMNS: tuple[str, ...] = (
     "severity",  # text: critical | warning | info (a check may escalate per row)

@@ -8,19 +8,17 @@ import json
 import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tabulate import tabulate
 
 from auditor.audit.story import AppStory, Latest, ReleaseRow, RowUse
+from auditor.core.catalogue import REPAIRS
 from auditor.core.controller import wrong_sentence
 from auditor.core.findings import SEVERITIES, Counted, Finding
 from auditor.core.text import escape
 from auditor.reports.explain_doc import explain_document
-from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
-from repairs.model import REPAIRS
 
 _LISTED_VERSIONS = 6
 #: Releases either side of the live one that the collapsed history always shows.
@@ -69,20 +67,34 @@ def _release_notes(story: AppStory, rel: ReleaseRow) -> list[str]:
     return notes
 
 
-def _noted(story: AppStory, rel: ReleaseRow, pinned: set[str]) -> bool:
+class _Noted:
     """Whether :func:`_release_notes` has a note beyond sharing inside the app (LIVE, LIVE?,
     release_set.latest(), FUTURE-DATED, a row of another app, cross-app, latest()), without
-    writing the notes (most releases of a long history have none)."""
-    if rel.uuid in pinned or story.future_dated(rel.created):
-        return True  # the live, tied and newest releases are pinned
-    for kind, uses, uid in (("config", story.configs, rel.config), ("build", story.builds, rel.build)):
-        if not uid:
-            continue
-        use = uses.get(uid)
-        today = story.latest[kind].today
-        if use is None or use.foreign_apps or (today is not None and today.uuid == uid):
+    writing the notes (most releases of a long history have none): what decides it is gathered
+    once per story."""
+
+    def __init__(self, story: AppStory, pinned: set[str]) -> None:
+        self.pinned = pinned  # the live, tied and newest releases are pinned
+        self.future_after = story.future_after
+        self.configs, self.builds = story.configs, story.builds
+        # The rows of the app whose use is a note: used by another app, or what latest() returns.
+        self.noted_configs = self._noted(story.configs, story.latest["config"])
+        self.noted_builds = self._noted(story.builds, story.latest["build"])
+
+    @staticmethod
+    def _noted(uses: dict[str, RowUse], latest: Latest) -> set[str]:
+        noted = {uuid for uuid, use in uses.items() if use.foreign_apps}
+        if latest.today is not None:
+            noted.add(latest.today.uuid)
+        return noted
+
+    def __call__(self, rel: ReleaseRow) -> bool:
+        if rel.uuid in self.pinned or (self.future_after is not None and rel.created > self.future_after):
             return True
-    return False
+        config, build = rel.config, rel.build  # a row of another app, or a noted one of this app
+        if config and (config not in self.configs or config in self.noted_configs):
+            return True
+        return bool(build) and (build not in self.builds or build in self.noted_builds)
 
 
 def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
@@ -100,9 +112,9 @@ def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
             use.uuid if kind == "config" else "", use.uuid if kind == "build" else "", note]
 
 
-@dataclass(frozen=True)
-class HistoryRow:
-    """A line of the history table: a release, or a config/build no release of the app uses."""
+class HistoryRow(NamedTuple):
+    """A line of the history table: a release, or a config/build no release of the app uses (a
+    tuple: a long history makes one per release)."""
 
     version: int | None  # None: an unused config or build
     remarkable: bool  # always shown (see :func:`history_table`)
@@ -166,7 +178,7 @@ def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRo
     written when asked for (a long history shows few of them).
     """
     involved = involved or set()
-    pinned = _pinned(story)
+    noted = _Noted(story, _pinned(story))
     loose = sorted(
         [(u.created, "config", u) for u in story.configs.values() if not u.versions]
         + [(u.created, "build", u) for u in story.builds.values() if not u.versions],
@@ -187,7 +199,7 @@ def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRo
             rows.append(unused(kind, use))
             placed += 1
         remarkable = (rel.failed or rel.uuid in involved or rel.config in involved
-                      or (rel.build is not None and rel.build in involved) or _noted(story, rel, pinned))
+                      or (rel.build is not None and rel.build in involved) or noted(rel))
         rows.append(HistoryRow(rel.version, remarkable, functools.partial(_release_cells, story, rel)))
     rows += [unused(kind, use) for _, kind, use in loose[placed:]]
     return rows
@@ -408,6 +420,9 @@ def render(story: AppStory, findings: list[Finding], generation_label: str, *,
 
 def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:
     """The explanation as JSON, SVG or HTML."""
+    # The pictures' templates (jinja2) are imported for SVG and HTML only: the text starts faster.
+    from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
+
     docs = [json.loads(f.json_text()) for f in findings]
     steps = _next_steps(story.name, findings)
     if fmt == "json":

@@ -22,7 +22,10 @@ COMMAND_MODULES = ROOT / "auditor" / "cli" / "commands"
 
 def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
     found: dict[str, click.Command] = {}
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         found[prefix + name] = command
         if isinstance(command, click.Group):
             found |= _commands(command, f"{prefix}{name} ")
@@ -50,8 +53,11 @@ def test_plan_help_shows_its_own_options_and_its_subcommands(run):
 
 def test_every_command_module_is_registered_explicitly():
     modules = {p.stem for p in COMMAND_MODULES.glob("*.py") if not p.stem.startswith("_")}
-    registered = {inspect.getmodule(c.callback).__name__.rsplit(".", 1)[1] for c in COMMANDS}
+    registered = {entry.module.rsplit(".", 1)[1] for entry in COMMANDS.values()}
     assert registered == modules
+    for name, entry in COMMANDS.items():
+        command = entry.load()
+        assert command.name == name and inspect.getmodule(command.callback).__name__ == entry.module
     source = inspect.getsource(auditor.cli)
     assert "pkgutil" not in source and "import_module" not in source  # no package scan
 

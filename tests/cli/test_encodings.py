@@ -123,3 +123,22 @@ def test_latin1_database(encoded, run, client_encoding):
     unknown = run("explain", "日本", "--dsn", db.dsn, env=env)  # not even expressible in LATIN1
     assert unknown.exit_code == 3 and len(messages(unknown.stderr).strip().splitlines()) == 1
     assert json.loads(run("check", "--dsn", db.dsn, "--format", "json", env=env).stdout)["database"]["name"] == db.name
+
+
+def test_sql_ascii_latin1_app_name_typed_in_utf8(encoded, run):
+    """An app name a Latin-1 client wrote (bytes that are not UTF-8) is found by the name as the
+    tool shows it: `--app crème`, `explain crème` and `blast-radius` typed in UTF-8."""
+    db = encoded("SQL_ASCII")
+    sql_ascii_story(db)
+
+    checked = run("check", "--dsn", db.dsn, "--app", "crème", "--min-severity", "info", "--format", "json")
+    assert checked.exit_code in (0, 1, 2), checked.output
+    doc = report(checked)
+    assert {f["app"]["name"] for f in doc["findings"]} == {"crème"}  # its invalid JSON, its shared build
+    explained = run("explain", "crème", "--dsn", db.dsn)
+    assert explained.exit_code == 0, explained.output
+    assert "app crème" in explained.stdout
+    blast = run("blast-radius", "app", "crème", "--dsn", db.dsn)
+    assert blast.exit_code == 0 and "crème" in blast.stdout, blast.output
+    missing = run("explain", "creme", "--dsn", db.dsn)
+    assert missing.exit_code == 3 and "did you mean 'crème'" in missing.output  # the name as shown

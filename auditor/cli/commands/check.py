@@ -21,13 +21,11 @@ from auditor.core.errors import AuditorError, BadInput
 from auditor.core.fileio import atomic_open, atomic_write, check_output, is_stdout, read_existing
 from auditor.core.messages import failure_line
 from auditor.core.settings import OPTION_BY_NAME, Settings
-from auditor.reports.picture.report_page import write_html
 from auditor.reports.progress import Progress
 from auditor.reports.report import Report, database_facts, report_file_mode
 from auditor.reports.report_json import write_json
 from auditor.reports.report_nagios import unknown_line, write_nagios
 from auditor.reports.report_prometheus import failure_text, metric_labels, write_prometheus
-from auditor.reports.report_table import write_table
 
 #: What the server renders for each format (``None``: ordered :class:`Finding` objects, for
 #: the table's severity and app groups and the Nagios details, most severe first).
@@ -99,11 +97,19 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
                 shape = SHAPES[fmt]
                 if shape is None:
                     findings = report.screen(progress.track(run.findings(listing=listing, hidden=report.hidden)))
-                    (write_table if fmt == "table" else write_nagios)(out, report, findings)
+                    if fmt == "table":
+                        from auditor.reports.report_table import write_table  # tabulate: for tables alone
+
+                        write_table(out, report, findings)
+                    else:
+                        write_nagios(out, report, findings)
                 else:
                     streamed = report.screen(progress.track(run.streamed(shape, listing=listing,
                                                                          hidden=report.hidden)))
                     if fmt == "html":
+                        # the page's templates (jinja2) are imported for HTML alone
+                        from auditor.reports.picture.report_page import write_html
+
                         write_html(out, report, streamed, audit=run)
                     else:
                         (write_json if fmt == "json" else write_prometheus)(out, report, streamed)

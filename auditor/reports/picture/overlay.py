@@ -10,7 +10,7 @@ with it, possibly, which release is live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from auditor.audit.story import AppStory, Latest, RowUse, newest_of
@@ -66,7 +66,7 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
         elif action.kind == "redate":
             before.mark(before.rows, action.row, "redate")
             after.mark(after.rows, action.row, "redated")
-            uses[action.row] = replace(uses[action.row], created=_when(action.new_created))
+            uses[action.row] = uses[action.row]._replace(created=_when(action.new_created))
         elif action.kind == "copy" and action.release in pointers and action.new_uuid:
             before.mark(before.edges, (action.release, kind), "repoint")
             before.mark(before.releases, action.release, "repoint")
@@ -77,8 +77,8 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
             after.mark(after.releases, action.release, "repointed")
         else:
             problems.append(f"{action.describe()}: does not fit the database now (or is not a plan's action)")
-    releases = [replace(rel, config=pointers[rel.uuid]["config"] or rel.config, build=pointers[rel.uuid]["build"],
-                        created=dated[rel.uuid]) for rel in story.releases]
+    releases = [rel._replace(config=pointers[rel.uuid]["config"] or rel.config, build=pointers[rel.uuid]["build"],
+                             created=dated[rel.uuid]) for rel in story.releases]
     users: dict[tuple[str, str], list[int]] = {}
     for rel in releases:
         users.setdefault(("config", rel.config), []).append(rel.version)
@@ -86,7 +86,7 @@ def overlay(story: AppStory, actions: list[Action]) -> Overlay:
             users.setdefault(("build", rel.build), []).append(rel.version)
     for kind, uses in rows.items():
         for uuid, use in uses.items():
-            uses[uuid] = replace(use, versions=tuple(sorted(users.get((kind, uuid), []))))
+            uses[uuid] = use._replace(versions=tuple(sorted(users.get((kind, uuid), []))))
     live_tied = newest_of([r for r in releases if not r.failed])
     live = live_tied[0] if live_tied else None
     newest_tied = newest_of(releases)

@@ -1,0 +1,84 @@
+"""Issue #16, `explain` start-up: a command imports only what it runs.
+
+The root group imports a command's module when that command is resolved
+(:mod:`auditor.cli.lazy_group`), so ``--help`` and ``explain`` start without the repairs, the
+HTML/SVG pictures' templates (jinja2) or the SQL formatter (sqlglot); ``--help`` still lists
+every command with its own summary, and a mistyped command is offered the closest names.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import COMMANDS, cli
+from tests.repairs.helpers import story
+
+#: What neither ``--help`` nor ``explain`` (text) may import.
+NOT_AT_START = ("sqlglot", "jinja2", "repairs")
+
+
+def _imported(args: list[str], cwd: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -m auditor ARGS`` in a fresh interpreter; the top-level packages it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "DEIS_DATABASE"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "auditor", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    names = {line.rpartition("|")[2].strip().split(".")[0]
+             for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return done, names
+
+
+def test_help_imports_no_command_module_nor_heavy_library(tmp_path):
+    done, names = _imported(["--help"], str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "explain  " in done.stdout and "apply  " in done.stdout
+    assert names.isdisjoint(NOT_AT_START), sorted(names & set(NOT_AT_START))
+    assert "auditor.cli.commands.apply" not in done.stderr
+
+
+def test_explain_imports_neither_the_repairs_nor_jinja2_nor_sqlglot(hephy_db, tmp_path):
+    story(hephy_db.controller())  # `web` has orphans and a poisoned latest(): the text names repairs
+    done, names = _imported(["explain", "web", "--dsn", hephy_db.dsn], str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "controller-audit plan --app web --repair restore-latest -o web.plan" in done.stdout
+    assert names.isdisjoint(NOT_AT_START), sorted(names & set(NOT_AT_START))
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_help_lists_every_command_as_the_commands_themselves_would(width):
+    listed = CliRunner().invoke(cli, ["--help"], terminal_width=width, max_content_width=width).stdout
+    eager = click.Group("controller-audit", commands=[entry.load() for entry in COMMANDS.values()])
+    ctx = click.Context(eager, info_name="controller-audit", terminal_width=width, max_content_width=width)
+    formatter = ctx.make_formatter()
+    eager.format_commands(ctx, formatter)
+    assert formatter.getvalue() in listed
+    assert [line.split()[0] for line in formatter.getvalue().splitlines()[1:]] == sorted(COMMANDS)
+
+
+def test_each_registered_summary_is_its_commands_first_paragraph():
+    for name, entry in COMMANDS.items():
+        command = entry.load()
+        assert command.name == name
+        assert entry.summary == " ".join((command.help or "").partition("\n\n")[0].split()), name
+
+
+def test_a_mistyped_command_is_offered_the_closest_names_before_any_is_imported(tmp_path):
+    done, _ = _imported(["chek"], str(tmp_path))
+    assert done.returncode == 3
+    assert ("controller-audit: bad usage: No such command 'chek'. (Did you mean one of: 'check', 'checks'?) "
+            "(see: controller-audit --help)") in done.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_check_imports_the_pictures_templates_only_for_html_and_tabulate_for_tables(hephy_db, tmp_path, fmt):
+    story(hephy_db.controller())
+    done, names = _imported(["check", "--dsn", hephy_db.dsn, "--format", fmt, "--fail-on", "never"], str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert names.isdisjoint(NOT_AT_START), sorted(names & set(NOT_AT_START))
+    assert ("tabulate" in names) == (fmt == "table")  # the table's library, for the table alone
