@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import sql
 
-from auditor.core.catalogue import Check, ResultRow
+from auditor.core.catalogue import CastRange, Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.query import Query, text, union_all
 
@@ -82,9 +82,8 @@ SELECT CASE WHEN x.used_by IS NOT NULL THEN 'critical' ELSE 'warning' END AS sev
        json_build_object('columns', b.columns, 'used_by', x.used_by) AS evidence
 FROM (
     SELECT t.*, {used_by} AS used_by
-    FROM ({source}) AS t
+    FROM (SELECT t.* FROM ({source}) AS t WHERE {suspect} OFFSET 0) AS t
     {joins}
-    WHERE {suspect}
 ) AS x
 CROSS JOIN LATERAL (
     SELECT {aggregates}
@@ -106,9 +105,18 @@ _VALID_UTF8 = (r"^(?:[\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xb
                r"|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*$")
 _UTF8_SQL_ASCII = rf"(v.val !~ '[\x80-\xff]' OR v.val ~ '{_VALID_UTF8}')"
 
-# PostgreSQL 16+: validate in the server; the cast is evaluated only for valid text.
+# A value that is valid JSON is an object exactly when its first character that is not JSON
+# whitespace (space, tab, newline, carriage return: PostgreSQL's lexer and RFC 8259 alike) is ``{``:
+# one parse tells a valid object, none tells a valid value's kind when it starts with ``{``.  The
+# cheap test first (``ascii``: the first character's code, 123 is ``{``; cheaper than ``left``), the
+# pattern only for a value with leading whitespace.  ``v.val`` is replaced by the value's SQL (see
+# :func:`_on`).
+_STARTS_OBJECT = r"(ascii(v.val) = 123 OR v.val ~ '^[ \t\n\r]+[{]')"
+# PostgreSQL 16+: validate in the server; the kind of a valid value that does not start with ``{``
+# is the cast's (valid, so the cast cannot fail).
 _PARSE_16 = """CROSS JOIN LATERAL (SELECT enc.utf8 AND pg_input_is_valid(v.val, 'json') AS ok) AS p
-    CROSS JOIN LATERAL (SELECT CASE WHEN p.ok THEN json_typeof(v.val::json) END AS kind) AS j"""
+    CROSS JOIN LATERAL (SELECT CASE WHEN NOT p.ok THEN NULL WHEN {starts_object} THEN 'object'
+                                    ELSE json_typeof(v.val::json) END AS kind) AS j"""
 _WHERE_16 = "AND (NOT p.ok OR j.kind <> 'object')"
 _AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is not UTF-8 text', '{table}', v.col)
                            WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '{table}', v.col, j.kind)
@@ -124,16 +132,28 @@ _ERROR_16 = """CASE WHEN enc.utf8 AND NOT p.ok THEN (SELECT concat_ws(': ', e.me
 # Older servers once cast_probe_sql passed: every candidate UTF-8 value casts, so ``ok`` is the
 # encoding alone and no value is unparsable (no parser message to report).
 _PARSE_CAST = """CROSS JOIN LATERAL (SELECT enc.utf8 AS ok) AS p
-    CROSS JOIN LATERAL (SELECT CASE WHEN p.ok THEN json_typeof(v.val::json) END AS kind) AS j"""
+    CROSS JOIN LATERAL (SELECT CASE WHEN NOT p.ok THEN NULL WHEN {starts_object} THEN 'object'
+                                    ELSE json_typeof(v.val::json) END AS kind) AS j"""
 _ERROR_CAST = "NULL::text"
 # PostgreSQL 16+, not SQL_ASCII: a row goes through the per-column LATERAL (VALUES, aggregates)
-# only when one of its values is neither the default nor a JSON object. The same two tests, inline
-# per column; CASE keeps the cast behind pg_input_is_valid. Most rows are fine, and the LATERAL's
+# only when one of its values is neither the default nor a JSON object. The same tests, inline
+# per column: a value is a valid object when it starts with ``{`` and parses (one parse; a value
+# that does not start with ``{`` is suspect without parsing). Most rows are fine, and the LATERAL's
 # machinery per row was most of the check's time (26 of 33 ms for a 10,000-release app).
-_FINE_16 = """CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN true
-     WHEN pg_input_is_valid({value}, 'json') THEN json_typeof({value}::json) = 'object' ELSE false END"""
-# The same before 16 once cast_probe_sql passed (every value casts).
-_FINE_CAST = """CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN true ELSE json_typeof({value}::json) = 'object' END"""
+_FINE_16 = """CASE WHEN v.val IS NULL OR v.val = '{}' THEN true
+     WHEN {starts_object} THEN pg_input_is_valid(v.val, 'json') ELSE false END"""
+# The same before 16 once cast_probe_sql passed in the snapshot: every value parses, so none needs
+# parsing again to tell an object.
+_FINE_CAST = """(v.val IS NULL OR v.val = '{}' OR {starts_object})"""
+# The same before 16 when the cast probe failed (the client judges): a row is shipped when one of
+# its values is neither the default nor an object by its first character, when one is not UTF-8 or
+# only Python can judge it (_UNDECIDED), or when the row is one whose values the cast refused
+# (``%(cast_refused)s``, found by :func:`auditor.audit.precast.refused_rows`; every other value
+# parses, so no value is parsed here).  ``cast_refused`` NULL ships every row (the reference path).
+_FINE_NARROW = """CASE WHEN v.val IS NULL OR v.val = '{}' THEN true WHEN NOT {utf8} THEN false
+     WHEN {undecided} THEN false ELSE {starts_object} END"""
+_NARROW = """CASE WHEN %(cast_refused)s::uuid[] IS NULL THEN true WHEN t.uuid = ANY(%(cast_refused)s::uuid[]) THEN true
+     ELSE NOT ({every}) END"""
 # Older servers: ship every candidate value; legacy_filter parses them and writes the message.
 _AGGREGATES_LEGACY = """NULL::text AS message,
            json_agg(json_build_object('column', v.col, 'value', v.val, 'length', length(v.val), 'utf8', enc.utf8)
@@ -152,6 +172,34 @@ def _values(columns: tuple[str, ...]) -> sql.Composable:
                               for i, c in enumerate(columns, 1))
 
 
+def _on(template: str, value: sql.Composable) -> sql.Composed:
+    """``template`` (constant SQL about ``v.val``, braces literal) about ``value`` instead."""
+    pieces = template.split("v.val")
+    parts: list[sql.Composable] = [sql.SQL(pieces[0])]
+    for piece in pieces[1:]:
+        parts += [value, sql.SQL(piece)]
+    return sql.Composed(parts)
+
+
+def _expand(template: str, sql_ascii: bool) -> str:
+    """``template`` with its ``{starts_object}``, ``{utf8}`` and ``{undecided}`` tests (all about ``v.val``)."""
+    return (template.replace("{starts_object}", _STARTS_OBJECT).replace("{undecided}", _UNDECIDED)
+            .replace("{utf8}", _UTF8_SQL_ASCII if sql_ascii else "true"))
+
+
+def _suspect(columns: tuple[str, ...], mode: str, sql_ascii: bool) -> sql.Composable:
+    """SQL: row ``t`` has a value the LATERAL must look at (mode ``server``, ``cast``) or ship (``legacy``)."""
+    if sql_ascii and mode != "legacy":
+        return sql.SQL("true")
+    fine = {"server": _FINE_16, "cast": _FINE_CAST, "legacy": _FINE_NARROW}[mode]
+    every = sql.SQL(" AND ").join(_on(_expand(fine, sql_ascii), sql.SQL("{}::text").format(sql.Identifier("t", c)))
+                                  for c in columns)
+    if mode != "legacy":
+        return sql.SQL("NOT ({})").format(every)
+    before, after = _NARROW.split("{every}")
+    return sql.Composed([sql.SQL(before), every, sql.SQL(after)])
+
+
 def _table_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bool) -> Query:
     # Only the constant table and column names above (as present in the schema) are composed in.
     parts: dict[str, sql.Composable | Query] = {
@@ -159,19 +207,13 @@ def _table_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bo
         "used_by": sql.SQL(table.used_by),
         "source": Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))}),
         "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
+        "suspect": _suspect(columns, mode, sql_ascii),
     }
-    if mode == "legacy" or sql_ascii:
-        parts.update(suspect=sql.SQL("true"))
-    else:
-        fine = [Query(_FINE_16 if mode == "server" else _FINE_CAST,
-                      {"value": sql.SQL("{}::text").format(sql.Identifier("t", c))}) for c in columns]
-        every = " AND ".join(f"{{f{i}}}" for i in range(len(fine)))
-        parts.update(suspect=Query(f"NOT ({every})", {f"f{i}": f for i, f in enumerate(fine)}))
     if mode == "legacy":
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
     else:
         parse, error = (_PARSE_16, _ERROR_16) if mode == "server" else (_PARSE_CAST, _ERROR_CAST)
-        parts.update(parse=sql.SQL(parse), where=sql.SQL(_WHERE_16),
+        parts.update(parse=sql.SQL(_expand(parse, sql_ascii)), where=sql.SQL(_WHERE_16),
                      aggregates=Query(_AGGREGATES_16, {"table": text(table.name), "excerpt": sql.Literal(EXCERPT_CHARS),
                                                        "error": sql.SQL(error)}))
     return Query(_SELECT, parts)
@@ -198,18 +240,25 @@ def _union(generation: Generation, mode: str) -> Query:
 # (sys.get_int_max_str_digits) and on nesting deeper than the recursion limit (~1,000).  A value that
 # might be either (a run of 255 digits in a long value, or 500 brackets: PostgreSQL's regex counts
 # only up to 255) is left to Python: the probe reports it and the check runs on the client.
-_UNDECIDED = (r"(length(v.val) > 4300 AND v.val ~ '[0-9]{255}')"
-              r" OR (length(v.val) >= 500 AND length(v.val) - length(translate(v.val, '[{', '')) >= 500)")
+_UNDECIDED = (r"(octet_length(v.val) > 4300 AND length(v.val) > 4300 AND v.val ~ '[0-9]{255}')"
+              r" OR (octet_length(v.val) >= 500 AND length(v.val) >= 500"
+              r" AND length(v.val) - length(translate(v.val, '[{', '')) >= 500)")
+# (``octet_length`` first: it reads the header, ``length`` counts characters.)
 
 # One row per table: how many candidate values were cast (every one, or the statement raises
-# invalid_text_representation) and how many only Python can judge.
-_PROBE = """
-SELECT {table}::text AS object_table, count(json_typeof(v.val::json)) AS cast_values, count(CASE WHEN {undecided} THEN 1 END) AS undecided
-FROM (SELECT {columns} FROM {name} WHERE {scope}) AS x
-CROSS JOIN LATERAL (VALUES {values}) AS v(ord, col, val)
-CROSS JOIN LATERAL (SELECT {utf8} AS utf8) AS enc
-WHERE v.val <> '{{}}' AND enc.utf8
-"""
+# invalid_text_representation) and how many only Python can judge.  Each column inline, no LATERAL
+# per row (which cost more than the casts).
+_PROBE = "SELECT {table}::text AS object_table, {cast_values} AS cast_values, {undecided} AS undecided FROM {name} AS t WHERE {scope}"
+_CANDIDATE = "v.val IS NOT NULL AND v.val <> '{}' AND {utf8}"
+_CAST_VALUE = "CASE WHEN {candidate} THEN (json_typeof(v.val::json) IS NOT NULL)::int ELSE 0 END"
+_UNDECIDED_VALUE = "CASE WHEN {candidate} AND ({undecided}) THEN 1 ELSE 0 END"
+
+
+def _per_value_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> sql.Composed:
+    """SQL: the sum over the table's rows ``t`` of ``template`` (about ``v.val``) for each column."""
+    expanded = _expand(template.replace("{candidate}", _CANDIDATE), sql_ascii)
+    per_row = sql.SQL(" + ").join(_on(expanded, sql.SQL("{}::text").format(sql.Identifier("t", c))) for c in columns)
+    return sql.SQL("coalesce(sum({}), 0)").format(per_row)
 
 
 def cast_probe_sql(generation: Generation) -> Query:
@@ -224,10 +273,53 @@ def cast_probe_sql(generation: Generation) -> Query:
         template = _PROBE.replace("{scope}", "{app_scope}") if table.name == "api_app" else _PROBE
         selects.append(Query(template, {
             "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
-            "columns": sql.SQL(", ").join(map(sql.Identifier, columns)), "values": _values(columns),
-            "undecided": sql.SQL(_UNDECIDED), "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
+            "cast_values": _per_value_sum(_CAST_VALUE, columns, sql_ascii),
+            "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
         }))
     return union_all(selects)
+
+
+# Before 16, once the probe failed: the rows whose uuid is in a range, for
+# auditor.audit.precast.refused_rows.  _RANGE_CAST casts every candidate value of each row inline
+# (no LATERAL per row: it cost ~3x the casts; each CASE is true or raises, so every one is
+# evaluated); _RANGE_VALUES ships the candidate values of a small range to be parsed on the client.
+_IN_RANGE = "{scope} AND uuid BETWEEN %(cast_from)s::uuid AND %(cast_to)s::uuid"
+# The casts are in the select list: evaluated only for the rows the WHERE keeps (quals may be
+# evaluated in any order).
+_RANGE_CAST = """SELECT count(CASE WHEN {every} THEN 1 END) FROM {name} AS t
+WHERE {in_range} AND NOT uuid::text = ANY(%(cast_excluded)s::text[])"""
+_CASTS = "CASE WHEN v.val IS NULL OR v.val = '{}' OR NOT {utf8} THEN true ELSE json_typeof(v.val::json) IS NOT NULL END"
+_RANGE_VALUES = """
+SELECT x.uuid::text AS object_id, v.val AS value
+FROM (SELECT uuid, {columns} FROM {name} WHERE {in_range}) AS x
+CROSS JOIN LATERAL (VALUES {values}) AS v(ord, col, val)
+CROSS JOIN LATERAL (SELECT {utf8} AS utf8) AS enc
+WHERE v.val <> '{{}}' AND enc.utf8
+LIMIT %(leaf_values)s
+"""
+
+
+def cast_ranges_sql(generation: Generation) -> tuple[CastRange, ...]:
+    """Before PostgreSQL 16, per table: the values :func:`cast_probe_sql` casts, in the rows whose uuid is
+    in a range (:class:`~auditor.core.catalogue.CastRange`)."""
+    sql_ascii = generation.encoding == "SQL_ASCII"
+    ranges = []
+    for table in _TABLES:
+        columns = _columns(table, generation)
+        if not columns:
+            continue
+        in_range = Query(_IN_RANGE.replace("{scope}", "{app_scope}") if table.name == "api_app" else _IN_RANGE)
+        casts = sql.SQL(" AND ").join(_on(_expand(_CASTS, sql_ascii), sql.SQL("{}::text").format(sql.Identifier("t", c)))
+                                      for c in columns)
+        name = sql.Identifier(table.name)
+        ranges.append(CastRange(
+            cast=Query(_RANGE_CAST, {"name": name, "in_range": in_range, "every": casts}),
+            values=Query(_RANGE_VALUES, {
+                "name": name, "in_range": in_range,
+                "columns": sql.SQL(", ").join(map(sql.Identifier, columns)),
+                "values": _values(columns), "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true")}),
+        ))
+    return tuple(ranges)
 
 
 def _reject_constant(name: str) -> Any:
@@ -307,4 +399,6 @@ as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     legacy_filter=legacy_filter,
     cast_sql=cast_sql,
     cast_probe_sql=cast_probe_sql,
+    cast_ranges_sql=cast_ranges_sql,
+    cast_judge=lambda value: json_problem(value) is not None,
 )

@@ -85,5 +85,6 @@ def test_info_on_16_and_newer_reports_nothing_degraded(hephy_db):
 def test_info_before_16_reports_client_side_json_validation(hephy_db):
     lines = [line for line in _info(hephy_db).splitlines() if line.startswith("degraded:")]
     assert lines == ["degraded:        invalid-json validates JSON by casting every value in a savepoint "
-                     "first; only when a value does not cast are that check's values parsed and its findings "
-                     "rendered on the client (slower on large databases) (needs PostgreSQL 16: pg_input_is_valid())"]
+                     "first; when a value does not cast, more probes find the rows the cast refuses, and only "
+                     "those and the rows whose values are not objects by their first character are parsed and "
+                     "rendered on the client (needs PostgreSQL 16: pg_input_is_valid())"]

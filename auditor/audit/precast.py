@@ -4,12 +4,15 @@ Those servers have no ``pg_input_is_valid()``, and a cast of a value that does n
 statement (``invalid_text_representation``).  A check that validates JSON (``cast_probe_sql``) first
 casts every candidate value inside a savepoint of the audit's transaction (allowed on a hot standby;
 nothing is created).  In the normal case no value fails and the check runs on the server like on 16+;
-when one fails, the savepoint is rolled back and only that check's rows are filtered on the client.
+when one fails, the savepoint is rolled back, :func:`refused_rows` finds the rows whose values the
+cast refuses (more probes, on ranges of the uuid space), and that check ships only those rows and the
+rows with a value that is not an object by its first character, for the client to judge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 
 import psycopg
 from psycopg import sql
@@ -37,3 +40,67 @@ def casts_cleanly(conn: psycopg.Connection, probe: sql.Composed, params: Mapping
         return False
     conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(SAVEPOINT))
     return all(row[-1] == 0 for row in rows)
+
+
+#: The uuid space the bisection splits (every table's uuids, as 128-bit integers).
+_LAST_UUID = (1 << 128) - 1
+#: A range with at most this many candidate values is shipped and parsed on the client (a
+#: measured prototype: 17 probes and 1,897 values shipped for 2 bad values in 490k configs).
+LEAF_VALUES = 2000
+
+
+def refused_rows(conn: psycopg.Connection, cast: sql.Composed, ship: sql.Composed, params: Mapping[str, object],
+                 judge: Callable[[str], bool]) -> list[str]:
+    """The uuids (text) of the rows with a value the cast refuses, found by bisecting the uuid space.
+
+    ``cast`` and ``ship`` are a table's :class:`~auditor.core.catalogue.CastRange` queries.  A range
+    whose values all cast (a probe in the savepoint) holds none; of two halves of a range that holds one, the upper holds one when the
+    lower casts (no probe).  A range of at most :data:`LEAF_VALUES` values is parsed here, and the rows
+    ``judge`` refuses are taken once the rest of the range casts (else the range is split further:
+    only a range of one row, or of one uuid, is taken without a cast that vouches for the rest).  A row ``judge``
+    refuses but the cast takes (a value only Python refuses) may be among them: the client judges
+    those anyway.  Savepoints and SELECTs only: works on a hot standby."""
+    def bounds(lo: int, hi: int, **more: object) -> dict[str, object]:
+        return {**params, "cast_from": str(uuid.UUID(int=lo)), "cast_to": str(uuid.UUID(int=hi)),
+                "cast_excluded": [], **more}
+
+    found: list[str] = []
+    # Ranges to look at, and whether they are known to hold a refused value.
+    pending = [(0, _LAST_UUID, False)]
+    while pending:
+        lo, hi, known = pending.pop()
+        if not known and _casts(conn, cast, bounds(lo, hi)):
+            continue
+        if lo == hi:  # one uuid, one row: the cast refused its values
+            found.append(str(uuid.UUID(int=lo)))
+            continue
+        values = conn.execute(ship, bounds(lo, hi, leaf_values=LEAF_VALUES + 1)).fetchall()
+        if len(values) <= LEAF_VALUES:  # every value of the range
+            rows = {object_id for object_id, _ in values}
+            if len(rows) == 1:  # the cast refused this row's values
+                found += rows
+                continue
+            refused = sorted({object_id for object_id, value in values if judge(value)})
+            if refused and _casts(conn, cast, bounds(lo, hi, cast_excluded=refused)):
+                found += refused
+                continue
+        mid = (lo + hi) // 2
+        lower_casts = _casts(conn, cast, bounds(lo, mid))
+        pending.append((mid + 1, hi, lower_casts))
+        if not lower_casts:
+            pending.append((lo, mid, True))
+    return sorted(found)
+
+
+def _casts(conn: psycopg.Connection, cast: sql.Composed, params: Mapping[str, object]) -> bool:
+    """Whether ``cast`` runs (in a savepoint, rolled back to when the cast refuses a value)."""
+    conn.execute(sql.SQL("SAVEPOINT {}").format(SAVEPOINT))
+    try:
+        conn.execute(cast, params)
+    except psycopg.Error as exc:
+        if (exc.sqlstate or "")[:2] not in _REFUSED:
+            raise
+        conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(SAVEPOINT))
+        return False
+    conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(SAVEPOINT))
+    return True

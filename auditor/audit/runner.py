@@ -12,7 +12,7 @@ from psycopg.rows import args_row
 
 from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.precast import casts_cleanly
+from auditor.audit.precast import casts_cleanly, refused_rows
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
 from auditor.core.catalogue import COUNTED_COLUMN, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
@@ -205,8 +205,30 @@ def _counted(check: Check, index: int, query: sql.Composed, levels: tuple[str, .
 
 
 def params_for(scope: Scope, grace_seconds: float, skew_seconds: float = DEFAULT_SKEW_SECONDS) -> dict[str, object]:
-    """The named parameters every statement gets."""
-    return {"grace_seconds": grace_seconds, "skew_seconds": skew_seconds, "app_uuids": list(scope.uuids)}
+    """The named parameters every statement gets (``cast_refused``: see :func:`narrowed`)."""
+    return {"grace_seconds": grace_seconds, "skew_seconds": skew_seconds, "app_uuids": list(scope.uuids),
+            "cast_refused": None}
+
+
+def narrowed(conn: psycopg.Connection, generation: Generation, checks: list[Check], scope: Scope,
+             params: Mapping[str, object], client_side: frozenset[str]) -> list[str] | None:
+    """Before 16, for the checks filtered on the client: the rows whose values the cast refuses
+    (``cast_refused``: their ``legacy_sql`` then ships those and the rows only a parse can clear), or
+    None (ship every row) when such a check cannot find them."""
+    filtered = [c for c in checks if c.id in client_side and c.legacy_filter is not None]
+    if not filtered or any(c.cast_ranges_sql is None or c.cast_judge is None for c in filtered):
+        return None
+    fragments = scope_fragments(scope)
+    refused: set[str] = set()
+    for check in filtered:
+        ranges, judge = check.cast_ranges_for(generation), check.cast_judge
+        assert ranges is not None and judge is not None
+        try:
+            for cast, values in ranges:
+                refused.update(refused_rows(conn, cast.compose(**fragments), values.compose(**fragments), params, judge))
+        except psycopg.errors.QueryCanceled as exc:
+            raise _timed_out([check], exc) from None
+    return sorted(refused)
 
 
 def run_checks(
@@ -223,11 +245,14 @@ def run_checks(
     listing: Listing = EVERYTHING,
     hidden: list[Counted] | None = None,
     client_side: frozenset[str] | None = None,
+    narrow: bool = True,
 ) -> Iterator[Finding]:
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
-    ``client_side``: before 16, the checks filtered on the client (default: probed here).
+    ``client_side``: before 16, the checks filtered on the client (default: probed here); ``narrow``:
+    they read only the rows the server cannot clear (:func:`narrowed`; false: every row, the
+    reference the narrowing is tested against).
     ``ordered``: most severe first, by app (a sort of every finding).
     ``listing``: the findings below its floor are not yielded but counted by the server, and the
     counts appended to ``hidden`` (per check, severity and app) as they arrive.
@@ -240,6 +265,8 @@ def run_checks(
     params = params_for(scope, grace_seconds, skew_seconds)
     if client_side is None:
         client_side = client_side_checks(conn, generation, checks, scope, params, version)
+    if narrow and version < LEGACY_BEFORE:
+        params["cast_refused"] = narrowed(conn, generation, checks, scope, params, client_side)
     statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, client_side)
     sink = _sink(listing, hidden)
     yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, client_side, listing, sink))

@@ -43,6 +43,16 @@ COUNTED_COLUMN = "counted"
 MANUAL_COLUMN = "manual"
 
 
+class CastRange(NamedTuple):
+    """Before PostgreSQL 16, one table's queries over the rows whose uuid is between ``%(cast_from)s``
+    and ``%(cast_to)s``: ``cast`` casts each candidate value of those rows but ``%(cast_excluded)s``
+    (text uuids; raises when one does not parse), ``values`` gives ``object_id`` and ``value`` of each
+    candidate value (at most ``%(leaf_values)s``)."""
+
+    cast: Query
+    values: Query
+
+
 class ResultRow(NamedTuple):
     """One row of the runner's statement: the check, :data:`RESULT_COLUMNS`, :data:`MANUAL_COLUMN`."""
 
@@ -89,6 +99,12 @@ class Check:
     #: ``legacy_sql`` + ``legacy_filter`` would, validated by the server.
     cast_sql: Query | Callable[[Generation], Query] | None = None
     cast_probe_sql: Query | Callable[[Generation], Query] | None = None
+    #: When the probe fails (or leaves values to Python): with ``cast_ranges_sql`` (a
+    #: :class:`CastRange` per table), :mod:`auditor.audit.precast` bisects the uuid space (``cast_judge``:
+    #: whether the client refuses a value) to find the rows the cast refuses, and ``legacy_sql`` then
+    #: ships only those and the rows the server cannot clear without a parse (``%(cast_refused)s``).
+    cast_ranges_sql: Callable[[Generation], tuple[CastRange, ...]] | None = None
+    cast_judge: Callable[[str], bool] | None = None
     #: A SELECT of ``severity``, ``app_uuid`` and ``n``: how many findings the check's SQL gives per
     #: severity and app, computed without building what a listed finding carries.  Without it the
     #: runner counts the rows of ``sql`` (which prunes the unused columns of a plain SELECT, but not
@@ -125,6 +141,11 @@ class Check:
         """The probe of ``cast_sql`` on ``generation`` (None: the check has none)."""
         chosen = self.cast_probe_sql
         return chosen(generation) if callable(chosen) else chosen
+
+    def cast_ranges_for(self, generation: Generation) -> tuple[CastRange, ...] | None:
+        """The range queries of ``cast_sql``'s values on ``generation``, one per table (None: the check
+        has none)."""
+        return None if self.cast_ranges_sql is None else self.cast_ranges_sql(generation)
 
     def count_sql_for(self, generation: Generation) -> Query | None:
         """The counting SELECT to run on ``generation`` (None: count the rows of :meth:`sql_for`)."""

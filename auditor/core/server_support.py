@@ -36,9 +36,10 @@ PG_CONTROL_SYSTEM_SINCE = 90600
 #: Newest threshold first.
 DEGRADATIONS: tuple[Degradation, ...] = (
     Degradation(PG_INPUT_IS_VALID_SINCE, "pg_input_is_valid()",
-                "invalid-json validates JSON by casting every value in a savepoint first; only when a "
-                "value does not cast are that check's values parsed and its findings rendered on the "
-                "client (slower on large databases)"),
+                "invalid-json validates JSON by casting every value in a savepoint first; when a value "
+                "does not cast, more probes find the rows the cast refuses, and only those and the rows "
+                "whose values are not objects by their first character are parsed and rendered on the "
+                "client"),
     Degradation(SHA256_SINCE, "sha256()", "finding keys are computed on the client"),
     Degradation(TXID_STATUS_SINCE, "txid_status()",
                 "when the answer to a repair's COMMIT is lost, the outcome is found by comparing the "

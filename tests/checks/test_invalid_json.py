@@ -251,7 +251,7 @@ def _pre16_both_ways(db, checks=(CHECK,)):
         probed = list(run.findings())
         streamed = _lines(run.streamed("json"))
         forced = list(run_checks(run.conn, run.generation, run.checks, run.scope, grace_seconds=0,
-                                 server_version=LEGACY, client_side=FILTERED))
+                                 server_version=LEGACY, client_side=FILTERED, narrow=False))
     return left, probed, forced, streamed
 
 
@@ -305,7 +305,7 @@ def test_other_checks_stay_on_the_server_whatever_the_json(hephy_db, bad):
         streamed = _lines(run.streamed("json"))
         sent = list(recorded)
         forced = list(run_checks(run.conn, run.generation, run.checks, run.scope, grace_seconds=0,
-                                 server_version=LEGACY, client_side=FILTERED, ordered=False))
+                                 server_version=LEGACY, client_side=FILTERED, ordered=False, narrow=False))
     assert streamed == _lines(forced) and {f.check for f in forced} == set(checks)
     legacy = [s for s in sent if "'value', v.val" in s]  # the statement shipping every JSON value
     rendered = [s for s in sent if '{"check": ' in s]  # the server-rendered statement
@@ -335,3 +335,132 @@ def _statements(conn) -> list[str]:
 
         setattr(conn, factory, Recording)
     return sent
+
+
+# The first character that is not JSON whitespace tells a valid value's kind (issue 16): ``{`` an
+# object (one parse on 16+, none once the cast probe passed), anything else not one (no parse).
+# Only space, tab, newline and carriage return are JSON whitespace, for PostgreSQL and Python alike.
+FIRST_CHARACTER: list[tuple[str, str | None]] = [
+    (' \t\n\r{"A": "1"}', None),
+    ("{} ", None),
+    ("\r\n [1]", "wrong type: array"),
+    (' "{}"', "wrong type: string"),
+    ("\tnull", "wrong type: null"),
+    ('\f{"A": "1"}', "unparsable"),  # form feed, vertical tab, no-break space: not JSON whitespace
+    ("\v{}", "unparsable"),
+    ('\u00a0{"A": "1"}', "unparsable"),
+    (' {"A": ', "unparsable"),
+    ('{"A": 1} [', "unparsable"),  # starts like an object, does not parse
+    ("{", "unparsable"),
+]
+
+
+@PATHS
+def test_the_first_character_tells_a_valid_values_kind(db, server_version):
+    stored = _story_with_values(db, [v for v, _ in FIRST_CHARACTER])
+    found = {f.object_id: f.evidence["columns"][0]["problem"] for f in audit(db, [CHECK], server_version=server_version)}
+    assert found == {uid: dict(FIRST_CHARACTER)[v] for uid, v in stored.items() if dict(FIRST_CHARACTER)[v]}
+
+
+def test_values_that_all_cast_are_told_apart_by_their_first_character(db):
+    castable = [(v, p) for v, p in FIRST_CHARACTER if p != "unparsable"]
+    stored = _story_with_values(db, [v for v, _ in castable])
+    left, probed, forced, streamed = _pre16_both_ways(db)
+    assert left == frozenset()  # the cast path, which parses no value
+    assert {f.object_id: f.evidence["columns"][0]["problem"] for f in probed} == {
+        uid: dict(castable)[v] for uid, v in stored.items() if dict(castable)[v]}
+    assert probed == forced and _lines(probed) == streamed == _lines(forced)
+
+
+# Before 16, when a value does not cast: the rows whose values the cast refuses are found by
+# bisecting the uuid space (auditor.audit.precast.refused_rows), and only they and the rows the
+# server cannot clear by a value's first character reach the client filter (issue 16).
+
+def _client_rows(db, narrow: bool = True) -> tuple[list[str], list]:
+    """The rows the client filter of a forced pre-16 audit is given (object ids), and the findings."""
+    from dataclasses import replace
+
+    from auditor.audit.runner import run_checks
+    from checks.invalid_json import legacy_filter
+
+    seen: list[str] = []
+
+    def counting(row):
+        seen.append(row.object_id)
+        return legacy_filter(row)
+
+    with open_audit(Settings(dsn=db.dsn, grace_seconds=0), selection=Selection(include=(CHECK,)),
+                    server_version=LEGACY) as run:
+        checks = [replace(c, legacy_filter=counting) for c in run.checks]
+        more = {} if narrow else {"narrow": False}
+        found = list(run_checks(run.conn, run.generation, checks, run.scope, grace_seconds=0,
+                                server_version=LEGACY, **more))
+    return sorted(seen), found
+
+
+def test_after_a_failed_cast_only_the_rows_not_cleared_reach_the_client(db):
+    unparsable, wrong, good = ['{"A": "1"', "{'A': 1}"], ["[1]", '"x"'], [f'{{"N": "{i}"}}' for i in range(20)]
+    stored = _story_with_values(db, unparsable + wrong + PYTHON_ONLY + good)
+    seen, found = _client_rows(db)
+    not_cleared = sorted(uid for uid, v in stored.items() if v not in good)
+    assert seen == not_cleared  # not the 20 good configs, nor the app's other rows
+    every, reference = _client_rows(db, narrow=False)  # the reference: every row with a value not {}
+    assert set(stored) <= set(every) and found == reference
+    assert {f.object_id for f in found} == set(not_cleared)
+
+
+def _damage_every_table(db):
+    """Values the cast refuses, wrong types and values only Python refuses, in every JSON table; the
+    app ``api``."""
+    stored = _story_with_values(db, [v for v, _ in BAD] + GOOD + PYTHON_ONLY)
+    config = next(iter(stored))
+    web = db.controller().create_app("api")
+    web.push()
+    web.push(procfile={"web": "gunicorn"})
+    db.conn.execute("UPDATE api_config SET memory = '[1]', cpu = '{\"web\": ' WHERE uuid = %s", (config,))
+    db.conn.execute("UPDATE api_build SET procfile = '{\"web\": ' WHERE uuid = %s", (web.current().build,))
+    db.conn.execute("UPDATE api_build SET procfile = 'null' WHERE uuid <> %s AND app_id = %s",
+                    (web.current().build, web.uuid))
+    db.conn.execute("UPDATE api_app SET structure = '{\"web\": 1' WHERE id = 'api'")
+    db.conn.execute("UPDATE api_app SET procfile_structure = '7' WHERE id = 'web'")
+    return web
+
+
+@pytest.mark.parametrize("leaf_values", [None, 1], ids=["leaf-default", "leaf-of-one-value"])
+def test_narrowed_client_path_equals_the_legacy_one(hephy_db, monkeypatch, leaf_values):
+    """Bad values in every table (the cast refusing some, Python others, wrong types), app settings
+    whose newest row is refused (its ``is_latest`` window still sees every row): the same findings
+    and lines as shipping every value.  A leaf of one value bisects down to single rows."""
+    from auditor.audit import precast
+
+    if leaf_values is not None:
+        monkeypatch.setattr(precast, "LEAF_VALUES", leaf_values)
+    db = hephy_db
+    web = _damage_every_table(db)
+    older = _appsettings(db, web, web.ctl.tick(), '{"min": 1', "[]")
+    newest = _appsettings(db, web, web.ctl.tick(), "{}", '{"a": ')
+    left, probed, forced, streamed = _pre16_both_ways(db)
+    assert left == FILTERED
+    assert probed == forced and _lines(probed) == streamed == _lines(forced)
+    used_by = {f.object_id: f.evidence["used_by"] for f in probed if f.object_table == "api_appsettings"}
+    assert used_by == {older: None, newest: "latest app settings"}
+    assert {f.object_table for f in probed} == {"api_config", "api_build", "api_app", "api_appsettings"}
+
+
+def test_narrowed_client_path_in_a_sql_ascii_database(pg_server):
+    """Bytes that are not UTF-8 next to values the cast refuses: the same findings as the legacy path."""
+    from tests.cli.test_encodings import EncodedDB, sql_ascii_story
+
+    db = EncodedDB(pg_server, "SQL_ASCII")
+    try:
+        sql_ascii_story(db)
+        db.conn.execute("UPDATE api_config SET cpu = '{\"web\": ', memory = '[1]' WHERE uuid IN "
+                        "(SELECT config_id FROM api_release r JOIN api_app a ON a.uuid = r.app_id WHERE a.id = 'web')")
+        left, probed, forced, streamed = _pre16_both_ways(db)
+        assert left == FILTERED
+        assert probed == forced and _lines(probed) == streamed == _lines(forced)
+        problems = sorted(c["problem"] for f in probed for c in f.evidence["columns"])
+        assert problems == ["not UTF-8", "unparsable", "wrong type: array"]
+    finally:
+        db.conn.close()
+        pg_server.drop_database(db.name)

@@ -114,6 +114,8 @@ def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
             probe = check.cast_probe_for(generation)
             assert probe is not None, check.id
             variants.append((probe, frozenset()))
+        for cast_range in check.cast_ranges_for(generation) or ():  # the bisection once the probe failed
+            variants += [(cast_range.cast, frozenset()), (cast_range.values, frozenset())]
         for template, switched in variants:
             text = rendered(template, db.conn, scoped)
             one_statement(text)
