@@ -29,12 +29,13 @@ WITH bad AS (
            l.uuid AS live_uuid, l.version AS live_version, l.created AS live_created,
            l.{kind}_id AS live_row, lr.created AS live_row_created,
            lr.app_id AS live_row_app,
-           CASE WHEN u.uuid IS NULL THEN 'orphan'
+           CASE WHEN coalesce(u.releases, 0) = 0 THEN 'orphan'
                 WHEN u.ok_releases = 0 THEN 'failed-release'
                 ELSE 'rollback' END AS cause
     FROM {latest} lx
     JOIN live l ON l.app_id = lx.app_id AND NOT l.ambiguous
-    LEFT JOIN {use} u ON u.uuid = lx.uuid
+    LEFT JOIN (SELECT n.uuid, sum(n.releases) AS releases, sum(n.ok_releases) AS ok_releases
+               FROM {use} n JOIN {latest} nx ON nx.uuid = n.uuid GROUP BY n.uuid) u ON u.uuid = lx.uuid
     LEFT JOIN {rows} lr ON lr.uuid = l.{kind}_id
     WHERE l.{kind}_id IS DISTINCT FROM lx.uuid
       AND lr.created IS DISTINCT FROM lx.created
@@ -45,7 +46,10 @@ WITH bad AS (
            array_to_json((array_agg(json_build_object('uuid', r.uuid, 'version', r.version,
                                                       'failed', r.failed, 'created', r.created)
                                     ORDER BY r.version, r.created))[1:100]) AS related
-    FROM rel r JOIN bad b ON b.uuid = r.{kind}_id
+    -- The few flagged rows' users, by the release table's {kind}_id index (not a scan of every
+    -- release), in scope as the rel pass is.
+    FROM (SELECT o.uuid, o.version, o.created, o.{kind}_id, {failed} AS failed
+          FROM api_release o WHERE {scope} AND o.{kind}_id IN (SELECT b.uuid FROM bad b)) r
     GROUP BY r.{kind}_id
 )
 SELECT {severity} AS severity,
@@ -118,11 +122,12 @@ def latest_sql(kind: str, generation: Generation) -> Query:
         "table_name": sql.Literal(parts["table"]), "severity": sql.Literal(severity),
         "consequence": text(effect_text), "effect": sql.Literal(effect),
         "future": future_dated("lx.created"), "in_flight": in_flight("lx.created"),
+        "failed": text("o.failed" if generation.has_failed else "false"),
     })
 
 
 def latest_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the latest-not-live SELECT reads."""
     if kind == "config":
-        return ("latest_cfg", "live", "config_use", "rel", "apps", "cfg")
-    return ("latest_bld", "live", "build_use", "rel", "apps", "bld")
+        return ("latest_cfg", "live", "config_use", "apps", "cfg")
+    return ("latest_bld", "live", "build_use", "apps", "bld")

@@ -41,18 +41,19 @@ SELECT CASE WHEN lc.uuid = c.uuid THEN {latest_severity} ELSE 'info' END AS seve
             THEN format('{kind} %%s belongs to app %%s, which does not exist (dangling reference): not deleting '
                         'rows of an app that is not there', c.uuid, c.app_id)
             WHEN {protected} THEN {protected_why} END AS manual
-FROM {rows} c
-LEFT JOIN {use} u ON u.uuid = c.uuid
+FROM {use} c
 LEFT JOIN apps a ON a.uuid = c.app_id
 LEFT JOIN {latest} lc ON lc.app_id = c.app_id
 LEFT JOIN live l ON l.app_id = c.app_id
-WHERE u.uuid IS NULL
+WHERE c.present AND c.releases = 0
   AND NOT EXISTS (SELECT 1 FROM xuse x WHERE x.kind = '{kind}' AND x.row_id = c.uuid)
   AND NOT {in_flight}
 """
 
 #: The newest config (every one tied for it) of an app without releases: what App.create builds v1 on.
-_PROTECTED = "(c.created = lc.created AND NOT EXISTS (SELECT 1 FROM rel r WHERE r.app_id = c.app_id))"
+#: Looked up by the release table's ``app_id`` index for these few rows (a scan of the ``rel`` pass per
+#: row, which the planner may choose for a correlated test, reads every release each time).
+_PROTECTED = "(c.created = lc.created AND NOT EXISTS (SELECT 1 FROM api_release r WHERE r.app_id = c.app_id))"
 
 
 def orphan_sql(kind: str, generation: Generation) -> Query:
@@ -73,5 +74,5 @@ def orphan_sql(kind: str, generation: Generation) -> Query:
 
 def orphan_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the orphan SELECT reads."""
-    return ("cfg", "config_use", "apps", "latest_cfg", "live", "rel", "xuse") if kind == "config" else (
-        "bld", "build_use", "apps", "latest_bld", "live", "xuse")
+    return ("config_use", "apps", "latest_cfg", "live", "xuse") if kind == "config" else (
+        "build_use", "apps", "latest_bld", "live", "xuse")

@@ -186,18 +186,15 @@ def shared_sql(kind: str, generation: Generation) -> Query:
 
 
 # How many findings the shared-row SELECT gives, per severity and app, without building them: the
-# rows shared inside one app (``info``, the bulk) by one hash aggregate over ``rel_pos`` (no second
-# window sort, no version lists, no ``related`` arrays, no messages); the few cross-app rows are
-# counted from the listing SELECT itself, whose ``info`` branch the filter removes.
+# rows shared inside one app (``info``, the bulk) read from the use pass, which has already grouped
+# the releases by (row, app): an app's own existing row used by more than one of its releases (no
+# second window sort, no version lists, no ``related`` arrays, no messages); the few cross-app rows
+# are counted from the listing SELECT itself, whose ``info`` branch the filter removes.
 _SHARED_COUNT = """
 SELECT 'info' AS severity, s.app_id AS app_uuid, count(*) AS n
-FROM (SELECT p.app_id, p.{kind}_id AS uuid
-      FROM rel_pos p
-      WHERE p.{kind}_id IS NOT NULL
-      GROUP BY p.app_id, p.{kind}_id
-      HAVING count(*) > 1) AS s
-JOIN {rows} x ON x.uuid = s.uuid AND x.app_id = s.app_id
-WHERE NOT EXISTS (SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid)
+FROM {use} s
+WHERE s.present AND s.user_app = s.app_id AND s.releases > 1
+  AND NOT EXISTS (SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid)
 GROUP BY s.app_id
 
 UNION ALL
@@ -212,12 +209,12 @@ GROUP BY t.severity, t.app_uuid
 def shared_count_sql(kind: str, generation: Generation) -> Query:
     """How many findings :func:`shared_sql` gives for ``kind``, per severity and app (``severity``,
     ``app_uuid``, ``n``)."""
-    rows = "cfg" if kind == "config" else "bld"
-    return Query(_SHARED_COUNT, {"kind": text(kind), "rows": text(rows), "listing": shared_sql(kind, generation)})
+    use = "config_use" if kind == "config" else "build_use"
+    return Query(_SHARED_COUNT, {"kind": text(kind), "use": text(use), "listing": shared_sql(kind, generation)})
 
 
 def shared_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the shared-row SELECT reads."""
     if kind == "config":
-        return ("rel_pos", "live", "latest_cfg", "cfg", "apps", "xuse")
-    return ("rel_pos", "live", "latest_bld", "bld", "apps", "xuse")
+        return ("rel_pos", "live", "latest_cfg", "cfg", "apps", "xuse", "config_use")
+    return ("rel_pos", "live", "latest_bld", "bld", "apps", "xuse", "build_use")

@@ -9,14 +9,14 @@ from auditor.core.query import Query
 _SQL = """
 WITH gone AS (
     -- Referenced rows that do not exist: the ids the releases use (config_use, build_use:
-    -- one row per id) missing from the scoped passes, confirmed by primary key in the base
-    -- table (under --app another app's row is outside the passes but not missing).
+    -- one row per id) missing from the scoped passes (not ``present``), confirmed by primary
+    -- key in the base table (under --app another app's row is outside the passes but not missing).
     SELECT 'config' AS kind, u.uuid FROM config_use u
-    WHERE NOT EXISTS (SELECT 1 FROM cfg c WHERE c.uuid = u.uuid)
+    WHERE NOT u.present AND u.releases > 0
       AND NOT EXISTS (SELECT 1 FROM api_config p WHERE p.uuid = u.uuid)
     UNION ALL
     SELECT 'build', u.uuid FROM build_use u
-    WHERE NOT EXISTS (SELECT 1 FROM bld b WHERE b.uuid = u.uuid)
+    WHERE NOT u.present AND u.releases > 0
       AND NOT EXISTS (SELECT 1 FROM api_build p WHERE p.uuid = u.uuid)
 )
 SELECT 'critical' AS severity,
@@ -58,13 +58,15 @@ SELECT 'critical', o.app_id, NULL, o.tbl, o.uuid::text,
                                           'exists', false)),
        json_build_object('created', o.created, 'releases', o.releases)
 FROM (
-    SELECT 'config' AS kind, 'api_config' AS tbl, c.uuid, c.app_id, c.created, coalesce(u.releases, 0) AS releases
-    FROM cfg c LEFT JOIN config_use u ON u.uuid = c.uuid
-    WHERE NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = c.app_id)
+    SELECT 'config' AS kind, 'api_config' AS tbl, u.uuid, u.app_id, u.created, sum(u.releases) AS releases
+    FROM config_use u
+    WHERE u.present AND NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = u.app_id)
+    GROUP BY u.uuid, u.app_id, u.created
     UNION ALL
-    SELECT 'build', 'api_build', b.uuid, b.app_id, b.created, coalesce(u.releases, 0)
-    FROM bld b LEFT JOIN build_use u ON u.uuid = b.uuid
-    WHERE NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = b.app_id)
+    SELECT 'build', 'api_build', u.uuid, u.app_id, u.created, sum(u.releases)
+    FROM build_use u
+    WHERE u.present AND NOT EXISTS (SELECT 1 FROM api_app p WHERE p.uuid = u.app_id)
+    GROUP BY u.uuid, u.app_id, u.created
 ) o
 """
 
@@ -84,6 +86,6 @@ deploy, scale, restart, `releases:rollback` to that release and the boot-time
 app), and putting the constraint back (or validating it) fails until the row is dealt with.
 Reported, never repaired automatically: the missing row cannot be recreated from what
 is left.""",
-    passes=("rel", "apps", "live", "cfg", "bld", "config_use", "build_use"),
+    passes=("rel", "apps", "live", "config_use", "build_use"),
     sql=Query(_SQL),
 )

@@ -60,20 +60,29 @@ _RELEASES_NEVER_FAILED = """
     FROM api_release r WHERE {scope}"""
 
 
-#: How many releases use each config (build): the one GROUP BY every sharing/orphan check reads.
-#: Its placeholders are constant column names and conditions.
+#: Each config (build) with the releases pointing at it: the scoped releases grouped by (row, app)
+#: once (a hash aggregate, as many groups as rows), fully joined with the scoped rows: one line per
+#: row nothing uses (``releases`` 0: an orphan), per row and app of its users (almost always one:
+#: its own app; ``user_app`` differs from the row's ``app_id`` for a cross-app use) and per id used
+#: that is not a row in scope (``present`` false: dangling, or under ``--app`` another app's row).  The
+#: orphan, dangling, cross-app and latest checks all read it: no other join of the releases with
+#: the configs (builds).  Its placeholders are constant pass and column names.
 _USE = """
-    SELECT {pointer} AS uuid, count(*) AS releases,
-           sum(CASE WHEN failed THEN 0 ELSE 1 END) AS ok_releases,
-           min(version) AS first_version, max(version) AS last_version
-    FROM rel WHERE {where} GROUP BY {pointer}"""
+    SELECT coalesce(c.uuid, u.row_id) AS uuid, c.uuid IS NOT NULL AS present, c.app_id, c.created,
+           u.app_id AS user_app, coalesce(u.releases, 0) AS releases, coalesce(u.ok_releases, 0) AS ok_releases
+    FROM {rows} c
+    FULL JOIN (SELECT {pointer} AS row_id, app_id, count(*) AS releases,
+                      count(CASE WHEN failed THEN NULL ELSE 1 END) AS ok_releases
+               FROM rel WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
 
-#: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.
+#: Each app's newest config (build): what ``latest()`` returns, and how many rows tie with it.  One
+#: sort: ``ties`` counts the first row's peers in ``created`` order (the default frame ends at the
+#: current row's last peer), which is every row of the app at its newest ``created``.
 _LATEST = """
     SELECT app_id, uuid, created, ties FROM (
         SELECT app_id, uuid, created,
                row_number() OVER (PARTITION BY app_id ORDER BY created DESC, uuid) AS rn,
-               count(*) OVER (PARTITION BY app_id, created) AS ties
+               count(*) OVER (PARTITION BY app_id ORDER BY created DESC) AS ties
         FROM {rows}) s
     WHERE rn = 1"""
 
@@ -92,9 +101,10 @@ def future_dated(column: str) -> sql.Composed:
 
 def passes_for(generation: Generation) -> dict[str, Pass]:
     """Every shared pass, written for this generation's columns."""
+    releases = _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED
     defs = [
         Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
-        Pass("rel", Query(_RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED)),
+        Pass("rel", Query(releases)),
         Pass("cfg", Query("SELECT uuid, app_id, created FROM api_config WHERE {scope}")),
         Pass("bld", Query("SELECT uuid, app_id, created FROM api_build WHERE {scope}")),
         Pass(
@@ -113,8 +123,10 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             ORDER BY app_id, version DESC, uuid DESC"""),
             ("rel_pos",),
         ),
-        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "where": text("true")}), ("rel",)),
-        Pass("build_use", Query(_USE, {"pointer": text("build_id"), "where": text("build_id IS NOT NULL")}), ("rel",)),
+        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true")}),
+             ("rel", "cfg")),
+        Pass("build_use", Query(_USE, {"pointer": text("build_id"), "rows": text("bld"),
+                                       "where": text("build_id IS NOT NULL")}), ("rel", "bld")),
         Pass("latest_cfg", Query(_LATEST, {"rows": text("cfg")}), ("cfg",)),
         Pass("latest_bld", Query(_LATEST, {"rows": text("bld")}), ("bld",)),
         Pass(
@@ -141,16 +153,27 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
-            # cross-app reference or a dangling one.  One hash anti-join each; only these few
-            # releases are ever looked up in the base tables.
+            # cross-app reference or a dangling one.  The use passes have already found them (the
+            # few lines whose users are not the row's app): only those releases are read, from
+            # the release table (semi-joins; a test per release in scope against a hashed subquery
+            # is planned as a rescan per release when the server cannot tell the subquery is small).
+            # A release without a config or an app (constraints dropped) is read only when the
+            # use pass saw one.
             "foreign_rel",
             Query("""
-            SELECT r.* FROM rel r
-            WHERE NOT EXISTS (SELECT 1 FROM cfg o WHERE o.uuid = r.config_id AND o.app_id = r.app_id)
-               OR (r.build_id IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM bld o WHERE o.uuid = r.build_id AND o.app_id = r.app_id))
-            OFFSET 0"""),
-            ("rel", "cfg", "bld"),
+            SELECT o.* FROM ({releases}) o
+            WHERE (o.config_id, o.app_id) IN (SELECT u.uuid, u.user_app FROM config_use u
+                                              WHERE u.user_app IS DISTINCT FROM u.app_id)
+            UNION
+            SELECT o.* FROM ({releases}) o
+            WHERE (o.build_id, o.app_id) IN (SELECT u.uuid, u.user_app FROM build_use u
+                                             WHERE u.user_app IS DISTINCT FROM u.app_id)
+            UNION
+            SELECT o.* FROM ({releases}) o
+            WHERE (o.config_id IS NULL OR o.app_id IS NULL)
+              AND EXISTS (SELECT 1 FROM config_use u WHERE u.uuid IS NULL OR (u.user_app IS NULL AND u.releases > 0))
+            """, {"releases": Query(releases)}),
+            ("config_use", "build_use"),
         ),
         Pass(
             # Cross-app uses, one row per (config or build, release of another app): the
