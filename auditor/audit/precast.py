@@ -30,16 +30,24 @@ def casts_cleanly(conn: psycopg.Connection, probe: sql.Composed, params: Mapping
     """Run ``probe`` (rows ending with the count of values only Python can judge) in a savepoint:
     whether it succeeded with no such value.  A refused cast is rolled back to the savepoint; any
     other error (a timeout) is the caller's."""
+    rows = _in_savepoint(conn, probe, params)
+    return rows is not None and all(row[-1] == 0 for row in rows)
+
+
+def _in_savepoint(conn: psycopg.Connection, statement: sql.Composed,
+                  params: Mapping[str, object]) -> list[tuple[object, ...]] | None:
+    """The rows of ``statement`` run in a savepoint, or None when a cast in it refused a value (rolled
+    back to the savepoint); any other error is the caller's."""
     conn.execute(sql.SQL("SAVEPOINT {}").format(SAVEPOINT))
     try:
-        rows = conn.execute(probe, params).fetchall()
+        rows = conn.execute(statement, params).fetchall()
     except psycopg.Error as exc:
         if (exc.sqlstate or "")[:2] not in _REFUSED:
             raise
         conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(SAVEPOINT))
-        return False
+        return None
     conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(SAVEPOINT))
-    return all(row[-1] == 0 for row in rows)
+    return rows
 
 
 #: The uuid space the bisection splits (every table's uuids, as 128-bit integers).
@@ -94,13 +102,4 @@ def refused_rows(conn: psycopg.Connection, cast: sql.Composed, ship: sql.Compose
 
 def _casts(conn: psycopg.Connection, cast: sql.Composed, params: Mapping[str, object]) -> bool:
     """Whether ``cast`` runs (in a savepoint, rolled back to when the cast refuses a value)."""
-    conn.execute(sql.SQL("SAVEPOINT {}").format(SAVEPOINT))
-    try:
-        conn.execute(cast, params)
-    except psycopg.Error as exc:
-        if (exc.sqlstate or "")[:2] not in _REFUSED:
-            raise
-        conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(SAVEPOINT))
-        return False
-    conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(SAVEPOINT))
-    return True
+    return _in_savepoint(conn, cast, params) is not None
