@@ -1,0 +1,44 @@
+"""A reader that goes away (``controller-audit check | head -1``): the command still exits with its
+own code, never a broken pipe's, and says nothing about the pipe."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.repairs.helpers import story
+
+
+def _tool(args: list[str], cwd: str, stdout: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "DEIS_DATABASE"))}
+    return subprocess.Popen([sys.executable, "-m", "auditor", *args], cwd=cwd, env=env, stdout=stdout,
+                            stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("form", ["table", "json", "nagios", "prometheus"])
+def test_check_keeps_its_exit_code_when_the_reader_goes_away(hephy_db, tmp_path, form):
+    """Every format, with the output closed before the first line."""
+    story(hephy_db.controller())
+    # Warnings, no critical finding: a job alerting on critical findings alone expects 0 (a broken
+    # pipe used to exit 1, which reads as "warnings at or above --fail-on").
+    args = ["check", "--dsn", hephy_db.dsn, "--format", form, "--min-severity", "info", "--fail-on", "critical"]
+    whole = _tool(args, str(tmp_path), subprocess.DEVNULL)
+    assert whole.wait(timeout=120) == 0
+    gone = _tool(args, str(tmp_path), subprocess.PIPE)
+    assert gone.stdout is not None and gone.stderr is not None
+    gone.stdout.close()  # the reader is gone before the first line
+    stderr = gone.stderr.read().decode()
+    assert gone.wait(timeout=120) == 0, stderr
+    assert [line for line in stderr.splitlines() if not line.startswith("controller-audit: database ")] == []
+
+
+def test_explain_keeps_its_exit_code_when_the_reader_goes_away(hephy_db, tmp_path):
+    story(hephy_db.controller())
+    gone = _tool(["explain", "web", "--dsn", hephy_db.dsn], str(tmp_path), subprocess.PIPE)
+    assert gone.stdout is not None and gone.stderr is not None
+    gone.stdout.close()
+    stderr = gone.stderr.read().decode()
+    assert gone.wait(timeout=120) == 0, stderr
