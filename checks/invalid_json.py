@@ -13,6 +13,7 @@ query returns every candidate value (anything but the default ``'{}'``) and
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,18 @@ def _columns(table: _Table, generation: Generation) -> tuple[str, ...]:
     return tuple(c for c in table.columns if c in present)
 
 
+def _present(generation: Generation) -> Iterator[tuple[_Table, tuple[str, ...]]]:
+    """Each table with the JSON columns this generation has (tables without any are left out)."""
+    for table in _TABLES:
+        if columns := _columns(table, generation):
+            yield table, columns
+
+
+def _scoped_to(table: _Table, template: str) -> str:
+    """``template`` for ``table``: api_app is scoped by its own uuid (``{app_scope}``), the others by app_id."""
+    return template.replace("{scope}", "{app_scope}") if table.name == "api_app" else template
+
+
 def _values(columns: tuple[str, ...]) -> sql.Composable:
     """The ``VALUES`` rows (ord, col, val) of a row ``x``'s ``columns``, each read as text."""
     return sql.SQL(", ").join(sql.SQL("({}, {}::text, {}::text)").format(sql.Literal(i), sql.Literal(c),
@@ -233,7 +246,7 @@ def cast_sql(generation: Generation) -> Query:
 
 def _union(generation: Generation, mode: str) -> Query:
     sql_ascii = generation.encoding == "SQL_ASCII"
-    return union_all([_table_sql(t, cols, mode, sql_ascii) for t in _TABLES if (cols := _columns(t, generation))])
+    return union_all([_table_sql(t, cols, mode, sql_ascii) for t, cols in _present(generation)])
 
 
 # Python's json.loads fails where PostgreSQL's parser does not on integers of more than 4,300 digits
@@ -266,12 +279,8 @@ def cast_probe_sql(generation: Generation) -> Query:
     not parse); one row per table with the count of values Python must judge (0: cast_sql is exact)."""
     sql_ascii = generation.encoding == "SQL_ASCII"
     selects = []
-    for table in _TABLES:
-        columns = _columns(table, generation)
-        if not columns:
-            continue
-        template = _PROBE.replace("{scope}", "{app_scope}") if table.name == "api_app" else _PROBE
-        selects.append(Query(template, {
+    for table, columns in _present(generation):
+        selects.append(Query(_scoped_to(table, _PROBE), {
             "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
             "cast_values": _per_value_sum(_CAST_VALUE, columns, sql_ascii),
             "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
@@ -304,11 +313,8 @@ def cast_ranges_sql(generation: Generation) -> tuple[CastRange, ...]:
     in a range (:class:`~auditor.core.catalogue.CastRange`)."""
     sql_ascii = generation.encoding == "SQL_ASCII"
     ranges = []
-    for table in _TABLES:
-        columns = _columns(table, generation)
-        if not columns:
-            continue
-        in_range = Query(_IN_RANGE.replace("{scope}", "{app_scope}") if table.name == "api_app" else _IN_RANGE)
+    for table, columns in _present(generation):
+        in_range = Query(_scoped_to(table, _IN_RANGE))
         casts = sql.SQL(" AND ").join(_on(_expand(_CASTS, sql_ascii), sql.SQL("{}::text").format(sql.Identifier("t", c)))
                                       for c in columns)
         name = sql.Identifier(table.name)

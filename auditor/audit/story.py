@@ -194,8 +194,9 @@ def newest_of(releases: list[ReleaseRow]) -> tuple[ReleaseRow, ...]:
 
 
 def app_story(conn: psycopg.Connection, generation: Generation, name: str,
-              skew_seconds: float = DEFAULT_SKEW_SECONDS) -> AppStory:
-    """Read one app's story; an unknown app is :class:`BadInput`.
+              skew_seconds: float = DEFAULT_SKEW_SECONDS, pipeline: bool | None = None) -> AppStory:
+    """Read one app's story; an unknown app is :class:`BadInput`.  ``pipeline``: send the story's
+    statements at once (default: when the client library supports it, libpq 14 and later).
 
     The live release is the controller's: the newest by ``created`` among the releases that
     did not fail (``release_set.filter(failed=False).latest()``), not the highest version.
@@ -208,7 +209,9 @@ def app_story(conn: psycopg.Connection, generation: Generation, name: str,
     app_uuid, now = row
     # Both statements are sent at once (pipeline mode, libpq 14 and later): the server reads the
     # configs and builds while the releases are turned into objects here.
-    with conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext():
+    if pipeline is None:
+        pipeline = psycopg.Pipeline.is_supported()
+    with conn.pipeline() if pipeline else nullcontext():
         release_rows = conn.execute(_release_sql(generation), (app_uuid,))
         use_rows = conn.execute(_uses_sql(), {"app": app_uuid})
         releases = [ReleaseRow(*r) for r in release_rows.fetchall()]
