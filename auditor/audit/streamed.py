@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from auditor.core.findings import Counted, Finding
 from auditor.core.server_support import SHA256_SINCE
@@ -123,23 +123,48 @@ _LINE_WITH_KEY = _LINE.removesuffix(" || '}'") + """ || ', "key": "' || """ + _K
 _KEY_IN_LINE = slice(-18, -2)
 
 
-def stream(cur: psycopg.ServerCursor[Any], statement: sql.Composed, params: dict[str, object],
+def stream(conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, object],
            overrides: dict[str, dict[str, str]], has_sha: bool,
-           hidden: list[Counted] | None = None) -> Iterator[StreamedFinding]:
-    """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings;
-    the rows that count findings not listed are appended to ``hidden``."""
-    cur.execute(statement, {**params, "severity_overrides": json.dumps(overrides)})
-    # Whole batches (fetchmany), not row by row: at ~500k findings the per-row cursor calls cost seconds.
+           hidden: list[Counted] | None = None, *, chunked: bool | None = None) -> Iterator[StreamedFinding]:
+    """Run ``statement`` (from :func:`wrap`) on ``conn`` and yield its findings; the rows that count
+    findings not listed are appended to ``hidden``.
+
+    With ``chunked`` (the default when libpq is 17 or later) the rows come as one stream, in chunks
+    of :data:`_FETCH_SIZE`: the server goes on rendering while the report writes what it received
+    (a server cursor waits for each FETCH, so the two take turns).  Else through a server cursor,
+    a batch at a time.  The connection is busy until the findings end: the caller reads nothing
+    else on it meanwhile."""
+    args = {**params, "severity_overrides": json.dumps(overrides)}
+    if CHUNKED_ROWS if chunked is None else chunked:
+        with conn.cursor() as cur:
+            yield from _findings(cur.stream(statement, args, size=_FETCH_SIZE), has_sha, hidden)
+    else:
+        with conn.cursor(name="controller_audit_findings") as named:
+            named.execute(statement, args)
+            yield from _findings(_batched(named), has_sha, hidden)
+
+
+#: Whether libpq can stream rows in chunks (17 and later); else one row per result would cost more
+#: than a server cursor's FETCHes.
+CHUNKED_ROWS = pq.version() >= 170000
+
+
+def _batched(cur: psycopg.ServerCursor[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``cur``, fetched a batch at a time (per-row cursor calls cost seconds at ~500k)."""
     while batch := cur.fetchmany(_FETCH_SIZE):
-        for check, severity, app_name, key, line, counted in batch:
-            if counted is not None:
-                assert hidden is not None, "counted findings need a list to go to"
-                hidden.append(Counted(check, severity, app_name, counted))
-            elif key is None:  # the server's key ends its line
-                yield StreamedFinding(check, severity, app_name, line[_KEY_IN_LINE], line)
-            else:
-                if not has_sha:
-                    table, _, object_id = key.partition("\x1f")
-                    key = python_key(check, app_name, table, object_id)
-                yield StreamedFinding(check, severity, app_name, key,
-                                      None if line is None else _with_key(line, key))
+        yield from batch
+
+
+def _findings(rows: Iterator[tuple[Any, ...]], has_sha: bool,
+              hidden: list[Counted] | None) -> Iterator[StreamedFinding]:
+    for check, severity, app_name, key, line, counted in rows:
+        if counted is not None:
+            assert hidden is not None, "counted findings need a list to go to"
+            hidden.append(Counted(check, severity, app_name, counted))
+        elif key is None:  # the server's key ends its line
+            yield StreamedFinding(check, severity, app_name, line[_KEY_IN_LINE], line)
+        else:
+            if not has_sha:
+                table, _, object_id = key.partition("\x1f")
+                key = python_key(check, app_name, table, object_id)
+            yield StreamedFinding(check, severity, app_name, key, None if line is None else _with_key(line, key))
