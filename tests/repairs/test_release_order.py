@@ -95,9 +95,17 @@ def test_a_future_dated_newest_highest_release_is_moved_back_and_deploys_work_ag
     ctl, web, v3 = a_newest_highest_release_from_a_clock_a_year_ahead(db)
     v2 = web.release(2)
     before = full_dump(db.conn)
-    plan = make_plan(db, tmp_path / "p.json", "--repair", "release-order")
+    plan = make_plan(db, tmp_path / "p.json", "--repair", "release-order", "--repair", "restore-latest")
     (action,) = [a for a in plan["actions"] if a["repair"] == "release-order"]
     assert (action["kind"], action["row"], action["release"]["version"]) == ("redate", v3.uuid, 3)
+    # v3's config, written by the same clock, is config_set.latest() through every config:set: it
+    # moves back too, to just after the app's newest other config
+    (config,) = [a for a in plan["actions"] if a["repair"] == "restore-latest"]
+    assert config["row"] == v3.config
+    assert datetime.fromisoformat(config["new"]["created"]) == db.scalar(
+        "SELECT max(created) FROM api_config WHERE app_id = %s AND uuid <> %s", (web.uuid, v3.config)
+    ) + timedelta(microseconds=1)
+    assert "(future-dated): every config the controller writes until then is dated before it" in config["why"]
     # the smallest change: just after the app's newest other release, never after now()
     assert datetime.fromisoformat(action["new"]["created"]) == v2.created + timedelta(microseconds=1)
     assert "it was dated in the future; moved back, never overtaken" in action["why"]
@@ -105,14 +113,12 @@ def test_a_future_dated_newest_highest_release_is_moved_back_and_deploys_work_ag
     _apply(db, tmp_path / "p.json", "--undo-file", str(tmp_path / "u.json"))
     assert db.scalar("SELECT count(*) FROM api_release WHERE created > now()") == 0
     assert by_check(audit(db, ["release-order", "future-dated"]), "release-order") == []
-    # the release is no longer future-dated (its config, written by the same clock, still is: a
-    # config is re-dated by restore-latest only when latest() is not the live release's)
-    assert {f.object_table for f in by_check(audit(db, ["future-dated"]), "future-dated")} == {"api_config"}
+    assert by_check(audit(db, ["future-dated"]), "future-dated") == []
     assert web.current().version == 3
     now = datetime.now(timezone.utc)
     assert web.config_set(at=now, B="2").version == 4  # the controller's deploys work again ...
     assert web.config_set(at=now + timedelta(seconds=1), C="3").version == 5  # ... the second one too
-    assert web.current().version == 5
+    assert web.current().version == 5 and web.latest_config() == web.current().config
     db.conn.execute("DELETE FROM api_release WHERE app_id = %s AND version > 3", (web.uuid,))
     db.conn.execute("DELETE FROM api_config WHERE app_id = %s AND (\"values\" LIKE '%%\"B\"%%' "
                     "OR \"values\" LIKE '%%\"C\"%%')", (web.uuid,))
