@@ -94,6 +94,9 @@ def test_a_future_dated_release_is_moved_back_never_overtaken(db, tmp_path):
 def test_a_future_dated_newest_highest_release_is_moved_back_and_deploys_work_again(db, tmp_path):
     ctl, web, v3 = a_newest_highest_release_from_a_clock_a_year_ahead(db)
     v2 = web.release(2)
+    explained = run("explain", "web", "--dsn", db.dsn).output
+    assert "FUTURE-DATED: every later release is dated before it" in explained
+    assert "BROKEN: the next release would be v4, dated before v3, which stays release_set.latest()" in explained
     before = full_dump(db.conn)
     plan = make_plan(db, tmp_path / "p.json", "--repair", "release-order", "--repair", "restore-latest")
     (action,) = [a for a in plan["actions"] if a["repair"] == "release-order"]
