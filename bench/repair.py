@@ -13,7 +13,8 @@ Alone, on any server (a database of its own is generated, measured and dropped):
 ``--statements N`` adds one more apply, run in this process on its own clone, and lists its N
 costliest statements: wall time and, when the server runs on this machine, the CPU time of the
 backend (``/proc/PID/stat``), which the load of a shared machine inflates far less than wall
-time.  COPY of the plan is not a statement and is not listed.
+time (the leader's only: parallel workers are not counted).  COPY of the plan is not a
+statement and is not listed.
 """
 
 from __future__ import annotations
