@@ -206,9 +206,10 @@ WITH r AS (
     FROM api_app a LEFT JOIN ra l ON l.app_id = a.uuid
 ), releases_counted AS (
     SELECT count(*) FILTER (WHERE l.gap) AS gaps,
-           count(*) FILTER (WHERE l.newest_count > 1 OR l.newest_top < l.max_version
+           count(*) FILTER (WHERE l.newest_count > 1 OR l.newest_top < l.max_version OR l.future_newest > 0
                                   OR (l.live_count > 1 AND l.live_created <> l.newest_created)) AS order_critical,
            count(*) FILTER (WHERE l.repeated AND NOT (l.newest_count > 1 OR l.newest_top < l.max_version
+                                  OR l.future_newest > 0
                                   OR (l.live_count > 1 AND l.live_created <> l.newest_created))) AS order_warning,
            coalesce(sum(l.future_newest), 0) AS future_newest,
            coalesce(sum(l.future - l.future_newest), 0) AS future_other,

@@ -80,9 +80,10 @@ it).  Critical when the row is the app's newest release or its `latest()` row (f
 only where pushes read `build_set.latest()`, a warning elsewhere), warning for the others,
 which become the newest once those are fixed.  Never hidden as "in flight", and no repair
 copies its date or dates a row after `now()`: `restore-latest` moves a future-dated newest
-config or build back before the live release's, `release-order` a future-dated newest
-release back before the highest version; the clock of the controller host needs fixing by
-hand.""",
+config or build back before the live release's, `release-order` (opt-in) a future-dated
+newest release back before the highest version, or to just after the app's newest other
+release when it is the highest version itself; the clock of the controller host needs
+fixing by hand.""",
     passes=("rel_pos", "cfg", "bld", "latest_cfg", "latest_bld", "apps"),
     sql=future_sql,
 )

@@ -98,15 +98,19 @@ def make_newest(app: str, row: datetime, others: Iterable[Dated], *, now: dateti
     Rows dated after ``future_after`` (future-dated) are never overtaken: each one at or after
     the row's final date moves back to a free moment just before it (no later than
     ``not_after``).  Any other row newer than (or tied with) the row is overtaken: the row is
-    dated 1 µs after the newest of them.  None when that would date the row after ``now``.
+    dated 1 µs after the newest of them.  A row itself dated in the future moves back the same
+    way: to 1 µs after the newest other row that is not (``not_after`` when there is none).
+    None when that would date the row after ``now``.
     """
     others = list(others)
     past = [o.created for o in others if o.created <= future_after]
     target = row
-    if past and max(past) >= row:
+    if row > future_after:
+        target = max(past) + MICROSECOND if past else not_after
+    elif past and max(past) >= row:
         target = max(past) + MICROSECOND
-        if target > now:
-            return None
+    if target > now:
+        return None
     calendar.reserve(app, target)
     moves = []
     anchor = min(target, not_after + MICROSECOND)

@@ -12,7 +12,8 @@ live release's row (an orphan, a failed release's row, a rollback), the fix is t
 live release's own row after every other row of the app: the app's newest plus one
 microsecond.  A row dated in the future (after now() + skew) is never overtaken, since no
 repair dates a row after ``now()``: it is moved back to just before the live release's row
-instead.  Nothing else changes - no release is rewritten, no row is added or orphaned - so
+instead, and a live release's own row dated in the future moves back to just after the
+app's newest other row.  Nothing else changes - no release is rewritten, no row is added or orphaned - so
 a second plan is empty.  If the live release gets a copy from unshare in the same plan, the
 copy is dated that way instead.  Planned on the state the earlier repairs leave (pruned rows
 gone, releases re-dated, copies present).
@@ -160,7 +161,8 @@ def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
                        f"the live release v{version} has no {kind}, but {kind}_set.latest() returns {holders[0]}: "
                        f"nothing of the live release's to date after it")
             continue
-        if holders == [own]:
+        own_row = next((r for r in present if r.uuid == own), None)
+        if holders == [own] and not (own_row is not None and own_row.future):
             verified.append(app)
             continue
         young = [r for r in present if r.in_flight and r.uuid != own]
@@ -222,7 +224,14 @@ def _record(ctx: PlanningContext, table: str, fix: _Fix, own_created: datetime, 
     label = f"{kind}_set.latest()"
     release = dict(release=fix.release, release_version=fix.version, release_fingerprint=fix.release_fp)
     fingerprints = {r.uuid: r.fingerprint for r in fix.rows}
-    if target != own_created:
+    if target != own_created and own_created > ctx.future_after:
+        ctx.add(repair=REPAIR, kind="redate", table=table, app_uuid=fix.app, row=fix.own, fingerprint=own_fp,
+                new_created=iso(target), **release,
+                why=f"{label} is the live release v{fix.version}'s {kind}, dated {iso(own_created)}, after now() + "
+                    f"{ctx.skew_seconds:g}s (future-dated): every {kind} the controller writes until then is dated "
+                    f"before it, so {label} stays this row through every new {kind}; its created moves back to the "
+                    f"app's newest other {kind} plus 1 microsecond (no repair dates a row after now())")
+    elif target != own_created:
         newest = max(r.created for r in fix.rows if r.uuid != fix.own and not r.future)
         overtaken = sorted(r.uuid for r in fix.rows if r.uuid != fix.own and not r.future and r.created == newest)
         if fix.copy is not None:

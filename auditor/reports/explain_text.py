@@ -322,6 +322,10 @@ def release_order_lines(story: AppStory) -> list[str]:
     if taken:
         verdict = (f"BROKEN: the next release would be v{', v'.join(map(str, nexts))}; v{taken[0]} exists, so every "
                    "config:set, push, pull and rollback fails on UNIQUE(app_id, version)")
+    elif len(tied) == 1 and story.newest == story.highest and story.future_dated(story.newest.created):
+        verdict = (f"BROKEN: the next release would be v{nexts[0]}, dated before v{story.highest.version}, which stays "
+                   f"release_set.latest(): the deploy after it is numbered v{nexts[0]} again and fails on "
+                   "UNIQUE(app_id, version) (plan --repair release-order moves it back)")
     elif story.order_broken and not repeated:
         verdict = (f"BROKEN: the next release would be v{nexts[0]} (a free number) although v{story.highest.version} "
                    "exists: the deploy after it fails on UNIQUE(app_id, version)")

@@ -4,7 +4,7 @@ two releases, or versions repeat without the unique constraint (§5, §8)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -106,4 +106,40 @@ def test_controller_histories_are_in_order(db):
         app.config_set(A="1")
         app.rollback(2)
         app.failed_push()
+    assert by_check(audit(db, [CHECK]), CHECK) == []
+
+
+def a_newest_highest_release_from_a_clock_a_year_ahead(db):
+    """v3, the newest release and the highest version, written by a controller host whose clock
+    ran a year ahead: every release the controller writes until then is dated before it."""
+    ctl = db.controller()
+    web = ctl.create_app("web")
+    web.push()  # v2
+    v3 = web.config_set(at=datetime.now(timezone.utc) + timedelta(days=365), A="1")
+    return ctl, web, v3
+
+
+def test_a_future_dated_newest_highest_release_breaks_the_second_deploy_and_is_reported(db):
+    ctl, web, v3 = a_newest_highest_release_from_a_clock_a_year_ahead(db)
+    (finding,) = by_check(audit(db, [CHECK], apps=["web"]), CHECK)
+    assert finding.severity == "critical" and finding.object_id == web.uuid
+    assert finding.evidence["problems"] == ["future-newest"]
+    assert finding.evidence["newest_versions"] == [3] and finding.evidence["highest_version"] == 3
+    assert "v3, the highest version and release_set.latest(), is dated" in finding.message
+    assert "every next release is numbered v4" in finding.message
+    assert finding.manual is None  # the opt-in repair moves it back
+    # what the controller does: the first deploy is v4, dated now, so v3 stays latest() and live ...
+    now = datetime.now(timezone.utc)
+    v4 = web.config_set(at=now, B="2")
+    assert v4.version == 4 and web.current().version == 3
+    # ... and the second is numbered v4 again
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        web.config_set(at=now + timedelta(seconds=1), C="3")
+
+
+def test_a_future_dated_newest_release_within_the_skew_is_in_flight_not_reported(db):
+    ctl = db.controller()
+    web = ctl.create_app("web")
+    web.push()
+    web.config_set(at=datetime.now(timezone.utc) + timedelta(seconds=30), A="1")
     assert by_check(audit(db, [CHECK]), CHECK) == []

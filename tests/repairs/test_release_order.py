@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.checks.test_release_order import clock_went_backwards
+from tests.checks.test_release_order import a_newest_highest_release_from_a_clock_a_year_ahead, clock_went_backwards
 from tests.helpers import audit, by_check
 from tests.reliability.faults import full_dump
 from tests.repairs.helpers import make_plan, run
@@ -89,6 +89,44 @@ def test_a_future_dated_release_is_moved_back_never_overtaken(db, tmp_path):
     assert db.scalar("SELECT count(*) FROM api_release WHERE created > now()") == 0
     assert by_check(audit(db, ["release-order", "future-dated"]), "release-order") == []
     assert web.config_set(B="2").version == 4
+
+
+def test_a_future_dated_newest_highest_release_is_moved_back_and_deploys_work_again(db, tmp_path):
+    ctl, web, v3 = a_newest_highest_release_from_a_clock_a_year_ahead(db)
+    v2 = web.release(2)
+    explained = run("explain", "web", "--dsn", db.dsn).output
+    assert "FUTURE-DATED: every later release is dated before it" in explained
+    assert "BROKEN: the next release would be v4, dated before v3, which stays release_set.latest()" in explained
+    before = full_dump(db.conn)
+    plan = make_plan(db, tmp_path / "p.json", "--repair", "release-order", "--repair", "restore-latest")
+    (action,) = [a for a in plan["actions"] if a["repair"] == "release-order"]
+    assert (action["kind"], action["row"], action["release"]["version"]) == ("redate", v3.uuid, 3)
+    # v3's config, written by the same clock, is config_set.latest() through every config:set: it
+    # moves back too, to just after the app's newest other config
+    (config,) = [a for a in plan["actions"] if a["repair"] == "restore-latest"]
+    assert config["row"] == v3.config
+    assert datetime.fromisoformat(config["new"]["created"]) == db.scalar(
+        "SELECT max(created) FROM api_config WHERE app_id = %s AND uuid <> %s", (web.uuid, v3.config)
+    ) + timedelta(microseconds=1)
+    assert "(future-dated): every config the controller writes until then is dated before it" in config["why"]
+    # the smallest change: just after the app's newest other release, never after now()
+    assert datetime.fromisoformat(action["new"]["created"]) == v2.created + timedelta(microseconds=1)
+    assert "it was dated in the future; moved back, never overtaken" in action["why"]
+    assert "the live release stays v3" in action["why"]
+    _apply(db, tmp_path / "p.json", "--undo-file", str(tmp_path / "u.json"))
+    assert db.scalar("SELECT count(*) FROM api_release WHERE created > now()") == 0
+    assert by_check(audit(db, ["release-order", "future-dated"]), "release-order") == []
+    assert by_check(audit(db, ["future-dated"]), "future-dated") == []
+    assert web.current().version == 3
+    now = datetime.now(timezone.utc)
+    assert web.config_set(at=now, B="2").version == 4  # the controller's deploys work again ...
+    assert web.config_set(at=now + timedelta(seconds=1), C="3").version == 5  # ... the second one too
+    assert web.current().version == 5 and web.latest_config() == web.current().config
+    db.conn.execute("DELETE FROM api_release WHERE app_id = %s AND version > 3", (web.uuid,))
+    db.conn.execute("DELETE FROM api_config WHERE app_id = %s AND (\"values\" LIKE '%%\"B\"%%' "
+                    "OR \"values\" LIKE '%%\"C\"%%')", (web.uuid,))
+    assert run("undo", str(tmp_path / "u.json"), "--dsn", db.dsn, "--yes").exit_code == 0
+    assert full_dump(db.conn) == before
 
 
 @pytest.mark.parametrize("migration", [19, 28])
