@@ -45,9 +45,25 @@ FROM {use} c
 LEFT JOIN apps a ON a.uuid = c.app_id
 LEFT JOIN {latest} lc ON lc.app_id = c.app_id
 LEFT JOIN live l ON l.app_id = c.app_id
-WHERE c.present AND c.releases = 0
+WHERE {orphan}
+"""
+
+#: An orphan: a row in scope no release uses (nor, under ``--app``, a release of another app), not in flight.
+_ORPHAN = """c.present AND c.releases = 0
   AND NOT EXISTS (SELECT 1 FROM xuse x WHERE x.kind = '{kind}' AND x.row_id = c.uuid)
-  AND NOT {in_flight}
+  AND NOT {in_flight}"""
+
+#: How many orphans, per severity and app, without writing them: the rows of the listing (``apps``
+#: and ``live`` are one row per app: left joins that change no count) with only their severity.
+#: Its own SQL, not the listing's counted: the statement is planned once per audit, and a check
+#: listed and counted was planned twice.
+_ORPHAN_COUNT = """
+SELECT CASE WHEN lc.uuid = c.uuid THEN {latest_severity} ELSE 'info' END AS severity, c.app_id AS app_uuid,
+       count(*) AS n
+FROM {use} c
+LEFT JOIN {latest} lc ON lc.app_id = c.app_id
+WHERE {orphan}
+GROUP BY 1, 2
 """
 
 #: The newest config (every one tied for it) of an app without releases: what App.create builds v1 on.
@@ -56,20 +72,36 @@ WHERE c.present AND c.releases = 0
 _PROTECTED = "(c.created = lc.created AND NOT EXISTS (SELECT 1 FROM api_release r WHERE r.app_id = c.app_id))"
 
 
+def _parts(kind: str) -> dict[str, str]:
+    if kind == "config":
+        return dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
+    return dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
+
+
+def _orphan(kind: str) -> Query:
+    return Query(_ORPHAN, {"kind": text(kind), "in_flight": in_flight("c.created")})
+
+
 def orphan_sql(kind: str, generation: Generation) -> Query:
     """The orphan SELECT for ``kind`` ``config`` or ``build`` on ``generation``."""
-    if kind == "config":
-        parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
-    else:
-        parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
+    parts = _parts(kind)
     severity, why, _ = consequence(kind, generation)
     return Query(_ORPHAN_SQL, {
         **{name: text(value) for name, value in parts.items() if name != "table"},
         "kind": text(kind), "table_name": sql.Literal(parts["table"]), "latest_severity": sql.Literal(severity),
-        "why": text(why), "in_flight": in_flight("c.created"),
+        "why": text(why), "orphan": _orphan(kind),
         "protected": text(_PROTECTED if kind == "config" else "false"),
         "protected_why": sql.Literal(PROTECTED_CONFIG),
     })
+
+
+def orphan_count_sql(kind: str, generation: Generation) -> Query:
+    """How many findings :func:`orphan_sql` gives for ``kind``, per severity and app (``severity``,
+    ``app_uuid``, ``n``)."""
+    parts = _parts(kind)
+    severity, _, _ = consequence(kind, generation)
+    return Query(_ORPHAN_COUNT, {"use": text(parts["use"]), "latest": text(parts["latest"]),
+                                 "latest_severity": sql.Literal(severity), "orphan": _orphan(kind)})
 
 
 def orphan_passes(kind: str) -> tuple[str, ...]:

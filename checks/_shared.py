@@ -189,7 +189,11 @@ def shared_sql(kind: str, generation: Generation) -> Query:
 # rows shared inside one app (``info``, the bulk) read from the use pass, which has already grouped
 # the releases by (row, app): an app's own existing row used by more than one of its releases (no
 # second window sort, no version lists, no ``related`` arrays, no messages); the few cross-app rows
-# are counted from the listing SELECT itself, whose ``info`` branch the filter removes.
+# (``xuse``) with all their releases, grouped by row as the listing's second SELECT groups them (more
+# than one release: shared), critical when a release of another app among them is that app's live
+# release (the listing's ``is_live``), else warning.  Counted without the listing's text: the
+# statement is planned once per audit, and planning the listing a second time here (its messages,
+# arrays and the in-app part a filter removes) cost more than executing this for the largest app.
 _SHARED_COUNT = """
 SELECT 'info' AS severity, s.app_id AS app_uuid, count(*) AS n
 FROM {use} s
@@ -199,10 +203,16 @@ GROUP BY s.app_id
 
 UNION ALL
 
-SELECT t.severity, t.app_uuid, count(*) AS n
-FROM ({listing}) AS t
-WHERE t.severity <> 'info'
-GROUP BY t.severity, t.app_uuid
+SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END, xs.row_app, count(*)
+FROM (SELECT xr.row_app,
+             bool_or(o.app_id <> xr.row_app
+                     AND o.uuid = (SELECT l.uuid FROM api_release l WHERE l.app_id = o.app_id AND {not_failed}
+                                   ORDER BY l.created DESC, l.version DESC, l.uuid DESC LIMIT 1)) AS foreign_live
+      FROM (SELECT DISTINCT u.row_id AS uuid, u.row_app FROM xuse u WHERE u.kind = '{kind}') xr
+      JOIN api_release o ON o.{kind}_id = xr.uuid
+      GROUP BY xr.uuid, xr.row_app
+      HAVING count(*) > 1) xs
+GROUP BY 1, 2
 """
 
 
@@ -210,7 +220,8 @@ def shared_count_sql(kind: str, generation: Generation) -> Query:
     """How many findings :func:`shared_sql` gives for ``kind``, per severity and app (``severity``,
     ``app_uuid``, ``n``)."""
     use = "config_use" if kind == "config" else "build_use"
-    return Query(_SHARED_COUNT, {"kind": text(kind), "use": text(use), "listing": shared_sql(kind, generation)})
+    not_failed = "NOT l.failed" if generation.has_failed else "true"
+    return Query(_SHARED_COUNT, {"kind": text(kind), "use": text(use), "not_failed": text(not_failed)})
 
 
 def shared_passes(kind: str) -> tuple[str, ...]:

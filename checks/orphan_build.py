@@ -1,7 +1,7 @@
 """orphan-build: a build that no release references."""
 
 from auditor.core.catalogue import Check
-from checks._orphans import orphan_passes, orphan_sql
+from checks._orphans import orphan_count_sql, orphan_passes, orphan_sql
 
 CHECK = Check(
     id="orphan-build",
@@ -21,4 +21,5 @@ within the grace period before now or the clock skew after it) are not reported.
     repair="prune-orphans",
     passes=orphan_passes("build"),
     sql=lambda generation: orphan_sql("build", generation),
+    count_sql=lambda generation: orphan_count_sql("build", generation),
 )

@@ -1,7 +1,7 @@
 """orphan-config: a config that no release references."""
 
 from auditor.core.catalogue import Check
-from checks._orphans import orphan_passes, orphan_sql
+from checks._orphans import orphan_count_sql, orphan_passes, orphan_sql
 
 CHECK = Check(
     id="orphan-config",
@@ -22,4 +22,5 @@ before now or the clock skew after it) are not reported.""",
     repair="prune-orphans",
     passes=orphan_passes("config"),
     sql=lambda generation: orphan_sql("config", generation),
+    count_sql=lambda generation: orphan_count_sql("config", generation),
 )

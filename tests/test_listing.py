@@ -90,6 +90,49 @@ def test_counts_equal_the_full_listing_on_generated_databases(pg_server, seed: i
         pg_server.drop_database(name)
 
 
+@pytest.mark.parametrize("migration", [19, 28])
+def test_cross_app_rows_are_counted_as_they_are_listed(make_db, migration: int) -> None:
+    """The shared checks count their cross-app rows without their listing: a row on another app's
+    live release (critical), one on another app's older release (warning), and a row that one release
+    of another app alone uses (a cross-app reference, shared by nobody: no shared-config finding)."""
+    db = make_db(migration)
+    ctl = db.controller()
+    billing = ctl.create_app("billing")
+    billing.config_set(PLAN="pro")  # v2 on config C
+    shop = ctl.create_app("shop")
+    shop.push(image="shop:1")  # v2
+    alone = shop.point_at(2, billing)  # shop's v2 now uses billing's C
+    shop.config_set(OWN="1")  # v3 on a config of shop's own: C is on no live release
+    billing.config_set(PLAN="max")  # v3 on config D
+    with db.conn.transaction():
+        db.conn.execute("SET LOCAL session_replication_role = replica")
+        db.conn.execute("UPDATE api_release SET config_id = %s WHERE app_id = %s AND version = 2",
+                        (billing.current().config, billing.uuid))  # billing's v2 leaves C: only shop v2 uses it
+    crm = ctl.create_app("crm")
+    crm.config_set(TIER="gold")  # v2 on config E, crm's live release
+    web = ctl.create_app("web")
+    web.push(image="web:1")  # v2
+    web.push(image="web:2")  # v3, web's live release
+    web.point_at(2, crm)  # web's v2 (not its live release) uses crm's live E
+    support = ctl.create_app("support")
+    support.push(image="support:1")  # v2, support's live release
+    shared_live = support.point_at(2, crm)  # support's live v2 uses E too: deleting E removes it (critical)
+    hr = ctl.create_app("hr")
+    hr.config_set(DEPT="1")  # v2 on config F
+    ops = ctl.create_app("ops")
+    ops.push(image="ops:1")  # v2
+    ops.push(image="ops:2")  # v3, ops's live release
+    off_live = ops.point_at(2, hr)  # ops's v2 (not live) uses hr's F: a warning
+    full = assert_same_counts(db.dsn)
+    assert full[("shared-config", "critical", "crm")] == 1 and full[("shared-config", "warning", "hr")] == 1
+    assert not [k for k in full if k[0] == "shared-config" and k[2] == "billing" and k[1] != "info"]
+    with open_audit(Settings(dsn=db.dsn), selection=Selection(include=("shared-config", "cross-app-reference"))) as run:
+        found = list(run.findings())
+    assert [(f.object_id, f.severity) for f in found if f.check == "shared-config" and f.severity != "info"] == [
+        (shared_live, "critical"), (off_live, "warning")]
+    assert any(alone in f.message for f in found if f.check == "cross-app-reference")
+
+
 def test_apps_of_one_scope_are_counted_like_everything(make_db) -> None:
     db = make_db(28)
     damaged_story(db.conn)
