@@ -8,16 +8,26 @@ the median ratio, not the best run's.
 Alone, on any server (a database of its own is generated, measured and dropped)::
 
     python -m bench.repair --dsn ADMIN_DSN [--releases 250k] [--runs 3] [--migration 28] [--seed 1]
+                           [--statements 25]
+
+``--statements N`` adds one more apply, run in this process on its own clone, and lists its N
+costliest statements: wall time and, when the server runs on this machine, the CPU time of the
+backend (``/proc/PID/stat``), which the load of a shared machine inflates far less than wall
+time (the leader's only: parallel workers are not counted).  COPY of the plan is not a
+statement and is not listed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +134,95 @@ def _tool_round(server: BenchServer, source: str, timeout: str, rounds: RepairRo
         server.server.drop_database(name)
 
 
+@dataclass
+class StatementTime:
+    """One statement of a profiled apply: wall seconds, backend CPU seconds (None: not readable)."""
+
+    seconds: float
+    cpu: float | None
+    text: str
+
+
+def _backend_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a server process on this machine, None if it is elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def timed_statements() -> Iterator[list[StatementTime]]:
+    """Time every ``Connection.execute`` of this process while the block runs (bench only: the
+    method is wrapped for the block's duration and restored after it)."""
+    times: list[StatementTime] = []
+    execute = psycopg.Connection.execute
+
+    def timed(self: psycopg.Connection, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+        pid = self.info.backend_pid
+        cpu, began = _backend_cpu(pid), time.perf_counter()
+        try:
+            return execute(self, query, params, **kwargs)
+        finally:
+            seconds = time.perf_counter() - began
+            after = _backend_cpu(pid)
+            try:
+                text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+            except psycopg.Error:  # a broken connection cannot quote
+                text = repr(query)
+            times.append(StatementTime(seconds, None if cpu is None or after is None else after - cpu,
+                                       " ".join(text.split())))
+
+    psycopg.Connection.execute = timed  # type: ignore[method-assign, assignment]
+    try:
+        yield times
+    finally:
+        psycopg.Connection.execute = execute  # type: ignore[method-assign]
+
+
+def profile_apply(server: BenchServer, source: str, timeout: str) -> tuple[float, list[StatementTime]]:
+    """Plan ``unshare`` on a clone of ``source`` and apply it in this process, timing each statement:
+    the apply's wall time and its statements, costliest first."""
+    from auditor.cli import cli
+
+    name = clone(server, source)
+    dsn = server.dsn(name)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            plan_file = Path(tmp) / "unshare.plan"
+            plan = run_cli(["plan", "--repair", "unshare", "-o", str(plan_file), "--dsn", dsn,
+                            "--statement-timeout", timeout])
+            if plan.returncode != 0:
+                raise RuntimeError(f"plan failed: {cli_failure(plan)}")
+            said = io.StringIO()
+            code: str | int | None = None
+            with timed_statements() as times, contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                began = time.perf_counter()
+                try:
+                    cli.main(["apply", str(plan_file), "--yes", "--dsn", dsn, "--statement-timeout", timeout,
+                              "--undo-file", str(Path(tmp) / "unshare.undo")])
+                except SystemExit as exit_:
+                    code = exit_.code
+                seconds = time.perf_counter() - began
+            if code != 0:
+                raise RuntimeError(f"apply exited with {code}: {said.getvalue().strip()}")
+            return seconds, sorted(times, key=lambda t: t.seconds, reverse=True)
+    finally:
+        server.server.drop_database(name)
+
+
+def format_profile(seconds: float, times: list[StatementTime], top: int) -> list[str]:
+    """The profile as lines: the totals, then the ``top`` costliest statements."""
+    cpu = [t.cpu for t in times if t.cpu is not None]
+    lines = [f"profiled apply: {seconds:.2f} s; {len(times)} statements {sum(t.seconds for t in times):.2f} s"
+             + (f", backend CPU {sum(cpu):.2f} s" if cpu else "")]
+    lines += [f"{t.seconds:8.2f} s {'' if t.cpu is None else f'{t.cpu:6.2f} s CPU'}  {t.text[:110]}"
+              for t in times[:top]]
+    return lines
+
+
 def measure_repair(server: BenchServer, source: str, cells: dict[str, str], runs: int = 3,
                    timeout: str = "1h", note: str = "") -> RepairRounds:
     """``runs`` rounds of the floor and the tool on clones of ``source``, back to back."""
@@ -150,8 +249,9 @@ def measure_repair(server: BenchServer, source: str, cells: dict[str, str], runs
 
 
 def repair_on_smaller(server: BenchServer, cells: dict[str, str], releases: int, migration: int, seed: int,
-                      runs: int, timeout: str, log: Callable[[str], None]) -> None:
-    """The repair figures on a database of ``releases`` releases (~100k shared rows at 250k)."""
+                      runs: int, timeout: str, log: Callable[[str], None], statements: int = 0) -> None:
+    """The repair figures on a database of ``releases`` releases (~100k shared rows at 250k);
+    with ``statements``, the costliest statements of one more apply are logged."""
     name = server.server.create_database(None)
     try:
         log(f"generating {releases:,} releases for the repair")
@@ -159,6 +259,11 @@ def repair_on_smaller(server: BenchServer, cells: dict[str, str], releases: int,
                                         seed=seed))
         log(f"repair: {runs} rounds of the floor and plan/apply")
         measure_repair(server, name, cells, runs, timeout, note=f" (on a {releases:,}-release database)")
+        if statements:
+            log("repair: one more apply, each statement timed")
+            seconds, times = profile_apply(server, name, timeout)
+            for line in format_profile(seconds, times, statements):
+                log(line)
     finally:
         server.server.drop_database(name)
 
@@ -172,10 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--migration", type=int, default=NEWEST)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--statement-timeout", default="1h")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="profile one more apply and list its N costliest statements")
     args = parser.parse_args(argv)
     cells: dict[str, str] = {}
     repair_on_smaller(attach(args.dsn), cells, args.releases, args.migration, args.seed, args.runs,
-                      args.statement_timeout, lambda line: print(line, file=sys.stderr, flush=True))
+                      args.statement_timeout, lambda line: print(line, file=sys.stderr, flush=True), args.statements)
     for key in ("shared", "plan", "apply", "raw_repair", "repair_ratio"):
         print(f"{key}: {cells.get(key, '')}")
     return 0

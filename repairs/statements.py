@@ -38,8 +38,13 @@ PLAN_COLUMNS: tuple[tuple[str, str], ...] = (
 #: Columns of ``ca_params``: the plan's settings the checks use (one row).
 PARAMS_COLUMNS: tuple[tuple[str, str], ...] = (("grace_seconds", "double precision NOT NULL"),)
 EXPECT_COLUMNS: tuple[tuple[str, str], ...] = (("invariant", "text NOT NULL"), ("app", "uuid NOT NULL"))
-#: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked.
-SEEN_COLUMNS: tuple[tuple[str, str], ...] = (("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"))
+#: Columns of ``ca_seen``: the fingerprint of every row the plan reads, taken as it is locked, and
+#: what a plan's stale check reads of it (a locked row cannot change until the transaction ends):
+#: its app and ``created``, and a release's pointers.
+SEEN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tbl", "text NOT NULL"), ("uuid", "uuid NOT NULL"), ("fp", "text NOT NULL"), ("app_id", "uuid"),
+    ("created", "timestamptz"), ("config_id", "uuid"), ("build_id", "uuid"),
+)
 BOOKKEEPING = ("uuid", "created", "updated")
 #: The tables whose rows an action may re-date (release-order re-dates releases).
 REDATED: tuple[str, ...] = (*POINTER, "api_release")
@@ -135,9 +140,14 @@ class Statements:
         keys.append(("api_release", sql.SQL("SELECT q.release FROM ca_plan AS q WHERE q.release IS NOT NULL "
                                             "UNION ALL SELECT q.uuid FROM ca_plan AS q WHERE q.tbl = 'api_release'")))
         return [statement(sql.SQL(
-            "INSERT INTO ca_seen (tbl, uuid, fp) SELECT {name}, l.uuid, l.fp FROM ("
-            "SELECT x.uuid, md5(CAST(x AS text)) AS fp FROM {t} AS x WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
-        ).format(name=sql.Literal(table), t=sql.Identifier(table), keys=key)) for table, key in keys]
+            "INSERT INTO ca_seen (tbl, uuid, fp, app_id, created, config_id, build_id) "
+            "SELECT {name}, l.uuid, l.fp, l.app_id, l.created, l.config_id, l.build_id FROM ("
+            "SELECT x.uuid, md5(CAST(x AS text)) AS fp, x.app_id, x.created, {pointers} FROM {t} AS x "
+            "WHERE x.uuid IN ({keys}) FOR NO KEY UPDATE OF x) AS l"
+        ).format(name=sql.Literal(table), t=sql.Identifier(table), keys=key, pointers=sql.SQL(
+            "x.config_id, x.build_id" if table == "api_release"
+            else "CAST(NULL AS uuid) AS config_id, CAST(NULL AS uuid) AS build_id")))
+            for table, key in keys]
 
     # -- preconditions ------------------------------------------------------------------
     @cached_property
@@ -198,6 +208,8 @@ class Statements:
     def _plan_checks(self, table: str, pointer: str) -> list[Statement]:
         """A plan's rows are as planned, and each action is one the planners would make now.
 
+        The row and its release are read as locked (``ca_seen``: fingerprint, app, ``created``,
+        pointers), not joined again.
         Fingerprints: the row and its release as planned, a pruned row unused, a copy's uuid free.
         copy: its release (of the action's app) uses the row, the row is of that app, and an
         earlier release of the app keeps the original (the earliest user of the row's own app, by
@@ -220,9 +232,8 @@ class Statements:
             "WHERE r.{p} IN (SELECT c.uuid FROM ca_plan AS c WHERE c.tbl = {name} AND c.kind = 'copy') "
             "GROUP BY r.{p}").format(**f)
         source = sql.SQL(
-            "FROM ca_plan AS q LEFT JOIN ca_seen AS s ON s.tbl = q.tbl AND s.uuid = q.uuid "
-            "LEFT JOIN ca_seen AS sr ON sr.tbl = 'api_release' AND sr.uuid = q.release "
-            "LEFT JOIN api_release AS r ON r.uuid = q.release LEFT JOIN {t} AS x ON x.uuid = q.uuid "
+            "FROM ca_plan AS q LEFT JOIN ca_seen AS x ON x.tbl = q.tbl AND x.uuid = q.uuid "
+            "LEFT JOIN ca_seen AS r ON r.tbl = 'api_release' AND r.uuid = q.release "
             "LEFT JOIN {t} AS n ON n.uuid = q.new_uuid "
             "LEFT JOIN ({users}) AS u ON u.row_id = q.uuid AND q.kind = 'copy' "
             "LEFT JOIN ca_plan AS kc ON kc.tbl = {name} AND kc.kind = 'copy' AND kc.release = u.keeper "
@@ -241,8 +252,8 @@ class Statements:
             "q.kind = 'prune' AND NOT EXISTS (SELECT 1 FROM api_release AS ar WHERE ar.app_id = q.app) "
             "AND x.created = (SELECT max(ac.created) FROM api_config AS ac WHERE ac.app_id = q.app)")
         checks: list[tuple[Statement, str | Statement]] = [
-            (sql.SQL("s.fp IS DISTINCT FROM q.fp"), f"{kind} changed or gone since planning"),
-            (sql.SQL("q.release IS NOT NULL AND sr.fp IS DISTINCT FROM q.release_fp"),
+            (sql.SQL("x.fp IS DISTINCT FROM q.fp"), f"{kind} changed or gone since planning"),
+            (sql.SQL("q.release IS NOT NULL AND r.fp IS DISTINCT FROM q.release_fp"),
              "its release changed or is gone since planning"),
             (sql.SQL("q.kind = 'prune' AND EXISTS (SELECT 1 FROM api_release AS ur WHERE ur.{p} = q.uuid)").format(**f),
              f"a release uses this {kind} now"),

@@ -408,3 +408,38 @@ def test_a_foreign_action_is_named_with_its_article(make_db, tmp_path):
     result = run("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes")
     assert result.exit_code == 4
     assert "is an unshare uncopy of api_config, which only an undo file may hold" in result.stderr, result.stderr
+
+
+def test_a_copy_moved_to_another_apps_release_is_refused(make_db, tmp_path):
+    """The stale check reads a planned row's app and its release's app and pointer as locked
+    (``ca_seen``): a copy re-aimed at another app's release, fingerprints right, is refused."""
+    db = _storied(make_db)
+    plan = make_plan(db, tmp_path / "p.json")
+    copy = next(a for a in plan["actions"] if a["kind"] == "copy" and a["table"] == "api_config")
+    foreign = db.scalar("SELECT uuid::text FROM api_release WHERE app_id <> %s ORDER BY version LIMIT 1",
+                        (copy["app"]["uuid"],))
+
+    def retarget(doc):
+        row = next(r for r in doc["actions"]["rows"] if r[0] == copy["id"])
+        row[5], row[7] = foreign, _fingerprint(db, "api_release", foreign)
+
+    _forge(tmp_path / "p.json", retarget)
+    _refused_everywhere(db, tmp_path / "p.json", tmp_path, "stale plan",
+                        "its release is not a release of this app that uses this config")
+
+
+def test_a_copy_claimed_for_another_app_is_refused(make_db, tmp_path):
+    """...and a copy whose action names another app than the row's is refused by the row's app."""
+    db = _storied(make_db)
+    plan = make_plan(db, tmp_path / "p.json")
+    copy = next(a for a in plan["actions"] if a["kind"] == "copy" and a["table"] == "api_config")
+    other = db.scalar("SELECT uuid::text FROM api_app WHERE uuid <> %s ORDER BY id LIMIT 1", (copy["app"]["uuid"],))
+
+    def reassign(doc):
+        if not any(a[0] == other for a in doc["actions"]["apps"]):
+            doc["actions"]["apps"].append([other, None])
+        row = next(r for r in doc["actions"]["rows"] if r[0] == copy["id"])
+        row[2] = next(i for i, a in enumerate(doc["actions"]["apps"]) if a[0] == other)
+
+    _forge(tmp_path / "p.json", reassign)
+    _refused_everywhere(db, tmp_path / "p.json", tmp_path, "stale plan", "the config belongs to another app")
