@@ -37,6 +37,8 @@ def sent(monkeypatch) -> list[str]:
 
     for cls in (psycopg.Cursor, psycopg.ServerCursor):
         monkeypatch.setattr(cls, "execute", recorder(cls.execute))
+    # The JSON report's findings come through Cursor.stream (libpq 17+), not execute.
+    monkeypatch.setattr(psycopg.Cursor, "stream", recorder(psycopg.Cursor.stream))
     return recorded
 
 
@@ -69,6 +71,7 @@ def test_every_command_sends_only_94_sql(make_db, tmp_path, monkeypatch, sent, m
     mistyped = runner.invoke(cli, ["explain", names["poisoned"][:-1] + "x"])  # "did you mean": the app names
     assert mistyped.exit_code == 3 and "did you mean" in mistyped.output
     assert "SELECT id FROM api_app ORDER BY id" in sent
+    assert any('{"check": ' in text for text in sent), "the server-rendered findings statement was not recorded"
     assert len(sent) > 20
     problems = {text[:200]: portability_problems(text, VERSION_SWITCHED) for text in sent}
     assert {k: v for k, v in problems.items() if v} == {}

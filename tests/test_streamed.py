@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from auditor.audit import open_audit
+from auditor.audit import streamed as streamed_module
 from auditor.audit.runner import Scope, build_statement
 from auditor.audit.streamed import StreamedFinding, python_key, wrap
 from auditor.core.detect import detect
@@ -72,6 +73,19 @@ def test_server_renders_the_findings_json(hephy_db):
     plain, streamed = _both(hephy_db, None)
     _assert_same_findings(plain, streamed)
     _assert_server_rendered(streamed)
+
+
+@pytest.mark.pg(">= 16")
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "server-cursor"])
+def test_both_ways_of_reading_the_rows_give_the_same_findings(hephy_db, monkeypatch, chunked):
+    """libpq 17+ streams the rows in chunks, older ones go through a server cursor: same findings,
+    each line ending with its key (issue 16)."""
+    _damaged(hephy_db)
+    monkeypatch.setattr(streamed_module, "CHUNKED_ROWS", chunked)
+    plain, streamed = _both(hephy_db, None)
+    _assert_same_findings(plain, streamed)
+    _assert_server_rendered(streamed)
+    assert all(s.json_text().endswith(f'"key": "{s.key}"}}') for s in streamed)
 
 
 @pytest.mark.pg("< 16")

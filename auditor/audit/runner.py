@@ -358,8 +358,7 @@ def stream_checks(
 
 def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object], overrides: Resolved,
               version: int, shape: Shape, server_key: bool, hidden: list[Counted]) -> Iterator[StreamedFinding]:
-    with conn.cursor(name="controller_audit_findings") as cur:
-        yield from stream(cur, wrap(statement, shape, version, server_key), params, overrides, server_key, hidden)
+    yield from stream(conn, wrap(statement, shape, version, server_key), params, overrides, server_key, hidden)
 
 
 def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],

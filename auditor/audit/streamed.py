@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from auditor.core.findings import Counted, Finding
 from auditor.core.server_support import SHA256_SINCE
@@ -31,7 +31,9 @@ _FETCH_SIZE = 5000
 # ``f`` is the runner's unordered statement (check_id plus the check result columns).  The
 # config file's severity overrides are applied here, since the severity is inside the text:
 # ``{check: {level: severity}}`` (:data:`auditor.core.overrides.Resolved`), looked up by level.
-# A row that counts findings not listed (``counted`` not NULL) gets neither key nor line.
+# A row that counts findings not listed (``counted`` not NULL) gets neither key nor line.  When
+# the server computes the key and renders the line, the key is inside the line (its last 16
+# characters but two, see :func:`stream`) and not sent apart.
 _OUTER = """
 SELECT f.check_id, f.severity, f.app_name, CASE WHEN f.counted IS NULL THEN {key} END AS key,
        CASE WHEN f.counted IS NULL THEN {line} END AS line, f.counted
@@ -100,6 +102,10 @@ def wrap(inner: sql.Composable, shape: Shape, server_version: int, server_key: b
     """The statement around the runner's unordered one, rendering ``shape`` rows; the key is
     computed by the server unless it lacks ``sha256()`` or ``server_key`` is false."""
     has_sha = server_key and server_version >= SHA256_SINCE
+    if shape == "json" and has_sha:
+        # The key ends the line (as :func:`_with_key` would append it): computed once, sent once.
+        line = sql.SQL(_LINE_WITH_KEY)
+        return sql.SQL(_OUTER).format(key=sql.SQL("NULL::text"), line=line, inner=inner)
     # Without sha256() the key column carries its table and object for :func:`python_key`.
     key = sql.SQL(_KEY if has_sha else "concat_ws(chr(31), f.object_table, f.object_id)")
     line = sql.SQL(_LINE if shape == "json" else "NULL::text")
@@ -110,19 +116,55 @@ def _with_key(line: str, key: str) -> str:
     return f'{line[:-1]}, "key": "{key}"}}'
 
 
-def stream(cur: psycopg.ServerCursor[Any], statement: sql.Composed, params: dict[str, object],
+# :data:`_LINE` ended with the key, as :func:`_with_key` appends it.
+_LINE_WITH_KEY = _LINE.removesuffix(" || '}'") + """ || ', "key": "' || """ + _KEY + """ || '"}'"""
+
+#: Where the key is in a line the server ended with it: ``..., "key": "0123456789abcdef"}``.
+_KEY_IN_LINE = slice(-18, -2)
+
+
+def stream(conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, object],
            overrides: dict[str, dict[str, str]], has_sha: bool,
-           hidden: list[Counted] | None = None) -> Iterator[StreamedFinding]:
-    """Run ``statement`` (from :func:`wrap`) on the named cursor ``cur`` and yield its findings;
-    the rows that count findings not listed are appended to ``hidden``."""
-    cur.itersize = _FETCH_SIZE
-    cur.execute(statement, {**params, "severity_overrides": json.dumps(overrides)})
-    for check, severity, app_name, key, line, counted in cur:
+           hidden: list[Counted] | None = None, *, chunked: bool | None = None) -> Iterator[StreamedFinding]:
+    """Run ``statement`` (from :func:`wrap`) on ``conn`` and yield its findings; the rows that count
+    findings not listed are appended to ``hidden``.
+
+    With ``chunked`` (the default when libpq is 17 or later) the rows come as one stream, in chunks
+    of :data:`_FETCH_SIZE`: the server goes on rendering while the report writes what it received
+    (a server cursor waits for each FETCH, so the two take turns).  Else through a server cursor,
+    a batch at a time.  The connection is busy until the findings end: the caller reads nothing
+    else on it meanwhile."""
+    args = {**params, "severity_overrides": json.dumps(overrides)}
+    if CHUNKED_ROWS if chunked is None else chunked:
+        with conn.cursor() as cur:
+            yield from _findings(cur.stream(statement, args, size=_FETCH_SIZE), has_sha, hidden)
+    else:
+        with conn.cursor(name="controller_audit_findings") as named:
+            named.execute(statement, args)
+            yield from _findings(_batched(named), has_sha, hidden)
+
+
+#: Whether libpq can stream rows in chunks (17 and later); else one row per result would cost more
+#: than a server cursor's FETCHes.
+CHUNKED_ROWS = pq.version() >= 170000
+
+
+def _batched(cur: psycopg.ServerCursor[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``cur``, fetched a batch at a time (per-row cursor calls cost seconds at ~500k)."""
+    while batch := cur.fetchmany(_FETCH_SIZE):
+        yield from batch
+
+
+def _findings(rows: Iterator[tuple[Any, ...]], has_sha: bool,
+              hidden: list[Counted] | None) -> Iterator[StreamedFinding]:
+    for check, severity, app_name, key, line, counted in rows:
         if counted is not None:
             assert hidden is not None, "counted findings need a list to go to"
             hidden.append(Counted(check, severity, app_name, counted))
-            continue
-        if not has_sha:
-            table, _, object_id = key.partition("\x1f")
-            key = python_key(check, app_name, table, object_id)
-        yield StreamedFinding(check, severity, app_name, key, None if line is None else _with_key(line, key))
+        elif key is None:  # the server's key ends its line
+            yield StreamedFinding(check, severity, app_name, line[_KEY_IN_LINE], line)
+        else:
+            if not has_sha:
+                table, _, object_id = key.partition("\x1f")
+                key = python_key(check, app_name, table, object_id)
+            yield StreamedFinding(check, severity, app_name, key, None if line is None else _with_key(line, key))

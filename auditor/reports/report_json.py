@@ -8,12 +8,15 @@ first.
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from contextlib import ExitStack
 from importlib import resources
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.findings import SEVERITIES, Finding
@@ -26,14 +29,26 @@ def report_schema() -> dict[str, Any]:
     return schema
 
 
+#: Findings joined into one write to their spool (a few MB of text).
+_BATCH = 2000
+#: The separator before every finding in the spools (the first one of the document drops its comma).
+_SEPARATOR = ",\n  "
+#: Bytes copied from a spool to the report at a time.
+_COPY_CHUNK = 1 << 20
+
+
 def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding]) -> None:
     """Write the report document: header, summary, then the spooled findings by severity."""
     with ExitStack() as stack:
-        spools = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8")) for s in SEVERITIES}
+        spools = {s: stack.enter_context(tempfile.TemporaryFile("w+b")) for s in SEVERITIES}
+        pending: dict[str, list[str]] = {s: [] for s in SEVERITIES}
         for finding in findings:
-            spool = spools[finding.severity]
-            spool.write(finding.json_text())
-            spool.write("\n")
+            lines = pending[finding.severity]
+            lines.append(finding.json_text())
+            if len(lines) >= _BATCH:
+                _spool(spools[finding.severity], lines)
+        for severity, lines in pending.items():
+            _spool(spools[severity], lines)
         head = {
             "version": REPORT_VERSION,
             "database": report.database,
@@ -42,10 +57,31 @@ def write_json(out: TextIO, report: Report, findings: Iterable[Finding | Streame
         }
         out.write(json.dumps(head, indent=1)[:-2])
         out.write(',\n "findings": [')
-        separator = "\n  "
+        first = True
         for spool in spools.values():
             spool.seek(0)
-            for line in spool:
-                out.write(separator + line.rstrip("\n"))
-                separator = ",\n  "
+            if first and spool.read(1):  # the comma before the document's first finding
+                first = False
+            _copy(spool, out)
         out.write("\n ]\n}\n")
+
+
+def _spool(spool: BinaryIO, lines: list[str]) -> None:
+    """Append ``lines`` to ``spool`` (UTF-8), each after :data:`_SEPARATOR`, and empty the list."""
+    if lines:
+        spool.write((_SEPARATOR + _SEPARATOR.join(lines)).encode())
+        lines.clear()
+
+
+def _copy(spool: BinaryIO, out: TextIO) -> None:
+    """The rest of ``spool`` onto ``out``: as bytes when ``out`` writes UTF-8 to a byte buffer
+    (a file, standard output), else decoded."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None and codecs.lookup(out.encoding).name == "utf-8" and os.linesep == "\n":
+        out.flush()
+        shutil.copyfileobj(spool, buffer, _COPY_CHUNK)
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    while chunk := spool.read(_COPY_CHUNK):
+        out.write(decoder.decode(chunk))
+    out.write(decoder.decode(b"", final=True))

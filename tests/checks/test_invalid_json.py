@@ -333,6 +333,11 @@ def _statements(conn) -> list[str]:
                             else str(query))
                 return super().execute(query, params, **kwargs)
 
+            def stream(self, query, params=None, **kwargs):  # the server-rendered findings (libpq 17+)
+                sent.append(query.as_string(self.connection) if isinstance(query, psycopg.sql.Composable)
+                            else str(query))
+                return super().stream(query, params, **kwargs)
+
         setattr(conn, factory, Recording)
     return sent
 
