@@ -36,7 +36,7 @@ from psycopg import sql
 
 from auditor.core.detect import detect
 from bench.generate import NEWEST, Spec, generate, parse_count
-from bench.measure import NOT_AVAILABLE, cli_failure, cli_has, fmt_ratio, median_spread, run_cli
+from bench.measure import NOT_AVAILABLE, CliRun, cli_failure, cli_has, fmt_ratio, median_spread, run_cli
 from bench.server import BenchServer, attach
 
 _SHARED_SQL = """
@@ -110,28 +110,35 @@ def _raw_round(server: BenchServer, source: str) -> float:
         server.server.drop_database(name)
 
 
-def _tool_round(server: BenchServer, source: str, timeout: str, rounds: RepairRounds, cells: dict[str, str]) -> bool:
-    """Plan and apply on a fresh clone; False (and the failure in ``cells``) when a step failed."""
+@contextlib.contextmanager
+def _planned_clone(server: BenchServer, source: str, timeout: str) -> Iterator[tuple[str, Path, CliRun]]:
+    """A fresh clone of ``source`` (dropped afterwards) and ``plan --repair unshare`` run on it:
+    its DSN, the plan file (in a temporary directory) and the plan's run."""
     name = clone(server, source)
     dsn = server.dsn(name)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             plan_file = Path(tmp) / "unshare.plan"
-            plan = run_cli(["plan", "--repair", "unshare", "-o", str(plan_file), "--dsn", dsn,
-                            "--statement-timeout", timeout])
-            if plan.returncode != 0 or not plan_file.exists():
-                cells["plan"] = cli_failure(plan)
-                return False
-            rounds.plan.append(plan.seconds)
-            rounds.plan_bytes = plan_file.stat().st_size
-            applied = run_cli(["apply", str(plan_file), "--yes", "--dsn", dsn, "--statement-timeout", timeout])
-            if applied.returncode != 0:
-                cells["apply"] = cli_failure(applied)
-                return False
-            rounds.apply.append(applied.seconds)
-            return True
+            yield dsn, plan_file, run_cli(["plan", "--repair", "unshare", "-o", str(plan_file), "--dsn", dsn,
+                                           "--statement-timeout", timeout])
     finally:
         server.server.drop_database(name)
+
+
+def _tool_round(server: BenchServer, source: str, timeout: str, rounds: RepairRounds, cells: dict[str, str]) -> bool:
+    """Plan and apply on a fresh clone; False (and the failure in ``cells``) when a step failed."""
+    with _planned_clone(server, source, timeout) as (dsn, plan_file, plan):
+        if plan.returncode != 0 or not plan_file.exists():
+            cells["plan"] = cli_failure(plan)
+            return False
+        rounds.plan.append(plan.seconds)
+        rounds.plan_bytes = plan_file.stat().st_size
+        applied = run_cli(["apply", str(plan_file), "--yes", "--dsn", dsn, "--statement-timeout", timeout])
+        if applied.returncode != 0:
+            cells["apply"] = cli_failure(applied)
+            return False
+        rounds.apply.append(applied.seconds)
+        return True
 
 
 @dataclass
@@ -187,30 +194,22 @@ def profile_apply(server: BenchServer, source: str, timeout: str) -> tuple[float
     the apply's wall time and its statements, costliest first."""
     from auditor.cli import cli
 
-    name = clone(server, source)
-    dsn = server.dsn(name)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            plan_file = Path(tmp) / "unshare.plan"
-            plan = run_cli(["plan", "--repair", "unshare", "-o", str(plan_file), "--dsn", dsn,
-                            "--statement-timeout", timeout])
-            if plan.returncode != 0:
-                raise RuntimeError(f"plan failed: {cli_failure(plan)}")
-            said = io.StringIO()
-            code: str | int | None = None
-            with timed_statements() as times, contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-                began = time.perf_counter()
-                try:
-                    cli.main(["apply", str(plan_file), "--yes", "--dsn", dsn, "--statement-timeout", timeout,
-                              "--undo-file", str(Path(tmp) / "unshare.undo")])
-                except SystemExit as exit_:
-                    code = exit_.code
-                seconds = time.perf_counter() - began
-            if code != 0:
-                raise RuntimeError(f"apply exited with {code}: {said.getvalue().strip()}")
-            return seconds, sorted(times, key=lambda t: t.seconds, reverse=True)
-    finally:
-        server.server.drop_database(name)
+    with _planned_clone(server, source, timeout) as (dsn, plan_file, plan):
+        if plan.returncode != 0:
+            raise RuntimeError(f"plan failed: {cli_failure(plan)}")
+        said = io.StringIO()
+        code: str | int | None = None
+        with timed_statements() as times, contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            began = time.perf_counter()
+            try:
+                cli.main(["apply", str(plan_file), "--yes", "--dsn", dsn, "--statement-timeout", timeout,
+                          "--undo-file", str(plan_file.with_suffix(".undo"))])
+            except SystemExit as exit_:
+                code = exit_.code
+            seconds = time.perf_counter() - began
+        if code != 0:
+            raise RuntimeError(f"apply exited with {code}: {said.getvalue().strip()}")
+        return seconds, sorted(times, key=lambda t: t.seconds, reverse=True)
 
 
 def format_profile(seconds: float, times: list[StatementTime], top: int) -> list[str]:
