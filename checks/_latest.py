@@ -18,8 +18,8 @@ from auditor.core.detect import Generation
 from auditor.core.passes import future_dated, in_flight
 from auditor.core.query import Query, text
 
-__all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_passes",
-           "latest_sql"]
+__all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_count_sql",
+           "latest_passes", "latest_sql"]
 
 # The template's own placeholders are filled by ``latest_sql`` with constant table and pass
 # names and constant texts; what remains (``%(grace_seconds)s``, ``%%``) is for the runner.
@@ -28,20 +28,12 @@ WITH bad AS (
     SELECT lx.app_id, lx.uuid, lx.created, lx.ties, {future} AS future,
            l.uuid AS live_uuid, l.version AS live_version, l.created AS live_created,
            l.{kind}_id AS live_row, lr.created AS live_row_created,
-           lr.app_id AS live_row_app,
-           CASE WHEN coalesce(u.releases, 0) = 0 THEN 'orphan'
-                WHEN u.ok_releases = 0 THEN 'failed-release'
-                ELSE 'rollback' END AS cause
-    FROM {latest} lx
-    JOIN live l ON l.app_id = lx.app_id AND NOT l.ambiguous
-    LEFT JOIN (SELECT n.uuid, sum(n.releases) AS releases, sum(n.ok_releases) AS ok_releases
-               FROM {use} n JOIN {latest} nx ON nx.uuid = n.uuid GROUP BY n.uuid) u ON u.uuid = lx.uuid
-    LEFT JOIN {rows} lr ON lr.uuid = l.{kind}_id
-    WHERE l.{kind}_id IS DISTINCT FROM lx.uuid
-      AND lr.created IS DISTINCT FROM lx.created
-      AND NOT {in_flight}
+           lr.app_id AS live_row_app
+    {bad}
+    WHERE {bad_where}
 ), users AS (
     SELECT r.{kind}_id AS uuid, count(*) AS releases,
+           count(CASE WHEN r.failed THEN NULL ELSE 1 END) AS ok_releases,
            (array_agg(r.version ORDER BY r.version, r.created))[1:50] AS versions,
            array_to_json((array_agg(json_build_object('uuid', r.uuid, 'version', r.version,
                                                       'failed', r.failed, 'created', r.created)
@@ -51,6 +43,14 @@ WITH bad AS (
     FROM (SELECT o.uuid, o.version, o.created, o.{kind}_id, {failed} AS failed
           FROM api_release o WHERE {scope} AND o.{kind}_id IN (SELECT b.uuid FROM bad b)) r
     GROUP BY r.{kind}_id
+), flagged AS (
+    -- Why the row is newest, from its users (the few flagged rows' releases, counted as the
+    -- config_use and build_use passes count them: a join of such a pass, every row of it, with
+    -- the newest rows took two thirds of a second at 1M releases).
+    SELECT b.*, CASE WHEN coalesce(us.releases, 0) = 0 THEN 'orphan'
+                     WHEN us.ok_releases = 0 THEN 'failed-release'
+                     ELSE 'rollback' END AS cause
+    FROM bad b LEFT JOIN users us ON us.uuid = b.uuid
 )
 SELECT {severity} AS severity,
        b.app_id AS app_uuid, a.name AS app_name, {table_name} AS object_table, b.uuid::text AS object_id,
@@ -84,9 +84,30 @@ SELECT {severity} AS severity,
                         'another app''s row', b.live_version, b.live_row,
                         coalesce(b.live_row_app, (SELECT x.app_id FROM {table} x WHERE x.uuid = b.live_row)))
        END AS manual
-FROM bad b
+FROM flagged b
 LEFT JOIN users us ON us.uuid = b.uuid
 LEFT JOIN apps a ON a.uuid = b.app_id
+"""
+
+
+#: The rows flagged: an app's newest row (``lx``) that is not its unambiguous live release's (``l``,
+#: whose own row is ``lr``), not in flight.  Shared by the listing and the counting SELECT.
+_BAD_FROM = """FROM {latest} lx
+    JOIN live l ON l.app_id = lx.app_id AND NOT l.ambiguous
+    LEFT JOIN {rows} lr ON lr.uuid = l.{kind}_id"""
+_BAD_WHERE = """l.{kind}_id IS DISTINCT FROM lx.uuid
+      AND lr.created IS DISTINCT FROM lx.created
+      AND NOT {in_flight}"""
+
+#: How many findings, per app, without writing them: the listing's rows (one per flagged row;
+#: ``users`` and ``apps`` are left joins of one row per uuid, which change no count) with only their
+#: severity.  Its own SQL, not the listing's counted: a check listed and counted was planned twice,
+#: and the listing's ``bad`` (a CTE read twice) was materialized with every column.
+_LATEST_COUNT = """
+SELECT {severity} AS severity, lx.app_id AS app_uuid, count(*) AS n
+{bad}
+WHERE {bad_where}
+GROUP BY lx.app_id
 """
 
 
@@ -107,27 +128,45 @@ def consequence(kind: str, generation: Generation) -> tuple[str, str, str]:
                     "controllers do", "none")
 
 
+def _parts(kind: str) -> dict[str, str]:
+    if kind == "config":
+        return dict(table="api_config", rows="cfg", latest="latest_cfg", set="config_set")
+    return dict(table="api_build", rows="bld", latest="latest_bld", set="build_set")
+
+
+def _bad(kind: str) -> dict[str, Query]:
+    """The flagged rows' FROM and WHERE (:data:`_BAD_FROM`, :data:`_BAD_WHERE`) for ``kind``."""
+    parts = _parts(kind)
+    return {"bad": Query(_BAD_FROM, {"latest": text(parts["latest"]), "rows": text(parts["rows"]), "kind": text(kind)}),
+            "bad_where": Query(_BAD_WHERE, {"kind": text(kind), "in_flight": in_flight("lx.created")})}
+
+
 def latest_sql(kind: str, generation: Generation) -> Query:
     """The latest-not-live SELECT for ``kind`` ``config`` or ``build`` on ``generation``.
 
     Its repair is restore-latest, except where the live release has no such row, or points at one
     that does not exist or belongs to another app (the ``manual`` column says so)."""
-    if kind == "config":
-        parts = dict(table="api_config", rows="cfg", use="config_use", latest="latest_cfg", set="config_set")
-    else:
-        parts = dict(table="api_build", rows="bld", use="build_use", latest="latest_bld", set="build_set")
+    parts = _parts(kind)
     severity, effect_text, effect = consequence(kind, generation)
     return Query(_LATEST_SQL, {
+        **_bad(kind),
         **{name: text(value) for name, value in parts.items()}, "kind": text(kind),
         "table_name": sql.Literal(parts["table"]), "severity": sql.Literal(severity),
         "consequence": text(effect_text), "effect": sql.Literal(effect),
-        "future": future_dated("lx.created"), "in_flight": in_flight("lx.created"),
+        "future": future_dated("lx.created"),
         "failed": text("o.failed" if generation.has_failed else "false"),
     })
+
+
+def latest_count_sql(kind: str, generation: Generation) -> Query:
+    """How many findings :func:`latest_sql` gives for ``kind``, per severity and app (``severity``,
+    ``app_uuid``, ``n``)."""
+    severity, _, _ = consequence(kind, generation)
+    return Query(_LATEST_COUNT, {**_bad(kind), "severity": sql.Literal(severity)})
 
 
 def latest_passes(kind: str) -> tuple[str, ...]:
     """The shared passes the latest-not-live SELECT reads."""
     if kind == "config":
-        return ("latest_cfg", "live", "config_use", "apps", "cfg")
-    return ("latest_bld", "live", "build_use", "apps", "bld")
+        return ("latest_cfg", "live", "apps", "cfg")
+    return ("latest_bld", "live", "apps", "bld")

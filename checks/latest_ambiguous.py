@@ -21,8 +21,23 @@ _TIES = """
     FROM {latest} lx
     JOIN {rows} x ON x.app_id = lx.app_id AND x.created = lx.created
     LEFT JOIN live l ON l.app_id = lx.app_id
-    WHERE lx.ties > 1
+    WHERE {tied}
     GROUP BY lx.app_id, lx.uuid, lx.created, lx.ties, l.{kind}_id, l.app_id, l.ambiguous, l.version"""
+
+#: An app's newest row tied with others (one per app: ``latest_*`` has a row per app, the least uuid
+#: of the tied rows, which are rows of ``cfg`` / ``bld`` like it, so the listing's join finds them).
+_TIED = "lx.ties > 1"
+
+#: How many findings, per severity and app, without writing them: the listing's rows (one per tied
+#: newest row) with only their severity.  Its own SQL, not the listing's counted: a check listed and
+#: counted was planned twice, and its rows joined every tied row and aggregated them.
+_COUNT = """
+SELECT {config_severity}::text AS severity, lx.app_id AS app_uuid, count(*) AS n FROM latest_cfg lx WHERE {tied}
+GROUP BY lx.app_id
+UNION ALL
+SELECT {build_severity}::text AS severity, lx.app_id AS app_uuid, count(*) AS n FROM latest_bld lx WHERE {tied}
+GROUP BY lx.app_id
+"""
 
 _OUTER = """
 SELECT t.severity, t.app_id AS app_uuid, a.name AS app_name, t.object_table,
@@ -55,16 +70,28 @@ LEFT JOIN apps a ON a.uuid = t.app_id
 """
 
 
+def _build_severity(generation: Generation) -> str:
+    """The severity of a tie among builds: ``warning`` where pushes read ``build_set.latest()``."""
+    return "'warning'" if generation.migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'info'"
+
+
+def ties_count_sql(generation: Generation) -> Query:
+    """How many findings :func:`ties_sql` gives, per severity and app (``severity``, ``app_uuid``, ``n``)."""
+    return Query(_COUNT, {"config_severity": sql.SQL("'warning'"), "build_severity": sql.SQL(_build_severity(generation)),
+                          "tied": text(_TIED)})
+
+
 def ties_sql(generation: Generation) -> Query:
     """The SELECT for ``generation``: a tie among builds matters only where pushes read
     ``build_set.latest()`` (Deis up to 0019).  Its repair is restore-latest (which dates the live
     release's row after the tied ones) unless there is no unambiguous live row of the app to date
     (the ``manual`` column says why)."""
-    build_severity = "'warning'" if generation.migration <= BUILD_DIFFS_AGAINST_LATEST_UNTIL else "'info'"
+    build_severity = _build_severity(generation)
 
     def ties(severity: str, table: str, manager: str, kind: str, latest: str, rows: str) -> Query:
         names = dict(severity=severity.strip("'"), table=table, set=manager, kind=kind, latest=latest, rows=rows)
         parts = {name: text(value) for name, value in names.items()}
+        parts["tied"] = text(_TIED)
         parts["severity"] = sql.SQL(severity)  # a quoted constant
         return Query(_TIES, parts)
 
@@ -94,4 +121,5 @@ tied row with the smallest uuid, `related` lists all tied rows and which one is 
 an unambiguous live release with a row of its own (else the finding says why not).""",
     passes=("latest_cfg", "latest_bld", "cfg", "bld", "live", "apps"),
     sql=ties_sql,
+    count_sql=ties_count_sql,
 )

@@ -1,7 +1,7 @@
 """latest-config-not-live: the app's newest config is not the live release's config."""
 
 from auditor.core.catalogue import Check
-from checks._latest import latest_passes, latest_sql
+from checks._latest import latest_count_sql, latest_passes, latest_sql
 
 CHECK = Check(
     id="latest-config-not-live",
@@ -32,4 +32,5 @@ by `future-dated`.""",
     repair="restore-latest",
     passes=latest_passes("config"),
     sql=lambda generation: latest_sql("config", generation),
+    count_sql=lambda generation: latest_count_sql("config", generation),
 )

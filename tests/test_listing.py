@@ -10,9 +10,12 @@ import pytest
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
+from auditor.audit.runner import Scope, build_statement, scope_fragments
+from auditor.core.detect import detect
 from auditor.core.findings import SEVERITIES, at_least
 from auditor.core.settings import Selection, Settings
 from bench.generate import Spec, generate
+from checks import CATALOGUE
 from tests.test_bench import damaged_story
 
 Key = tuple[str, str, str | None]
@@ -148,3 +151,41 @@ def test_a_listing_floor_lists_what_the_exit_code_depends_on() -> None:
     assert Listing.of("warning", "info").floor == "info"
     assert Listing.of("critical", "never").floor == "critical"
     assert Listing.of("info", "critical").floor == "info"
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_latest_rows_are_counted_as_they_are_listed(make_db, migration: int) -> None:
+    """latest-build-not-live and latest-ambiguous count with their own SELECT: a failed push's build left
+    newest (critical up to 0019, info after), tied newest configs (warning) and builds (warning up to
+    0019, info after), on three apps and both sides of the default floor."""
+    db = make_db(migration)
+    ctl = db.controller()
+    web = ctl.create_app("web")
+    web.push(image="web:1")
+    web.failed_push(image="web:2")  # the failed push's build is web's newest
+    api = ctl.create_app("api")
+    api.config_set(A="1")
+    api.orphan_config(at=ctl.clock, B="2")  # ties with api's live config
+    shop = ctl.create_app("shop")
+    shop.push(image="shop:1")
+    when = ctl.clock
+    shop.orphan_build(at=when)
+    shop.orphan_build(at=when)  # three builds tie at shop's newest, the live one among them
+    full = assert_same_counts(db.dsn)
+    old = migration <= 19
+    assert full[("latest-build-not-live", "critical" if old else "info", "web")] == 1
+    assert full[("latest-ambiguous", "warning", "api")] == 1
+    assert full[("latest-ambiguous", "warning" if old else "info", "shop")] == 1
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_the_default_statement_carries_each_check_once(make_db, migration: int) -> None:
+    """A check listed and counted by the default floor is planned once: its counting SELECT is its own,
+    not its listing's SQL again (but missing-constraint, which reads 17 rows of the catalogue)."""
+    db = make_db(migration)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    statement = build_statement(generation, checks, Scope(), listing=Listing("warning")).as_string(db.conn)
+    fragments = scope_fragments(Scope())
+    twice = [c.id for c in checks if statement.count(c.sql_for(generation).compose(**fragments).as_string(db.conn)) > 1]
+    assert twice == ["missing-constraint"]
