@@ -35,10 +35,10 @@ def sent(monkeypatch) -> list[str]:
             return original(self, query, params, *args, **kwargs)
         return execute
 
-    for cls in (psycopg.Cursor, psycopg.ServerCursor):
-        monkeypatch.setattr(cls, "execute", recorder(cls.execute))
-    # The JSON report's findings come through Cursor.stream (libpq 17+), not execute.
-    monkeypatch.setattr(psycopg.Cursor, "stream", recorder(psycopg.Cursor.stream))
+    # Every way a statement reaches the server (the JSON report's findings come through
+    # Cursor.stream on libpq 17+, not execute); each still runs on the real server.
+    for cls, method in ((psycopg.Cursor, "execute"), (psycopg.ServerCursor, "execute"), (psycopg.Cursor, "stream")):
+        monkeypatch.setattr(cls, method, recorder(getattr(cls, method)))
     return recorded
 
 
