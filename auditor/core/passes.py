@@ -123,9 +123,9 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             SELECT DISTINCT ON (app_id) app_id, uuid, version, created, config_id, build_id,
                    count(*) OVER (PARTITION BY app_id) AS ties,
                    count(*) OVER (PARTITION BY app_id) > 1 AS ambiguous
-            FROM rel_pos WHERE NOT failed AND created = app_live_created
+            FROM rel_notable WHERE NOT failed AND created = app_live_created
             ORDER BY app_id, version DESC, uuid DESC"""),
-            ("rel_pos",),
+            ("rel_notable",),
         ),
         Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true")}),
              ("rel", "cfg")),
@@ -154,6 +154,25 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             FROM rel
             WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""),
             ("rel",),
+        ),
+        Pass(
+            # The few releases the per-app checks and ``live`` read, with their ``rel_pos`` columns:
+            # an app's newest (by ``created``), its highest version, its live candidates (the
+            # newest ``created`` among the releases that did not fail), a repeated version, a
+            # release after a gap in the versions and a future-dated one (some tens of thousands
+            # of rows at 1M releases).  It is ``rel_pos``'s only reader unless shared rows are
+            # listed: from PostgreSQL 12 ``rel_pos`` is then not materialised (a CTE read once
+            # is inlined), so the million window rows are filtered as they come instead of being
+            # written to a tuplestore (150 MB on disk at 1M releases) and read back by each of
+            # these readers.  Each reader's condition is one of the terms below.
+            "rel_notable",
+            Query("""
+            SELECT p.* FROM rel_pos p
+            WHERE p.created = p.app_newest_created OR p.version = p.app_max_version
+               OR (NOT p.failed AND p.created = p.app_live_created)
+               OR p.version = p.prev_version OR p.version > coalesce(p.prev_version, 0) + 1
+               OR {future}""", {"future": future_dated("p.created")}),
+            ("rel_pos",),
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
