@@ -91,6 +91,21 @@ _LATEST = """
     ORDER BY c.app_id, c.uuid"""
 
 
+#: Each release's position in its app's history (the window pass, one sort of the releases in scope).
+_REL_POS = """
+            SELECT uuid, app_id, version, created, failed, config_id, build_id,
+                   row_number() OVER w AS pos,
+                   sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
+                   lag(version) OVER w AS prev_version,
+                   lead(version) OVER w AS next_version,
+                   count(*) OVER a AS app_releases,
+                   max(version) OVER a AS app_max_version,
+                   max(created) OVER a AS app_newest_created,
+                   max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
+            FROM rel
+            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
+
+
 def in_flight(column: str) -> sql.Composed:
     """SQL: ``column`` (a ``created``) lies in the in-flight window ``[now() - grace, now() + skew]``."""
     return sql.SQL("({column} > now() - %(grace_seconds)s::float8 * interval '1 second'"
@@ -141,18 +156,7 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            Query("""
-            SELECT uuid, app_id, version, created, failed, config_id, build_id,
-                   row_number() OVER w AS pos,
-                   sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
-                   lag(version) OVER w AS prev_version,
-                   lead(version) OVER w AS next_version,
-                   count(*) OVER a AS app_releases,
-                   max(version) OVER a AS app_max_version,
-                   max(created) OVER a AS app_newest_created,
-                   max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
-            FROM rel
-            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""),
+            Query(_REL_POS),
             ("rel",),
         ),
         Pass(
@@ -167,12 +171,12 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # these readers.  Each reader's condition is one of the terms below.
             "rel_notable",
             Query("""
-            SELECT p.* FROM rel_pos p
+            SELECT p.* FROM ({rel_pos}) p
             WHERE p.created = p.app_newest_created OR p.version = p.app_max_version
                OR (NOT p.failed AND p.created = p.app_live_created)
                OR p.version = p.prev_version OR p.version > coalesce(p.prev_version, 0) + 1
-               OR {future}""", {"future": future_dated("p.created")}),
-            ("rel_pos",),
+               OR {future}""", {"rel_pos": Query(_REL_POS), "future": future_dated("p.created")}),
+            ("rel",),
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
