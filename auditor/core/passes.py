@@ -106,6 +106,16 @@ _REL_POS = """
             WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
 
 
+#: The releases of :data:`_REL_POS` the per-app checks and ``live`` read (``{rel_pos}``: the window
+#: itself, or the ``rel_pos`` pass when the statement reads it anyway).
+_REL_NOTABLE = """
+            SELECT p.* FROM {rel_pos} p
+            WHERE p.created = p.app_newest_created OR p.version = p.app_max_version
+               OR (NOT p.failed AND p.created = p.app_live_created)
+               OR p.version = p.prev_version OR p.version > coalesce(p.prev_version, 0) + 1
+               OR {future}"""
+
+
 def in_flight(column: str) -> sql.Composed:
     """SQL: ``column`` (a ``created``) lies in the in-flight window ``[now() - grace, now() + skew]``."""
     return sql.SQL("({column} > now() - %(grace_seconds)s::float8 * interval '1 second'"
@@ -118,8 +128,11 @@ def future_dated(column: str) -> sql.Composed:
     return sql.SQL("({column} > now() + %(skew_seconds)s::float8 * interval '1 second')").format(column=text(column))
 
 
-def passes_for(generation: Generation) -> dict[str, Pass]:
-    """Every shared pass, written for this generation's columns."""
+def passes_for(generation: Generation, window_listed: bool = False) -> dict[str, Pass]:
+    """Every shared pass, written for this generation's columns.
+
+    ``window_listed``: the statement reads ``rel_pos`` itself (the shared rows' info findings are
+    listed); ``rel_notable`` then filters it instead of running the window over every release again."""
     releases = _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED
     defs = [
         Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
@@ -164,19 +177,15 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # an app's newest (by ``created``), its highest version, its live candidates (the
             # newest ``created`` among the releases that did not fail), a repeated version, a
             # release after a gap in the versions and a future-dated one (some tens of thousands
-            # of rows at 1M releases).  It is ``rel_pos``'s only reader unless shared rows are
-            # listed: from PostgreSQL 12 ``rel_pos`` is then not materialised (a CTE read once
-            # is inlined), so the million window rows are filtered as they come instead of being
-            # written to a tuplestore (150 MB on disk at 1M releases) and read back by each of
-            # these readers.  Each reader's condition is one of the terms below.
+            # of rows at 1M releases; each reader's condition is one of these terms).  The window
+            # runs here, filtered as its rows come: unless shared rows' info findings are listed,
+            # nothing else reads ``rel_pos``, which then never runs (it was written to a tuplestore,
+            # 150 MB on disk at 1M releases, and read back by each of these readers).  When they are
+            # listed (``window_listed``), this filters the ``rel_pos`` pass instead of sorting again.
             "rel_notable",
-            Query("""
-            SELECT p.* FROM ({rel_pos}) p
-            WHERE p.created = p.app_newest_created OR p.version = p.app_max_version
-               OR (NOT p.failed AND p.created = p.app_live_created)
-               OR p.version = p.prev_version OR p.version > coalesce(p.prev_version, 0) + 1
-               OR {future}""", {"rel_pos": Query(_REL_POS), "future": future_dated("p.created")}),
-            ("rel",),
+            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")"),
+                                 "future": future_dated("p.created")}),
+            ("rel_pos",) if window_listed else ("rel",),
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
