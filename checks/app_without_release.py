@@ -22,7 +22,7 @@ FROM (
     -- configs before the anti-join: under --app every config and release has the same
     -- app_id, and a hash on one repeated key is a quadratic walk of one bucket).
     SELECT a.uuid, a.name, a.created FROM apps a
-    WHERE NOT EXISTS (SELECT 1 FROM rel r WHERE r.app_id = a.uuid)
+    WHERE NOT EXISTS (SELECT 1 FROM rel_notable r WHERE r.app_id = a.uuid)
       AND NOT {in_flight}
     OFFSET 0
 ) a
@@ -42,6 +42,6 @@ the app's current release (deploy, scale, `config:set`, `releases:rollback`, boo
 `load_db_state_to_k8s`) fails with "does not exist".  Apps in flight (created within the
 grace period before now or the clock skew after it) are an `apps:create` in progress and are
 skipped.  Delete the app through the controller (`apps:destroy`) or recreate it.""",
-    passes=("apps", "rel", "cfg"),
+    passes=("apps", "rel_notable", "cfg"),
     sql=Query(_SQL, {"in_flight": in_flight("a.created")}),
 )

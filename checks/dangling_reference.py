@@ -1,7 +1,8 @@
 """dangling-reference: a reference to a config, build or app row that does not exist."""
 
 from auditor.core.catalogue import Check
-from auditor.core.query import Query
+from auditor.core.detect import Generation
+from auditor.core.query import Query, text
 
 # Parents are looked up in the base tables (unscoped): a parent of another app is not
 # missing, it is a cross-app reference.  Releases: one finding each, listing every
@@ -27,12 +28,20 @@ SELECT 'critical' AS severity,
        json_build_object('version', x.version, 'failed', x.failed, 'created', x.created,
                          'is_live', l.uuid IS NOT DISTINCT FROM x.uuid) AS evidence
 FROM (
-    SELECT r.uuid, r.app_id, r.version, r.failed, r.created, r.config_id, r.build_id,
+    -- Only the releases that can be dangling are read, by the release table's indexes: those of
+    -- an app that is not a row (every app with releases has a row in rel_notable, its newest
+    -- release) and those using a gone config or build (no scan of every release in scope).
+    SELECT r.uuid, r.app_id, r.version, {failed} AS failed, r.created, r.config_id, r.build_id,
            r.app_id NOT IN (SELECT p.uuid FROM apps p) AS app_missing,
            r.config_id IN (SELECT g.uuid FROM gone g WHERE g.kind = 'config') AS config_missing,
            r.build_id IS NOT NULL
                AND r.build_id IN (SELECT g.uuid FROM gone g WHERE g.kind = 'build') AS build_missing
-    FROM rel r
+    FROM api_release r
+    WHERE {scope}
+      AND (r.app_id = ANY (ARRAY(SELECT DISTINCT n.app_id FROM rel_notable n
+                                 WHERE n.app_id NOT IN (SELECT p.uuid FROM apps p)))
+           OR r.config_id = ANY (ARRAY(SELECT g.uuid FROM gone g WHERE g.kind = 'config'))
+           OR r.build_id = ANY (ARRAY(SELECT g.uuid FROM gone g WHERE g.kind = 'build')))
 ) x
 CROSS JOIN LATERAL (
     SELECT count(*) AS missing,
@@ -70,6 +79,12 @@ FROM (
 ) o
 """
 
+def dangling_sql(generation: Generation) -> Query:
+    """The SELECT for ``generation`` (a release's ``failed`` exists from migration 0020)."""
+    # Only a constant expression is substituted: no input reaches this SQL.
+    return Query(_SQL, {"failed": text("r.failed" if generation.has_failed else "false")})
+
+
 CHECK = Check(
     id="dangling-reference",
     severity="critical",
@@ -86,6 +101,6 @@ deploy, scale, restart, `releases:rollback` to that release and the boot-time
 app), and putting the constraint back (or validating it) fails until the row is dealt with.
 Reported, never repaired automatically: the missing row cannot be recreated from what
 is left.""",
-    passes=("rel", "apps", "live", "config_use", "build_use"),
-    sql=Query(_SQL),
+    passes=("rel_notable", "apps", "live", "config_use", "build_use"),
+    sql=dangling_sql,
 )

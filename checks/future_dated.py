@@ -34,7 +34,7 @@ SELECT CASE WHEN f.top AND f.tbl <> 'api_build' THEN 'critical'
 FROM (
     SELECT 'api_release'::text AS tbl, 'release'::text AS what, 'v' || p.version AS name, p.uuid, p.app_id,
            p.created, p.version, p.failed, p.created = p.app_newest_created AS top
-    FROM rel_pos p WHERE {future_release}
+    FROM rel_notable p WHERE {future_release}
     UNION ALL
     SELECT 'api_config', 'config', c.uuid::text, c.uuid, c.app_id, c.created, NULL, NULL,
            coalesce(lc.created = c.created, false)
@@ -84,6 +84,6 @@ config or build back before the live release's, `release-order` (opt-in) a futur
 newest release back before the highest version, or to just after the app's newest other
 release when it is the highest version itself; the clock of the controller host needs
 fixing by hand.""",
-    passes=("rel_pos", "cfg", "bld", "latest_cfg", "latest_bld", "apps"),
+    passes=("rel_notable", "cfg", "bld", "latest_cfg", "latest_bld", "apps"),
     sql=future_sql,
 )

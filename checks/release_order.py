@@ -38,7 +38,7 @@ WITH o AS (
                                     ORDER BY p.created DESC, p.version DESC)
                           FILTER (WHERE p.created = p.app_newest_created OR p.version = p.app_max_version))[1:100])
                AS related
-    FROM rel_pos p
+    FROM rel_notable p
     WHERE p.created = p.app_newest_created OR p.version = p.app_max_version OR p.version = p.prev_version
        OR (NOT p.failed AND p.created = p.app_live_created)
     GROUP BY p.app_id
@@ -142,6 +142,6 @@ controller considers live; it never touches apps with repeated versions.  One fi
 app; evidence: `problems`, the newest releases, the highest version, the next version and
 whether it exists.""",
     repair="release-order",
-    passes=("rel_pos", "apps"),
+    passes=("rel_notable", "apps"),
     sql=Query(_SQL, {"future": future_dated("p.created")}),
 )

@@ -21,7 +21,7 @@ FROM (
            sum(CASE WHEN gs.v = p.prev + 1 THEN p.version - p.prev - 1 ELSE 0 END) AS missing_count,
            (array_agg(gs.v ORDER BY gs.v))[1:50] AS missing
     FROM (SELECT app_id, version, coalesce(prev_version, 0) AS prev, app_releases, app_max_version
-          FROM rel_pos WHERE version > coalesce(prev_version, 0) + 1) p
+          FROM rel_notable WHERE version > coalesce(prev_version, 0) + 1) p
     CROSS JOIN LATERAL generate_series(p.prev + 1, least(p.version - 1, p.prev + 50)) AS gs(v)
     GROUP BY p.app_id
 ) g
@@ -40,6 +40,6 @@ release from the newest by `created` (its version + 1, every generation), but
 `releases:rollback` to a missing version fails, `releases` shows a history that no longer
 matches what ran, and the rows a rollback would need are gone.  Missing v1 counts (v1 holds
 the initial config).  Evidence lists the missing versions (first 50) and their count.""",
-    passes=("rel_pos", "apps"),
+    passes=("rel_notable", "apps"),
     sql=Query(_SQL),
 )

@@ -10,7 +10,7 @@ import pytest
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.runner import Scope, build_statement, scope_fragments
+from auditor.audit.runner import Scope, build_statement, params_for, scope_fragments
 from auditor.core.detect import detect
 from auditor.core.findings import SEVERITIES, at_least
 from auditor.core.settings import Selection, Settings
@@ -189,3 +189,40 @@ def test_the_default_statement_carries_each_check_once(make_db, migration: int) 
     fragments = scope_fragments(Scope())
     twice = [c.id for c in checks if statement.count(c.sql_for(generation).compose(**fragments).as_string(db.conn)) > 1]
     assert twice == ["missing-constraint"]
+
+
+def _cte_scans(node: dict, found: Counter) -> Counter:
+    """How many scans of each CTE run in the plan under ``node`` (EXPLAIN ANALYZE: a scan in a branch
+    the planner proved empty never runs)."""
+    if node.get("Node Type") == "CTE Scan" and node.get("Actual Loops"):
+        found[node["CTE Name"]] += 1
+    for child in node.get("Plans", ()):
+        _cte_scans(child, found)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("floor", ["warning", "info"])
+def test_every_release_is_sorted_once_and_read_three_times(make_db, migration: int, floor: str) -> None:
+    """The per-app release checks and ``live`` read ``rel_notable`` (the few releases they look at,
+    filtered from the window over every release as it comes).  At the default floor nothing else reads
+    the window pass ``rel_pos``, which then never runs (it was written to a tuplestore and read back by
+    each of them); when the shared rows' info findings are listed, ``rel_notable`` filters ``rel_pos``
+    (one sort of the releases either way).  dangling-reference and app-without-release read no pass of
+    every release: the releases in scope (``rel``) are scanned by the two use passes and the window."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    # The statement this server gets (before 16: the JSON values read on the client, as when the cast fails).
+    statement = build_statement(generation, checks, Scope(), db.conn.info.server_version, ordered=False,
+                                listing=Listing(floor))
+    explain = db.conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + statement.as_string(db.conn).encode(),
+                              params_for(Scope(), 300, 60)).fetchone()[0][0]
+    scans = _cte_scans(explain["Plan"], Counter())
+    assert scans["rel"] == 3
+    assert scans["rel_notable"] >= 4
+    if floor == "warning":
+        assert scans["rel_pos"] == 0
+    else:  # the shared rows' info listings (config and build) and rel_notable
+        assert scans["rel_pos"] == 3

@@ -110,9 +110,9 @@ def build_statement(
     """
     legacy = server_version < LEGACY_BEFORE
     fragments = scope_fragments(scope)
-    passes = passes_for(generation)
     selects: list[sql.Composable] = []
     wanted: set[str] = set()
+    window_listed = False  # whether a listed SELECT reads rel_pos (the shared rows' info findings)
     for i, check in enumerate(checks):
         listed, counted = listing.split(check, overrides or {})
         filtered = legacy and _filtered(check, client_side)
@@ -121,11 +121,13 @@ def build_statement(
             listed, counted = check.levels, ()
         query = check.sql_for(generation, legacy, cast=not filtered)
         wanted.update(check.passes)
+        window_listed = window_listed or ("info" in listed and "rel_pos" in check.passes)
         if listed:
             selects.append(_listed(check, i, query.compose(**fragments), listed if counted else ()))
         if counted:
             wanted.add("apps")
             selects.append(_counted(check, i, _count_query(check, generation, query, fragments), counted))
+    passes = passes_for(generation, window_listed)
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
         for p in closure(passes, wanted)

@@ -91,6 +91,31 @@ _LATEST = """
     ORDER BY c.app_id, c.uuid"""
 
 
+#: Each release's position in its app's history (the window pass, one sort of the releases in scope).
+_REL_POS = """
+            SELECT uuid, app_id, version, created, failed, config_id, build_id,
+                   row_number() OVER w AS pos,
+                   sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
+                   lag(version) OVER w AS prev_version,
+                   lead(version) OVER w AS next_version,
+                   count(*) OVER a AS app_releases,
+                   max(version) OVER a AS app_max_version,
+                   max(created) OVER a AS app_newest_created,
+                   max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
+            FROM rel
+            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
+
+
+#: The releases of :data:`_REL_POS` the per-app checks and ``live`` read (``{rel_pos}``: the window
+#: itself, or the ``rel_pos`` pass when the statement reads it anyway).
+_REL_NOTABLE = """
+            SELECT p.* FROM {rel_pos} p
+            WHERE p.created = p.app_newest_created OR p.version = p.app_max_version
+               OR (NOT p.failed AND p.created = p.app_live_created)
+               OR p.version = p.prev_version OR p.version > coalesce(p.prev_version, 0) + 1
+               OR {future}"""
+
+
 def in_flight(column: str) -> sql.Composed:
     """SQL: ``column`` (a ``created``) lies in the in-flight window ``[now() - grace, now() + skew]``."""
     return sql.SQL("({column} > now() - %(grace_seconds)s::float8 * interval '1 second'"
@@ -103,8 +128,11 @@ def future_dated(column: str) -> sql.Composed:
     return sql.SQL("({column} > now() + %(skew_seconds)s::float8 * interval '1 second')").format(column=text(column))
 
 
-def passes_for(generation: Generation) -> dict[str, Pass]:
-    """Every shared pass, written for this generation's columns."""
+def passes_for(generation: Generation, window_listed: bool = False) -> dict[str, Pass]:
+    """Every shared pass, written for this generation's columns.
+
+    ``window_listed``: the statement reads ``rel_pos`` itself (the shared rows' info findings are
+    listed); ``rel_notable`` then filters it instead of running the window over every release again."""
     releases = _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED
     defs = [
         Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
@@ -123,9 +151,9 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             SELECT DISTINCT ON (app_id) app_id, uuid, version, created, config_id, build_id,
                    count(*) OVER (PARTITION BY app_id) AS ties,
                    count(*) OVER (PARTITION BY app_id) > 1 AS ambiguous
-            FROM rel_pos WHERE NOT failed AND created = app_live_created
+            FROM rel_notable WHERE NOT failed AND created = app_live_created
             ORDER BY app_id, version DESC, uuid DESC"""),
-            ("rel_pos",),
+            ("rel_notable",),
         ),
         Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true")}),
              ("rel", "cfg")),
@@ -141,19 +169,23 @@ def passes_for(generation: Generation) -> dict[str, Pass]:
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            Query("""
-            SELECT uuid, app_id, version, created, failed, config_id, build_id,
-                   row_number() OVER w AS pos,
-                   sum(CASE WHEN failed THEN 0 ELSE 1 END) OVER w AS ok_through,
-                   lag(version) OVER w AS prev_version,
-                   lead(version) OVER w AS next_version,
-                   count(*) OVER a AS app_releases,
-                   max(version) OVER a AS app_max_version,
-                   max(created) OVER a AS app_newest_created,
-                   max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
-            FROM rel
-            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""),
+            Query(_REL_POS),
             ("rel",),
+        ),
+        Pass(
+            # The few releases the per-app checks and ``live`` read, with their ``rel_pos`` columns:
+            # an app's newest (by ``created``), its highest version, its live candidates (the
+            # newest ``created`` among the releases that did not fail), a repeated version, a
+            # release after a gap in the versions and a future-dated one (some tens of thousands
+            # of rows at 1M releases; each reader's condition is one of these terms).  The window
+            # runs here, filtered as its rows come: unless shared rows' info findings are listed,
+            # nothing else reads ``rel_pos``, which then never runs (it was written to a tuplestore,
+            # 150 MB on disk at 1M releases, and read back by each of these readers).  When they are
+            # listed (``window_listed``), this filters the ``rel_pos`` pass instead of sorting again.
+            "rel_notable",
+            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")"),
+                                 "future": future_dated("p.created")}),
+            ("rel_pos",) if window_listed else ("rel",),
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
