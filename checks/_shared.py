@@ -39,7 +39,7 @@ WITH q AS (
            max(q.ok_through) - min(q.ok_through - CASE WHEN q.failed THEN 0 ELSE 1 END) AS ok_span,
            min(q.pos) AS first_pos, max(q.pos) AS last_pos,
            (array_agg(q.version ORDER BY q.pos))[1:50] AS versions,
-           ('[' || array_to_string((array_agg({related_item} ORDER BY q.pos))[1:100], ',') || ']')::json AS related
+           '[' || array_to_string((array_agg({related_item} ORDER BY q.pos))[1:100], ',') || ']' AS related
     FROM q
     WHERE q.users > 1
     GROUP BY q.app_id, q.row_id
@@ -140,7 +140,7 @@ SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END,
               'app %%s: deleting the {kind}, or app %%s, through the ORM would delete %%s too',
               xs.row_id, coalesce(oa.id, xs.row_app::text), xs.releases, xs.apps, xs.by_app, xs.crosses_into,
               coalesce(oa.id, xs.row_app::text), xs.victims),
-       (SELECT array_to_json((array_agg(e.value))[1:100])
+       (SELECT array_to_json((array_agg(e.value))[1:100])::text
         FROM unnest(xs.related_parts) AS p(part), json_array_elements(p.part) AS e(value)),
        json_build_object('reason', 'cross-app',
                          'blast_radius', json_build_object('releases', xs.releases,
@@ -148,7 +148,7 @@ SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END,
                                                            'foreign_live', xs.foreign_live,
                                                            'apps', xs.apps),
                          'crosses_into', xs.crossed, 'apps', xs.per_app,
-                         '{kind}_created', ox.created, 'cross_app', true),
+                         '{kind}_created', ox.created, 'cross_app', true)::text,
        CASE WHEN xs.own_releases < 2
             THEN format('{kind} %%s is used by releases of other apps (cross-app reference) and by fewer than two '
                         'of its own app''s: nothing for unshare to copy, and which row the other apps'' releases '
@@ -161,8 +161,9 @@ LEFT JOIN {table} ox ON ox.uuid = xs.row_id
 
 # One release of ``related`` as the text ``json_build_object('uuid', q.uuid, 'version', q.version,
 # 'failed', q.failed, 'created', q.created)`` renders (its `` : `` spacing; ``null`` for NULL), for
-# ``array_to_json`` of them (``[a,b]``): built as text and cast once per row, it costs a third less
-# than a JSON object per release (~0.3 s per kind at 1M releases, where every row is listed).
+# ``array_to_json`` of them (``[a,b]``).  Built as text, and left text (the runner's statement sends
+# ``related`` and ``evidence`` as text: a ``::json`` cast would parse every line again): a JSON object
+# per release cost ~0.3 s more per kind at 1M releases, where every row is listed, and the cast ~0.4 s.
 _RELATED_ITEM = """concat('{"uuid" : "', q.uuid, '", "version" : ', coalesce(q.version::text, 'null'),
                   ', "failed" : ', coalesce(q.failed::text, 'null'),
                   ', "created" : ', coalesce(to_json(q.created)::text, 'null'), '}')"""
@@ -173,8 +174,9 @@ _RELATED_ITEM = """concat('{"uuid" : "', q.uuid, '", "version" : ', coalesce(q.v
 # 'versions_truncated', r.releases > 50), 'ok_releases', r.ok_releases, 'failed_releases', r.releases -
 # r.ok_releases, 'contiguous', r.contiguous, 'first_position', r.first_pos, 'last_position',
 # r.last_pos, 'is_latest', r.is_latest, '<kind>_created', r.row_created, 'live_release', r.live_uuid,
-# 'live_version', r.live_version, 'cross_app', false)`` renders, cast once: ``json_build_object``
-# looks up how to render each of its arguments on every call.  ``reason`` is one of four constants.
+# 'live_version', r.live_version, 'cross_app', false)`` renders, as text: ``json_build_object`` looks up
+# how to render each of its arguments on every call.  ``reason`` is one of four constants.  The
+# cross-app rows (few) keep ``json_build_object``, as text too (one column type for the union).
 _EVIDENCE = """concat('{"reason" : "', r.reason, '", "blast_radius" : {"releases" : ', coalesce(r.releases::text, 'null'),
        ', "includes_live" : ', coalesce(r.includes_live::text, 'null'),
        ', "versions" : ', coalesce(array_to_json(r.versions)::text, 'null'),
@@ -188,7 +190,7 @@ _EVIDENCE = """concat('{"reason" : "', r.reason, '", "blast_radius" : {"releases
        ', "KIND_created" : ', coalesce(to_json(r.row_created)::text, 'null'),
        ', "live_release" : ', coalesce('"' || r.live_uuid || '"', 'null'),
        ', "live_version" : ', coalesce(r.live_version::text, 'null'),
-       ', "cross_app" : false}')::json"""
+       ', "cross_app" : false}')"""
 
 
 def shared_sql(kind: str, generation: Generation) -> Query:

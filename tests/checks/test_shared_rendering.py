@@ -60,5 +60,5 @@ def test_info_rows_render_as_json_build_object_did(db, monkeypatch, time_zone):
     assert all('"severity": "info"' in line for line in text_rendered)
     assert any(('+05:45"' in line) == (time_zone != "UTC") for line in text_rendered)
     monkeypatch.setattr(shared, "_RELATED_ITEM", JSON_ITEM)
-    monkeypatch.setattr(shared, "_EVIDENCE", JSON_EVIDENCE)
+    monkeypatch.setattr(shared, "_EVIDENCE", JSON_EVIDENCE + "::text")
     assert _lines(db) == text_rendered
