@@ -42,29 +42,23 @@ FROM (SELECT u.check_id,
              u.app_uuid, u.app_name, u.object_table, u.object_id, u.message, u.related, u.evidence, u.counted
       FROM ({inner}) AS u) AS f"""
 
-# The key exactly as :attr:`auditor.core.findings.Finding.key` computes it (the first 8 bytes of
-# the digest in hex: the first 16 hex digits).
-_KEY = ("encode(substring(sha256(convert_to(concat_ws(chr(31), f.check_id, coalesce(f.app_name, ''), "
-        "f.object_table, f.object_id), 'UTF8')) FROM 1 FOR 8), 'hex')")
+# The key exactly as :attr:`auditor.core.findings.Finding.key` computes it.
+_KEY = ("left(encode(sha256(convert_to(concat_ws(chr(31), f.check_id, coalesce(f.app_name, ''), "
+        "f.object_table, f.object_id), 'UTF8')), 'hex'), 16)")
 
 # :meth:`auditor.core.findings.Finding.to_json` without ``key`` (appended by :func:`_with_key`),
-# spaced like ``json.dumps`` so that each finding line starts ``{"check": ``.  One ``concat`` of
-# its parts: a chain of ``||`` copies the line so far at every step (~20 copies of a 1.3 kB line
-# per finding at ``--min-severity info``).  A check id is a catalogue constant (no character
-# JSON escapes).
-_LINE_PARTS = """'{"check": "', f.check_id, '", "severity": ', to_json(f.severity)::text,
-    ', "app": ', CASE WHEN f.app_uuid IS NOT NULL OR coalesce(f.app_name, '') <> ''
-                      THEN concat('{"id": ', coalesce(to_json(f.app_uuid)::text, 'null'),
-                                  ', "name": ', coalesce(to_json(f.app_name)::text, 'null'), '}')
-                      ELSE 'null' END,
-    ', "object": {"table": ', to_json(f.object_table)::text,
-    CASE WHEN length(f.object_id) = 36 AND length(f.object_id) - length(replace(f.object_id, '-', '')) = 4
-         THEN ', "uuid": ' ELSE ', "name": ' END, to_json(f.object_id)::text,
-    '}, "related": ', coalesce(f.related::text, '[]'),
-    ', "message": ', coalesce(to_json(f.message)::text, 'null'),
-    ', "evidence": ', coalesce(f.evidence::text, '{}')"""
-
-_LINE = "concat(" + _LINE_PARTS + ", '}')"
+# spaced like ``json.dumps`` so that each finding line starts ``{"check": ``.
+_LINE = """'{"check": ' || to_json(f.check_id)::text || ', "severity": ' || to_json(f.severity)::text
+    || ', "app": ' || CASE WHEN f.app_uuid IS NOT NULL OR coalesce(f.app_name, '') <> ''
+                           THEN '{"id": ' || coalesce(to_json(f.app_uuid)::text, 'null')
+                                || ', "name": ' || coalesce(to_json(f.app_name)::text, 'null') || '}'
+                           ELSE 'null' END
+    || ', "object": {"table": ' || to_json(f.object_table)::text
+    || CASE WHEN length(f.object_id) = 36 AND length(f.object_id) - length(replace(f.object_id, '-', '')) = 4
+            THEN ', "uuid": ' ELSE ', "name": ' END || to_json(f.object_id)::text
+    || '}, "related": ' || coalesce(f.related::text, '[]')
+    || ', "message": ' || coalesce(to_json(f.message)::text, 'null')
+    || ', "evidence": ' || coalesce(f.evidence::text, '{}') || '}'"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +117,7 @@ def _with_key(line: str, key: str) -> str:
 
 
 # :data:`_LINE` ended with the key, as :func:`_with_key` appends it.
-_LINE_WITH_KEY = "concat(" + _LINE_PARTS + """, ', "key": "', """ + _KEY + """, '"}')"""
+_LINE_WITH_KEY = _LINE.removesuffix(" || '}'") + """ || ', "key": "' || """ + _KEY + """ || '"}'"""
 
 #: Where the key is in a line the server ended with it: ``..., "key": "0123456789abcdef"}``.
 _KEY_IN_LINE = slice(-18, -2)
