@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -14,7 +15,7 @@ from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.precast import casts_cleanly, refused_rows
 from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
-from auditor.core.catalogue import COUNTED_COLUMN, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
+from auditor.core.catalogue import COUNTED_COLUMN, JSON_COLUMNS, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
 from auditor.core.findings import Counted, Finding
@@ -176,7 +177,9 @@ def _levels(alias: str, levels: tuple[str, ...]) -> sql.Composed:
 def _listed(check: Check, index: int, query: sql.Composed, only: tuple[str, ...]) -> sql.Composed:
     """The check's findings one by one (those at the levels ``only``, when given)."""
     alias = f"c{index}"
-    columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_COLUMNS))
+    columns = sql.SQL(", ").join(
+        sql.SQL("{}::text AS {}").format(sql.Identifier(alias, c), sql.Identifier(c)) if c in JSON_COLUMNS
+        else sql.Identifier(alias, c) for c in RESULT_COLUMNS)
     manual = sql.Identifier(MANUAL_COLUMN) if check.repair else sql.SQL("NULL::text AS {}").format(
         sql.Identifier(MANUAL_COLUMN))
     where = sql.SQL(" WHERE {}").format(_levels(alias, only)) if only else sql.SQL("")
@@ -200,7 +203,7 @@ def _counted(check: Check, index: int, query: sql.Composed, levels: tuple[str, .
     alias = f"n{index}"
     return sql.SQL(
         "SELECT {check} AS check_id, {a}.severity, {a}.app_uuid, ca.name AS app_name, NULL::text AS object_table,"
-        " NULL::text AS object_id, NULL::text AS message, NULL::json AS related, NULL::json AS evidence,"
+        " NULL::text AS object_id, NULL::text AS message, NULL::text AS related, NULL::text AS evidence,"
         " NULL::text AS manual, {a}.n::bigint AS counted"
         " FROM ({query}) AS {a} LEFT JOIN apps ca ON ca.uuid = {a}.app_uuid WHERE {levels}").format(
         check=sql.Literal(check.id), a=sql.Identifier(alias), query=query, levels=_levels(alias, levels))
@@ -374,6 +377,7 @@ def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
             if row.counted is not None:
                 hidden.append(Counted(row.check_id, severity, row.app_name, row.counted))
                 continue
+            row = _parsed(row)
             check = by_id[row.check_id]
             if check.legacy_filter is not None and check.id in client_side:
                 kept = check.legacy_filter(row)
@@ -397,6 +401,14 @@ def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
                 repair=check.repair if row.manual is None else None,
                 manual=row.manual,
             )
+
+
+def _parsed(row: ResultRow) -> ResultRow:
+    """``row`` with its :data:`JSON_COLUMNS` parsed (the statement sends them as text)."""
+    related: Any = row.related
+    evidence: Any = row.evidence
+    return row._replace(related=None if related is None else json.loads(related),
+                        evidence=None if evidence is None else json.loads(evidence))
 
 
 def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:

@@ -35,6 +35,10 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "related",  # json array of objects
     "evidence",  # json object
 )
+#: The JSON columns of :data:`RESULT_COLUMNS`: a check may give them as ``json`` or as text (the
+#: runner's statement sends them as text, so that a check building a line's worth of JSON as text
+#: does not have it parsed again by a cast).
+JSON_COLUMNS: tuple[str, ...] = ("related", "evidence")
 #: The column every row of the runner's statement ends with: NULL for a listed finding, else how many
 #: findings the row counts (one row per check, severity and app of the findings not listed).
 COUNTED_COLUMN = "counted"
