@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg
 
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.runner import Scope, resolve_scope, run_checks, select_checks, stream_checks
+from auditor.audit.runner import PendingFindings, Scope, resolve_scope, run_checks, select_checks, stream_checks
 from auditor.audit.streamed import Shape, StreamedFinding
 from auditor.core.catalogue import Check
 from auditor.core.detect import Generation
@@ -40,6 +40,17 @@ class Audit:
         return run_checks(
             self.conn, self.generation, self.checks if checks is None else checks,
             self.scope if scope is None else scope,
+            grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
+            severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
+            listing=listing, hidden=hidden,
+        )
+
+    def pending_findings(self, *, listing: Listing = EVERYTHING,
+                         hidden: list[Counted] | None = None) -> PendingFindings:
+        """The audit's findings as :meth:`findings` yields them, their statement sent when asked
+        (:class:`~auditor.audit.runner.PendingFindings`: in a pipeline with other statements)."""
+        return PendingFindings(
+            self.conn, self.generation, self.checks, self.scope,
             grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
             listing=listing, hidden=hidden,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -277,6 +278,48 @@ def run_checks(
     yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, client_side, listing, sink))
 
 
+class PendingFindings:
+    """The findings of a statement sent ahead (:meth:`send`), read later: in a pipeline, the server
+    runs it while the client does other work (``explain`` turns the app's story into objects)."""
+
+    def __init__(self, conn: psycopg.Connection, generation: Generation, checks: list[Check], scope: Scope, *,
+                 grace_seconds: float = DEFAULT_GRACE_SECONDS, skew_seconds: float = DEFAULT_SKEW_SECONDS,
+                 severity_overrides: Mapping[str, Any] | None = None, server_version: int | None = None,
+                 listing: Listing = EVERYTHING, hidden: list[Counted] | None = None) -> None:
+        """Everything :func:`run_checks` does before its statement (before PostgreSQL 16 the cast
+        probes and the narrowing, which must not run inside a pipeline), and the ordered statement."""
+        self.conn, self.checks, self.listing = conn, checks, listing
+        self.by_id = {c.id: c for c in checks}
+        self.overrides = resolve_overrides(self.by_id, severity_overrides or {})
+        version = server_version or conn.info.server_version
+        self.params = params_for(scope, grace_seconds, skew_seconds)
+        self.client_side = client_side_checks(conn, generation, checks, scope, self.params, version)
+        if version < LEGACY_BEFORE:
+            self.params["cast_refused"] = narrowed(conn, generation, checks, scope, self.params, self.client_side)
+        self.statement = build_statement(generation, checks, scope, version, True, listing, self.overrides,
+                                         self.client_side) if checks else None
+        self.hidden = _sink(listing, hidden)
+        self._cursor: psycopg.Cursor[ResultRow] | None = None
+
+    def send(self) -> None:
+        """Send the statement (on a client-side cursor: its rows arrive at once, which suits the few
+        findings of one app; inside a pipeline the call returns before the server has run it)."""
+        if self.statement is None:
+            return
+        self._cursor = self.conn.cursor(row_factory=args_row(ResultRow))
+        with _timeouts(self.checks):
+            self._cursor.execute(self.statement, self.params)
+
+    def read(self) -> list[Finding]:
+        """The findings, most severe first, grouped by app (as :func:`run_checks` yields them); those
+        the listing does not list are counted into the ``hidden`` list given."""
+        if self._cursor is None:
+            return []
+        with self._cursor as cur, _timeouts(self.checks):
+            return list(_as_findings(cur.fetchall(), self.overrides, self.by_id, self.client_side, self.listing,
+                                     self.hidden))
+
+
 def _sink(listing: Listing, hidden: list[Counted] | None) -> list[Counted]:
     """Where the counts of what ``listing`` does not list go (a caller that lists everything may omit it)."""
     if hidden is None:
@@ -372,35 +415,41 @@ def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
     with conn.cursor(name="controller_audit_findings", row_factory=args_row(ResultRow)) as cur:
         cur.itersize = _FETCH_SIZE
         cur.execute(statement, params)
-        for row in cur:
-            severity = apply_override(overrides, row.check_id, row.severity)
-            if row.counted is not None:
-                hidden.append(Counted(row.check_id, severity, row.app_name, row.counted))
+        yield from _as_findings(cur, overrides, by_id, client_side, listing, hidden)
+
+
+def _as_findings(rows: Iterable[ResultRow], overrides: Resolved, by_id: dict[str, Check],
+                 client_side: frozenset[str], listing: Listing, hidden: list[Counted]) -> Iterator[Finding]:
+    """The statement's ``rows`` as findings; the rows that count findings not listed go to ``hidden``."""
+    for row in rows:
+        severity = apply_override(overrides, row.check_id, row.severity)
+        if row.counted is not None:
+            hidden.append(Counted(row.check_id, severity, row.app_name, row.counted))
+            continue
+        row = _parsed(row)
+        check = by_id[row.check_id]
+        if check.legacy_filter is not None and check.id in client_side:
+            kept = check.legacy_filter(row)
+            if kept is None:
                 continue
-            row = _parsed(row)
-            check = by_id[row.check_id]
-            if check.legacy_filter is not None and check.id in client_side:
-                kept = check.legacy_filter(row)
-                if kept is None:
-                    continue
-                row = kept
-                severity = apply_override(overrides, row.check_id, row.severity)
-                if not listing.lists(severity):
-                    hidden.append(Counted(row.check_id, severity, row.app_name, 1))
-                    continue
-            yield Finding(
-                check=row.check_id,
-                severity=severity,
-                app_uuid=str(row.app_uuid) if row.app_uuid is not None else None,
-                app_name=row.app_name,
-                object_table=row.object_table,
-                object_id=str(row.object_id),
-                message=row.message,
-                related=row.related or [],
-                evidence=row.evidence or {},
-                repair=check.repair if row.manual is None else None,
-                manual=row.manual,
-            )
+            row = kept
+            severity = apply_override(overrides, row.check_id, row.severity)
+            if not listing.lists(severity):
+                hidden.append(Counted(row.check_id, severity, row.app_name, 1))
+                continue
+        yield Finding(
+            check=row.check_id,
+            severity=severity,
+            app_uuid=str(row.app_uuid) if row.app_uuid is not None else None,
+            app_name=row.app_name,
+            object_table=row.object_table,
+            object_id=str(row.object_id),
+            message=row.message,
+            related=row.related or [],
+            evidence=row.evidence or {},
+            repair=check.repair if row.manual is None else None,
+            manual=row.manual,
+        )
 
 
 def _parsed(row: ResultRow) -> ResultRow:
@@ -416,6 +465,15 @@ def _guarded(checks: list[Check], rows: Iterator[T]) -> Iterator[T]:
     :func:`auditor.core.session.read_session`'s)."""
     try:
         yield from rows
+    except psycopg.errors.QueryCanceled as exc:
+        raise _timed_out(checks, exc) from None
+
+
+@contextmanager
+def _timeouts(checks: list[Check]) -> Iterator[None]:
+    """A timeout inside the block becomes the one-line :class:`AuditFailed` of :func:`_guarded`."""
+    try:
+        yield
     except psycopg.errors.QueryCanceled as exc:
         raise _timed_out(checks, exc) from None
 

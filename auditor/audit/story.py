@@ -193,6 +193,33 @@ def newest_of(releases: list[ReleaseRow]) -> tuple[ReleaseRow, ...]:
     return tuple(sorted((r for r in releases if r.created == top), key=lambda r: r.version, reverse=True))
 
 
+class PendingStory:
+    """One app's story, its statements sent (:func:`send_story`) and read later (:meth:`read`)."""
+
+    def __init__(self, conn: psycopg.Connection, generation: Generation, name: str, app_uuid: str,
+                 skew_seconds: float = DEFAULT_SKEW_SECONDS) -> None:
+        self.generation, self.name, self.app_uuid, self.skew_seconds = generation, name, app_uuid, skew_seconds
+        self._now = conn.execute("SELECT now()")
+        self._releases = conn.execute(_release_sql(generation), (app_uuid,))
+        self._uses = conn.execute(_uses_sql(), {"app": app_uuid})
+
+    def read(self) -> AppStory:
+        """The story (in a pipeline: each statement's rows are waited for when read)."""
+        row = self._now.fetchone()
+        assert row is not None
+        releases = [ReleaseRow(*r) for r in self._releases.fetchall()]
+        configs, builds = _uses(self._uses.fetchall(), releases)
+        return _story(self.generation, self.name, self.app_uuid, row[0], releases, configs, builds,
+                      self.skew_seconds)
+
+
+def send_story(conn: psycopg.Connection, generation: Generation, name: str, app_uuid: str,
+               skew_seconds: float = DEFAULT_SKEW_SECONDS) -> PendingStory:
+    """Send the statements of the story of the app ``name`` (uuid ``app_uuid``, already resolved):
+    inside a pipeline the server reads them while the caller goes on."""
+    return PendingStory(conn, generation, name, app_uuid, skew_seconds)
+
+
 def app_story(conn: psycopg.Connection, generation: Generation, name: str,
               skew_seconds: float = DEFAULT_SKEW_SECONDS, pipeline: bool | None = None) -> AppStory:
     """Read one app's story; an unknown app is :class:`BadInput`.  ``pipeline``: send the story's
@@ -201,21 +228,21 @@ def app_story(conn: psycopg.Connection, generation: Generation, name: str,
     The live release is the controller's: the newest by ``created`` among the releases that
     did not fail (``release_set.filter(failed=False).latest()``), not the highest version.
     """
-    row = conn.execute("SELECT uuid::text, now() FROM api_app WHERE id = %s", (name,)).fetchone()
+    row = conn.execute("SELECT uuid::text FROM api_app WHERE id = %s", (name,)).fetchone()
     if row is None and (shown := app_uuids(conn, [name]).get(name)) is not None:
-        row = conn.execute("SELECT %s::text, now()", (shown,)).fetchone()  # SQL_ASCII: the name as shown
+        row = (shown,)  # SQL_ASCII: the name as shown
     if row is None:
         raise unknown_app(conn, [name])
-    app_uuid, now = row
-    # Both statements are sent at once (pipeline mode, libpq 14 and later): the server reads the
+    # The statements are sent at once (pipeline mode, libpq 14 and later): the server reads the
     # configs and builds while the releases are turned into objects here.
     if pipeline is None:
         pipeline = psycopg.Pipeline.is_supported()
     with conn.pipeline() if pipeline else nullcontext():
-        release_rows = conn.execute(_release_sql(generation), (app_uuid,))
-        use_rows = conn.execute(_uses_sql(), {"app": app_uuid})
-        releases = [ReleaseRow(*r) for r in release_rows.fetchall()]
-        configs, builds = _uses(use_rows.fetchall(), releases)
+        return send_story(conn, generation, name, row[0], skew_seconds).read()
+
+
+def _story(generation: Generation, name: str, app_uuid: str, now: datetime, releases: list[ReleaseRow],
+           configs: dict[str, RowUse], builds: dict[str, RowUse], skew_seconds: float) -> AppStory:
     live_tied = newest_of([r for r in releases if not r.failed])
     live = live_tied[0] if live_tied else None
     newest_tied = newest_of(releases)

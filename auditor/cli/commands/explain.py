@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import click
+import psycopg
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.story import app_story
+from auditor.audit.story import send_story
 from auditor.cli import params
 from auditor.core.errors import EXIT_OK
 from auditor.core.fileio import PRIVATE, atomic_write
@@ -36,8 +39,14 @@ def explain(settings: Settings, app: str, fmt: str, everything: bool, output: st
     listing = Listing(settings.min_severity) if text_format and not everything else EVERYTHING
     hidden: list[Counted] = []
     with open_audit(settings, apps=[app], selection=settings.overrides_only) as run:
-        story = app_story(run.conn, run.generation, app, settings.skew_seconds)
-        findings = list(run.findings(listing=listing, hidden=hidden))
+        pending = run.pending_findings(listing=listing, hidden=hidden)
+        # The story's statements and the audit's in one pipeline (libpq 14 and later): the server
+        # runs the audit while the story's rows are turned into objects here.
+        with run.conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext():
+            told = send_story(run.conn, run.generation, app, run.scope.uuids[0], settings.skew_seconds)
+            pending.send()
+            story = told.read()
+            findings = pending.read()
         label = run.generation.label
     if text_format:
         text = escape_block(render(story, findings, label, hidden=hidden, floor=listing.floor,
