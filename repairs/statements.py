@@ -572,12 +572,21 @@ class Statements:
     @staticmethod
     def _unshared(table: str, pointer: str) -> sql.Composed:
         """No row of the app used by two releases of the app (rows shared across apps, and
-        dangling references, are refused by unshare and left alone)."""
+        dangling references, are refused by unshare and left alone).
+
+        Grouped over the releases of the apps alone (a row used twice by them is a candidate),
+        then each candidate is checked against its row (of one of those apps, every release
+        using it of that app): after an unshare there are no candidates, so the releases are
+        never joined with the table."""
         return sql.SQL(
-            "SELECT CAST(NULL AS integer), {msg} || CAST(r.{p} AS text) || ' is used by ' || CAST(count(*) AS text) || ' releases' "
-            "FROM api_release AS r JOIN {t} AS x ON x.uuid = r.{p} "
-            "WHERE x.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
-            "GROUP BY r.{p} HAVING count(*) > 1 AND bool_and(r.app_id = x.app_id)"
+            "SELECT CAST(NULL AS integer), {msg} || CAST(g.row_id AS text) || ' is used by ' || CAST(g.n AS text) || ' releases' "
+            "FROM (SELECT r.{p} AS row_id, count(*) AS n, min(CAST(r.app_id AS text)) AS app_lo, "
+            "max(CAST(r.app_id AS text)) AS app_hi FROM api_release AS r "
+            "WHERE r.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
+            "GROUP BY r.{p} HAVING count(*) > 1) AS g "
+            "JOIN {t} AS x ON x.uuid = g.row_id AND x.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
+            "WHERE g.app_lo = CAST(x.app_id AS text) AND g.app_hi = CAST(x.app_id AS text) "
+            "AND NOT EXISTS (SELECT 1 FROM api_release AS o WHERE o.{p} = g.row_id AND o.app_id <> x.app_id)"
         ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer), t=sql.Identifier(table))
 
     def _live(self, invariant: str, pointer: str) -> sql.Composed:

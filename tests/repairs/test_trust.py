@@ -443,3 +443,26 @@ def test_a_copy_claimed_for_another_app_is_refused(make_db, tmp_path):
 
     _forge(tmp_path / "p.json", reassign)
     _refused_everywhere(db, tmp_path / "p.json", tmp_path, "stale plan", "the config belongs to another app")
+
+
+def test_a_plan_missing_one_copy_of_a_row_breaks_the_unshared_invariant(make_db, tmp_path):
+    """The ``unshared`` invariant fires by itself: a re-sealed plan without one of a config's
+    copies leaves that config used by two releases of its app; nothing else is wrong."""
+    db = make_db(28)
+    web = db.controller().create_app("web")
+    for _ in range(3):
+        web.push()  # each push reuses the config: one config, three or more releases
+    plan = make_plan(db, tmp_path / "p.json", "--repair", "unshare")
+    copies = [a for a in plan["actions"] if a["kind"] == "copy" and a["table"] == "api_config"]
+    row = copies[0]["row"]
+    assert len([a for a in copies if a["row"] == row]) >= 2
+
+    def drop_one(doc):
+        doc["actions"]["rows"] = [r for r in doc["actions"]["rows"] if r[0] != copies[0]["id"]]
+
+    _forge(tmp_path / "p.json", drop_one)
+    before = contents(db)
+    result = run("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes")
+    assert result.exit_code == 5, result.output
+    assert "invariant broken" in result.stderr and f"config {row} is used by 2 releases" in result.stderr
+    assert contents(db) == before

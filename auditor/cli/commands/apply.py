@@ -19,6 +19,7 @@ from auditor.cli.commands._repair import after_commit, confirm, not_skipped, ref
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted
 from auditor.core.settings import Settings
 from repairs.executor import Outcome
+from repairs.model import Invariants
 from repairs.planfile import Plan
 
 
@@ -68,6 +69,7 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
     recorder: UndoRecorder | None = None
     keep_undo = False
     outcome = None
+    invariants = plan.checked_invariants()  # derived from every action: once (the report reads them too)
     try:
         if not rehearse:
             wanted = Path(undo_file) if undo_file else default_undo_path(plan_file)
@@ -81,7 +83,7 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
                 columns = {t: list(session.generation.columns[t]) for t in plan.columns}
                 recorder = UndoRecorder(undo_path, plan.actions, session.identity, plan.checksum, columns)
             try:
-                outcome = session.run(plan.actions, plan.checked_invariants(), rehearse=rehearse,
+                outcome = session.run(plan.actions, invariants, rehearse=rehearse,
                                       grace_seconds=plan.grace_seconds, recorder=recorder, progress=steps,
                                       notify=steps.message)
             except OutcomeUnknown as exc:
@@ -110,8 +112,8 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
             else:
                 undo_path.unlink(missing_ok=True)
     try:
-        return _report_apply(plan, plan_file, target.describe(), outcome, rehearse, undo_file, undo_path,
-                      detailed_exitcode)
+        return _report_apply(plan, invariants, plan_file, target.describe(), outcome, rehearse, undo_file,
+                             undo_path, detailed_exitcode)
     except KeyboardInterrupt:
         if not outcome.committed:
             raise RepairInterrupted("Ctrl-C after the rollback: nothing was changed") from None
@@ -119,7 +121,7 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
         return EXIT_OK
 
 
-def _report_apply(plan: Plan, plan_file: str, where: str, outcome: Outcome, rehearse: bool,
+def _report_apply(plan: Plan, invariants: Invariants, plan_file: str, where: str, outcome: Outcome, rehearse: bool,
                   undo_file: str | None, undo_path: Path | None, detailed_exitcode: bool) -> int:
     """The lines that say what ``apply`` did."""
     from repairs.summary import changes_text
@@ -131,7 +133,6 @@ def _report_apply(plan: Plan, plan_file: str, where: str, outcome: Outcome, rehe
         return EXIT_OK
     applied = not_skipped(plan.actions, outcome, "already applied", "action")
     changes = changes_text(applied.expected_changes())
-    invariants = plan.checked_invariants()
     checks = (f"invariants verified: {outcome.releases_checked} release(s) unchanged but for planned pointers, "
               f"their config/build content identical, row counts as planned")
     touched = applied.app_uuids()
