@@ -73,7 +73,7 @@ _USE = """
     FROM {rows} c
     FULL JOIN (SELECT {pointer} AS row_id, app_id, count(*) AS releases,
                       count(CASE WHEN failed THEN NULL ELSE 1 END) AS ok_releases
-               FROM rel WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
+               FROM ({releases}) r WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
 
 #: Each app's newest config (build): what ``latest()`` returns (of the rows tied at the newest
 #: ``created``, the least uuid stands for them), and how many rows tie with it (``ties``).  No sort of
@@ -102,7 +102,7 @@ _REL_POS = """
                    max(version) OVER a AS app_max_version,
                    max(created) OVER a AS app_newest_created,
                    max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
-            FROM rel
+            FROM {releases} rel
             WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
 
 
@@ -155,10 +155,11 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             ORDER BY app_id, version DESC, uuid DESC"""),
             ("rel_notable",),
         ),
-        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true")}),
-             ("rel", "cfg")),
+        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true"),
+                                        "releases": Query(releases)}), ("cfg",)),
         Pass("build_use", Query(_USE, {"pointer": text("build_id"), "rows": text("bld"),
-                                       "where": text("build_id IS NOT NULL")}), ("rel", "bld")),
+                                       "where": text("build_id IS NOT NULL"), "releases": Query(releases)}),
+             ("bld",)),
         Pass("latest_cfg", Query(_LATEST, {"rows": text("cfg")}), ("cfg",)),
         Pass("latest_bld", Query(_LATEST, {"rows": text("bld")}), ("bld",)),
         Pass(
@@ -169,7 +170,7 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            Query(_REL_POS),
+            Query(_REL_POS, {"releases": text("rel")}),
             ("rel",),
         ),
         Pass(
@@ -183,9 +184,9 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # 150 MB on disk at 1M releases, and read back by each of these readers).  When they are
             # listed (``window_listed``), this filters the ``rel_pos`` pass instead of sorting again.
             "rel_notable",
-            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")"),
+            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")", {"releases": Query("(" + releases + ")")}),
                                  "future": future_dated("p.created")}),
-            ("rel_pos",) if window_listed else ("rel",),
+            ("rel_pos",) if window_listed else (),
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a
