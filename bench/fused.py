@@ -137,10 +137,8 @@ WITH r AS (
            count(r.app_id) AS n,
            count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
            count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok,
-           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
-             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span
-    FROM cw w FULL JOIN r ON r.config_id = w.uuid
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok{own_span}
+    FROM cw w FULL JOIN {releases} r ON r.config_id = w.uuid
     GROUP BY 1, 2
 ), bg AS (
     SELECT coalesce(w.uuid, r.build_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
@@ -149,16 +147,14 @@ WITH r AS (
            count(r.app_id) AS n,
            count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
            count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok,
-           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
-             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span
-    FROM bw w FULL JOIN (SELECT * FROM r WHERE r.build_id IS NOT NULL) r ON r.build_id = w.uuid
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok{own_span}
+    FROM bw w FULL JOIN (SELECT * FROM {releases} r WHERE r.build_id IS NOT NULL) r ON r.build_id = w.uuid
     GROUP BY 1, 2
 ), cf AS (
     -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
     SELECT g.*, g.foreign_n > 0 AS crossed,
            g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           g.own_span = g.own_ok AS contiguous,
+           {contiguous} AS contiguous,
            coalesce(l.live_config = g.uuid, false) AS includes_live,
            coalesce(l.live_created IS NOT NULL, false) AS has_live,
            g.exists AND g.foreign_n > 0 AND g.n > 1
@@ -167,7 +163,7 @@ WITH r AS (
 ), bf AS (
     SELECT g.*, g.foreign_n > 0 AS crossed,
            g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           g.own_span = g.own_ok AS contiguous,
+           {contiguous} AS contiguous,
            coalesce(l.live_build = g.uuid, false) AS includes_live,
            coalesce(l.live_created IS NOT NULL, false) AS has_live,
            g.exists AND g.foreign_n > 0 AND g.n > 1
@@ -225,14 +221,10 @@ FROM cc c, bc b, apps_counted a, releases_counted o, latest l{settings_from},
         ('latest-config-not-live', {cfg_latest_sev}, '', l.cfg_not_live),
         ('latest-build-not-live', {bld_latest_sev}, '', l.bld_not_live),
         ('latest-ambiguous', 'warning', '', l.cfg_ties), ('latest-ambiguous', {bld_tie_sev}, '', l.bld_ties),
-        ('shared-config', 'info', 'adjacent', c.adjacent), ('shared-config', 'info', 'rollback-reuse', c.rollback_reuse),
-        ('shared-config', 'info', 'rollback-reuse-live', c.rollback_reuse_live),
-        ('shared-config', 'info', 'shared-latest-not-live', c.shared_latest_not_live),
+{shared_config_info}
         ('shared-config', 'critical', 'cross-app', c.cross_live),
         ('shared-config', 'warning', 'cross-app', c.cross_all - c.cross_live),
-        ('shared-build', 'info', 'adjacent', b.adjacent), ('shared-build', 'info', 'rollback-reuse', b.rollback_reuse),
-        ('shared-build', 'info', 'rollback-reuse-live', b.rollback_reuse_live),
-        ('shared-build', 'info', 'shared-latest-not-live', b.shared_latest_not_live),
+{shared_build_info}
         ('shared-build', 'critical', 'cross-app', b.cross_live),
         ('shared-build', 'warning', 'cross-app', b.cross_all - b.cross_live),
         ('cross-app-reference', 'critical', 'config', c.foreign_refs),
@@ -266,17 +258,40 @@ _ROWS_COUNTED = """
            count(*) FILTER (WHERE g.exists AND g.owner NOT IN (SELECT p.uuid FROM api_app p)) AS app_gone,
            count(*) FILTER (WHERE g.foreign_live) AS cross_live,
            count(*) FILTER (WHERE g.exists AND g.crossed AND g.n > 1) AS cross_all,
+{shared_counts}
+           count(*) FILTER (WHERE {future_g} AND g.at_newest) AS future_newest,
+           count(*) FILTER (WHERE {future_g} AND NOT g.at_newest) AS future_other,
+           count(*) FILTER (WHERE g.bad_json AND {used}) AS bad_used,
+           count(*) FILTER (WHERE g.bad_json AND NOT {used}) AS bad_other"""
+
+#: The shared rows inside one app, by hazard class (``reasons``: their contiguity needs each release's
+#: running count of non-failed releases, ``ok_through`` of the ordered pass, for every release) or as
+#: one ``info`` class, ``own`` (what the default report counts: every hazard class of a row shared
+#: inside its app is ``info``).
+_SHARED_CLASSES = """
            count(*) FILTER (WHERE g.shared_own AND NOT g.contiguous AND g.includes_live) AS rollback_reuse_live,
            count(*) FILTER (WHERE g.shared_own AND g.is_latest AND g.has_live AND NOT g.includes_live)
                AS shared_latest_not_live,
            count(*) FILTER (WHERE g.shared_own AND NOT g.contiguous AND NOT g.includes_live
                             AND NOT (g.is_latest AND g.has_live)) AS rollback_reuse,
            count(*) FILTER (WHERE g.shared_own AND g.contiguous
-                            AND NOT (g.is_latest AND g.has_live AND NOT g.includes_live)) AS adjacent,
-           count(*) FILTER (WHERE {future_g} AND g.at_newest) AS future_newest,
-           count(*) FILTER (WHERE {future_g} AND NOT g.at_newest) AS future_other,
-           count(*) FILTER (WHERE g.bad_json AND {used}) AS bad_used,
-           count(*) FILTER (WHERE g.bad_json AND NOT {used}) AS bad_other"""
+                            AND NOT (g.is_latest AND g.has_live AND NOT g.includes_live)) AS adjacent,"""
+_SHARED_OWN = """
+           count(*) FILTER (WHERE g.shared_own) AS shared_own_count,"""
+_SHARED_CLASS_VALUES = """
+        ('shared-{kind}', 'info', 'adjacent', {t}.adjacent), ('shared-{kind}', 'info', 'rollback-reuse', {t}.rollback_reuse),
+        ('shared-{kind}', 'info', 'rollback-reuse-live', {t}.rollback_reuse_live),
+        ('shared-{kind}', 'info', 'shared-latest-not-live', {t}.shared_latest_not_live),"""
+_SHARED_OWN_VALUES = """
+        ('shared-{kind}', 'info', 'own', {t}.shared_own_count),"""
+#: Each row's span of non-failed releases among its own app's (``reasons`` only).
+_OWN_SPAN = """,
+           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
+             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span"""
+#: Without ``reasons`` the use groupings read the release table itself: the ordered pass then has one
+#: reader (the per-app ``GROUP BY``), which PostgreSQL (12 and later) runs in-line over the window's
+#: rows as they come, with no tuplestore of every release (103 MB on disk at 1M releases).
+_RELEASES = "(SELECT r.app_id, r.config_id, r.build_id, {failed} AS failed FROM api_release r)"
 
 _SETTINGS_CTE = """, settings_counted AS (
     SELECT count(*) FILTER (WHERE s.bad AND s.is_latest) AS bad_used,
@@ -337,9 +352,14 @@ def _by_ids(table: str, alias: str) -> str:
     return f"({alias}.uuid = ANY(%(bad_{table})s::uuid[]))"
 
 
-def statement(generation: Generation, json_check: JsonCheck = "cast", offenders: bool = False) -> sql.SQL:
+def statement(generation: Generation, json_check: JsonCheck = "cast", offenders: bool = False,
+              reasons: bool = False) -> sql.SQL:
     """The fused statement for ``generation``, validating JSON with ``json_check``;
-    ``offenders`` takes the rows with bad JSON as parameters ``bad_<table>`` instead."""
+    ``offenders`` takes the rows with bad JSON as parameters ``bad_<table>`` instead.
+
+    ``reasons``: count the rows shared inside an app per hazard class (as the listing of every
+    finding tells them apart), which needs every release's position in the joins; without it they
+    are counted as one ``info`` class, as the default report counts them (the floor it is held to)."""
     def cols(table: str) -> tuple[str, ...]:
         present = generation.columns.get(table, ())
         return tuple(c for c in JSON_COLUMNS[table] if c in present)
@@ -351,16 +371,25 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
 
     settings = "api_appsettings" in generation.columns and bool(cols("api_appsettings"))
     migration = generation.migration
+    failed = "r.failed" if generation.has_failed else "false"
+    shared_counts = _SHARED_CLASSES if reasons else _SHARED_OWN
+    shared_values = _SHARED_CLASS_VALUES if reasons else _SHARED_OWN_VALUES
     text = _STATEMENT.format(
-        failed="r.failed" if generation.has_failed else "false",
+        releases="r" if reasons else _RELEASES.format(failed=failed),
+        own_span=_OWN_SPAN if reasons else "",
+        contiguous="g.own_span = g.own_ok" if reasons else "NULL::boolean",
+        shared_config_info=shared_values.format(kind="config", t="c"),
+        shared_build_info=shared_values.format(kind="build", t="b"),
+        failed=failed,
         future_r=_FUTURE.format(c="r.created"), in_flight_a=_IN_FLIGHT.format(c="a.created"),
         in_flight_l=_IN_FLIGHT.format(c="created"),
         cfg_bad=bad("api_config", "c"), bld_bad=bad("api_build", "b"), app_bad=bad("api_app", "a"),
         rows_counted_c=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
                                             future_g=_FUTURE.format(c="g.created"),
-                                            used="(g.includes_live OR g.is_latest)"),
+                                            used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
         rows_counted_b=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
-                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live"),
+                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live",
+                                            shared_counts=shared_counts),
         settings_cte=_SETTINGS_CTE.format(set_bad=bad("api_appsettings", "api_appsettings")) if settings else "",
         settings_from=", settings_counted s" if settings else "",
         settings_values=_SETTINGS_VALUES if settings else "",
@@ -434,8 +463,9 @@ def uuid_from_int(value: int) -> uuid.UUID:
 
 def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
               grace_seconds: float = DEFAULT_GRACE_SECONDS, skew_seconds: float = DEFAULT_SKEW_SECONDS,
-              include_catalogue: bool = True) -> FusedCounts:
-    """Count every finding in one snapshot (``conn`` must not be in a transaction).
+              include_catalogue: bool = True, reasons: bool = False) -> FusedCounts:
+    """Count every finding in one snapshot (``conn`` must not be in a transaction); ``reasons``:
+    the shared rows inside an app per hazard class too (see :func:`statement`).
 
     Runs as the audit does (READ ONLY, REPEATABLE READ, the audit's ``work_mem``), with
     ``enable_sort`` off: the planner expects a group per joined row after the full joins and
@@ -456,11 +486,12 @@ def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
         try:
             result.statements += 1
             with conn.transaction():  # a savepoint: the optimistic cast may fail
-                rows = conn.execute(statement(generation, json_check), params).fetchall()
+                rows = conn.execute(statement(generation, json_check, reasons=reasons), params).fetchall()
         except psycopg.errors.InvalidTextRepresentation:
             result.json_fallback = True
             params.update(_offenders(conn, generation))
-            rows = conn.execute(statement(generation, json_check, offenders=True), params).fetchall()
+            rows = conn.execute(statement(generation, json_check, offenders=True, reasons=reasons),
+                                params).fetchall()
             result.statements += 1
         for check_id, severity, reason, n in rows:
             result.by_severity[(check_id, severity)] += int(n)
@@ -515,7 +546,8 @@ def tool_counts(dsn: str, server_version: int | None = None,
 
 
 def shared_reasons(counts: FusedCounts) -> Counter:
-    """The fused floor's shared-* counts per hazard class (comparable with :func:`tool_counts`)."""
+    """The fused floor's shared-* counts per hazard class (comparable with :func:`tool_counts` when
+    counted with ``reasons``)."""
     return Counter({key: n for key, n in counts.by_reason.items() if key[0].startswith("shared-") and n})
 
 
