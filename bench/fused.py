@@ -128,29 +128,7 @@ WITH r AS (
     -- The JSON test runs below the sort (OFFSET 0): the sort then carries a flag, not the text.
     FROM (SELECT b.uuid, b.app_id, b.created, {bld_bad} AS bad_json FROM api_build b OFFSET 0) b
     WINDOW l AS (PARTITION BY b.app_id ORDER BY b.created DESC, b.uuid)
-), cg AS (
-    -- Each config with the releases pointing at it (full join: orphans and dangling ids too),
-    -- grouped by row: its users, those of its own app, their contiguity.
-    SELECT coalesce(w.uuid, r.config_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
-           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
-           bool_or(w.bad_json) AS bad_json,
-           count(r.app_id) AS n,
-           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
-           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok{own_span}
-    FROM cw w FULL JOIN {releases} r ON r.config_id = w.uuid
-    GROUP BY 1, 2
-), bg AS (
-    SELECT coalesce(w.uuid, r.build_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
-           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
-           bool_or(w.bad_json) AS bad_json,
-           count(r.app_id) AS n,
-           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
-           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok{own_span}
-    FROM bw w FULL JOIN (SELECT * FROM {releases} r WHERE r.build_id IS NOT NULL) r ON r.build_id = w.uuid
-    GROUP BY 1, 2
-), cf AS (
+){use_groups}, cf AS (
     -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
     SELECT g.*, g.foreign_n > 0 AS crossed,
            g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
@@ -288,10 +266,43 @@ _SHARED_OWN_VALUES = """
 _OWN_SPAN = """,
            max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
              - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span"""
-#: Without ``reasons`` the use groupings read the release table itself: the ordered pass then has one
-#: reader (the per-app ``GROUP BY``), which PostgreSQL (12 and later) runs in-line over the window's
-#: rows as they come, with no tuplestore of every release (103 MB on disk at 1M releases).
-_RELEASES = "(SELECT r.app_id, r.config_id, r.build_id, {failed} AS failed FROM api_release r)"
+#: Each config (build) with the releases pointing at it (full join: orphans and dangling ids too),
+#: grouped by row: its users, those of its own app.  With ``reasons`` (``{own_span}``: their
+#: contiguity) every release of the ordered pass is joined, then grouped by row.
+_USE_BY_RELEASE = """, {g} AS (
+    SELECT coalesce(w.uuid, r.{pointer}) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
+           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
+           bool_or(w.bad_json) AS bad_json,
+           count(r.app_id) AS n,
+           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
+           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok{own_span}
+    FROM {w} w FULL JOIN (SELECT * FROM r WHERE {where}) r ON r.{pointer} = w.uuid
+    GROUP BY 1, 2
+)"""
+#: Without ``reasons`` (what the default report counts) the releases are read from the table and
+#: grouped by (row, app) first (a hash aggregate of ~480k groups at 1M releases, in memory), joined with
+#: the rows, and the few rows with users in several apps merged by a second grouping of these lines:
+#: joining every release first and grouping the joined rows (1M) took longer (its hash aggregate
+#: spills).  The ordered pass then has one reader (the per-app ``GROUP BY``), which PostgreSQL (12 and
+#: later) runs in-line over the window's rows as they come: no tuplestore of every release (103 MB on
+#: disk at 1M releases).
+_USE_BY_APP = """, {g}_users AS (
+    SELECT r.{pointer} AS row_id, r.app_id, count(*)::int AS n, count(*) FILTER (WHERE NOT {failed})::int AS ok
+    FROM api_release r WHERE {where}
+    GROUP BY 1, 2
+), {g} AS (
+    -- The row's own columns are grouping columns (one value per row): only the sums are aggregated,
+    -- of int4 (an int8 state per group; a sum of int8 keeps a wider state, and the aggregate spilled).
+    SELECT coalesce(w.uuid, u.row_id) AS uuid, w.app_id AS owner, w.uuid IS NOT NULL AS exists,
+           w.created, w.is_latest, w.at_newest, w.bad_json,
+           coalesce(sum(u.n) FILTER (WHERE u.app_id IS NOT NULL), 0) AS n,
+           coalesce(sum(u.n) FILTER (WHERE u.app_id = w.app_id), 0) AS own_n,
+           coalesce(sum(u.n) FILTER (WHERE u.app_id <> w.app_id), 0) AS foreign_n,
+           coalesce(sum(u.ok) FILTER (WHERE u.app_id = w.app_id), 0) AS own_ok
+    FROM {w} w FULL JOIN {g}_users u ON u.row_id = w.uuid
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)"""
 
 _SETTINGS_CTE = """, settings_counted AS (
     SELECT count(*) FILTER (WHERE s.bad AND s.is_latest) AS bad_used,
@@ -375,8 +386,11 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
     shared_counts = _SHARED_CLASSES if reasons else _SHARED_OWN
     shared_values = _SHARED_CLASS_VALUES if reasons else _SHARED_OWN_VALUES
     text = _STATEMENT.format(
-        releases="r" if reasons else _RELEASES.format(failed=failed),
-        own_span=_OWN_SPAN if reasons else "",
+        use_groups="".join((_USE_BY_RELEASE if reasons else _USE_BY_APP).format(
+            g=g, w=w, pointer=pointer, where=where, failed=failed, own_span=_OWN_SPAN)
+            # A release without a config is a dangling reference; one without a build is not.
+            for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
+                                         ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
         contiguous="g.own_span = g.own_ok" if reasons else "NULL::boolean",
         shared_config_info=shared_values.format(kind="config", t="c"),
         shared_build_info=shared_values.format(kind="build", t="b"),
