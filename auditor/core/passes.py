@@ -60,8 +60,10 @@ _RELEASES_NEVER_FAILED = """
     FROM api_release r WHERE {scope}"""
 
 
-#: Each config (build) with the releases pointing at it: the scoped releases grouped by (row, app)
-#: once (a hash aggregate, as many groups as rows), fully joined with the scoped rows: one line per
+#: Each config (build) with the releases pointing at it: the scoped releases, read from the table
+#: (``{releases}``; reading the ``rel`` pass instead wrote every release to a tuplestore, 88 MB on
+#: disk at 1M releases, read back by each use pass), grouped by (row, app) once (a hash aggregate, as
+#: many groups as rows), fully joined with the scoped rows: one line per
 #: row nothing uses (``releases`` 0: an orphan), per row and app of its users (almost always one:
 #: its own app; ``user_app`` differs from the row's ``app_id`` for a cross-app use) and per id used
 #: that is not a row in scope (``present`` false: dangling, or under ``--app`` another app's row).  The
@@ -91,7 +93,9 @@ _LATEST = """
     ORDER BY c.app_id, c.uuid"""
 
 
-#: Each release's position in its app's history (the window pass, one sort of the releases in scope).
+#: Each release's position in its app's history (the window pass, one sort of the releases in scope:
+#: ``{releases}`` is the ``rel`` pass, or under ``rel_notable`` the release table itself, whose
+#: ``(app_id, version)`` unique index then feeds an incremental sort).
 _REL_POS = """
             SELECT uuid, app_id, version, created, failed, config_id, build_id,
                    row_number() OVER w AS pos,
@@ -183,6 +187,9 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # nothing else reads ``rel_pos``, which then never runs (it was written to a tuplestore,
             # 150 MB on disk at 1M releases, and read back by each of these readers).  When they are
             # listed (``window_listed``), this filters the ``rel_pos`` pass instead of sorting again.
+            # It reads the release table itself, as the use passes do: then nothing reads ``rel`` at
+            # the default floor, and with every finding listed only ``rel_pos`` does (PostgreSQL 12
+            # and later run a CTE read once in-line): no tuplestore of every release either way.
             "rel_notable",
             Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")", {"releases": Query("(" + releases + ")")}),
                                  "future": future_dated("p.created")}),
