@@ -10,7 +10,7 @@ import pytest
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.runner import Scope, build_statement, params_for, scope_fragments
+from auditor.audit.runner import Scope, build_statement, params_for, resolve_scope, scope_fragments
 from auditor.core.detect import detect
 from auditor.core.findings import SEVERITIES, at_least
 from auditor.core.settings import Selection, Settings
@@ -189,6 +189,41 @@ def test_the_default_statement_carries_each_check_once(make_db, migration: int) 
     fragments = scope_fragments(Scope())
     twice = [c.id for c in checks if statement.count(c.sql_for(generation).compose(**fragments).as_string(db.conn)) > 1]
     assert twice == ["missing-constraint"]
+
+
+def _planned_ctes(node: dict, found: set[str]) -> set[str]:
+    """The CTEs the plan under ``node`` holds (planned, whether they run or not)."""
+    name = node.get("Subplan Name", "")
+    if name.startswith("CTE "):
+        found.add(name[4:])
+    for child in node.get("Plans", ()):
+        _planned_ctes(child, found)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [(), ("shop",)], ids=["every-app", "one-app"])
+def test_a_statement_counting_the_shared_rows_plans_no_window_pass(make_db, migration: int, apps: tuple[str, ...]) -> None:
+    """When the shared checks' info findings are counted (the default floor), the statement lists their
+    cross-app rows alone: their in-app part, and the window pass over every release in scope it reads
+    (``rel_pos``, and ``rel`` under it), are not in the statement to be planned (a severity filter above
+    a UNION prunes nothing before planning: for the largest app, planning them cost more than running
+    them).  With every finding listed they are there."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, apps)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    params = params_for(scope, 300, 60)
+    planned = {}
+    for floor in ("warning", "info"):
+        statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                    listing=Listing(floor)).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params).fetchone()[0][0]
+        planned[floor] = _planned_ctes(plan["Plan"], set())
+    assert {"rel_notable", "xuse", "config_use", "build_use"} <= planned["warning"]
+    assert not {"rel_pos", "rel"} & planned["warning"]
+    assert {"rel_pos"} <= planned["info"]
 
 
 def _cte_scans(node: dict, found: Counter) -> Counter:

@@ -156,6 +156,14 @@ def test_each_check_declares_exactly_the_passes_its_sql_reads(db, scoped):
                 read |= passes_read(rendered(count, db.conn, scoped), names)
             assert read == set(check.passes), f"check {check.id}"
             compared += 1
+        above_info = check.above_info_sql_for(generation)
+        if above_info is not None:
+            # The statement that counts the info findings carries these two and their passes alone.
+            read = passes_read(rendered(above_info, db.conn, scoped), names)
+            count = check.count_sql_for(generation)
+            assert count is not None, f"check {check.id}: its info findings are counted by count_sql"
+            read |= passes_read(rendered(count, db.conn, scoped), names)
+            assert read == set(check.above_info_passes), f"check {check.id} above info"
     assert compared >= 12
 
 
