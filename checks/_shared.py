@@ -290,4 +290,4 @@ def shared_passes(kind: str) -> tuple[str, ...]:
 def cross_shared_passes(kind: str) -> tuple[str, ...]:
     """The shared passes :func:`cross_shared_sql` and :func:`shared_count_sql` read together: no window
     pass (``rel_pos``), no ``live`` or ``latest``."""
-    return ("apps", "xuse", "config_use" if kind == "config" else "build_use")
+    return ("xuse", "config_use" if kind == "config" else "build_use")

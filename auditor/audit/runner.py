@@ -136,7 +136,7 @@ def build_statement(
         if counted:
             wanted.add("apps")
             selects.append(_counted(check, i, _count_query(check, generation, query, fragments), counted))
-    passes = passes_for(generation, window_listed)
+    passes = passes_for(generation, window_listed, scoped=not scope.everything)
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
         for p in closure(passes, wanted)
