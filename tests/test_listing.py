@@ -226,6 +226,41 @@ def test_a_statement_counting_the_shared_rows_plans_no_window_pass(make_db, migr
     assert {"rel_pos"} <= planned["info"]
 
 
+def _nodes_under_cte(node: dict, cte: str, inside: bool = False) -> list[dict]:
+    """The plan nodes under the CTE named ``cte``."""
+    inside = inside or node.get("Subplan Name") == f"CTE {cte}"
+    found = [node] if inside else []
+    for child in node.get("Plans", ()):
+        found += _nodes_under_cte(child, cte, inside)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_one_apps_window_sorts_by_its_position_in_the_scope(make_db, migration: int) -> None:
+    """Under ``--app`` the window under ``rel_notable`` partitions by the app's position in the scope (an
+    integer), not by its uuid: the sort of the app's releases no longer begins every comparison with two
+    equal uuids (for the largest app, 10,000 releases, it was most of the sort), and its frame is ``ROWS``
+    (the order ends with the release's uuid: no peers).  The whole-database window is unchanged."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    keys = {}
+    for apps in ((), ("shop", "clutter")):
+        scope = resolve_scope(db.conn, apps)
+        statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                    listing=Listing("warning")).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (VERBOSE, FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+        nodes = _nodes_under_cte(plan["Plan"], "rel_notable")
+        keys[apps] = [n.get("Sort Key", [""])[0] for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort")]
+        windows = [n for n in nodes if n["Node Type"] == "WindowAgg"]
+        assert windows, apps
+        if apps and any("Window" in n for n in windows):  # EXPLAIN shows the window's definition since 17
+            assert any("ROWS UNBOUNDED PRECEDING" in n["Window"] for n in windows), windows
+    assert keys[()] and all(k.endswith("app_id") for k in keys[()]), keys
+    assert keys[("shop", "clutter")] and all(k.endswith(".n") for k in keys[("shop", "clutter")]), keys
+
+
 def _cte_scans(node: dict, found: Counter) -> Counter:
     """How many scans of each CTE run in the plan under ``node`` (EXPLAIN ANALYZE: a scan in a branch
     the planner proved empty never runs)."""
