@@ -307,7 +307,6 @@ class RepairSession:
         atomic), anything else is unknown."""
         statements = Statements(self.generation)
         try:
-            conn.execute("SELECT " + JIT_OFF)
             pin_settings(conn)
             for stmt in statements.setup:
                 conn.execute(stmt)
