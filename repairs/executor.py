@@ -1,7 +1,7 @@
 """Apply a set of actions in ONE verified transaction (used by ``apply`` and ``undo``).
 
 Before the transaction: the database identity, a hot standby or read-only role, and every
-privilege the actions need (one refusal naming every missing GRANT).  Inside it: timeouts; load
+privilege the actions need (one refusal naming every missing GRANT).  Inside it: timeouts, no JIT; load
 the actions (COPY); lock every row they read or change (``SELECT ... FOR NO KEY UPDATE``);
 check them (fingerprints, and that each action is one the planners would make now - for an
 undo, only what it restores); an app whose actions are all in effect already is skipped, and a
