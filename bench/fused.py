@@ -1,13 +1,17 @@
 """The fused floor: one hand-written statement that counts every finding the audit reports.
 
 The least work any implementation of the current checks must do, per check and severity,
-in one pass: one ordered pass over the releases (a window sort by app and position: the
-live release, ``release_set.latest()``, release order, gaps and each release's running
-count of non-failed releases, from which a shared row's contiguity follows), one sort of
-the configs and one of the builds by app and ``created`` (``latest()`` and its ties), a
-full join of each of those tables with the releases that point into it, grouped by row
-(orphans, dangling ids, rows shared inside an app and across apps, contiguity), and a few
-per-app joins.  It builds no message, no ``related`` list and no evidence: it counts.
+in one pass: one ordered pass over the releases (a window sort by app and position, read
+by the per-app ``GROUP BY`` as its rows come: the live release, ``release_set.latest()``,
+release order, gaps), each app's ``latest()`` of the configs and of the builds (a hash
+aggregate of the newest ``created`` per app, then only the rows at it ordered), a full join
+of each of those tables with the releases that point into it (read from the table), grouped
+by row (orphans, dangling ids, rows shared inside an app and across apps), and a few per-app
+joins.  It builds no message, no ``related`` list and no evidence: it counts, per check and
+severity, what the default report counts.  With ``reasons`` it also tells the rows shared
+inside an app apart by hazard class (their contiguity needs each release's running count of
+non-failed releases from the ordered pass: every release then goes through the joins), as
+the listing of every finding does; ``tests/test_bench.py`` compares both.
 
 It follows the checks' definitions on main (``auditor/passes.py``, ``checks/*.py``): live
 release = newest by ``created`` among non-failed releases (the highest version, then uuid,
@@ -75,7 +79,7 @@ _IN_FLIGHT = ("({c} > now() - %(grace_seconds)s::float8 * interval '1 second'"
 _FUTURE = "({c} > now() + %(skew_seconds)s::float8 * interval '1 second')"
 
 # {failed}: the release's failed flag (false before 0020); {future_r}/{in_flight_*}: the
-# window tests above; {cfg_bad}/{bld_bad}/{app_bad}/{set_bad}: "this row has a bad JSON value"
+# window tests above; {app_bad}/{set_bad} (and {bad} of _ROWS_LATEST): "this row has a bad JSON value"
 # per table; {settings}: the app settings part (empty before the table exists).  Counts come
 # out as (check, severity, reason, n); reason is the shared rows' hazard class, else ''.
 _STATEMENT = """
@@ -108,57 +112,11 @@ WITH r AS (
            count(*) FILTER (WHERE {future_r}) AS future,
            count(*) FILTER (WHERE {future_r} AND r.newest) AS future_newest
     FROM r GROUP BY r.app_id
-), cw AS (
-    -- The configs, one sort by app and created: latest() (the smallest uuid among the
-    -- newest), whether another row ties with it, the rows tied at the newest.
-    SELECT c.uuid, c.app_id, c.created,
-           row_number() OVER l = 1 AS is_latest,
-           c.created = first_value(c.created) OVER l AS at_newest,
-           c.created = lead(c.created) OVER l AS tied_with_next,
-           c.bad_json
-    -- The JSON test runs below the sort (OFFSET 0): the sort then carries a flag, not the text.
-    FROM (SELECT c.uuid, c.app_id, c.created, {cfg_bad} AS bad_json FROM api_config c OFFSET 0) c
-    WINDOW l AS (PARTITION BY c.app_id ORDER BY c.created DESC, c.uuid)
-), bw AS (
-    SELECT b.uuid, b.app_id, b.created,
-           row_number() OVER l = 1 AS is_latest,
-           b.created = first_value(b.created) OVER l AS at_newest,
-           b.created = lead(b.created) OVER l AS tied_with_next,
-           b.bad_json
-    -- The JSON test runs below the sort (OFFSET 0): the sort then carries a flag, not the text.
-    FROM (SELECT b.uuid, b.app_id, b.created, {bld_bad} AS bad_json FROM api_build b OFFSET 0) b
-    WINDOW l AS (PARTITION BY b.app_id ORDER BY b.created DESC, b.uuid)
-), cg AS (
-    -- Each config with the releases pointing at it (full join: orphans and dangling ids too),
-    -- grouped by row: its users, those of its own app, their contiguity.
-    SELECT coalesce(w.uuid, r.config_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
-           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
-           bool_or(w.bad_json) AS bad_json,
-           count(r.app_id) AS n,
-           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
-           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok,
-           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
-             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span
-    FROM cw w FULL JOIN r ON r.config_id = w.uuid
-    GROUP BY 1, 2
-), bg AS (
-    SELECT coalesce(w.uuid, r.build_id) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
-           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
-           bool_or(w.bad_json) AS bad_json,
-           count(r.app_id) AS n,
-           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
-           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok,
-           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
-             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span
-    FROM bw w FULL JOIN (SELECT * FROM r WHERE r.build_id IS NOT NULL) r ON r.build_id = w.uuid
-    GROUP BY 1, 2
-), cf AS (
+){rows_latest}{use_groups}, cf AS (
     -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
     SELECT g.*, g.foreign_n > 0 AS crossed,
            g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           g.own_span = g.own_ok AS contiguous,
+           {contiguous} AS contiguous,
            coalesce(l.live_config = g.uuid, false) AS includes_live,
            coalesce(l.live_created IS NOT NULL, false) AS has_live,
            g.exists AND g.foreign_n > 0 AND g.n > 1
@@ -167,7 +125,7 @@ WITH r AS (
 ), bf AS (
     SELECT g.*, g.foreign_n > 0 AS crossed,
            g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           g.own_span = g.own_ok AS contiguous,
+           {contiguous} AS contiguous,
            coalesce(l.live_build = g.uuid, false) AS includes_live,
            coalesce(l.live_created IS NOT NULL, false) AS has_live,
            g.exists AND g.foreign_n > 0 AND g.n > 1
@@ -179,16 +137,14 @@ WITH r AS (
     FROM bf g
 ), lx AS (
     -- Per app: latest() of each table with its ties, and the live release's row (by primary key).
-    SELECT 'config'::text AS kind, w.app_id, w.uuid, w.created, coalesce(w.tied_with_next, false) AS tied,
+    SELECT 'config'::text AS kind, w.app_id, w.uuid, w.created, w.tied,
            l.live_count = 1 AS clear_live, l.live_config AS live_row,
            (SELECT x.created FROM api_config x WHERE x.uuid = l.live_config) AS live_row_created
-    FROM cw w LEFT JOIN ra l ON l.app_id = w.app_id
-    WHERE w.is_latest
+    FROM cn w LEFT JOIN ra l ON l.app_id = w.app_id
     UNION ALL
-    SELECT 'build', w.app_id, w.uuid, w.created, coalesce(w.tied_with_next, false), l.live_count = 1, l.live_build,
+    SELECT 'build', w.app_id, w.uuid, w.created, w.tied, l.live_count = 1, l.live_build,
            (SELECT x.created FROM api_build x WHERE x.uuid = l.live_build)
-    FROM bw w LEFT JOIN ra l ON l.app_id = w.app_id
-    WHERE w.is_latest
+    FROM bn w LEFT JOIN ra l ON l.app_id = w.app_id
 ), latest AS (
     SELECT count(*) FILTER (WHERE kind = 'config' AND clear_live AND NOT {in_flight_l}
                             AND live_row IS DISTINCT FROM uuid AND live_row_created IS DISTINCT FROM created)
@@ -225,14 +181,10 @@ FROM cc c, bc b, apps_counted a, releases_counted o, latest l{settings_from},
         ('latest-config-not-live', {cfg_latest_sev}, '', l.cfg_not_live),
         ('latest-build-not-live', {bld_latest_sev}, '', l.bld_not_live),
         ('latest-ambiguous', 'warning', '', l.cfg_ties), ('latest-ambiguous', {bld_tie_sev}, '', l.bld_ties),
-        ('shared-config', 'info', 'adjacent', c.adjacent), ('shared-config', 'info', 'rollback-reuse', c.rollback_reuse),
-        ('shared-config', 'info', 'rollback-reuse-live', c.rollback_reuse_live),
-        ('shared-config', 'info', 'shared-latest-not-live', c.shared_latest_not_live),
+{shared_config_info}
         ('shared-config', 'critical', 'cross-app', c.cross_live),
         ('shared-config', 'warning', 'cross-app', c.cross_all - c.cross_live),
-        ('shared-build', 'info', 'adjacent', b.adjacent), ('shared-build', 'info', 'rollback-reuse', b.rollback_reuse),
-        ('shared-build', 'info', 'rollback-reuse-live', b.rollback_reuse_live),
-        ('shared-build', 'info', 'shared-latest-not-live', b.shared_latest_not_live),
+{shared_build_info}
         ('shared-build', 'critical', 'cross-app', b.cross_live),
         ('shared-build', 'warning', 'cross-app', b.cross_all - b.cross_live),
         ('cross-app-reference', 'critical', 'config', c.foreign_refs),
@@ -266,17 +218,87 @@ _ROWS_COUNTED = """
            count(*) FILTER (WHERE g.exists AND g.owner NOT IN (SELECT p.uuid FROM api_app p)) AS app_gone,
            count(*) FILTER (WHERE g.foreign_live) AS cross_live,
            count(*) FILTER (WHERE g.exists AND g.crossed AND g.n > 1) AS cross_all,
+{shared_counts}
+           count(*) FILTER (WHERE {future_g} AND g.at_newest) AS future_newest,
+           count(*) FILTER (WHERE {future_g} AND NOT g.at_newest) AS future_other,
+           count(*) FILTER (WHERE g.bad_json AND {used}) AS bad_used,
+           count(*) FILTER (WHERE g.bad_json AND NOT {used}) AS bad_other"""
+
+#: The shared rows inside one app, by hazard class (``reasons``: their contiguity needs each release's
+#: running count of non-failed releases, ``ok_through`` of the ordered pass, for every release) or as
+#: one ``info`` class, ``own`` (what the default report counts: every hazard class of a row shared
+#: inside its app is ``info``).
+_SHARED_CLASSES = """
            count(*) FILTER (WHERE g.shared_own AND NOT g.contiguous AND g.includes_live) AS rollback_reuse_live,
            count(*) FILTER (WHERE g.shared_own AND g.is_latest AND g.has_live AND NOT g.includes_live)
                AS shared_latest_not_live,
            count(*) FILTER (WHERE g.shared_own AND NOT g.contiguous AND NOT g.includes_live
                             AND NOT (g.is_latest AND g.has_live)) AS rollback_reuse,
            count(*) FILTER (WHERE g.shared_own AND g.contiguous
-                            AND NOT (g.is_latest AND g.has_live AND NOT g.includes_live)) AS adjacent,
-           count(*) FILTER (WHERE {future_g} AND g.at_newest) AS future_newest,
-           count(*) FILTER (WHERE {future_g} AND NOT g.at_newest) AS future_other,
-           count(*) FILTER (WHERE g.bad_json AND {used}) AS bad_used,
-           count(*) FILTER (WHERE g.bad_json AND NOT {used}) AS bad_other"""
+                            AND NOT (g.is_latest AND g.has_live AND NOT g.includes_live)) AS adjacent,"""
+_SHARED_OWN = """
+           count(*) FILTER (WHERE g.shared_own) AS shared_own_count,"""
+_SHARED_CLASS_VALUES = """
+        ('shared-{kind}', 'info', 'adjacent', {t}.adjacent), ('shared-{kind}', 'info', 'rollback-reuse', {t}.rollback_reuse),
+        ('shared-{kind}', 'info', 'rollback-reuse-live', {t}.rollback_reuse_live),
+        ('shared-{kind}', 'info', 'shared-latest-not-live', {t}.shared_latest_not_live),"""
+_SHARED_OWN_VALUES = """
+        ('shared-{kind}', 'info', 'own', {t}.shared_own_count),"""
+#: Each row's span of non-failed releases among its own app's (``reasons`` only).
+_OWN_SPAN = """,
+           max(r.ok_through) FILTER (WHERE r.app_id = w.app_id)
+             - min(r.ok_through - CASE WHEN r.failed THEN 0 ELSE 1 END) FILTER (WHERE r.app_id = w.app_id) AS own_span"""
+#: The configs (builds) with their JSON flag (``{t}b``), each app's ``latest()`` (``{t}n``: the smallest uuid
+#: among its newest rows, whether another row ties with it) and each row's place (``{t}w``: latest, at
+#: the newest ``created``).  No sort of every row: the newest ``created`` per app by a hash aggregate,
+#: then only the rows at it ordered (as the audit's ``latest_*`` passes); a sort of every row by app
+#: and ``created`` with three windows took ~300 ms more per table at 1M releases.  Rows without an app
+#: (constraint dropped) have no ``latest()``.
+_ROWS_LATEST = """, {t}b AS (
+    SELECT c.uuid, c.app_id, c.created, {bad} AS bad_json FROM {table} c
+), {t}n AS (
+    SELECT DISTINCT ON (c.app_id) c.app_id, c.uuid, c.created, count(*) OVER (PARTITION BY c.app_id) > 1 AS tied
+    FROM (SELECT app_id, max(created) AS created FROM {t}b WHERE app_id IS NOT NULL GROUP BY app_id) m
+    JOIN {t}b c ON c.app_id = m.app_id AND c.created = m.created
+    ORDER BY c.app_id, c.uuid
+), {t}w AS (
+    SELECT c.uuid, c.app_id, c.created, coalesce(n.uuid = c.uuid, false) AS is_latest,
+           coalesce(c.created = n.created, false) AS at_newest, c.bad_json
+    FROM {t}b c LEFT JOIN {t}n n ON n.app_id = c.app_id
+)"""
+
+#: Each config (build) with the releases pointing at it (full join: orphans and dangling ids too),
+#: grouped by row: its users, those of its own app.  With ``reasons`` (``{own_span}``: their
+#: contiguity) every release of the ordered pass is joined, then grouped by row.
+_USE_BY_RELEASE = """, {g} AS (
+    SELECT coalesce(w.uuid, r.{pointer}) AS uuid, w.app_id AS owner, bool_or(w.uuid IS NOT NULL) AS exists,
+           max(w.created) AS created, bool_or(w.is_latest) AS is_latest, bool_or(w.at_newest) AS at_newest,
+           bool_or(w.bad_json) AS bad_json,
+           count(r.app_id) AS n,
+           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
+           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok{own_span}
+    FROM {w} w FULL JOIN (SELECT * FROM r WHERE {where}) r ON r.{pointer} = w.uuid
+    GROUP BY 1, 2
+)"""
+#: Without ``reasons`` (what the default report counts) the releases are read from the table itself,
+#: not from the ordered pass, which then has one reader (the per-app ``GROUP BY``): PostgreSQL (12 and
+#: later) runs it in-line over the window's rows as they come, with no tuplestore of every release
+#: (103 MB on disk at 1M releases).  The row's own columns are grouping columns (one value per row),
+#: so only counts are aggregated: with ``max`` / ``bool_or`` states the hash aggregate spilled.
+#: Grouping the releases by (row, app) first, then joining, then merging a row's lines was planned
+#: badly on PostgreSQL 15 (a full join estimated at 700M rows, a spilling aggregate: 3x slower).
+_USE_BY_APP = """, {g} AS (
+    SELECT coalesce(w.uuid, r.{pointer}) AS uuid, w.app_id AS owner, w.uuid IS NOT NULL AS exists,
+           w.created, w.is_latest, w.at_newest, w.bad_json,
+           count(r.app_id) AS n,
+           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
+           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
+           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok
+    FROM {w} w
+    FULL JOIN (SELECT r.app_id, r.{pointer}, {failed} AS failed FROM api_release r WHERE {where}) r ON r.{pointer} = w.uuid
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)"""
 
 _SETTINGS_CTE = """, settings_counted AS (
     SELECT count(*) FILTER (WHERE s.bad AND s.is_latest) AS bad_used,
@@ -337,9 +359,14 @@ def _by_ids(table: str, alias: str) -> str:
     return f"({alias}.uuid = ANY(%(bad_{table})s::uuid[]))"
 
 
-def statement(generation: Generation, json_check: JsonCheck = "cast", offenders: bool = False) -> sql.SQL:
+def statement(generation: Generation, json_check: JsonCheck = "cast", offenders: bool = False,
+              reasons: bool = False) -> sql.SQL:
     """The fused statement for ``generation``, validating JSON with ``json_check``;
-    ``offenders`` takes the rows with bad JSON as parameters ``bad_<table>`` instead."""
+    ``offenders`` takes the rows with bad JSON as parameters ``bad_<table>`` instead.
+
+    ``reasons``: count the rows shared inside an app per hazard class (as the listing of every
+    finding tells them apart), which needs every release's position in the joins; without it they
+    are counted as one ``info`` class, as the default report counts them (the floor it is held to)."""
     def cols(table: str) -> tuple[str, ...]:
         present = generation.columns.get(table, ())
         return tuple(c for c in JSON_COLUMNS[table] if c in present)
@@ -351,16 +378,30 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
 
     settings = "api_appsettings" in generation.columns and bool(cols("api_appsettings"))
     migration = generation.migration
+    failed = "r.failed" if generation.has_failed else "false"
+    shared_counts = _SHARED_CLASSES if reasons else _SHARED_OWN
+    shared_values = _SHARED_CLASS_VALUES if reasons else _SHARED_OWN_VALUES
     text = _STATEMENT.format(
-        failed="r.failed" if generation.has_failed else "false",
+        rows_latest="".join(_ROWS_LATEST.format(t=t, table=table, bad=bad(table, "c"))
+                            for t, table in (("c", "api_config"), ("b", "api_build"))),
+        use_groups="".join((_USE_BY_RELEASE if reasons else _USE_BY_APP).format(
+            g=g, w=w, pointer=pointer, where=where, failed=failed, own_span=_OWN_SPAN)
+            # A release without a config is a dangling reference; one without a build is not.
+            for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
+                                         ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
+        contiguous="g.own_span = g.own_ok" if reasons else "NULL::boolean",
+        shared_config_info=shared_values.format(kind="config", t="c"),
+        shared_build_info=shared_values.format(kind="build", t="b"),
+        failed=failed,
         future_r=_FUTURE.format(c="r.created"), in_flight_a=_IN_FLIGHT.format(c="a.created"),
         in_flight_l=_IN_FLIGHT.format(c="created"),
-        cfg_bad=bad("api_config", "c"), bld_bad=bad("api_build", "b"), app_bad=bad("api_app", "a"),
+        app_bad=bad("api_app", "a"),
         rows_counted_c=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
                                             future_g=_FUTURE.format(c="g.created"),
-                                            used="(g.includes_live OR g.is_latest)"),
+                                            used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
         rows_counted_b=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
-                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live"),
+                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live",
+                                            shared_counts=shared_counts),
         settings_cte=_SETTINGS_CTE.format(set_bad=bad("api_appsettings", "api_appsettings")) if settings else "",
         settings_from=", settings_counted s" if settings else "",
         settings_values=_SETTINGS_VALUES if settings else "",
@@ -434,8 +475,9 @@ def uuid_from_int(value: int) -> uuid.UUID:
 
 def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
               grace_seconds: float = DEFAULT_GRACE_SECONDS, skew_seconds: float = DEFAULT_SKEW_SECONDS,
-              include_catalogue: bool = True) -> FusedCounts:
-    """Count every finding in one snapshot (``conn`` must not be in a transaction).
+              include_catalogue: bool = True, reasons: bool = False) -> FusedCounts:
+    """Count every finding in one snapshot (``conn`` must not be in a transaction); ``reasons``:
+    the shared rows inside an app per hazard class too (see :func:`statement`).
 
     Runs as the audit does (READ ONLY, REPEATABLE READ, the audit's ``work_mem``), with
     ``enable_sort`` off: the planner expects a group per joined row after the full joins and
@@ -456,11 +498,12 @@ def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
         try:
             result.statements += 1
             with conn.transaction():  # a savepoint: the optimistic cast may fail
-                rows = conn.execute(statement(generation, json_check), params).fetchall()
+                rows = conn.execute(statement(generation, json_check, reasons=reasons), params).fetchall()
         except psycopg.errors.InvalidTextRepresentation:
             result.json_fallback = True
             params.update(_offenders(conn, generation))
-            rows = conn.execute(statement(generation, json_check, offenders=True), params).fetchall()
+            rows = conn.execute(statement(generation, json_check, offenders=True, reasons=reasons),
+                                params).fetchall()
             result.statements += 1
         for check_id, severity, reason, n in rows:
             result.by_severity[(check_id, severity)] += int(n)
@@ -515,7 +558,8 @@ def tool_counts(dsn: str, server_version: int | None = None,
 
 
 def shared_reasons(counts: FusedCounts) -> Counter:
-    """The fused floor's shared-* counts per hazard class (comparable with :func:`tool_counts`)."""
+    """The fused floor's shared-* counts per hazard class (comparable with :func:`tool_counts` when
+    counted with ``reasons``)."""
     return Counter({key: n for key, n in counts.by_reason.items() if key[0].startswith("shared-") and n})
 
 

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import __version__
+from auditor.core.collector import gc_paused
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput, PlanRefused
 from repairs.actions import ActionTable
 from repairs.identity import Identity
 from repairs.invariants import derive
 from repairs.model import POINTER, Invariants, Refusal
-from repairs.sealed import gc_paused, read_sealed, write_sealed
+from repairs.sealed import read_sealed, write_sealed
 
 FORMAT = "controller-audit-plan"
 #: 2: actions as compact rows (:mod:`repairs.actions`) instead of one object each.

@@ -14,13 +14,10 @@ signature does not match.  Without the variable, signatures are neither required
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +27,6 @@ from auditor.core.fileio import atomic_write
 #: The environment variable holding the signing key of plan and undo files.
 KEY_ENV = "CONTROLLER_AUDIT_PLAN_KEY"
 SIGNATURE = "signature"
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a plan's or undo file's rows are read and
-    built: the allocations trigger full collections that rescan every row made so far (~40% of
-    reading a 250k-action plan).  Reference counting still frees everything; the collector is
-    restored as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def signing_key() -> bytes | None:

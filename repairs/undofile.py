@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from auditor import __version__
+from auditor.core.collector import gc_paused
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput, PlanRefused
 from auditor.core.fileio import discard_output, resolve_output
@@ -34,7 +35,7 @@ from repairs.actions import ActionRow, ActionTable
 from repairs.executor import RowImages
 from repairs.identity import Identity
 from repairs.model import POINTER
-from repairs.sealed import dump, gc_paused, read_sealed, write_sealed_parts
+from repairs.sealed import dump, read_sealed, write_sealed_parts
 
 FORMAT = "controller-audit-undo"
 #: 2: copies as compact rows, their post-image fingerprints as one array.

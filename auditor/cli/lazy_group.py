@@ -9,11 +9,14 @@ paragraph of its help, which ``--help`` lists without importing anything
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from gettext import gettext as _
 
 import click
+
+from auditor.core.collector import kept_imports
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,11 @@ class LazyCommand:
 
     def load(self) -> click.Command:
         """Import the module and return its command."""
-        command = getattr(importlib.import_module(self.module), self.attribute)
+        module = sys.modules.get(self.module)
+        if module is None:
+            with kept_imports():  # the command's imports live as long as the process
+                module = importlib.import_module(self.module)
+        command = getattr(module, self.attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.module}.{self.attribute} is not a click command")
         return command

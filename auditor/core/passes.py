@@ -60,8 +60,10 @@ _RELEASES_NEVER_FAILED = """
     FROM api_release r WHERE {scope}"""
 
 
-#: Each config (build) with the releases pointing at it: the scoped releases grouped by (row, app)
-#: once (a hash aggregate, as many groups as rows), fully joined with the scoped rows: one line per
+#: Each config (build) with the releases pointing at it: the scoped releases, read from the table
+#: (``{releases}``; reading the ``rel`` pass instead wrote every release to a tuplestore, 88 MB on
+#: disk at 1M releases, read back by each use pass), grouped by (row, app) once (a hash aggregate, as
+#: many groups as rows), fully joined with the scoped rows: one line per
 #: row nothing uses (``releases`` 0: an orphan), per row and app of its users (almost always one:
 #: its own app; ``user_app`` differs from the row's ``app_id`` for a cross-app use) and per id used
 #: that is not a row in scope (``present`` false: dangling, or under ``--app`` another app's row).  The
@@ -73,7 +75,7 @@ _USE = """
     FROM {rows} c
     FULL JOIN (SELECT {pointer} AS row_id, app_id, count(*) AS releases,
                       count(CASE WHEN failed THEN NULL ELSE 1 END) AS ok_releases
-               FROM rel WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
+               FROM ({releases}) r WHERE {where} GROUP BY {pointer}, app_id) u ON u.row_id = c.uuid"""
 
 #: Each app's newest config (build): what ``latest()`` returns (of the rows tied at the newest
 #: ``created``, the least uuid stands for them), and how many rows tie with it (``ties``).  No sort of
@@ -91,7 +93,9 @@ _LATEST = """
     ORDER BY c.app_id, c.uuid"""
 
 
-#: Each release's position in its app's history (the window pass, one sort of the releases in scope).
+#: Each release's position in its app's history (the window pass, one sort of the releases in scope:
+#: ``{releases}`` is the ``rel`` pass, or under ``rel_notable`` the release table itself, whose
+#: ``(app_id, version)`` unique index then feeds an incremental sort).
 _REL_POS = """
             SELECT uuid, app_id, version, created, failed, config_id, build_id,
                    row_number() OVER w AS pos,
@@ -102,7 +106,7 @@ _REL_POS = """
                    max(version) OVER a AS app_max_version,
                    max(created) OVER a AS app_newest_created,
                    max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
-            FROM rel
+            FROM {releases} rel
             WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
 
 
@@ -155,10 +159,11 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             ORDER BY app_id, version DESC, uuid DESC"""),
             ("rel_notable",),
         ),
-        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true")}),
-             ("rel", "cfg")),
+        Pass("config_use", Query(_USE, {"pointer": text("config_id"), "rows": text("cfg"), "where": text("true"),
+                                        "releases": Query(releases)}), ("cfg",)),
         Pass("build_use", Query(_USE, {"pointer": text("build_id"), "rows": text("bld"),
-                                       "where": text("build_id IS NOT NULL")}), ("rel", "bld")),
+                                       "where": text("build_id IS NOT NULL"), "releases": Query(releases)}),
+             ("bld",)),
         Pass("latest_cfg", Query(_LATEST, {"rows": text("cfg")}), ("cfg",)),
         Pass("latest_bld", Query(_LATEST, {"rows": text("bld")}), ("bld",)),
         Pass(
@@ -169,7 +174,7 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            Query(_REL_POS),
+            Query(_REL_POS, {"releases": text("rel")}),
             ("rel",),
         ),
         Pass(
@@ -182,10 +187,13 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # nothing else reads ``rel_pos``, which then never runs (it was written to a tuplestore,
             # 150 MB on disk at 1M releases, and read back by each of these readers).  When they are
             # listed (``window_listed``), this filters the ``rel_pos`` pass instead of sorting again.
+            # It reads the release table itself, as the use passes do: then nothing reads ``rel`` at
+            # the default floor, and with every finding listed only ``rel_pos`` does (PostgreSQL 12
+            # and later run a CTE read once in-line): no tuplestore of every release either way.
             "rel_notable",
-            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")"),
+            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")", {"releases": Query("(" + releases + ")")}),
                                  "future": future_dated("p.created")}),
-            ("rel_pos",) if window_listed else ("rel",),
+            ("rel_pos",) if window_listed else (),
         ),
         Pass(
             # Releases whose config or build is not one of their own app's rows (scoped): a

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from auditor.core.collector import gc_paused
 from auditor.core.errors import BadInput
 from repairs.actions import FIELDS, PLAN_WIDTH, ActionTable
 from repairs.planfile import load_plan
-from repairs.sealed import gc_paused
 
 GOOD_ROW = [1, 0, 0, "11111111-1111-1111-1111-111111111111", "fp", None, None, None, None, None, 0]
 

@@ -41,7 +41,7 @@ def apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detaile
     timeout); 6 outcome unknown (the undo file is kept: run apply again); 130 interrupted before
     COMMIT, rolled back.
     """
-    from repairs.sealed import gc_paused
+    from auditor.core.collector import gc_paused
 
     with gc_paused():  # a plan's rows live until the end: full collections would rescan them again and again
         return _apply(settings, plan_file, yes, rehearse, detailed_exitcode, undo_file)

@@ -11,6 +11,7 @@ from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.story import send_story
 from auditor.cli import params
+from auditor.core.collector import gc_paused
 from auditor.core.errors import EXIT_OK
 from auditor.core.fileio import PRIVATE, atomic_write
 from auditor.core.findings import Counted
@@ -38,21 +39,27 @@ def explain(settings: Settings, app: str, fmt: str, everything: bool, output: st
     text_format = fmt == "text"
     listing = Listing(settings.min_severity) if text_format and not everything else EVERYTHING
     hidden: list[Counted] = []
-    with open_audit(settings, apps=[app], selection=settings.overrides_only) as run:
-        pending = run.pending_findings(listing=listing, hidden=hidden)
-        # The story's statements and the audit's in one pipeline (libpq 14 and later): the server
-        # runs the audit while the story's rows are turned into objects here.
-        with run.conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext():
-            told = send_story(run.conn, run.generation, app, run.scope.uuids[0], settings.skew_seconds)
-            pending.send()
-            story = told.read()
-            findings = pending.read()
-        label = run.generation.label
-    if text_format:
-        text = escape_block(render(story, findings, label, hidden=hidden, floor=listing.floor,
-                                   everything=everything)) + "\n"
-    else:
-        text = formatted(fmt, story, findings, label)
+    # A long story makes tens of thousands of objects that live to the end: full collections
+    # would rescan them again and again (a third of reading 10,000 releases).
+    with gc_paused():
+        with open_audit(settings, apps=[app], selection=settings.overrides_only) as run:
+            pending = run.pending_findings(listing=listing, hidden=hidden)
+            # The story's statements and the audit's in one pipeline (libpq 14 and later): the
+            # story's rows are received (sync), then the audit is sent, and the server runs it
+            # while the story's rows are turned into objects here.
+            with run.conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext() as pipeline:
+                told = send_story(run.conn, run.generation, app, run.scope.uuids[0], settings.skew_seconds)
+                if pipeline is not None:
+                    pipeline.sync()
+                pending.send()
+                story = told.read()
+                findings = pending.read()
+            label = run.generation.label
+        if text_format:
+            text = escape_block(render(story, findings, label, hidden=hidden, floor=listing.floor,
+                                       everything=everything)) + "\n"
+        else:
+            text = formatted(fmt, story, findings, label)
     if output is None:
         click.echo(text, nl=False)
     else:
