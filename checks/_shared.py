@@ -27,7 +27,9 @@ from auditor.core.query import Query, text
 # estimate of the two-column match does not turn the joins with ``live`` and ``latest`` into
 # nested loops); rows used across apps (``xuse``) are reported by the second SELECT, one finding per row, whose users are
 # read by index from the base table (few rows; under --app other apps are out of scope).
-_SHARED_SQL = """
+#: The rows shared inside one app (``info`` only): the window over the app's releases (``rel_pos``) and
+#: what the in-app SELECT reads.
+_IN_APP_CTES = """
 WITH q AS (
     SELECT p.uuid, p.app_id, p.version, p.created, p.failed, p.pos, p.ok_through,
            p.{kind}_id AS row_id, count(*) OVER (PARTITION BY p.app_id, p.{kind}_id) AS users
@@ -63,7 +65,11 @@ WITH q AS (
            'v' || array_to_string(k.versions[1:6], ', v')
                || CASE WHEN k.releases > 6 THEN ', ...' ELSE '' END AS version_text
     FROM k
-), xr AS (
+)"""
+
+#: The rows used across apps (``xuse``), grouped by row with all their releases.
+_CROSS_CTES = """
+xr AS (
     SELECT DISTINCT u.row_id AS uuid, u.row_app FROM xuse u WHERE u.kind = '{kind}'
 ), xu AS (
     SELECT xr.uuid AS row_id, xr.row_app, o.uuid, o.app_id, o.version, o.created, {failed} AS failed,
@@ -107,6 +113,9 @@ WITH q AS (
     GROUP BY xa.row_id, xa.row_app
     HAVING sum(xa.releases) > 1
 )
+"""
+
+_IN_APP_SELECT = """
 SELECT 'info' AS severity,
        r.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, r.uuid::text AS object_id,
        CASE r.reason
@@ -131,32 +140,41 @@ SELECT 'info' AS severity,
        NULL::text AS manual
 FROM r LEFT JOIN apps a ON a.uuid = r.app_id
 WHERE r.own_row
+"""
 
-UNION ALL
-
-SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END,
-       xs.row_app, oa.id, '{table}', xs.row_id::text,
+#: One finding per row used across apps: critical or warning, never info.
+_CROSS_SELECT = """
+SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END AS severity,
+       xs.row_app AS app_uuid, oa.id AS app_name, '{table}' AS object_table, xs.row_id::text AS object_id,
        format('{kind} %%s of app %%s is shared by %%s releases of %%s app(s) (%%s): the cascade crosses into '
               'app %%s: deleting the {kind}, or app %%s, through the ORM would delete %%s too',
               xs.row_id, coalesce(oa.id, xs.row_app::text), xs.releases, xs.apps, xs.by_app, xs.crosses_into,
-              coalesce(oa.id, xs.row_app::text), xs.victims),
+              coalesce(oa.id, xs.row_app::text), xs.victims) AS message,
        (SELECT array_to_json((array_agg(e.value))[1:100])::text
-        FROM unnest(xs.related_parts) AS p(part), json_array_elements(p.part) AS e(value)),
+        FROM unnest(xs.related_parts) AS p(part), json_array_elements(p.part) AS e(value)) AS related,
        json_build_object('reason', 'cross-app',
                          'blast_radius', json_build_object('releases', xs.releases,
                                                            'includes_live', xs.includes_live,
                                                            'foreign_live', xs.foreign_live,
                                                            'apps', xs.apps),
                          'crosses_into', xs.crossed, 'apps', xs.per_app,
-                         '{kind}_created', ox.created, 'cross_app', true)::text,
+                         '{kind}_created', ox.created, 'cross_app', true)::text AS evidence,
        CASE WHEN xs.own_releases < 2
             THEN format('{kind} %%s is used by releases of other apps (cross-app reference) and by fewer than two '
                         'of its own app''s: nothing for unshare to copy, and which row the other apps'' releases '
-                        'should use cannot be known; fix them by hand', xs.row_id) END
+                        'should use cannot be known; fix them by hand', xs.row_id) END AS manual
 FROM xs
 LEFT JOIN api_app oa ON oa.uuid = xs.row_app
 LEFT JOIN {table} ox ON ox.uuid = xs.row_id
 """
+
+_SHARED_SQL = "\n" + _IN_APP_CTES.strip() + ", " + _CROSS_CTES.lstrip() + _IN_APP_SELECT.lstrip() + "\nUNION ALL\n\n" + _CROSS_SELECT.lstrip()
+
+#: The cross-app rows alone: what a statement that counts the info findings lists of the check.  The
+#: in-app part is left out rather than filtered: PostgreSQL plans every branch of a UNION and every
+#: CTE it reads (``rel_pos``, the window over every release in scope) before a severity filter above
+#: them can prune anything.
+_CROSS_SHARED_SQL = "\nWITH " + _CROSS_CTES.lstrip() + _CROSS_SELECT.lstrip()
 
 
 # One release of ``related`` as the text ``json_build_object('uuid', q.uuid, 'version', q.version,
@@ -212,6 +230,17 @@ def shared_sql(kind: str, generation: Generation) -> Query:
     return Query(_SHARED_SQL, {**words, **rendered})
 
 
+def cross_shared_sql(kind: str, generation: Generation) -> Query:
+    """The findings of :func:`shared_sql` above ``info`` (its rows used across apps) alone, for a
+    statement that counts the info findings (:func:`shared_count_sql`) instead of listing them."""
+    table = "api_config" if kind == "config" else "api_build"
+    failed = "o.failed" if generation.has_failed else "false"
+    not_failed = "NOT l.failed" if generation.has_failed else "true"
+    words = {name: text(value) for name, value in
+             dict(kind=kind, failed=failed, not_failed=not_failed, table=table).items()}
+    return Query(_CROSS_SHARED_SQL, words)
+
+
 # How many findings the shared-row SELECT gives, per severity and app, without building them: the
 # rows shared inside one app (``info``, the bulk) read from the use pass, which has already grouped
 # the releases by (row, app): an app's own existing row used by more than one of its releases (no
@@ -256,3 +285,9 @@ def shared_passes(kind: str) -> tuple[str, ...]:
     if kind == "config":
         return ("rel_pos", "live", "latest_cfg", "cfg", "apps", "xuse", "config_use")
     return ("rel_pos", "live", "latest_bld", "bld", "apps", "xuse", "build_use")
+
+
+def cross_shared_passes(kind: str) -> tuple[str, ...]:
+    """The shared passes :func:`cross_shared_sql` and :func:`shared_count_sql` read together: no window
+    pass (``rel_pos``), no ``live`` or ``latest``."""
+    return ("xuse", "config_use" if kind == "config" else "build_use")

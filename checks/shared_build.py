@@ -1,7 +1,7 @@
 """shared-build: a build referenced by more than one release, with its blast radius."""
 
 from auditor.core.catalogue import Check
-from checks._shared import shared_count_sql, shared_passes, shared_sql
+from checks._shared import cross_shared_passes, cross_shared_sql, shared_count_sql, shared_passes, shared_sql
 
 CHECK = Check(
     id="shared-build",
@@ -23,4 +23,6 @@ that does not exist shares nothing (`dangling-reference`).""",
     passes=shared_passes("build"),
     sql=lambda generation: shared_sql("build", generation),
     count_sql=lambda generation: shared_count_sql("build", generation),
+    above_info_sql=lambda generation: cross_shared_sql("build", generation),
+    above_info_passes=cross_shared_passes("build"),
 )

@@ -1,7 +1,7 @@
 """shared-config: a config referenced by more than one release, with its blast radius."""
 
 from auditor.core.catalogue import Check
-from checks._shared import shared_count_sql, shared_passes, shared_sql
+from checks._shared import cross_shared_passes, cross_shared_sql, shared_count_sql, shared_passes, shared_sql
 
 CHECK = Check(
     id="shared-config",
@@ -32,4 +32,6 @@ points at a config that does not exist (`dangling-reference`) shares nothing."""
     passes=shared_passes("config"),
     sql=lambda generation: shared_sql("config", generation),
     count_sql=lambda generation: shared_count_sql("config", generation),
+    above_info_sql=lambda generation: cross_shared_sql("config", generation),
+    above_info_passes=cross_shared_passes("config"),
 )

@@ -10,7 +10,7 @@ import pytest
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.runner import Scope, build_statement, params_for, scope_fragments
+from auditor.audit.runner import Scope, build_statement, params_for, resolve_scope, scope_fragments
 from auditor.core.detect import detect
 from auditor.core.findings import SEVERITIES, at_least
 from auditor.core.settings import Selection, Settings
@@ -189,6 +189,112 @@ def test_the_default_statement_carries_each_check_once(make_db, migration: int) 
     fragments = scope_fragments(Scope())
     twice = [c.id for c in checks if statement.count(c.sql_for(generation).compose(**fragments).as_string(db.conn)) > 1]
     assert twice == ["missing-constraint"]
+
+
+def _planned_ctes(node: dict, found: set[str]) -> set[str]:
+    """The CTEs the plan under ``node`` holds (planned, whether they run or not)."""
+    name = node.get("Subplan Name", "")
+    if name.startswith("CTE "):
+        found.add(name[4:])
+    for child in node.get("Plans", ()):
+        _planned_ctes(child, found)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [(), ("shop",)], ids=["every-app", "one-app"])
+def test_a_statement_counting_the_shared_rows_plans_no_window_pass(make_db, migration: int, apps: tuple[str, ...]) -> None:
+    """When the shared checks' info findings are counted (the default floor), the statement lists their
+    cross-app rows alone: their in-app part, and the window pass over every release in scope it reads
+    (``rel_pos``, and ``rel`` under it), are not in the statement to be planned (a severity filter above
+    a UNION prunes nothing before planning: for the largest app, planning them cost more than running
+    them).  With every finding listed they are there."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, apps)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    params = params_for(scope, 300, 60)
+    planned = {}
+    for floor in ("warning", "info"):
+        statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                    listing=Listing(floor)).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params).fetchone()[0][0]
+        planned[floor] = _planned_ctes(plan["Plan"], set())
+    assert {"rel_notable", "xuse", "config_use", "build_use"} <= planned["warning"]
+    assert not {"rel_pos", "rel"} & planned["warning"]
+    assert {"rel_pos"} <= planned["info"]
+
+
+def _nodes_under_cte(node: dict, cte: str, inside: bool = False) -> list[dict]:
+    """The plan nodes under the CTE named ``cte``."""
+    inside = inside or node.get("Subplan Name") == f"CTE {cte}"
+    found = [node] if inside else []
+    for child in node.get("Plans", ()):
+        found += _nodes_under_cte(child, cte, inside)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_one_apps_window_sorts_by_its_position_in_the_scope(make_db, migration: int) -> None:
+    """Under ``--app`` the window under ``rel_notable`` partitions by the app's position in the scope (an
+    integer), not by its uuid: the sort of the app's releases no longer begins every comparison with two
+    equal uuids (for the largest app, 10,000 releases, it was most of the sort), and its frame is ``ROWS``
+    (the order ends with the release's uuid: no peers).  The whole-database window is unchanged."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    keys = {}
+    for apps in ((), ("shop", "clutter")):
+        scope = resolve_scope(db.conn, apps)
+        statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                    listing=Listing("warning")).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (VERBOSE, FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+        nodes = _nodes_under_cte(plan["Plan"], "rel_notable")
+        keys[apps] = [n.get("Sort Key", [""])[0] for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort")]
+        windows = [n for n in nodes if n["Node Type"] == "WindowAgg"]
+        assert windows, apps
+        if apps and any("Window" in n for n in windows):  # EXPLAIN shows the window's definition since 17
+            assert any("ROWS UNBOUNDED PRECEDING" in n["Window"] for n in windows), windows
+    assert keys[()] and all(k.endswith("app_id") for k in keys[()]), keys
+    assert keys[("shop", "clutter")] and all(k.endswith(".n") for k in keys[("shop", "clutter")]), keys
+
+
+def _pointer_scans(node: dict, found: list[dict]) -> list[dict]:
+    """The scans of ``api_release`` by the array of the rows in scope (``config_id = ANY`` / ``build_id = ANY``)."""
+    conditions = " ".join(str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter"))
+    if node.get("Relation Name") == "api_release" and ("config_id = ANY" in conditions or "build_id = ANY" in conditions):
+        found.append(node)
+    for child in node.get("Plans", ()):
+        _pointer_scans(child, found)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_one_apps_pointer_scans_return_only_other_apps_releases(make_db, migration: int) -> None:
+    """Under ``--app`` the scans of the release table for the app's configs and builds (cross-app uses)
+    return only other apps' releases: the app's own (10,000 for the largest) are left out as the table is
+    read, not joined and then thrown away (its releases using another app's row come from ``foreign_rel``)."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    scope = resolve_scope(db.conn, ("shop",))
+    statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                listing=Listing("warning")).as_string(db.conn).encode()
+    plan = db.conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+    scans = [n for n in _pointer_scans(plan["Plan"], []) if n.get("Actual Loops")]
+    assert scans
+    others = db.conn.execute(
+        "SELECT count(*) FROM api_release r JOIN api_config c ON c.uuid = r.config_id"
+        " WHERE c.app_id = %(app)s AND r.app_id IS DISTINCT FROM %(app)s", {"app": scope.uuids[0]}).fetchone()[0]
+    others += db.conn.execute(
+        "SELECT count(*) FROM api_release r JOIN api_build b ON b.uuid = r.build_id"
+        " WHERE b.app_id = %(app)s AND r.app_id IS DISTINCT FROM %(app)s", {"app": scope.uuids[0]}).fetchone()[0]
+    own = db.conn.execute("SELECT count(*) FROM api_release WHERE app_id = %s", (scope.uuids[0],)).fetchone()[0]
+    assert own > 0
+    assert sum(n["Actual Rows"] * n["Actual Loops"] for n in scans) == others
 
 
 def _cte_scans(node: dict, found: Counter) -> Counter:

@@ -122,14 +122,21 @@ def build_statement(
             # Its rows are filtered on the client: every row is read, and counted there if not listed.
             listed, counted = check.levels, ()
         query = check.sql_for(generation, legacy, cast=not filtered)
-        wanted.update(check.passes)
+        above_info = None if filtered or "info" in listed else check.above_info_sql_for(generation)
+        if above_info is not None and counted:
+            # Its info findings are counted: the part of its SQL that gives them is left out (planning
+            # it, and the passes only it reads, cost more than the rest of the check for one app).
+            query = above_info
+            wanted.update(check.above_info_passes)
+        else:
+            wanted.update(check.passes)
         window_listed = window_listed or ("info" in listed and "rel_pos" in check.passes)
         if listed:
             selects.append(_listed(check, i, query.compose(**fragments), listed if counted else ()))
         if counted:
             wanted.add("apps")
             selects.append(_counted(check, i, _count_query(check, generation, query, fragments), counted))
-    passes = passes_for(generation, window_listed)
+    passes = passes_for(generation, window_listed, scoped=not scope.everything)
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
         for p in closure(passes, wanted)

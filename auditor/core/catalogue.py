@@ -114,6 +114,13 @@ class Check:
     #: runner counts the rows of ``sql`` (which prunes the unused columns of a plain SELECT, but not
     #: through a UNION or a CTE: give the counting SQL of such checks here).
     count_sql: Query | Callable[[Generation], Query] | None = None
+    #: The SELECT of the findings of ``sql`` above ``info`` alone, for a statement that counts the
+    #: check's info findings (``count_sql``) and lists the rest; with ``above_info_passes``, what that
+    #: SELECT and ``count_sql`` read together.  For a check whose info findings come from a part of its
+    #: own (a UNION branch and the CTEs under it): PostgreSQL plans every branch and CTE of the
+    #: statement, and a severity filter above them prunes nothing before that.
+    above_info_sql: Query | Callable[[Generation], Query] | None = None
+    above_info_passes: tuple[str, ...] = ()
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
     levels: tuple[str, ...] = ()
@@ -150,6 +157,11 @@ class Check:
         """The range queries of ``cast_sql``'s values on ``generation``, one per table (None: the check
         has none)."""
         return None if self.cast_ranges_sql is None else self.cast_ranges_sql(generation)
+
+    def above_info_sql_for(self, generation: Generation) -> Query | None:
+        """The SELECT of the findings above ``info`` on ``generation`` (None: the check has none)."""
+        chosen = self.above_info_sql
+        return chosen(generation) if callable(chosen) else chosen
 
     def count_sql_for(self, generation: Generation) -> Query | None:
         """The counting SELECT to run on ``generation`` (None: count the rows of :meth:`sql_for`)."""

@@ -95,7 +95,8 @@ _LATEST = """
 
 #: Each release's position in its app's history (the window pass, one sort of the releases in scope:
 #: ``{releases}`` is the ``rel`` pass, or under ``rel_notable`` the release table itself, whose
-#: ``(app_id, version)`` unique index then feeds an incremental sort).
+#: ``(app_id, version)`` unique index then feeds an incremental sort).  ``{app}`` is the column the
+#: window partitions by (the app, or its position in the scope) and ``{frame}`` the window's frame.
 _REL_POS = """
             SELECT uuid, app_id, version, created, failed, config_id, build_id,
                    row_number() OVER w AS pos,
@@ -107,7 +108,16 @@ _REL_POS = """
                    max(created) OVER a AS app_newest_created,
                    max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
             FROM {releases} rel
-            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
+            WINDOW w AS (PARTITION BY {app} ORDER BY version, created, uuid{frame}), a AS (PARTITION BY {app})"""
+
+#: Under ``--app``, the releases of the apps in scope for ``rel_notable``'s window, each with its app's
+#: position in the scope's array (``app_n``): the window partitions by that number instead of the
+#: app's uuid, so its sort compares integers first (every comparison of the sort began with two equal
+#: uuids), and its frame is ``ROWS`` (``uuid`` ends the order: no two rows are peers, so the running
+#: sum is the same, without the peer tests).  The apps' uuids are distinct (one per app name).
+_SCOPED_RELEASES = """
+    SELECT r.uuid, r.app_id, r.version, r.created, r.config_id, r.build_id, {failed} AS failed, s.n AS app_n
+    FROM unnest(%(app_uuids)s::uuid[]) WITH ORDINALITY AS s(id, n) JOIN api_release r ON r.app_id = s.id"""
 
 
 #: The releases of :data:`_REL_POS` the per-app checks and ``live`` read (``{rel_pos}``: the window
@@ -132,12 +142,19 @@ def future_dated(column: str) -> sql.Composed:
     return sql.SQL("({column} > now() + %(skew_seconds)s::float8 * interval '1 second')").format(column=text(column))
 
 
-def passes_for(generation: Generation, window_listed: bool = False) -> dict[str, Pass]:
+def passes_for(generation: Generation, window_listed: bool = False, scoped: bool = False) -> dict[str, Pass]:
     """Every shared pass, written for this generation's columns.
 
     ``window_listed``: the statement reads ``rel_pos`` itself (the shared rows' info findings are
-    listed); ``rel_notable`` then filters it instead of running the window over every release again."""
+    listed); ``rel_notable`` then filters it instead of running the window over every release again.
+    ``scoped``: the audit is limited to some apps (``--app``); ``rel_notable``'s own window then reads
+    :data:`_SCOPED_RELEASES`."""
     releases = _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED
+    window: Query = Query(_REL_POS, {"releases": Query("(" + releases + ")"), "app": text("app_id"), "frame": text("")})
+    if scoped:
+        window = Query(_REL_POS, {"releases": Query("(" + _SCOPED_RELEASES + ")",
+                                                    {"failed": text("r.failed" if generation.has_failed else "false")}),
+                                  "app": text("app_n"), "frame": text(" ROWS UNBOUNDED PRECEDING")})
     defs = [
         Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
         Pass("rel", Query(releases)),
@@ -174,7 +191,7 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            Query(_REL_POS, {"releases": text("rel")}),
+            Query(_REL_POS, {"releases": text("rel"), "app": text("app_id"), "frame": text("")}),
             ("rel",),
         ),
         Pass(
@@ -191,7 +208,7 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # the default floor, and with every finding listed only ``rel_pos`` does (PostgreSQL 12
             # and later run a CTE read once in-line): no tuplestore of every release either way.
             "rel_notable",
-            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + _REL_POS + ")", {"releases": Query("(" + releases + ")")}),
+            Query(_REL_NOTABLE, {"rel_pos": text("rel_pos") if window_listed else Query("(" + window.template + ")", window.parts),
                                  "future": future_dated("p.created")}),
             ("rel_pos",) if window_listed else (),
         ),
@@ -225,7 +242,11 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             # row is dangling, never "used"), and under --app the releases of other apps
             # using a row in scope: one scan of the config_id / build_id index for the array
             # of the rows in scope (never a scan of every release; a lateral lookup per row,
-            # 9,700 index scans for the largest app, took three times as long).
+            # 9,700 index scans for the largest app, took three times as long).  Under --app the
+            # releases of the apps in scope are left out as the table is read (``{others}``): those
+            # using another app's row come from ``foreign_rel`` above, and the scope's own ~10,000
+            # releases of the largest app no longer fill the hash of the join to be thrown away.
+            # Where the whole database is read the last two branches never run.
             "xuse",
             Query("""
             SELECT 'config'::text AS kind, c.uuid AS row_id, c.app_id AS row_app, r.uuid AS release,
@@ -239,11 +260,12 @@ def passes_for(generation: Generation, window_listed: bool = False) -> dict[str,
             UNION
             SELECT 'config', c.uuid, c.app_id, o.uuid, o.app_id
             FROM api_release o JOIN cfg c ON c.uuid = o.config_id
-            WHERE {partial} AND o.config_id = ANY (ARRAY(SELECT uuid FROM cfg)) AND o.app_id <> c.app_id
+            WHERE {partial} AND o.config_id = ANY (ARRAY(SELECT uuid FROM cfg)) AND o.app_id <> c.app_id{others}
             UNION
             SELECT 'build', b.uuid, b.app_id, o.uuid, o.app_id
             FROM api_release o JOIN bld b ON b.uuid = o.build_id
-            WHERE {partial} AND o.build_id = ANY (ARRAY(SELECT uuid FROM bld)) AND o.app_id <> b.app_id"""),
+            WHERE {partial} AND o.build_id = ANY (ARRAY(SELECT uuid FROM bld)) AND o.app_id <> b.app_id{others}""",
+                  {"others": text(" AND o.app_id <> ALL (") + sql.SQL("%(app_uuids)s::uuid[])") if scoped else text("")}),
             ("foreign_rel", "cfg", "bld"),
         ),
     ]

@@ -42,6 +42,17 @@ def test_the_cross_app_row_is_seen_from_either_app_under_app(db):
             (config, "cross-app", ["shop"])], app
 
 
+def test_a_cross_app_row_with_both_apps_in_scope_is_the_whole_databases_finding(db):
+    """Both apps under --app: the other app's release using the row is in scope (read through
+    ``foreign_rel``, not the scan of the pointer index, which leaves the scope's releases out)."""
+    ctl, billing, shop, config = cross_app(db)
+    checks = ["shared-config", "cross-app-reference"]
+    everything = sorted(audit(db, checks), key=repr)
+    assert {f.check for f in everything} == set(checks)
+    for apps in (["shop", "billing"], ["billing", "shop"]):
+        assert sorted(audit(db, checks, apps=apps), key=repr) == everything, apps
+
+
 def test_the_foreign_reference_spreads_and_stays_one_finding(db):
     ctl, billing, shop, config = cross_app(db)
     shop.push(image="shop:2")  # v3 reuses the live release's config: billing's C

@@ -98,8 +98,10 @@ def rendered(template: Query, conn, scoped: bool) -> str:
 def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
     generation = replace(detect(db.conn), encoding=encoding)  # SQL_ASCII: invalid-json also checks UTF-8
     checked = 0
-    # rel_notable runs its own window, or filters rel_pos when the statement lists the shared rows' info.
-    variants = [*passes_for(generation).items(), ("rel_notable/window_listed", passes_for(generation, True)["rel_notable"])]
+    # rel_notable runs its own window (under --app over the scope's releases numbered by app), or filters
+    # rel_pos when the statement lists the shared rows' info.
+    variants = [*passes_for(generation).items(), ("rel_notable/window_listed", passes_for(generation, True)["rel_notable"]),
+                ("rel_notable/scoped", passes_for(generation, scoped=True)["rel_notable"])]
     for name, shared_pass in variants:
         text = rendered(shared_pass.body, db.conn, scoped)
         one_statement(text)
@@ -111,6 +113,9 @@ def test_every_check_and_pass_is_one_portable_statement(db, scoped, encoding):
         variants = [(check.sql_for(generation), VERSION_SWITCHED if check.legacy_sql is not None else frozenset())]
         if check.legacy_sql is not None:
             variants.append((check.sql_for(generation, legacy=True), frozenset()))
+        above_info = check.above_info_sql_for(generation)
+        if above_info is not None:  # listed when its info findings are counted
+            variants.append((above_info, frozenset()))
         if check.cast_sql is not None:  # before 16, once its probe passed; and the probe itself
             variants.append((check.sql_for(generation, legacy=True, cast=True), frozenset()))
             probe = check.cast_probe_for(generation)
@@ -141,7 +146,8 @@ def test_each_check_declares_exactly_the_passes_its_sql_reads(db, scoped):
     generation = detect(db.conn)
     passes = passes_for(generation)
     names = set(passes)
-    for name, shared_pass in [*passes.items(), ("rel_notable/window_listed", passes_for(generation, True)["rel_notable"])]:
+    for name, shared_pass in [*passes.items(), ("rel_notable/window_listed", passes_for(generation, True)["rel_notable"]),
+                              ("rel_notable/scoped", passes_for(generation, scoped=True)["rel_notable"])]:
         assert passes_read(rendered(shared_pass.body, db.conn, scoped), names) == set(shared_pass.needs), f"pass {name}"
     compared = 0
     for check in CATALOGUE.values():
@@ -156,6 +162,14 @@ def test_each_check_declares_exactly_the_passes_its_sql_reads(db, scoped):
                 read |= passes_read(rendered(count, db.conn, scoped), names)
             assert read == set(check.passes), f"check {check.id}"
             compared += 1
+        above_info = check.above_info_sql_for(generation)
+        if above_info is not None:
+            # The statement that counts the info findings carries these two and their passes alone.
+            read = passes_read(rendered(above_info, db.conn, scoped), names)
+            count = check.count_sql_for(generation)
+            assert count is not None, f"check {check.id}: its info findings are counted by count_sql"
+            read |= passes_read(rendered(count, db.conn, scoped), names)
+            assert read == set(check.above_info_passes), f"check {check.id} above info"
     assert compared >= 12
 
 
