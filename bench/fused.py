@@ -112,30 +112,7 @@ WITH r AS (
            count(*) FILTER (WHERE {future_r}) AS future,
            count(*) FILTER (WHERE {future_r} AND r.newest) AS future_newest
     FROM r GROUP BY r.app_id
-){rows_latest}{use_groups}, cf AS (
-    -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
-    SELECT g.*, g.foreign_n > 0 AS crossed,
-           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           {contiguous} AS contiguous,
-           coalesce(l.live_config = g.uuid, false) AS includes_live,
-           coalesce(l.live_created IS NOT NULL, false) AS has_live,
-           g.exists AND g.foreign_n > 0 AND g.n > 1
-               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_config = g.uuid AND x.app_id <> g.owner) AS foreign_live
-    FROM cg g LEFT JOIN ra l ON l.app_id = g.owner
-), bf AS (
-    SELECT g.*, g.foreign_n > 0 AS crossed,
-           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           {contiguous} AS contiguous,
-           coalesce(l.live_build = g.uuid, false) AS includes_live,
-           coalesce(l.live_created IS NOT NULL, false) AS has_live,
-           g.exists AND g.foreign_n > 0 AND g.n > 1
-               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_build = g.uuid AND x.app_id <> g.owner) AS foreign_live
-    FROM bg g LEFT JOIN ra l ON l.app_id = g.owner
-), cc AS ({rows_counted_c}
-    FROM cf g
-), bc AS ({rows_counted_b}
-    FROM bf g
-), lx AS (
+){rows_latest}{use_counted}, lx AS (
     -- Per app: latest() of each table with its ties, and the live release's row (by primary key).
     SELECT 'config'::text AS kind, w.app_id, w.uuid, w.created, w.tied,
            l.live_count = 1 AS clear_live, l.live_config AS live_row,
@@ -281,23 +258,107 @@ _USE_BY_RELEASE = """, {g} AS (
     FROM {w} w FULL JOIN (SELECT * FROM r WHERE {where}) r ON r.{pointer} = w.uuid
     GROUP BY 1, 2
 )"""
-#: Without ``reasons`` (what the default report counts) the releases are read from the table itself,
-#: not from the ordered pass, which then has one reader (the per-app ``GROUP BY``): PostgreSQL (12 and
-#: later) runs it in-line over the window's rows as they come, with no tuplestore of every release
-#: (103 MB on disk at 1M releases).  The row's own columns are grouping columns (one value per row),
-#: so only counts are aggregated: with ``max`` / ``bool_or`` states the hash aggregate spilled.
-#: Grouping the releases by (row, app) first, then joining, then merging a row's lines was planned
-#: badly on PostgreSQL 15 (a full join estimated at 700M rows, a spilling aggregate: 3x slower).
-_USE_BY_APP = """, {g} AS (
-    SELECT coalesce(w.uuid, r.{pointer}) AS uuid, w.app_id AS owner, w.uuid IS NOT NULL AS exists,
-           w.created, w.is_latest, w.at_newest, w.bad_json,
-           count(r.app_id) AS n,
-           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
-           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok
+#: With ``reasons``: each row's releases grouped by row (``{use_groups}``), then per row its flags from
+#: the owner app's live release, then counted.
+_ROWS_BY_ROW = """{use_groups}, cf AS (
+    -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           {contiguous} AS contiguous,
+           coalesce(l.live_config = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_config = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM cg g LEFT JOIN ra l ON l.app_id = g.owner
+), bf AS (
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           {contiguous} AS contiguous,
+           coalesce(l.live_build = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_build = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM bg g LEFT JOIN ra l ON l.app_id = g.owner
+), cc AS ({rows_counted_c}
+    FROM cf g
+), bc AS ({rows_counted_b}
+    FROM bf g
+)"""
+
+#: Without ``reasons`` (what the default report counts): the audit's shape, counted by line.  The
+#: releases are grouped by (row, user app) first (a hash of two uuids, ~480k lines at 1M releases, far
+#: fewer than the releases), each line is joined to its row, and the lines are counted, never merged
+#: per row: orphans, dangling and foreign references are facts of a line, and a row's own facts
+#: (future-dated, bad JSON, owner gone) are counted on the one line that stands for the row.  Only
+#: the few rows used by another app (cross-app) are grouped per row, inside the same aggregate.
+#: Releases without an app count nowhere (as in the grouping by row, which counts ``r.app_id``).
+_ROWS_BY_LINE = """, {g}u AS (
+    -- One line per (row, user app) with its release count, from the release table itself.
+    SELECT r.{pointer} AS row_id, r.app_id AS user_app, count(*) AS n
+    FROM api_release r WHERE {where} AND r.app_id IS NOT NULL
+    GROUP BY r.{pointer}, r.app_id
+), {g} AS (
+    -- Each line with its row (full join: a row nobody uses is one line without a user, a line
+    -- whose row is missing has no owner) and the owner app's live release (a hash of ~10k apps).
+    -- ``regular``: the line stands for its row (its own app's line, or the empty line of an unused
+    -- row) or belongs to a missing row.  The others are another app's lines (or any line of a row
+    -- without an app): few.
+    SELECT coalesce(w.uuid, u.row_id) AS uuid, w.uuid IS NOT NULL AS exists, w.app_id AS owner,
+           w.created, w.is_latest, w.at_newest, w.bad_json, u.row_id IS NOT NULL AS used,
+           u.user_app, coalesce(u.n, 0) AS n,
+           coalesce(l.{live} = w.uuid, false) AS includes_live,
+           coalesce(w.uuid IS NULL OR u.row_id IS NULL OR u.user_app = w.app_id, false) AS regular
     FROM {w} w
-    FULL JOIN (SELECT r.app_id, r.{pointer}, {failed} AS failed FROM api_release r WHERE {where}) r ON r.{pointer} = w.uuid
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    FULL JOIN {g}u u ON u.row_id = w.uuid
+    LEFT JOIN ra l ON l.app_id = w.app_id
+), {g}x AS (
+    -- One hash aggregate over the lines: every regular line falls in one group (key NULL) and is
+    -- counted there; the other lines are grouped by their row (one group per cross-app row).
+    SELECT CASE WHEN g.regular THEN NULL ELSE g.uuid END AS uuid,
+           CASE WHEN g.regular THEN NULL ELSE g.owner END AS owner,
+           -- facts of a line
+           count(*) FILTER (WHERE g.exists AND NOT g.used AND NOT {in_flight_g} AND g.is_latest) AS orphan_latest,
+           count(*) FILTER (WHERE g.exists AND NOT g.used AND NOT {in_flight_g} AND NOT g.is_latest) AS orphan_other,
+           coalesce(sum(g.n) FILTER (WHERE NOT g.exists), 0) AS missing_refs,
+           coalesce(sum(g.n) FILTER (WHERE g.user_app <> g.owner), 0) AS foreign_n,
+           count(*) FILTER (WHERE g.user_app = g.owner AND g.n > 1) AS own_shared,
+           -- facts of a row, on the line that stands for it
+           count(*) FILTER (WHERE g.regular AND g.exists AND g.owner NOT IN (SELECT p.uuid FROM api_app p))
+               AS app_gone,
+           count(*) FILTER (WHERE g.regular AND {future_g} AND g.at_newest) AS future_newest,
+           count(*) FILTER (WHERE g.regular AND {future_g} AND NOT g.at_newest) AS future_other,
+           count(*) FILTER (WHERE g.regular AND g.bad_json AND {used_g}) AS bad_used,
+           count(*) FILTER (WHERE g.regular AND g.bad_json AND NOT {used_g}) AS bad_other,
+           -- a cross-app row's own facts (the same on each of its lines)
+           max(g.created) FILTER (WHERE NOT g.regular) AS created,
+           bool_or(g.is_latest) FILTER (WHERE NOT g.regular) AS is_latest,
+           bool_or(g.at_newest) FILTER (WHERE NOT g.regular) AS at_newest,
+           bool_or(g.bad_json) FILTER (WHERE NOT g.regular) AS bad_json,
+           bool_or(g.includes_live) FILTER (WHERE NOT g.regular) AS includes_live
+    FROM {g} g
+    GROUP BY 1, 2
+), {t}c AS (
+    -- The regular group's counts, plus per cross-app row: its own app's releases (an index probe
+    -- of the few rows), sharing across apps, and its row facts when no own line stood for it.
+    SELECT coalesce(sum(x.orphan_latest), 0) AS orphan_latest, coalesce(sum(x.orphan_other), 0) AS orphan_other,
+           coalesce(sum(x.missing_refs), 0) AS missing_refs, coalesce(sum(x.foreign_n), 0) AS foreign_refs,
+           coalesce(sum(x.own_shared), 0) - count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n > 1) AS shared_own_count,
+           count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n + x.foreign_n > 1) AS cross_all,
+           count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n + x.foreign_n > 1
+                            AND EXISTS (SELECT 1 FROM ra y WHERE y.{live} = x.uuid AND y.app_id <> x.owner)) AS cross_live,
+           coalesce(sum(x.app_gone), 0)
+             + count(*) FILTER (WHERE x.own_n = 0 AND x.owner NOT IN (SELECT p.uuid FROM api_app p)) AS app_gone,
+           coalesce(sum(x.future_newest), 0) + count(*) FILTER (WHERE x.own_n = 0 AND {future_x} AND x.at_newest)
+               AS future_newest,
+           coalesce(sum(x.future_other), 0) + count(*) FILTER (WHERE x.own_n = 0 AND {future_x} AND NOT x.at_newest)
+               AS future_other,
+           coalesce(sum(x.bad_used), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.bad_json AND {used_x}) AS bad_used,
+           coalesce(sum(x.bad_other), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.bad_json AND NOT {used_x})
+               AS bad_other
+    FROM (SELECT x.*, CASE WHEN x.uuid IS NOT NULL THEN
+                          (SELECT count(*) FROM api_release r WHERE r.{pointer} = x.uuid AND r.app_id = x.owner)
+                      END AS own_n
+          FROM {g}x x) x
 )"""
 
 _SETTINGS_CTE = """, settings_counted AS (
@@ -384,24 +445,13 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
     text = _STATEMENT.format(
         rows_latest="".join(_ROWS_LATEST.format(t=t, table=table, bad=bad(table, "c"))
                             for t, table in (("c", "api_config"), ("b", "api_build"))),
-        use_groups="".join((_USE_BY_RELEASE if reasons else _USE_BY_APP).format(
-            g=g, w=w, pointer=pointer, where=where, failed=failed, own_span=_OWN_SPAN)
-            # A release without a config is a dangling reference; one without a build is not.
-            for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
-                                         ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
-        contiguous="g.own_span = g.own_ok" if reasons else "NULL::boolean",
+        use_counted=_rows_by_row(failed, shared_counts) if reasons else _rows_by_line(),
         shared_config_info=shared_values.format(kind="config", t="c"),
         shared_build_info=shared_values.format(kind="build", t="b"),
         failed=failed,
         future_r=_FUTURE.format(c="r.created"), in_flight_a=_IN_FLIGHT.format(c="a.created"),
         in_flight_l=_IN_FLIGHT.format(c="created"),
         app_bad=bad("api_app", "a"),
-        rows_counted_c=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
-                                            future_g=_FUTURE.format(c="g.created"),
-                                            used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
-        rows_counted_b=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
-                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live",
-                                            shared_counts=shared_counts),
         settings_cte=_SETTINGS_CTE.format(set_bad=bad("api_appsettings", "api_appsettings")) if settings else "",
         settings_from=", settings_counted s" if settings else "",
         settings_values=_SETTINGS_VALUES if settings else "",
@@ -412,6 +462,35 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
     )
     # Only constant table, column and pass names are substituted: no input reaches this SQL.
     return sql.SQL(text)  # type: ignore[arg-type]
+
+
+def _rows_by_row(failed: str, shared_counts: str) -> str:
+    """``reasons``: the configs and builds each joined with every release pointing at it, grouped by row."""
+    in_flight, future = _IN_FLIGHT.format(c="g.created"), _FUTURE.format(c="g.created")
+    return _ROWS_BY_ROW.format(
+        use_groups="".join(_USE_BY_RELEASE.format(g=g, w=w, pointer=pointer, where=where, failed=failed,
+                                                  own_span=_OWN_SPAN)
+                           # A release without a config is a dangling reference; one without a build is not.
+                           for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
+                                                        ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
+        contiguous="g.own_span = g.own_ok",
+        rows_counted_c=_ROWS_COUNTED.format(in_flight_g=in_flight, future_g=future,
+                                            used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
+        rows_counted_b=_ROWS_COUNTED.format(in_flight_g=in_flight, future_g=future, used="g.includes_live",
+                                            shared_counts=shared_counts))
+
+
+def _rows_by_line() -> str:
+    """The default report's counts: the configs and builds joined with their (row, app) lines, counted by line."""
+    return "".join(_ROWS_BY_LINE.format(
+        g=g, w=w, t=t, pointer=pointer, where=where, live=live,
+        in_flight_g=_IN_FLIGHT.format(c="g.created"), future_g=_FUTURE.format(c="g.created"),
+        future_x=_FUTURE.format(c="x.created"), used_g=used.format(a="g"), used_x=used.format(a="x"))
+        # A release without a config is a dangling reference; one without a build is not.  A config
+        # matters now when the live release uses it or it is latest() (config:set merges over it).
+        for g, w, t, pointer, where, live, used in (
+            ("cg", "cw", "c", "config_id", "true", "live_config", "({a}.includes_live OR {a}.is_latest)"),
+            ("bg", "bw", "b", "build_id", "r.build_id IS NOT NULL", "live_build", "{a}.includes_live")))
 
 
 def _catalogue_counts(conn: psycopg.Connection, generation: Generation, legacy: bool) -> Counter:
