@@ -244,6 +244,16 @@ _ROWS_LATEST = """, {t}b AS (
     FROM {t}b c LEFT JOIN {t}n n ON n.app_id = c.app_id
 )"""
 
+#: Without ``reasons``: each app's ``latest()`` (``{t}n``) read from the table (the newest ``created`` per
+#: app by a hash aggregate, then only the rows at it ordered); the rows themselves are read once more,
+#: with their JSON flag, by the join with their lines (``_ROWS_BY_LINE``).
+_LATEST_BY_APP = """, {t}n AS (
+    SELECT DISTINCT ON (c.app_id) c.app_id, c.uuid, c.created, count(*) OVER (PARTITION BY c.app_id) > 1 AS tied
+    FROM (SELECT app_id, max(created) AS created FROM {table} WHERE app_id IS NOT NULL GROUP BY app_id) m
+    JOIN {table} c ON c.app_id = m.app_id AND c.created = m.created
+    ORDER BY c.app_id, c.uuid
+)"""
+
 #: Each config (build) with the releases pointing at it (full join: orphans and dangling ids too),
 #: grouped by row: its users, those of its own app.  With ``reasons`` (``{own_span}``: their
 #: contiguity) every release of the ordered pass is joined, then grouped by row.
@@ -299,16 +309,22 @@ _ROWS_BY_LINE = """, {g}u AS (
     GROUP BY r.{pointer}, r.app_id
 ), {g} AS (
     -- Each line with its row (full join: a row nobody uses is one line without a user, a line
-    -- whose row is missing has no owner) and the owner app's live release (a hash of ~10k apps).
+    -- whose row is missing has no owner), the row's app's latest() and live release (hashes of
+    -- ~10k apps).  The rows are read from the table, not from a CTE: a CTE's columns have no
+    -- statistics before PostgreSQL 17, and the join of the lines with one was estimated at 700M
+    -- rows on 15 (sorts planned on disk).  Their JSON flag is computed below a fence (OFFSET 0):
+    -- else each reference to it repeats the casts, over the JSON text carried up the join.
     -- ``regular``: the line stands for its row (its own app's line, or the empty line of an unused
     -- row) or belongs to a missing row.  The others are another app's lines (or any line of a row
     -- without an app): few.
     SELECT coalesce(w.uuid, u.row_id) AS uuid, w.uuid IS NOT NULL AS exists, w.app_id AS owner,
-           w.created, w.is_latest, w.at_newest, w.bad_json, u.row_id IS NOT NULL AS used,
+           w.created, coalesce(n.uuid = w.uuid, false) AS is_latest,
+           coalesce(n.created = w.created, false) AS at_newest, w.bad_json, u.row_id IS NOT NULL AS used,
            u.user_app, coalesce(u.n, 0) AS n,
            coalesce(l.{live} = w.uuid, false) AS includes_live,
            coalesce(w.uuid IS NULL OR u.row_id IS NULL OR u.user_app = w.app_id, false) AS regular
-    FROM {w} w
+    FROM ((SELECT w.uuid, w.app_id, w.created, {bad} AS bad_json FROM {table} w OFFSET 0) w
+          LEFT JOIN {t}n n ON n.app_id = w.app_id)
     FULL JOIN {g}u u ON u.row_id = w.uuid
     LEFT JOIN ra l ON l.app_id = w.app_id
 ), {g}x AS (
@@ -443,9 +459,9 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
     shared_counts = _SHARED_CLASSES if reasons else _SHARED_OWN
     shared_values = _SHARED_CLASS_VALUES if reasons else _SHARED_OWN_VALUES
     text = _STATEMENT.format(
-        rows_latest="".join(_ROWS_LATEST.format(t=t, table=table, bad=bad(table, "c"))
+        rows_latest="".join((_ROWS_LATEST if reasons else _LATEST_BY_APP).format(t=t, table=table, bad=bad(table, "c"))
                             for t, table in (("c", "api_config"), ("b", "api_build"))),
-        use_counted=_rows_by_row(failed, shared_counts) if reasons else _rows_by_line(),
+        use_counted=_rows_by_row(failed, shared_counts) if reasons else _rows_by_line(bad("api_config", "w"), bad("api_build", "w")),
         shared_config_info=shared_values.format(kind="config", t="c"),
         shared_build_info=shared_values.format(kind="build", t="b"),
         failed=failed,
@@ -480,17 +496,18 @@ def _rows_by_row(failed: str, shared_counts: str) -> str:
                                             shared_counts=shared_counts))
 
 
-def _rows_by_line() -> str:
-    """The default report's counts: the configs and builds joined with their (row, app) lines, counted by line."""
+def _rows_by_line(config_bad: str, build_bad: str) -> str:
+    """The default report's counts: the configs and builds joined with their (row, app) lines, counted
+    by line; ``*_bad``: a row's JSON flag (alias ``w``)."""
     return "".join(_ROWS_BY_LINE.format(
-        g=g, w=w, t=t, pointer=pointer, where=where, live=live,
+        g=g, t=t, table=table, bad=bad, pointer=pointer, where=where, live=live,
         in_flight_g=_IN_FLIGHT.format(c="g.created"), future_g=_FUTURE.format(c="g.created"),
         future_x=_FUTURE.format(c="x.created"), used_g=used.format(a="g"), used_x=used.format(a="x"))
         # A release without a config is a dangling reference; one without a build is not.  A config
         # matters now when the live release uses it or it is latest() (config:set merges over it).
-        for g, w, t, pointer, where, live, used in (
-            ("cg", "cw", "c", "config_id", "true", "live_config", "({a}.includes_live OR {a}.is_latest)"),
-            ("bg", "bw", "b", "build_id", "r.build_id IS NOT NULL", "live_build", "{a}.includes_live")))
+        for g, t, table, bad, pointer, where, live, used in (
+            ("cg", "c", "api_config", config_bad, "config_id", "true", "live_config", "({a}.includes_live OR {a}.is_latest)"),
+            ("bg", "b", "api_build", build_bad, "build_id", "r.build_id IS NOT NULL", "live_build", "{a}.includes_live")))
 
 
 def _catalogue_counts(conn: psycopg.Connection, generation: Generation, legacy: bool) -> Counter:
