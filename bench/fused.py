@@ -307,50 +307,54 @@ _ROWS_BY_LINE = """, {g}u AS (
     SELECT r.{pointer} AS row_id, r.app_id AS user_app, count(*) AS n
     FROM api_release r WHERE {where} AND r.app_id IS NOT NULL
     GROUP BY r.{pointer}, r.app_id
+), {t}a AS (
+    -- Per app a row names (every one has a latest()): whether the app exists, its latest() row and
+    -- newest ``created``, its live release's row.
+    SELECT n.app_id, p.uuid IS NOT NULL AS app_exists, n.uuid AS latest, n.created AS newest, l.{live} AS live
+    FROM {t}n n LEFT JOIN api_app p ON p.uuid = n.app_id LEFT JOIN ra l ON l.app_id = n.app_id
 ), {g} AS (
     -- Each line with its row (full join: a row nobody uses is one line without a user, a line
-    -- whose row is missing has no owner), the row's app's latest() and live release (hashes of
-    -- ~10k apps).  The rows are read from the table, not from a CTE: a CTE's columns have no
-    -- statistics before PostgreSQL 17, and the join of the lines with one was estimated at 700M
-    -- rows on 15 (sorts planned on disk).  Their JSON flag is computed below a fence (OFFSET 0):
-    -- else each reference to it repeats the casts, over the JSON text carried up the join.
+    -- whose row is missing has no owner).  The rows are read from the table, not from a CTE: a
+    -- CTE's columns have no statistics before PostgreSQL 17, and the join of the lines with one
+    -- was estimated at 700M rows on 15 (sorts planned on disk).  A row's own facts come from one
+    -- probe of its app (``{t}a``) and are computed below a fence (OFFSET 0), once per row: above
+    -- it each reference to the JSON flag repeated the casts, over the JSON text carried up the join.
     -- ``regular``: the line stands for its row (its own app's line, or the empty line of an unused
     -- row) or belongs to a missing row.  The others are another app's lines (or any line of a row
     -- without an app): few.
-    SELECT coalesce(w.uuid, u.row_id) AS uuid, w.uuid IS NOT NULL AS exists, w.app_id AS owner,
-           w.created, coalesce(n.uuid = w.uuid, false) AS is_latest,
-           coalesce(n.created = w.created, false) AS at_newest, w.bad_json, u.row_id IS NOT NULL AS used,
-           u.user_app, coalesce(u.n, 0) AS n,
-           coalesce(l.{live} = w.uuid, false) AS includes_live,
+    SELECT coalesce(w.uuid, u.row_id) AS uuid, w.uuid IS NOT NULL AS exists, w.app_id AS owner, w.created,
+           w.is_latest, w.at_newest, w.includes_live, w.app_gone, w.future, w.bad_json,
+           u.row_id IS NOT NULL AS used, u.user_app, coalesce(u.n, 0) AS n,
            coalesce(w.uuid IS NULL OR u.row_id IS NULL OR u.user_app = w.app_id, false) AS regular
-    FROM ((SELECT w.uuid, w.app_id, w.created, {bad} AS bad_json FROM {table} w OFFSET 0) w
-          LEFT JOIN {t}n n ON n.app_id = w.app_id)
+    FROM (SELECT w.uuid, w.app_id, w.created, {bad} AS bad_json, {future_w} AS future,
+                 coalesce(a.latest = w.uuid, false) AS is_latest, coalesce(a.newest = w.created, false) AS at_newest,
+                 coalesce(a.live = w.uuid, false) AS includes_live, NOT coalesce(a.app_exists, true) AS app_gone
+          FROM {table} w LEFT JOIN {t}a a ON a.app_id = w.app_id
+          OFFSET 0) w
     FULL JOIN {g}u u ON u.row_id = w.uuid
-    LEFT JOIN ra l ON l.app_id = w.app_id
 ), {g}x AS (
     -- One hash aggregate over the lines: every regular line falls in one group (key NULL) and is
     -- counted there; the other lines are grouped by their row (one group per cross-app row).
     SELECT CASE WHEN g.regular THEN NULL ELSE g.uuid END AS uuid,
            CASE WHEN g.regular THEN NULL ELSE g.owner END AS owner,
-           -- facts of a line
-           count(*) FILTER (WHERE g.exists AND NOT g.used AND NOT {in_flight_g} AND g.is_latest) AS orphan_latest,
-           count(*) FILTER (WHERE g.exists AND NOT g.used AND NOT {in_flight_g} AND NOT g.is_latest) AS orphan_other,
+           -- facts of a line (the rare condition first: most lines test one column per count)
+           count(*) FILTER (WHERE NOT g.used AND g.exists AND NOT {in_flight_g} AND g.is_latest) AS orphan_latest,
+           count(*) FILTER (WHERE NOT g.used AND g.exists AND NOT {in_flight_g} AND NOT g.is_latest) AS orphan_other,
            coalesce(sum(g.n) FILTER (WHERE NOT g.exists), 0) AS missing_refs,
            coalesce(sum(g.n) FILTER (WHERE g.user_app <> g.owner), 0) AS foreign_n,
-           count(*) FILTER (WHERE g.user_app = g.owner AND g.n > 1) AS own_shared,
+           count(*) FILTER (WHERE g.n > 1 AND g.user_app = g.owner) AS own_shared,
            -- facts of a row, on the line that stands for it
-           count(*) FILTER (WHERE g.regular AND g.exists AND g.owner NOT IN (SELECT p.uuid FROM api_app p))
-               AS app_gone,
-           count(*) FILTER (WHERE g.regular AND {future_g} AND g.at_newest) AS future_newest,
-           count(*) FILTER (WHERE g.regular AND {future_g} AND NOT g.at_newest) AS future_other,
-           count(*) FILTER (WHERE g.regular AND g.bad_json AND {used_g}) AS bad_used,
-           count(*) FILTER (WHERE g.regular AND g.bad_json AND NOT {used_g}) AS bad_other,
+           count(*) FILTER (WHERE g.app_gone AND g.regular) AS app_gone,
+           count(*) FILTER (WHERE g.future AND g.regular AND g.at_newest) AS future_newest,
+           count(*) FILTER (WHERE g.future AND g.regular AND NOT g.at_newest) AS future_other,
+           count(*) FILTER (WHERE g.bad_json AND g.regular AND {used_g}) AS bad_used,
+           count(*) FILTER (WHERE g.bad_json AND g.regular AND NOT {used_g}) AS bad_other,
            -- a cross-app row's own facts (the same on each of its lines)
-           max(g.created) FILTER (WHERE NOT g.regular) AS created,
-           bool_or(g.is_latest) FILTER (WHERE NOT g.regular) AS is_latest,
-           bool_or(g.at_newest) FILTER (WHERE NOT g.regular) AS at_newest,
-           bool_or(g.bad_json) FILTER (WHERE NOT g.regular) AS bad_json,
-           bool_or(g.includes_live) FILTER (WHERE NOT g.regular) AS includes_live
+           bool_or(g.app_gone) FILTER (WHERE NOT g.regular) AS row_app_gone,
+           bool_or(g.future) FILTER (WHERE NOT g.regular) AS row_future,
+           bool_or(g.at_newest) FILTER (WHERE NOT g.regular) AS row_at_newest,
+           bool_or(g.bad_json) FILTER (WHERE NOT g.regular) AS row_bad_json,
+           bool_or({used_g}) FILTER (WHERE NOT g.regular) AS row_used
     FROM {g} g
     GROUP BY 1, 2
 ), {t}c AS (
@@ -362,14 +366,14 @@ _ROWS_BY_LINE = """, {g}u AS (
            count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n + x.foreign_n > 1) AS cross_all,
            count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n + x.foreign_n > 1
                             AND EXISTS (SELECT 1 FROM ra y WHERE y.{live} = x.uuid AND y.app_id <> x.owner)) AS cross_live,
-           coalesce(sum(x.app_gone), 0)
-             + count(*) FILTER (WHERE x.own_n = 0 AND x.owner NOT IN (SELECT p.uuid FROM api_app p)) AS app_gone,
-           coalesce(sum(x.future_newest), 0) + count(*) FILTER (WHERE x.own_n = 0 AND {future_x} AND x.at_newest)
+           coalesce(sum(x.app_gone), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_app_gone) AS app_gone,
+           coalesce(sum(x.future_newest), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_future AND x.row_at_newest)
                AS future_newest,
-           coalesce(sum(x.future_other), 0) + count(*) FILTER (WHERE x.own_n = 0 AND {future_x} AND NOT x.at_newest)
-               AS future_other,
-           coalesce(sum(x.bad_used), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.bad_json AND {used_x}) AS bad_used,
-           coalesce(sum(x.bad_other), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.bad_json AND NOT {used_x})
+           coalesce(sum(x.future_other), 0)
+             + count(*) FILTER (WHERE x.own_n = 0 AND x.row_future AND NOT x.row_at_newest) AS future_other,
+           coalesce(sum(x.bad_used), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_bad_json AND x.row_used)
+               AS bad_used,
+           coalesce(sum(x.bad_other), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_bad_json AND NOT x.row_used)
                AS bad_other
     FROM (SELECT x.*, CASE WHEN x.uuid IS NOT NULL THEN
                           (SELECT count(*) FROM api_release r WHERE r.{pointer} = x.uuid AND r.app_id = x.owner)
@@ -501,8 +505,8 @@ def _rows_by_line(config_bad: str, build_bad: str) -> str:
     by line; ``*_bad``: a row's JSON flag (alias ``w``)."""
     return "".join(_ROWS_BY_LINE.format(
         g=g, t=t, table=table, bad=bad, pointer=pointer, where=where, live=live,
-        in_flight_g=_IN_FLIGHT.format(c="g.created"), future_g=_FUTURE.format(c="g.created"),
-        future_x=_FUTURE.format(c="x.created"), used_g=used.format(a="g"), used_x=used.format(a="x"))
+        in_flight_g=_IN_FLIGHT.format(c="g.created"), future_w=_FUTURE.format(c="w.created"),
+        used_g=used.format(a="g"))
         # A release without a config is a dangling reference; one without a build is not.  A config
         # matters now when the live release uses it or it is latest() (config:set merges over it).
         for g, t, table, bad, pointer, where, live, used in (
