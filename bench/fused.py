@@ -615,9 +615,12 @@ def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
 
 
 def _session(conn: psycopg.Connection, local: bool) -> None:
-    """The audit's ``work_mem``, and hash aggregation where the planner would sort (see :func:`run_fused`)."""
-    conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s)",
-                 (DEFAULT_WORK_MEM, local, local))
+    """The audit's ``work_mem``, hash aggregation where the planner would sort (see :func:`run_fused`), and
+    no parallel workers: the floor is measured by its backend's CPU, which a worker's share would escape
+    (the audit's statement launches none; the floor's ``latest()`` scans did, 4 workers at 1M releases)."""
+    conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s),"
+                 " set_config('max_parallel_workers_per_gather', '0', %s)",
+                 (DEFAULT_WORK_MEM, local, local, local))
 
 
 def _exact_release_counts(conn: psycopg.Connection, result: FusedCounts) -> None:
