@@ -10,8 +10,10 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from bench import run
+from auditor.core.detect import detect
+from bench import fused, run
 from bench.explain_audit import explain_audit, report
 from bench.fused import run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
@@ -359,6 +361,19 @@ def test_fused_floor_counts_rows_only_other_apps_use(make_db, migration: int) ->
     assert shared_reasons(classified) == reasons
     checks = {check for check, _ in by_severity}
     assert {"invalid-json", "future-dated", "cross-app-reference", "dangling-reference", "shared-config"} <= checks
+
+
+def test_fused_floor_counts_lines_of_row_and_app(make_db) -> None:
+    """The default floor's shape (issue 16u): the releases grouped by (row, app) before the join, as the
+    audit's use passes do, never each release joined with its row (main's floor did that: 1M probes at
+    1M releases, then a grouping of the joined rows)."""
+    db = make_db(28)
+    lent_rows_story(db.conn)
+    with psycopg.connect(db.dsn) as conn:
+        query = sql.SQL("EXPLAIN (VERBOSE, COSTS OFF) {}").format(fused.statement(detect(conn)))
+        plan = "\n".join(r[0] for r in conn.execute(query, {"grace_seconds": 60.0, "skew_seconds": 5.0}))
+    for pointer in ("config_id", "build_id"):
+        assert f"Group Key: r.{pointer}, r.app_id" in plan or f"Group Key: r_1.{pointer}, r_1.app_id" in plan
 
 
 @pytest.mark.parametrize("migration", [19, 28])
