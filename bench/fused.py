@@ -4,14 +4,16 @@ The least work any implementation of the current checks must do, per check and s
 in one pass: one ordered pass over the releases (a window sort by app and position, read
 by the per-app ``GROUP BY`` as its rows come: the live release, ``release_set.latest()``,
 release order, gaps), each app's ``latest()`` of the configs and of the builds (a hash
-aggregate of the newest ``created`` per app, then only the rows at it ordered), a full join
-of each of those tables with the releases that point into it (read from the table), grouped
-by row (orphans, dangling ids, rows shared inside an app and across apps), and a few per-app
-joins.  It builds no message, no ``related`` list and no evidence: it counts, per check and
-severity, what the default report counts.  With ``reasons`` it also tells the rows shared
-inside an app apart by hazard class (their contiguity needs each release's running count of
-non-failed releases from the ordered pass: every release then goes through the joins), as
-the listing of every finding does; ``tests/test_bench.py`` compares both.
+aggregate of the newest ``created`` per app, then only the rows at it ordered), and for each
+of those tables the releases grouped by (row, app) into lines, as the audit's use passes do,
+each line fully joined with its row and counted per line (orphans, dangling and foreign
+references, rows shared inside their app), the few rows other apps use grouped per row in the
+same aggregate (the cross-app classes), and a few per-app joins.  It builds no message, no
+``related`` list and no evidence: it counts, per check and severity, what the default report
+counts.  With ``reasons`` it also tells the rows shared inside an app apart by hazard class
+(their contiguity needs each release's running count of non-failed releases from the ordered
+pass: every release then goes through the joins, grouped by row), as the listing of every
+finding does; ``tests/test_bench.py`` compares both.
 
 It follows the checks' definitions on main (``auditor/passes.py``, ``checks/*.py``): live
 release = newest by ``created`` among non-failed releases (the highest version, then uuid,
