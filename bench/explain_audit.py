@@ -166,7 +166,7 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
 def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None,
                   split: bool = False, min_severity: str = "warning") -> tuple[Breakdown, Node, dict[tuple[str, str], tuple[int, int]]]:
     """EXPLAIN the audit statement on ``dsn``: the breakdown, the raw plan, and with ``split``
-    the findings and JSON bytes per (check, severity) (server-rendered statements only)."""
+    the findings and JSON bytes per (check, severity)."""
     with open_audit(Settings(dsn=dsn, statement_timeout="1h"), apps=apps) as run:
         conn = run.conn
         statement, params = audit_statement(conn, run, legacy, min_severity)
@@ -188,7 +188,24 @@ def explain_audit(dsn: str, apps: Sequence[str] = (), legacy: bool | None = None
                               " FROM ({}) s GROUP BY 1, 2").format(statement)
             for check_id, severity, n, size in conn.execute(counted, params):
                 sizes[(check_id, severity)] = (n, int(size or 0))
+        elif split:
+            sizes = _client_split(run, min_severity)
         return result, plan, sizes
+
+
+def _client_split(run: Any, min_severity: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """The split of a statement the client renders (before PostgreSQL 16 when JSON is checked on
+    the client): the findings as the tool lists them, each line's length as ``--format json``
+    writes it, and those not listed as the server counts them."""
+    totals: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    hidden: list = []
+    for finding in run.findings(listing=Listing(min_severity), hidden=hidden):
+        total = totals[(finding.check, finding.severity)]
+        total[0] += 1
+        total[1] += len(finding.json_text()) + 1
+    for counted in hidden:
+        totals[(counted.check, counted.severity)][0] += counted.findings
+    return {key: (n, size) for key, (n, size) in totals.items()}
 
 
 def report(result: Breakdown, sizes: dict[tuple[str, str], tuple[int, int]]) -> str:

@@ -1,7 +1,7 @@
 """Apply a set of actions in ONE verified transaction (used by ``apply`` and ``undo``).
 
 Before the transaction: the database identity, a hot standby or read-only role, and every
-privilege the actions need (one refusal naming every missing GRANT).  Inside it: timeouts; load
+privilege the actions need (one refusal naming every missing GRANT).  Inside it: timeouts, no JIT; load
 the actions (COPY); lock every row they read or change (``SELECT ... FOR NO KEY UPDATE``);
 check them (fingerprints, and that each action is one the planners would make now - for an
 undo, only what it restores); an app whose actions are all in effect already is skipped, and a
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from auditor.core.connection import connect, set_timeouts
+from auditor.core.connection import JIT_OFF, connect, set_timeouts
 from auditor.core.detect import Generation, detect
 from auditor.core.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
 from auditor.core.settings import Settings
@@ -234,7 +234,9 @@ class RepairSession:
                  rehearse: bool, recorder: Recorder | None, progress: Progress) -> Outcome | tuple[int, int, list]:
         """Everything up to COMMIT; an :class:`Outcome` when every action is already in effect."""
         conn = self.conn
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (self.lock_timeout,))
+        # No JIT: the set-based statements over every planned row pass jit_above_cost, and compiling
+        # them cost more than it won (the 250k unshare on Debian's PostgreSQL 15: docs/benchmark.md, 16s)
+        conn.execute("SELECT set_config('lock_timeout', %s, true), " + JIT_OFF, (self.lock_timeout,))
         pin_settings(conn)
         progress(f"loading {len(actions):,} action(s)")
         for stmt in statements.setup:

@@ -33,6 +33,13 @@ DEFAULT_CONNECT_TIMEOUT = 10
 #: 4 MB (the server default) spills to disk several times. Local to the audit transaction.
 DEFAULT_WORK_MEM = "64MB"
 
+#: A select-list item turning JIT off for the current transaction, read from ``pg_settings`` so a
+#: server without the setting (before 11) is sent nothing it lacks (no version branch).  Where the
+#: server was built with LLVM (Debian's and most packages; on by default from 12) the cost estimates
+#: of the audit's statement and of a repair's set-based statements pass ``jit_above_cost``: compiling
+#: took seconds the statements did not win back (docs/benchmark.md, issues 16m and 16s).
+JIT_OFF = "(SELECT set_config(name, 'off', true) FROM pg_settings WHERE name = 'jit')"
+
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
@@ -345,9 +352,8 @@ def audit_session(
             # inlining and optimisation, ~7 s of compiling for a 60 ms statement (the largest app,
             # Debian's PostgreSQL 15); the whole audit of 300k releases took 12.6 s instead of 2.0 s.
             # Read from pg_settings, so a server without the setting (before 11) changes nothing.
-            conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true),"
-                         " (SELECT set_config(name, 'off', true) FROM pg_settings WHERE name = 'jit')",
-                         (work_mem,))
+            conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true), "
+                         + JIT_OFF, (work_mem,))
             yield conn
     finally:
         conn.close()
