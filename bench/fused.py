@@ -57,7 +57,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from auditor.core.connection import DEFAULT_WORK_MEM
+from auditor.core.connection import DEFAULT_WORK_MEM, JIT_OFF
 from auditor.core.controller import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
 from auditor.core.detect import Generation, detect
 from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS
@@ -619,9 +619,11 @@ def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
 def _session(conn: psycopg.Connection, local: bool) -> None:
     """The audit's ``work_mem``, hash aggregation where the planner would sort (see :func:`run_fused`), and
     no parallel workers: the floor is measured by its backend's CPU, which a worker's share would escape
-    (the audit's statement launches none; the floor's ``latest()`` scans did, 4 workers at 1M releases)."""
+    (the audit's statement launches none; the floor's ``latest()`` scans did, 4 workers at 1M releases),
+    and JIT off for the transaction, as in the audit's session (``JIT_OFF``: compiling costs seconds where
+    the server has LLVM, and ``enable_sort = off`` inflates the estimates past ``jit_above_cost``)."""
     conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s),"
-                 " set_config('max_parallel_workers_per_gather', '0', %s)",
+                 " set_config('max_parallel_workers_per_gather', '0', %s), " + JIT_OFF,
                  (DEFAULT_WORK_MEM, local, local, local))
 
 
