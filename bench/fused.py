@@ -623,7 +623,9 @@ def _session(conn: psycopg.Connection, local: bool) -> None:
     and JIT off for the transaction, as in the audit's session (``JIT_OFF``: compiling costs seconds where
     the server has LLVM, and ``enable_sort = off`` inflates the estimates past ``jit_above_cost``)."""
     conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s),"
-                 " set_config('max_parallel_workers_per_gather', '0', %s), " + JIT_OFF,
+                 # Read from pg_settings, as JIT_OFF: a server before 9.6 has no parallel query.
+                 " (SELECT set_config(name, '0', %s) FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'), "
+                 + JIT_OFF,
                  (DEFAULT_WORK_MEM, local, local, local))
 
 
