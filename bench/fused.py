@@ -4,14 +4,16 @@ The least work any implementation of the current checks must do, per check and s
 in one pass: one ordered pass over the releases (a window sort by app and position, read
 by the per-app ``GROUP BY`` as its rows come: the live release, ``release_set.latest()``,
 release order, gaps), each app's ``latest()`` of the configs and of the builds (a hash
-aggregate of the newest ``created`` per app, then only the rows at it ordered), a full join
-of each of those tables with the releases that point into it (read from the table), grouped
-by row (orphans, dangling ids, rows shared inside an app and across apps), and a few per-app
-joins.  It builds no message, no ``related`` list and no evidence: it counts, per check and
-severity, what the default report counts.  With ``reasons`` it also tells the rows shared
-inside an app apart by hazard class (their contiguity needs each release's running count of
-non-failed releases from the ordered pass: every release then goes through the joins), as
-the listing of every finding does; ``tests/test_bench.py`` compares both.
+aggregate of the newest ``created`` per app, then only the rows at it ordered), and for each
+of those tables the releases grouped by (row, app) into lines, as the audit's use passes do,
+each line fully joined with its row and counted per line (orphans, dangling and foreign
+references, rows shared inside their app), the few rows other apps use grouped per row in the
+same aggregate (the cross-app classes), and a few per-app joins.  It builds no message, no
+``related`` list and no evidence: it counts, per check and severity, what the default report
+counts.  With ``reasons`` it also tells the rows shared inside an app apart by hazard class
+(their contiguity needs each release's running count of non-failed releases from the ordered
+pass: every release then goes through the joins, grouped by row), as the listing of every
+finding does; ``tests/test_bench.py`` compares both.
 
 It follows the checks' definitions on main (``auditor/passes.py``, ``checks/*.py``): live
 release = newest by ``created`` among non-failed releases (the highest version, then uuid,
@@ -55,7 +57,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from auditor.core.connection import DEFAULT_WORK_MEM
+from auditor.core.connection import DEFAULT_WORK_MEM, JIT_OFF
 from auditor.core.controller import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
 from auditor.core.detect import Generation, detect
 from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS
@@ -112,30 +114,7 @@ WITH r AS (
            count(*) FILTER (WHERE {future_r}) AS future,
            count(*) FILTER (WHERE {future_r} AND r.newest) AS future_newest
     FROM r GROUP BY r.app_id
-){rows_latest}{use_groups}, cf AS (
-    -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
-    SELECT g.*, g.foreign_n > 0 AS crossed,
-           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           {contiguous} AS contiguous,
-           coalesce(l.live_config = g.uuid, false) AS includes_live,
-           coalesce(l.live_created IS NOT NULL, false) AS has_live,
-           g.exists AND g.foreign_n > 0 AND g.n > 1
-               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_config = g.uuid AND x.app_id <> g.owner) AS foreign_live
-    FROM cg g LEFT JOIN ra l ON l.app_id = g.owner
-), bf AS (
-    SELECT g.*, g.foreign_n > 0 AS crossed,
-           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           {contiguous} AS contiguous,
-           coalesce(l.live_build = g.uuid, false) AS includes_live,
-           coalesce(l.live_created IS NOT NULL, false) AS has_live,
-           g.exists AND g.foreign_n > 0 AND g.n > 1
-               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_build = g.uuid AND x.app_id <> g.owner) AS foreign_live
-    FROM bg g LEFT JOIN ra l ON l.app_id = g.owner
-), cc AS ({rows_counted_c}
-    FROM cf g
-), bc AS ({rows_counted_b}
-    FROM bf g
-), lx AS (
+){rows_latest}{use_counted}, lx AS (
     -- Per app: latest() of each table with its ties, and the live release's row (by primary key).
     SELECT 'config'::text AS kind, w.app_id, w.uuid, w.created, w.tied,
            l.live_count = 1 AS clear_live, l.live_config AS live_row,
@@ -267,6 +246,16 @@ _ROWS_LATEST = """, {t}b AS (
     FROM {t}b c LEFT JOIN {t}n n ON n.app_id = c.app_id
 )"""
 
+#: Without ``reasons``: each app's ``latest()`` (``{t}n``) read from the table (the newest ``created`` per
+#: app by a hash aggregate, then only the rows at it ordered); the rows themselves are read once more,
+#: with their JSON flag, by the join with their lines (``_ROWS_BY_LINE``).
+_LATEST_BY_APP = """, {t}n AS (
+    SELECT DISTINCT ON (c.app_id) c.app_id, c.uuid, c.created, count(*) OVER (PARTITION BY c.app_id) > 1 AS tied
+    FROM (SELECT app_id, max(created) AS created FROM {table} WHERE app_id IS NOT NULL GROUP BY app_id) m
+    JOIN {table} c ON c.app_id = m.app_id AND c.created = m.created
+    ORDER BY c.app_id, c.uuid
+)"""
+
 #: Each config (build) with the releases pointing at it (full join: orphans and dangling ids too),
 #: grouped by row: its users, those of its own app.  With ``reasons`` (``{own_span}``: their
 #: contiguity) every release of the ordered pass is joined, then grouped by row.
@@ -281,23 +270,117 @@ _USE_BY_RELEASE = """, {g} AS (
     FROM {w} w FULL JOIN (SELECT * FROM r WHERE {where}) r ON r.{pointer} = w.uuid
     GROUP BY 1, 2
 )"""
-#: Without ``reasons`` (what the default report counts) the releases are read from the table itself,
-#: not from the ordered pass, which then has one reader (the per-app ``GROUP BY``): PostgreSQL (12 and
-#: later) runs it in-line over the window's rows as they come, with no tuplestore of every release
-#: (103 MB on disk at 1M releases).  The row's own columns are grouping columns (one value per row),
-#: so only counts are aggregated: with ``max`` / ``bool_or`` states the hash aggregate spilled.
-#: Grouping the releases by (row, app) first, then joining, then merging a row's lines was planned
-#: badly on PostgreSQL 15 (a full join estimated at 700M rows, a spilling aggregate: 3x slower).
-_USE_BY_APP = """, {g} AS (
-    SELECT coalesce(w.uuid, r.{pointer}) AS uuid, w.app_id AS owner, w.uuid IS NOT NULL AS exists,
-           w.created, w.is_latest, w.at_newest, w.bad_json,
-           count(r.app_id) AS n,
-           count(*) FILTER (WHERE r.app_id = w.app_id) AS own_n,
-           count(*) FILTER (WHERE r.app_id <> w.app_id) AS foreign_n,
-           count(*) FILTER (WHERE r.app_id = w.app_id AND NOT r.failed) AS own_ok
-    FROM {w} w
-    FULL JOIN (SELECT r.app_id, r.{pointer}, {failed} AS failed FROM api_release r WHERE {where}) r ON r.{pointer} = w.uuid
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+#: With ``reasons``: each row's releases grouped by row (``{use_groups}``), then per row its flags from
+#: the owner app's live release, then counted.
+_ROWS_BY_ROW = """{use_groups}, cf AS (
+    -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           {contiguous} AS contiguous,
+           coalesce(l.live_config = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_config = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM cg g LEFT JOIN ra l ON l.app_id = g.owner
+), bf AS (
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           {contiguous} AS contiguous,
+           coalesce(l.live_build = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_build = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM bg g LEFT JOIN ra l ON l.app_id = g.owner
+), cc AS ({rows_counted_c}
+    FROM cf g
+), bc AS ({rows_counted_b}
+    FROM bf g
+)"""
+
+#: Without ``reasons`` (what the default report counts): the audit's shape, counted by line.  The
+#: releases are grouped by (row, user app) first (a hash of two uuids, ~480k lines at 1M releases, far
+#: fewer than the releases), each line is joined to its row, and the lines are counted, never merged
+#: per row: orphans, dangling and foreign references are facts of a line, and a row's own facts
+#: (future-dated, bad JSON, owner gone) are counted on the one line that stands for the row.  Only
+#: the few rows used by another app (cross-app) are grouped per row, inside the same aggregate.
+#: Releases without an app count nowhere (as in the grouping by row, which counts ``r.app_id``).
+_ROWS_BY_LINE = """, {g}u AS (
+    -- One line per (row, user app) with its release count, from the release table itself.
+    SELECT r.{pointer} AS row_id, r.app_id AS user_app, count(*) AS n
+    FROM api_release r WHERE {where} AND r.app_id IS NOT NULL
+    GROUP BY r.{pointer}, r.app_id
+), {t}a AS (
+    -- Per app a row names (every one has a latest()): whether the app exists, its latest() row and
+    -- newest ``created``, its live release's row.
+    SELECT n.app_id, p.uuid IS NOT NULL AS app_exists, n.uuid AS latest, n.created AS newest, l.{live} AS live
+    FROM {t}n n LEFT JOIN api_app p ON p.uuid = n.app_id LEFT JOIN ra l ON l.app_id = n.app_id
+), {g} AS (
+    -- Each line with its row (full join: a row nobody uses is one line without a user, a line
+    -- whose row is missing has no owner).  The rows are read from the table, not from a CTE: a
+    -- CTE's columns have no statistics before PostgreSQL 17, and the join of the lines with one
+    -- was estimated at 700M rows on 15 (sorts planned on disk).  A row's own facts come from one
+    -- probe of its app (``{t}a``) and are computed below a fence (OFFSET 0), once per row: above
+    -- it each reference to the JSON flag repeated the casts, over the JSON text carried up the join.
+    -- ``regular``: the line stands for its row (its own app's line, or the empty line of an unused
+    -- row) or belongs to a missing row.  The others are another app's lines (or any line of a row
+    -- without an app): few.
+    SELECT coalesce(w.uuid, u.row_id) AS uuid, w.uuid IS NOT NULL AS exists, w.app_id AS owner, w.created,
+           w.is_latest, w.at_newest, w.includes_live, w.app_gone, w.future, w.bad_json,
+           u.row_id IS NOT NULL AS used, u.user_app, coalesce(u.n, 0) AS n,
+           coalesce(w.uuid IS NULL OR u.row_id IS NULL OR u.user_app = w.app_id, false) AS regular
+    FROM (SELECT w.uuid, w.app_id, w.created, {bad} AS bad_json, {future_w} AS future,
+                 coalesce(a.latest = w.uuid, false) AS is_latest, coalesce(a.newest = w.created, false) AS at_newest,
+                 coalesce(a.live = w.uuid, false) AS includes_live, NOT coalesce(a.app_exists, true) AS app_gone
+          FROM {table} w LEFT JOIN {t}a a ON a.app_id = w.app_id
+          OFFSET 0) w
+    FULL JOIN {g}u u ON u.row_id = w.uuid
+), {g}x AS (
+    -- One hash aggregate over the lines: every regular line falls in one group (key NULL) and is
+    -- counted there; the other lines are grouped by their row (one group per cross-app row).
+    SELECT CASE WHEN g.regular THEN NULL ELSE g.uuid END AS uuid,
+           CASE WHEN g.regular THEN NULL ELSE g.owner END AS owner,
+           -- facts of a line (the rare condition first: most lines test one column per count)
+           count(*) FILTER (WHERE NOT g.used AND g.exists AND NOT {in_flight_g} AND g.is_latest) AS orphan_latest,
+           count(*) FILTER (WHERE NOT g.used AND g.exists AND NOT {in_flight_g} AND NOT g.is_latest) AS orphan_other,
+           coalesce(sum(g.n) FILTER (WHERE NOT g.exists), 0) AS missing_refs,
+           coalesce(sum(g.n) FILTER (WHERE g.user_app <> g.owner), 0) AS foreign_n,
+           count(*) FILTER (WHERE g.n > 1 AND g.user_app = g.owner) AS own_shared,
+           -- facts of a row, on the line that stands for it
+           count(*) FILTER (WHERE g.app_gone AND g.regular) AS app_gone,
+           count(*) FILTER (WHERE g.future AND g.regular AND g.at_newest) AS future_newest,
+           count(*) FILTER (WHERE g.future AND g.regular AND NOT g.at_newest) AS future_other,
+           count(*) FILTER (WHERE g.bad_json AND g.regular AND {used_g}) AS bad_used,
+           count(*) FILTER (WHERE g.bad_json AND g.regular AND NOT {used_g}) AS bad_other,
+           -- a cross-app row's own facts (the same on each of its lines)
+           bool_or(g.app_gone) FILTER (WHERE NOT g.regular) AS row_app_gone,
+           bool_or(g.future) FILTER (WHERE NOT g.regular) AS row_future,
+           bool_or(g.at_newest) FILTER (WHERE NOT g.regular) AS row_at_newest,
+           bool_or(g.bad_json) FILTER (WHERE NOT g.regular) AS row_bad_json,
+           bool_or({used_g}) FILTER (WHERE NOT g.regular) AS row_used
+    FROM {g} g
+    GROUP BY 1, 2
+), {t}c AS (
+    -- The regular group's counts, plus per cross-app row: its own app's releases (an index probe
+    -- of the few rows), sharing across apps, and its row facts when no own line stood for it.
+    SELECT coalesce(sum(x.orphan_latest), 0) AS orphan_latest, coalesce(sum(x.orphan_other), 0) AS orphan_other,
+           coalesce(sum(x.missing_refs), 0) AS missing_refs, coalesce(sum(x.foreign_n), 0) AS foreign_refs,
+           coalesce(sum(x.own_shared), 0) - count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n > 1) AS shared_own_count,
+           count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n + x.foreign_n > 1) AS cross_all,
+           count(*) FILTER (WHERE x.foreign_n > 0 AND x.own_n + x.foreign_n > 1
+                            AND EXISTS (SELECT 1 FROM ra y WHERE y.{live} = x.uuid AND y.app_id <> x.owner)) AS cross_live,
+           coalesce(sum(x.app_gone), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_app_gone) AS app_gone,
+           coalesce(sum(x.future_newest), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_future AND x.row_at_newest)
+               AS future_newest,
+           coalesce(sum(x.future_other), 0)
+             + count(*) FILTER (WHERE x.own_n = 0 AND x.row_future AND NOT x.row_at_newest) AS future_other,
+           coalesce(sum(x.bad_used), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_bad_json AND x.row_used)
+               AS bad_used,
+           coalesce(sum(x.bad_other), 0) + count(*) FILTER (WHERE x.own_n = 0 AND x.row_bad_json AND NOT x.row_used)
+               AS bad_other
+    FROM (SELECT x.*, CASE WHEN x.uuid IS NOT NULL THEN
+                          (SELECT count(*) FROM api_release r WHERE r.{pointer} = x.uuid AND r.app_id = x.owner)
+                      END AS own_n
+          FROM {g}x x) x
 )"""
 
 _SETTINGS_CTE = """, settings_counted AS (
@@ -382,26 +465,15 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
     shared_counts = _SHARED_CLASSES if reasons else _SHARED_OWN
     shared_values = _SHARED_CLASS_VALUES if reasons else _SHARED_OWN_VALUES
     text = _STATEMENT.format(
-        rows_latest="".join(_ROWS_LATEST.format(t=t, table=table, bad=bad(table, "c"))
+        rows_latest="".join((_ROWS_LATEST if reasons else _LATEST_BY_APP).format(t=t, table=table, bad=bad(table, "c"))
                             for t, table in (("c", "api_config"), ("b", "api_build"))),
-        use_groups="".join((_USE_BY_RELEASE if reasons else _USE_BY_APP).format(
-            g=g, w=w, pointer=pointer, where=where, failed=failed, own_span=_OWN_SPAN)
-            # A release without a config is a dangling reference; one without a build is not.
-            for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
-                                         ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
-        contiguous="g.own_span = g.own_ok" if reasons else "NULL::boolean",
+        use_counted=_rows_by_row(failed, shared_counts) if reasons else _rows_by_line(bad("api_config", "w"), bad("api_build", "w")),
         shared_config_info=shared_values.format(kind="config", t="c"),
         shared_build_info=shared_values.format(kind="build", t="b"),
         failed=failed,
         future_r=_FUTURE.format(c="r.created"), in_flight_a=_IN_FLIGHT.format(c="a.created"),
         in_flight_l=_IN_FLIGHT.format(c="created"),
         app_bad=bad("api_app", "a"),
-        rows_counted_c=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
-                                            future_g=_FUTURE.format(c="g.created"),
-                                            used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
-        rows_counted_b=_ROWS_COUNTED.format(in_flight_g=_IN_FLIGHT.format(c="g.created"),
-                                            future_g=_FUTURE.format(c="g.created"), used="g.includes_live",
-                                            shared_counts=shared_counts),
         settings_cte=_SETTINGS_CTE.format(set_bad=bad("api_appsettings", "api_appsettings")) if settings else "",
         settings_from=", settings_counted s" if settings else "",
         settings_values=_SETTINGS_VALUES if settings else "",
@@ -412,6 +484,36 @@ def statement(generation: Generation, json_check: JsonCheck = "cast", offenders:
     )
     # Only constant table, column and pass names are substituted: no input reaches this SQL.
     return sql.SQL(text)  # type: ignore[arg-type]
+
+
+def _rows_by_row(failed: str, shared_counts: str) -> str:
+    """``reasons``: the configs and builds each joined with every release pointing at it, grouped by row."""
+    in_flight, future = _IN_FLIGHT.format(c="g.created"), _FUTURE.format(c="g.created")
+    return _ROWS_BY_ROW.format(
+        use_groups="".join(_USE_BY_RELEASE.format(g=g, w=w, pointer=pointer, where=where, failed=failed,
+                                                  own_span=_OWN_SPAN)
+                           # A release without a config is a dangling reference; one without a build is not.
+                           for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
+                                                        ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
+        contiguous="g.own_span = g.own_ok",
+        rows_counted_c=_ROWS_COUNTED.format(in_flight_g=in_flight, future_g=future,
+                                            used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
+        rows_counted_b=_ROWS_COUNTED.format(in_flight_g=in_flight, future_g=future, used="g.includes_live",
+                                            shared_counts=shared_counts))
+
+
+def _rows_by_line(config_bad: str, build_bad: str) -> str:
+    """The default report's counts: the configs and builds joined with their (row, app) lines, counted
+    by line; ``*_bad``: a row's JSON flag (alias ``w``)."""
+    return "".join(_ROWS_BY_LINE.format(
+        g=g, t=t, table=table, bad=bad, pointer=pointer, where=where, live=live,
+        in_flight_g=_IN_FLIGHT.format(c="g.created"), future_w=_FUTURE.format(c="w.created"),
+        used_g=used.format(a="g"))
+        # A release without a config is a dangling reference; one without a build is not.  A config
+        # matters now when the live release uses it or it is latest() (config:set merges over it).
+        for g, t, table, bad, pointer, where, live, used in (
+            ("cg", "c", "api_config", config_bad, "config_id", "true", "live_config", "({a}.includes_live OR {a}.is_latest)"),
+            ("bg", "b", "api_build", build_bad, "build_id", "r.build_id IS NOT NULL", "live_build", "{a}.includes_live")))
 
 
 def _catalogue_counts(conn: psycopg.Connection, generation: Generation, legacy: bool) -> Counter:
@@ -515,9 +617,16 @@ def run_fused(conn: psycopg.Connection, *, json_check: JsonCheck = "cast",
 
 
 def _session(conn: psycopg.Connection, local: bool) -> None:
-    """The audit's ``work_mem``, and hash aggregation where the planner would sort (see :func:`run_fused`)."""
-    conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s)",
-                 (DEFAULT_WORK_MEM, local, local))
+    """The audit's ``work_mem``, hash aggregation where the planner would sort (see :func:`run_fused`), and
+    no parallel workers: the floor is measured by its backend's CPU, which a worker's share would escape
+    (the audit's statement launches none; the floor's ``latest()`` scans did, 4 workers at 1M releases),
+    and JIT off for the transaction, as in the audit's session (``JIT_OFF``: compiling costs seconds where
+    the server has LLVM, and ``enable_sort = off`` inflates the estimates past ``jit_above_cost``)."""
+    conn.execute("SELECT set_config('work_mem', %s, %s), set_config('enable_sort', 'off', %s),"
+                 # Read from pg_settings, as JIT_OFF: a server before 9.6 has no parallel query.
+                 " (SELECT set_config(name, '0', %s) FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'), "
+                 + JIT_OFF,
+                 (DEFAULT_WORK_MEM, local, local, local))
 
 
 def _exact_release_counts(conn: psycopg.Connection, result: FusedCounts) -> None:

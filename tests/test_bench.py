@@ -10,8 +10,10 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from bench import run
+from auditor.core.detect import detect
+from bench import fused, run
 from bench.explain_audit import explain_audit, report
 from bench.fused import run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
@@ -309,6 +311,69 @@ def damaged_story(conn: psycopg.Connection) -> None:
                                        "whitelist": [], "autoscale": value, "label": "{}"})
     # An apps:create that failed before v1.
     ctl.failed_create_app("stillborn")
+
+
+def lent_rows_story(conn: psycopg.Connection) -> None:
+    """Rows that only other apps' releases use (none of their own app's), carrying the facts of a row:
+    bad JSON, a future date, an owner app that is gone, several borrowing apps.  The fused floor counts
+    a row's facts on its own app's line; these rows have none, so it counts them from their cross-app
+    group (``_ROWS_BY_LINE``)."""
+    ctl = DamagingController(conn)
+    now = datetime.now(timezone.utc)
+    for index in range(3):
+        healthy_app(ctl, index)
+    lender = ctl.create_app("lender")
+    linear_history(lender, 2)
+    borrowers = [ctl.create_app(f"borrower-{n}") for n in range(3)]
+    for borrower in borrowers:
+        linear_history(borrower, 3)
+    resume = ctl.clock
+    lent_config = lender.orphan_config(at=now + timedelta(days=30), A="1")  # future-dated, not latest()
+    ctl.tick(resume)
+    lent_build = lender.orphan_build()
+    conn.execute('UPDATE api_config SET "values" = %s WHERE uuid = %s', ("[]", lent_config))
+    conn.execute("UPDATE api_build SET procfile = 'null' WHERE uuid = %s", (lent_build,))
+    # One borrower's live release and another's old one use the config; one old release the build.
+    for borrower, version, column, row in ((borrowers[0], 3, "config_id", lent_config),
+                                           (borrowers[1], 1, "config_id", lent_config),
+                                           (borrowers[2], 2, "build_id", lent_build)):
+        conn.execute(f"UPDATE api_release SET {column} = %s WHERE app_id = %s AND version = %s",
+                     (row, borrower.uuid, version))
+    # A gone app's config, used only by another app's release.
+    gone = ctl.create_app("gone-lender")
+    linear_history(gone, 2)
+    orphaned = gone.orphan_config(B="2")
+    conn.execute("UPDATE api_release SET config_id = %s WHERE app_id = %s AND version = 2",
+                 (orphaned, borrowers[2].uuid))
+    _as_replica(conn, "DELETE FROM api_app WHERE uuid = %s", (gone.uuid,))
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_fused_floor_counts_rows_only_other_apps_use(make_db, migration: int) -> None:
+    db = make_db(migration)
+    lent_rows_story(db.conn)
+    by_severity, reasons = tool_counts(db.dsn)
+    with psycopg.connect(db.dsn) as conn:
+        counted = run_fused(conn)
+        classified = run_fused(conn, reasons=True)
+    assert +counted.by_severity == by_severity
+    assert +classified.by_severity == by_severity
+    assert shared_reasons(classified) == reasons
+    checks = {check for check, _ in by_severity}
+    assert {"invalid-json", "future-dated", "cross-app-reference", "dangling-reference", "shared-config"} <= checks
+
+
+def test_fused_floor_counts_lines_of_row_and_app(make_db) -> None:
+    """The default floor's shape (issue 16u): the releases grouped by (row, app) before the join, as the
+    audit's use passes do, never each release joined with its row (main's floor did that: 1M probes at
+    1M releases, then a grouping of the joined rows)."""
+    db = make_db(28)
+    lent_rows_story(db.conn)
+    with psycopg.connect(db.dsn) as conn:
+        query = sql.SQL("EXPLAIN (VERBOSE, COSTS OFF) {}").format(fused.statement(detect(conn)))
+        plan = "\n".join(r[0] for r in conn.execute(query, {"grace_seconds": 60.0, "skew_seconds": 5.0}))
+    for pointer in ("config_id", "build_id"):
+        assert f"Group Key: r.{pointer}, r.app_id" in plan or f"Group Key: r_1.{pointer}, r_1.app_id" in plan
 
 
 @pytest.mark.parametrize("migration", [19, 28])
