@@ -15,7 +15,7 @@ from psycopg import sql
 from auditor.core.detect import detect
 from bench import fused, run
 from bench.explain_audit import explain_audit, report
-from bench.fused import run_fused, shared_reasons, tool_counts
+from bench.fused import FusedCounts, run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
 from bench.measure import CliRun, rejected_option, run_cli
 from bench.naive import run_naive
@@ -348,17 +348,24 @@ def lent_rows_story(conn: psycopg.Connection) -> None:
     _as_replica(conn, "DELETE FROM api_app WHERE uuid = %s", (gone.uuid,))
 
 
-@pytest.mark.parametrize("migration", [19, 28])
-def test_fused_floor_counts_rows_only_other_apps_use(make_db, migration: int) -> None:
-    db = make_db(migration)
-    lent_rows_story(db.conn)
-    by_severity, reasons = tool_counts(db.dsn)
-    with psycopg.connect(db.dsn) as conn:
+def _fused_equals_tool(dsn: str) -> tuple[Counter, Counter, FusedCounts]:
+    """Assert the fused floor's counts, by default and with ``reasons``, are the audit's; return the
+    audit's counts per (check, severity) and per (shared check, reason), and the floor's default run."""
+    by_severity, reasons = tool_counts(dsn)
+    with psycopg.connect(dsn) as conn:
         counted = run_fused(conn)
         classified = run_fused(conn, reasons=True)
     assert +counted.by_severity == by_severity
     assert +classified.by_severity == by_severity
     assert shared_reasons(classified) == reasons
+    return by_severity, reasons, counted
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_fused_floor_counts_rows_only_other_apps_use(make_db, migration: int) -> None:
+    db = make_db(migration)
+    lent_rows_story(db.conn)
+    by_severity, _, _ = _fused_equals_tool(db.dsn)
     checks = {check for check, _ in by_severity}
     assert {"invalid-json", "future-dated", "cross-app-reference", "dangling-reference", "shared-config"} <= checks
 
@@ -380,16 +387,11 @@ def test_fused_floor_counts_lines_of_row_and_app(make_db) -> None:
 def test_fused_floor_counts_what_the_audit_finds(make_db, migration: int) -> None:
     db = make_db(migration)
     damaged_story(db.conn)
-    by_severity, reasons = tool_counts(db.dsn)
+    by_severity, reasons, counted = _fused_equals_tool(db.dsn)
     with psycopg.connect(db.dsn) as conn:
-        counted = run_fused(conn)
-        classified = run_fused(conn, reasons=True)
         if conn.info.server_version >= 160000:
             validated = run_fused(conn, json_check="pg_input_is_valid")
             assert +validated.by_severity == by_severity and not validated.json_fallback
-    assert +counted.by_severity == by_severity
-    assert +classified.by_severity == by_severity
-    assert shared_reasons(classified) == reasons
     # Every damage class of the story is there (the comparison is not between two empty counters).
     checks = {check for check, _ in by_severity}
     for check in ("orphan-config", "orphan-build", "latest-build-not-live", "shared-config", "shared-build",
