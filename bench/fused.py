@@ -272,29 +272,22 @@ _USE_BY_RELEASE = """, {g} AS (
 )"""
 #: With ``reasons``: each row's releases grouped by row (``{use_groups}``), then per row its flags from
 #: the owner app's live release, then counted.
-_ROWS_BY_ROW = """{use_groups}, cf AS (
-    -- Per config: flags from the owner app's live release (a hash of the ~10k apps).
-    SELECT g.*, g.foreign_n > 0 AS crossed,
-           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           {contiguous} AS contiguous,
-           coalesce(l.live_config = g.uuid, false) AS includes_live,
-           coalesce(l.live_created IS NOT NULL, false) AS has_live,
-           g.exists AND g.foreign_n > 0 AND g.n > 1
-               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_config = g.uuid AND x.app_id <> g.owner) AS foreign_live
-    FROM cg g LEFT JOIN ra l ON l.app_id = g.owner
-), bf AS (
-    SELECT g.*, g.foreign_n > 0 AS crossed,
-           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
-           {contiguous} AS contiguous,
-           coalesce(l.live_build = g.uuid, false) AS includes_live,
-           coalesce(l.live_created IS NOT NULL, false) AS has_live,
-           g.exists AND g.foreign_n > 0 AND g.n > 1
-               AND EXISTS (SELECT 1 FROM ra x WHERE x.live_build = g.uuid AND x.app_id <> g.owner) AS foreign_live
-    FROM bg g LEFT JOIN ra l ON l.app_id = g.owner
-), cc AS ({rows_counted_c}
+_ROWS_BY_ROW = """{use_groups}{flags_c}{flags_b}, cc AS ({rows_counted_c}
     FROM cf g
 ), bc AS ({rows_counted_b}
     FROM bf g
+)"""
+#: Per config (``cf``, from ``cg``) or build (``bf``, from ``bg``): flags from the owner app's live
+#: release (a hash of the ~10k apps).
+_ROW_FLAGS = """, {f} AS (
+    SELECT g.*, g.foreign_n > 0 AS crossed,
+           g.exists AND g.own_n > 1 AND g.foreign_n = 0 AS shared_own,
+           {contiguous} AS contiguous,
+           coalesce(l.{live} = g.uuid, false) AS includes_live,
+           coalesce(l.live_created IS NOT NULL, false) AS has_live,
+           g.exists AND g.foreign_n > 0 AND g.n > 1
+               AND EXISTS (SELECT 1 FROM ra x WHERE x.{live} = g.uuid AND x.app_id <> g.owner) AS foreign_live
+    FROM {g} g LEFT JOIN ra l ON l.app_id = g.owner
 )"""
 
 #: Without ``reasons`` (what the default report counts): the audit's shape, counted by line.  The
@@ -495,7 +488,8 @@ def _rows_by_row(failed: str, shared_counts: str) -> str:
                            # A release without a config is a dangling reference; one without a build is not.
                            for g, w, pointer, where in (("cg", "cw", "config_id", "true"),
                                                         ("bg", "bw", "build_id", "r.build_id IS NOT NULL"))),
-        contiguous="g.own_span = g.own_ok",
+        flags_c=_ROW_FLAGS.format(f="cf", g="cg", live="live_config", contiguous="g.own_span = g.own_ok"),
+        flags_b=_ROW_FLAGS.format(f="bf", g="bg", live="live_build", contiguous="g.own_span = g.own_ok"),
         rows_counted_c=_ROWS_COUNTED.format(in_flight_g=in_flight, future_g=future,
                                             used="(g.includes_live OR g.is_latest)", shared_counts=shared_counts),
         rows_counted_b=_ROWS_COUNTED.format(in_flight_g=in_flight, future_g=future, used="g.includes_live",
