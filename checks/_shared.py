@@ -217,28 +217,26 @@ def shared_sql(kind: str, generation: Generation) -> Query:
     Its repair is unshare, which copies the row for every release of the row's own app but the
     first; a row used across apps by fewer than two of its own app's releases is left to a person
     (the ``manual`` column says so)."""
+    rendered = {"related_item": sql.SQL(_RELATED_ITEM), "evidence": sql.SQL(_EVIDENCE.replace("KIND", kind))}
+    return Query(_SHARED_SQL, {**_words(kind, generation), **rendered})
+
+
+def cross_shared_sql(kind: str, generation: Generation) -> Query:
+    """The findings of :func:`shared_sql` above ``info`` (its rows used across apps) alone, for a
+    statement that counts the info findings (:func:`shared_count_sql`) instead of listing them."""
+    return Query(_CROSS_SHARED_SQL, _words(kind, generation))
+
+
+def _words(kind: str, generation: Generation) -> dict[str, sql.Composable]:
+    """The constant names the shared-row SQL of ``kind`` (``config`` or ``build``) is written with on
+    ``generation``: only these are substituted, so no input reaches this SQL."""
     if kind == "config":
         parts = dict(table="api_config", rows="cfg", latest="latest_cfg", set="config_set")
     else:
         parts = dict(table="api_build", rows="bld", latest="latest_bld", set="build_set")
     failed = "o.failed" if generation.has_failed else "false"
     not_failed = "NOT l.failed" if generation.has_failed else "true"
-    # Only the constant names above are substituted: no input reaches this SQL.
-    words = {name: text(value) for name, value in
-             dict(kind=kind, failed=failed, not_failed=not_failed, **parts).items()}
-    rendered = {"related_item": sql.SQL(_RELATED_ITEM), "evidence": sql.SQL(_EVIDENCE.replace("KIND", kind))}
-    return Query(_SHARED_SQL, {**words, **rendered})
-
-
-def cross_shared_sql(kind: str, generation: Generation) -> Query:
-    """The findings of :func:`shared_sql` above ``info`` (its rows used across apps) alone, for a
-    statement that counts the info findings (:func:`shared_count_sql`) instead of listing them."""
-    table = "api_config" if kind == "config" else "api_build"
-    failed = "o.failed" if generation.has_failed else "false"
-    not_failed = "NOT l.failed" if generation.has_failed else "true"
-    words = {name: text(value) for name, value in
-             dict(kind=kind, failed=failed, not_failed=not_failed, table=table).items()}
-    return Query(_CROSS_SHARED_SQL, words)
+    return {name: text(value) for name, value in dict(kind=kind, failed=failed, not_failed=not_failed, **parts).items()}
 
 
 # How many findings the shared-row SELECT gives, per severity and app, without building them: the

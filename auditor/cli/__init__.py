@@ -15,14 +15,16 @@ One convention for every command (docs/cli.md, "Conventions"):
 
 from __future__ import annotations
 
-import gc
+from contextlib import ExitStack
+
+from auditor.core.collector import kept_imports
 
 # The imports below (click, psycopg, ours: ~100,000 objects that live as long as the process) are
-# made with the cyclic collector paused and then frozen (gc.freeze, at the end of this module): its
-# collections rescanned them again and again, ~35 ms of CPU of every command's start (see
-# auditor.core.collector.kept_imports, which a command's own module is imported with).
-_COLLECTING = gc.isenabled()
-gc.disable()
+# made with the cyclic collector paused and then frozen (at the end of this module): its collections
+# rescanned them again and again, ~35 ms of CPU of every command's start.  The same helper imports a
+# command's own module (auditor.cli.lazy_group).
+_START_UP = ExitStack()
+_START_UP.enter_context(kept_imports())
 
 import os
 import sys
@@ -129,6 +131,4 @@ cli.lazy = COMMANDS
 
 main = cli
 
-gc.freeze()
-if _COLLECTING:
-    gc.enable()
+_START_UP.close()  # freezes what the module made, then resumes the collector
