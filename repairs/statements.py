@@ -640,11 +640,10 @@ class Statements:
 class Images:
     """Queries that read what the undo file records, each returning one row of one text value.
 
-    A copy's pre-image is known without reading: its release pointed at the original and had
-    the fingerprint the plan recorded (the stale check verified both), so only the fingerprints
-    after the change are read, as the JSON text the undo file stores (``[[action, copy md5,
-    release md5], ...]``, built by the server in one statement).  The few re-dated (configs,
-    builds, releases) and pruned rows are read whole: ``[[action, row, md5], ...]``.
+    A copy needs no query: its release pointed at the original and had the fingerprint the plan
+    recorded (the stale check verified both), and undoing it checks only what it restores, not
+    fingerprints after the change.  The few re-dated (configs, builds, releases) and pruned rows
+    are read whole: ``[[action, row, md5], ...]``.
     """
 
     @cached_property
@@ -665,14 +664,3 @@ class Images:
             kinds=sql.SQL(kinds)) for table in REDATED]
         return statement(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))
-
-    @cached_property
-    def copies_after(self) -> Statement:
-        """``[[action, md5 of the copy, md5 of its release], ...]`` in action order, as compact JSON."""
-        parts = [sql.SQL("SELECT q.action, md5(CAST(x AS text)) AS copy_fp, md5(CAST(r AS text)) AS release_fp "
-                         "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
-                         "JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.kind = 'copy'").format(
-            t=sql.Identifier(table), name=sql.Literal(table)) for table in POINTER]
-        item = sql.SQL("'[' || CAST(s.action AS text) || ',\"' || s.copy_fp || '\",\"' || s.release_fp || '\"]'")
-        return statement(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
-                              "FROM ({parts}) AS s").format(item=item, parts=sql.SQL(" UNION ALL ").join(parts)))
