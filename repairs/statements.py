@@ -198,12 +198,14 @@ class Statements:
     @staticmethod
     def _problems(checks: list[tuple[Statement, str | Statement]], source: Statement) -> sql.Composed:
         """``(action, problem)`` for every check (condition, message) true of a row of ``source``:
-        one pass, each row's problems unnested from an array of CASEs."""
+        one pass, each row's problems an array of CASEs without its NULLs, unnested only for the
+        rows that have any (a row per check and planned row would be made, then dropped)."""
         cases = sql.SQL(", ").join(
             sql.SQL("CASE WHEN {} THEN {} END").format(cond, sql.Literal(msg) if isinstance(msg, str) else msg)
             for cond, msg in checks)
-        return sql.SQL("SELECT c.action, c.problem FROM (SELECT q.action, unnest(ARRAY[{cases}]) AS problem "
-                       "{source}) AS c WHERE c.problem IS NOT NULL").format(cases=cases, source=source)
+        return sql.SQL("SELECT c.action, unnest(c.problems) AS problem FROM (SELECT q.action, "
+                       "array_remove(ARRAY[{cases}], NULL) AS problems {source}) AS c "
+                       "WHERE cardinality(c.problems) > 0").format(cases=cases, source=source)
 
     def _plan_checks(self, table: str, pointer: str) -> list[Statement]:
         """A plan's rows are as planned, and each action is one the planners would make now.
