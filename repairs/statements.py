@@ -576,19 +576,18 @@ class Statements:
         """No row of the app used by two releases of the app (rows shared across apps, and
         dangling references, are refused by unshare and left alone).
 
-        Grouped over the releases of the apps alone (a row used twice by them is a candidate),
-        then each candidate is checked against its row (of one of those apps, every release
-        using it of that app): after an unshare there are no candidates, so the releases are
-        never joined with the table."""
+        Grouped over the releases of the apps alone (a row used twice by them is a candidate:
+        the groups hold only the row and a count), then each candidate is checked against its
+        row (of one of those apps, no release of another app using it, so every release using it
+        is of that app): after an unshare there are no candidates, so the releases are never
+        joined with the table."""
         return sql.SQL(
             "SELECT CAST(NULL AS integer), {msg} || CAST(g.row_id AS text) || ' is used by ' || CAST(g.n AS text) || ' releases' "
-            "FROM (SELECT r.{p} AS row_id, count(*) AS n, min(CAST(r.app_id AS text)) AS app_lo, "
-            "max(CAST(r.app_id AS text)) AS app_hi FROM api_release AS r "
+            "FROM (SELECT r.{p} AS row_id, count(*) AS n FROM api_release AS r "
             "WHERE r.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
             "GROUP BY r.{p} HAVING count(*) > 1) AS g "
             "JOIN {t} AS x ON x.uuid = g.row_id AND x.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
-            "WHERE g.app_lo = CAST(x.app_id AS text) AND g.app_hi = CAST(x.app_id AS text) "
-            "AND NOT EXISTS (SELECT 1 FROM api_release AS o WHERE o.{p} = g.row_id AND o.app_id <> x.app_id)"
+            "WHERE NOT EXISTS (SELECT 1 FROM api_release AS o WHERE o.{p} = g.row_id AND o.app_id <> x.app_id)"
         ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer), t=sql.Identifier(table))
 
     def _live(self, invariant: str, pointer: str) -> sql.Composed:
