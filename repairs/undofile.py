@@ -6,7 +6,7 @@ for the copies); for each re-dated or pruned row its whole pre-image and fingerp
 re-dated, the ``created`` the apply gave it); the columns of the tables (so ``undo sql`` can
 render the script offline).  Files of format versions 1 to 3 also hold the fingerprints of each
 copy and its release after the apply (``copies_after``): they are still read, and kept in the
-undo's actions as a record, but never compared (neither were they before).  The file is mode
+undo's actions as a record, but never compared (they never were).  The file is mode
 0600: pre-images hold config values.  ``undo`` turns it into actions for the same checked
 transaction, which checks only what it restores (:meth:`repairs.statements.Statements._undo_checks`)
 and afterwards that every re-inserted row is its pre-image again.
