@@ -7,7 +7,7 @@ check them (fingerprints, and that each action is one the planners would make no
 undo, only what it restores); an app whose actions are all in effect already is skipped, and a
 plan (or undo) entirely in effect is "already applied" ("already undone"); snapshot what the
 invariants compare against; read the pre-images; change (set-based); check deferred constraints
-and every invariant; read the post-image fingerprints and let the recorder write the undo file;
+and every invariant; read the re-dated rows' fingerprints and let the recorder write the undo file;
 then COMMIT with a bounded wait (:mod:`repairs.commit`) - or ROLLBACK for a rehearsal or on any
 failure.  Every end is one of three: committed, rolled back (nothing changed), or unknown.
 No step does work per row in Python: rows are streamed into COPY, read back as one text value.
@@ -49,7 +49,6 @@ class RowImages:
 
     row_before: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict)  # re-dated/pruned: (row, md5)
     row_after: dict[int, str] = field(default_factory=dict)  # re-dated: md5
-    copies_after: str = "[]"  # JSON text: [[action, md5 of the copy, md5 of its release], ...]
 
 
 class Recorder(Protocol):
@@ -59,7 +58,7 @@ class Recorder(Protocol):
         """Called with the pre-images, before the changes."""
 
     def finish(self, images: RowImages) -> None:
-        """Called with the post-image fingerprints added, before COMMIT."""
+        """Called with the re-dated rows' fingerprints after the change added, before COMMIT."""
 
 
 @dataclass
@@ -281,7 +280,6 @@ class RepairSession:
         if recorder is not None:
             progress("writing the undo file")
             images.row_after = {a: fp for a, _, fp in _json_value(conn, Images().rows_after)}
-            images.copies_after = _text_value(conn, Images().copies_after)
             recorder.finish(images)
         return applied, int(checked[0]) if checked else 0, skipped
 

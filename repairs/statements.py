@@ -198,12 +198,14 @@ class Statements:
     @staticmethod
     def _problems(checks: list[tuple[Statement, str | Statement]], source: Statement) -> sql.Composed:
         """``(action, problem)`` for every check (condition, message) true of a row of ``source``:
-        one pass, each row's problems unnested from an array of CASEs."""
+        one pass, each row's problems an array of CASEs without its NULLs, unnested only for the
+        rows that have any (a row per check and planned row would be made, then dropped)."""
         cases = sql.SQL(", ").join(
             sql.SQL("CASE WHEN {} THEN {} END").format(cond, sql.Literal(msg) if isinstance(msg, str) else msg)
             for cond, msg in checks)
-        return sql.SQL("SELECT c.action, c.problem FROM (SELECT q.action, unnest(ARRAY[{cases}]) AS problem "
-                       "{source}) AS c WHERE c.problem IS NOT NULL").format(cases=cases, source=source)
+        return sql.SQL("SELECT c.action, unnest(c.problems) AS problem FROM (SELECT q.action, "
+                       "array_remove(ARRAY[{cases}], NULL) AS problems {source}) AS c "
+                       "WHERE cardinality(c.problems) > 0").format(cases=cases, source=source)
 
     def _plan_checks(self, table: str, pointer: str) -> list[Statement]:
         """A plan's rows are as planned, and each action is one the planners would make now.
@@ -574,19 +576,18 @@ class Statements:
         """No row of the app used by two releases of the app (rows shared across apps, and
         dangling references, are refused by unshare and left alone).
 
-        Grouped over the releases of the apps alone (a row used twice by them is a candidate),
-        then each candidate is checked against its row (of one of those apps, every release
-        using it of that app): after an unshare there are no candidates, so the releases are
-        never joined with the table."""
+        Grouped over the releases of the apps alone (a row used twice by them is a candidate:
+        the groups hold only the row and a count), then each candidate is checked against its
+        row (of one of those apps, no release of another app using it, so every release using it
+        is of that app): after an unshare there are no candidates, so the releases are never
+        joined with the table."""
         return sql.SQL(
             "SELECT CAST(NULL AS integer), {msg} || CAST(g.row_id AS text) || ' is used by ' || CAST(g.n AS text) || ' releases' "
-            "FROM (SELECT r.{p} AS row_id, count(*) AS n, min(CAST(r.app_id AS text)) AS app_lo, "
-            "max(CAST(r.app_id AS text)) AS app_hi FROM api_release AS r "
+            "FROM (SELECT r.{p} AS row_id, count(*) AS n FROM api_release AS r "
             "WHERE r.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
             "GROUP BY r.{p} HAVING count(*) > 1) AS g "
             "JOIN {t} AS x ON x.uuid = g.row_id AND x.app_id IN (SELECT e.app FROM ca_expect AS e WHERE e.invariant = 'unshared') "
-            "WHERE g.app_lo = CAST(x.app_id AS text) AND g.app_hi = CAST(x.app_id AS text) "
-            "AND NOT EXISTS (SELECT 1 FROM api_release AS o WHERE o.{p} = g.row_id AND o.app_id <> x.app_id)"
+            "WHERE NOT EXISTS (SELECT 1 FROM api_release AS o WHERE o.{p} = g.row_id AND o.app_id <> x.app_id)"
         ).format(msg=sql.Literal(f"{kind_of(table)} "), p=sql.Identifier(pointer), t=sql.Identifier(table))
 
     def _live(self, invariant: str, pointer: str) -> sql.Composed:
@@ -640,11 +641,10 @@ class Statements:
 class Images:
     """Queries that read what the undo file records, each returning one row of one text value.
 
-    A copy's pre-image is known without reading: its release pointed at the original and had
-    the fingerprint the plan recorded (the stale check verified both), so only the fingerprints
-    after the change are read, as the JSON text the undo file stores (``[[action, copy md5,
-    release md5], ...]``, built by the server in one statement).  The few re-dated (configs,
-    builds, releases) and pruned rows are read whole: ``[[action, row, md5], ...]``.
+    A copy needs no query: its release pointed at the original and had the fingerprint the plan
+    recorded (the stale check verified both), and undoing it checks only what it restores, not
+    fingerprints after the change.  The few re-dated (configs, builds, releases) and pruned rows
+    are read whole: ``[[action, row, md5], ...]``.
     """
 
     @cached_property
@@ -665,14 +665,3 @@ class Images:
             kinds=sql.SQL(kinds)) for table in REDATED]
         return statement(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))
-
-    @cached_property
-    def copies_after(self) -> Statement:
-        """``[[action, md5 of the copy, md5 of its release], ...]`` in action order, as compact JSON."""
-        parts = [sql.SQL("SELECT q.action, md5(CAST(x AS text)) AS copy_fp, md5(CAST(r AS text)) AS release_fp "
-                         "FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.new_uuid "
-                         "JOIN api_release AS r ON r.uuid = q.release WHERE q.tbl = {name} AND q.kind = 'copy'").format(
-            t=sql.Identifier(table), name=sql.Literal(table)) for table in POINTER]
-        item = sql.SQL("'[' || CAST(s.action AS text) || ',\"' || s.copy_fp || '\",\"' || s.release_fp || '\"]'")
-        return statement(sql.SQL("SELECT '[' || coalesce(string_agg({item}, ',' ORDER BY s.action), '') || ']' "
-                              "FROM ({parts}) AS s").format(item=item, parts=sql.SQL(" UNION ALL ").join(parts)))

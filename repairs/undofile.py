@@ -1,10 +1,12 @@
 """The undo file ``apply`` writes before it commits, and the way back it describes.
 
 It records every change the apply made: for each copy the release, the original it pointed at,
-the release's fingerprint before, the copy's uuid, and (``copies_after``, read from the
-database in one statement) the fingerprints of the copy and the release afterwards; for each
-re-dated or pruned row its whole pre-image (and, re-dated, the ``created`` the apply gave it);
-the columns of the tables (so ``undo sql`` can render the script offline).  The file is mode
+the release's fingerprint before and the copy's uuid (all known from the plan: nothing is read
+for the copies); for each re-dated or pruned row its whole pre-image and fingerprints (and,
+re-dated, the ``created`` the apply gave it); the columns of the tables (so ``undo sql`` can
+render the script offline).  Files of format versions 1 to 3 also hold the fingerprints of each
+copy and its release after the apply (``copies_after``): they are still read, and kept in the
+undo's actions as a record, but never compared (they never were).  The file is mode
 0600: pre-images hold config values.  ``undo`` turns it into actions for the same checked
 transaction, which checks only what it restores (:meth:`repairs.statements.Statements._undo_checks`)
 and afterwards that every re-inserted row is its pre-image again.
@@ -40,7 +42,10 @@ from repairs.sealed import dump, read_sealed, write_sealed_parts
 FORMAT = "controller-audit-undo"
 #: 2: copies as compact rows, their post-image fingerprints as one array.
 #: 3: the tables' columns, and the ``created`` each re-dated row got (``created_after``).
-FORMAT_VERSION = 3
+#: 4: no ``copies_after`` (undo never compared them; reading them was ~10% of an apply).
+FORMAT_VERSION = 4
+#: The first format version without ``copies_after``.
+WITHOUT_COPIES_AFTER = 4
 #: How many fresh names (``PLAN.undo-2.json`` ...) are tried before giving up.
 FRESH_NAMES = 1000
 class CopyRow(NamedTuple):
@@ -103,7 +108,7 @@ def reserve(path: str | os.PathLike[str], *, fresh: bool) -> Path:
 
 class UndoRecorder:
     """Builds the undo file of one apply: the copies from the plan (serialised in a thread while
-    the database applies the changes), the fingerprints afterwards from the database."""
+    the database applies the changes), the re-dated and pruned rows' images from the database."""
 
     def __init__(self, path: str | os.PathLike[str], actions: ActionTable, identity: Identity,
                  plan_checksum: str | None, columns: dict[str, list[str]]) -> None:
@@ -131,12 +136,11 @@ class UndoRecorder:
         self._copies = self._pool.submit(lambda: dump(copies(self.actions)))
 
     def finish(self, images: RowImages) -> None:
-        """Add the fingerprints after the change and write the sealed file (before COMMIT)."""
+        """Add the re-dated and pruned rows and write the sealed file (before COMMIT)."""
         assert self._copies is not None
         try:
             parts = {key: dump(value) for key, value in self.header.items()}
             parts["copies"] = self._copies.result()
-            parts["copies_after"] = images.copies_after
             parts["rows"] = dump(rows(self.actions, images))
             write_sealed_parts(self.path, parts)
             self.written = True
@@ -145,7 +149,7 @@ class UndoRecorder:
 
 
 def copies(actions: ActionTable) -> list[CopyRow]:
-    """One :class:`CopyRow` per copy: everything undo needs but the fingerprints after."""
+    """One :class:`CopyRow` per copy: everything undo needs of it."""
     copy_ops = {i for i, (_, kind, _) in enumerate(actions.ops) if kind == "copy"}
     return [CopyRow(r.id, r.op, r.app, r.row, str(r.release), r.release_version, r.release_fingerprint,
                     str(r.new_uuid)) for r in actions.rows if r.op in copy_ops]
@@ -253,6 +257,14 @@ def _from_version_1(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _copies_after(doc: dict[str, Any]) -> dict[int, tuple[str, str]] | None:
+    """Format versions 1 to 3: the fingerprints of each copy and its release after the apply, by
+    action (a record only: undo checks what it restores, not these); None from version 4 on."""
+    if doc.get("format_version", 1) >= WITHOUT_COPIES_AFTER:
+        return None
+    return {a: (copy_fp, release_fp) for a, copy_fp, release_fp in doc["copies_after"]}
+
+
 def _reverse(doc: dict[str, Any]) -> ActionTable:
     """The actions that take the recorded changes back, newest change first."""
     forward = [(str(r), str(k), str(t)) for r, k, t in doc["ops"]]
@@ -262,11 +274,11 @@ def _reverse(doc: dict[str, Any]) -> ActionTable:
     def op(kind: str, forward_op: int) -> int:
         return ops.setdefault(("undo", kind, forward[forward_op][2]), len(ops))
 
-    after = {a: (copy_fp, release_fp) for a, copy_fp, release_fp in doc["copies_after"]}
+    after = _copies_after(doc)
     #: (the forward action, its undo as an ActionRow without id and why, the why, the image to re-insert)
     changes: list[tuple[int, ActionRow, str, Any]] = []
     for copy in (CopyRow(*row) for row in doc["copies"]):
-        copy_fp, release_fp = after[copy.action]
+        copy_fp, release_fp = (None, None) if after is None else after[copy.action]
         changes.append((copy.action, ActionRow(
             id=0, op=op("uncopy", copy.op), app=copy.app, row=copy.inserted, fingerprint=copy_fp,
             release=copy.release, release_version=copy.release_version, release_fingerprint=release_fp,

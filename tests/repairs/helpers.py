@@ -10,7 +10,9 @@ from click.testing import CliRunner, Result
 
 from auditor.cli import cli
 from auditor.testbed.builder import Controller
+from repairs.identity import pin_settings
 from repairs.planfile import load_plan
+from repairs.sealed import checksum
 
 TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Columns that name rows (differ between two databases holding the same story).
@@ -98,3 +100,49 @@ def sharing(db) -> int:
         "SELECT (SELECT count(*) FROM (SELECT config_id FROM api_release GROUP BY 1 HAVING count(*) > 1) s)"
         " + (SELECT count(*) FROM (SELECT build_id FROM api_release WHERE build_id IS NOT NULL GROUP BY 1 "
         "HAVING count(*) > 1) s)")
+
+
+def boot(db) -> list[str]:
+    """What the controller's boot does: ``config_set.latest().save()`` for every app (Django's
+    save rewrites the row and sets ``updated``); returns the uuids it re-saved."""
+    rows = db.conn.execute(
+        """UPDATE api_config AS c SET "values" = c."values", updated = now()
+           WHERE c.uuid IN (SELECT DISTINCT ON (app_id) uuid FROM api_config ORDER BY app_id, created DESC)
+           RETURNING c.uuid::text""").fetchall()
+    return [r[0] for r in rows]
+
+
+def without_updated(rows: dict[str, list[str]], uuids: set[str]) -> dict[str, list]:
+    """``rows`` (:func:`contents`) without the ``updated`` of the rows ``uuids`` (re-saved since)."""
+    out = {}
+    for name, texts in rows.items():
+        out[name] = sorted(json.dumps({k: v for k, v in json.loads(t).items()
+                                       if not (k == "updated" and json.loads(t)["uuid"] in uuids)},
+                                      sort_keys=True) for t in texts)
+    return out
+
+
+def copies_after(db, undo: dict) -> list[list[Any]]:
+    """What an undo file of format version 1 to 3 recorded as ``copies_after`` for its copies:
+    ``[action, md5 of the copy, md5 of its release]``, read from the database now (with the
+    fingerprints' session settings)."""
+    out = []
+    with db.conn.transaction():
+        pin_settings(db.conn)
+        for action, op, _, _, release, _, _, inserted in undo["copies"]:
+            table = undo["ops"][op][2]
+            copy_fp = db.scalar(f"SELECT md5(t::text) FROM {table} t WHERE uuid = %s", (inserted,))
+            release_fp = db.scalar("SELECT md5(t::text) FROM api_release t WHERE uuid = %s", (release,))
+            out.append([action, copy_fp, release_fp])
+    return sorted(out)
+
+
+def as_older_undo(db, doc: dict, version: int) -> dict:
+    """An undo file's document as format version ``version`` (2 or 3) wrote it, re-sealed: with
+    ``copies_after`` (read now), and before 3 without the columns and the re-dated rows' new dates."""
+    old = {**doc, "format_version": version, "copies_after": copies_after(db, doc)}
+    if version == 2:
+        old.pop("columns")
+        old["rows"] = [{k: v for k, v in entry.items() if k != "created_after"} for entry in doc["rows"]]
+    old["checksum"] = checksum(old)
+    return old

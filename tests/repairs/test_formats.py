@@ -6,8 +6,20 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from repairs import undofile
 from repairs.sealed import checksum
-from tests.repairs.helpers import contents, make_plan, run, story
+from tests.repairs.helpers import (
+    as_older_undo,
+    boot,
+    contents,
+    copies_after,
+    make_plan,
+    run,
+    story,
+    without_updated,
+)
 
 
 def test_plan_stores_each_repeated_string_once(db, tmp_path):
@@ -43,7 +55,7 @@ def test_undo_file_of_format_version_1_still_undoes(db, tmp_path):
     assert applied.exit_code == 0, applied.output
     v2 = json.loads((tmp_path / "u.json").read_text())
     ops, apps = v2["ops"], v2["apps"]
-    after = {str(a): {"inserted": c, "release": r} for a, c, r in v2["copies_after"]}
+    after = {str(a): {"inserted": c, "release": r} for a, c, r in copies_after(db, v2)}
     changes = []
     for action, op, app, _, release, version, fp, inserted in v2["copies"]:
         repair, kind, table = ops[op]
@@ -64,6 +76,53 @@ def test_undo_file_of_format_version_1_still_undoes(db, tmp_path):
     (tmp_path / "v1.json").write_text(json.dumps(v1))
     assert any(c["kind"] == "copy" for c in changes) and any(c["kind"] == "prune" for c in changes)
     undone = run("undo", str(tmp_path / "v1.json"), "--dsn", db.dsn, "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert contents(db) == before
+
+
+def _applied(db, tmp_path) -> dict:
+    """Apply a plan of the story; the undo file's document."""
+    make_plan(db, tmp_path / "p.json")
+    applied = run("apply", str(tmp_path / "p.json"), "--dsn", db.dsn, "--yes", "--undo-file", str(tmp_path / "u.json"))
+    assert applied.exit_code == 0, applied.output
+    return json.loads((tmp_path / "u.json").read_text())
+
+
+def _uncopies(path) -> list:
+    """The undo actions of an undo file that take a copy back."""
+    actions = undofile.load_undo(path).actions
+    return [row for row in actions.rows if actions.ops[row.op][1] == "uncopy"]
+
+
+def test_undo_file_records_no_copy_fingerprints_after_and_undoes_after_a_boot(db, tmp_path):
+    """Format version 4 reads nothing back for the copies (undo never compared those
+    fingerprints), and takes the apply back after the controller re-saved the copies."""
+    story(db.controller())
+    before = contents(db)
+    doc = _applied(db, tmp_path)
+    assert doc["format_version"] == 4 and "copies_after" not in doc and doc["copies"]
+    assert {(row.fingerprint, row.release_fingerprint) for row in _uncopies(tmp_path / "u.json")} == {(None, None)}
+    copies = [inserted for *_, inserted in doc["copies"]]
+    db.conn.execute("UPDATE api_config SET updated = now() WHERE uuid::text = ANY(%s)", (copies,))
+    db.conn.execute("UPDATE api_build SET updated = now() WHERE uuid::text = ANY(%s)", (copies,))
+    resaved = set(boot(db))
+    undone = run("undo", str(tmp_path / "u.json"), "--dsn", db.dsn, "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert without_updated(contents(db), resaved) == without_updated(before, resaved)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_undo_file_of_format_version_2_or_3_with_copies_after_still_undoes(db, tmp_path, version):
+    """Undo files written before version 4 hold ``copies_after``: read into the undo's actions
+    as before (a record, never compared), and the apply is taken back."""
+    story(db.controller())
+    before = contents(db)
+    doc = as_older_undo(db, _applied(db, tmp_path), version)
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    recorded = {(c, r) for _, c, r in doc["copies_after"]}
+    assert {(row.fingerprint, row.release_fingerprint) for row in _uncopies(tmp_path / "old.json")} == recorded
+    assert None not in {fp for pair in recorded for fp in pair} and len(recorded) == len(doc["copies"])
+    undone = run("undo", str(tmp_path / "old.json"), "--dsn", db.dsn, "--yes")
     assert undone.exit_code == 0, undone.output
     assert contents(db) == before
 

@@ -15,7 +15,7 @@ from repairs.actions import ActionTable
 from repairs.sealed import checksum
 from tests.damage import DamagingController
 from tests.helpers import messages, psql_file
-from tests.repairs.helpers import contents, make_plan, read_plan, run, story
+from tests.repairs.helpers import as_older_undo, boot, contents, make_plan, read_plan, run, story, without_updated
 
 #: The environment variable with the key that signs plan and undo files (repairs.sealed.KEY_ENV).
 KEY_ENV = "CONTROLLER_AUDIT_PLAN_KEY"
@@ -68,37 +68,18 @@ def test_an_existing_undo_file_named_by_option_is_refused_before_any_change(make
 
 # -- case 4: undo survives a controller boot --------------------------------------------------------
 
-def _boot(db) -> list[str]:
-    """What the controller's boot does: ``config_set.latest().save()`` for every app (Django's
-    save rewrites the row and sets ``updated``); returns the uuids it re-saved."""
-    rows = db.conn.execute(
-        """UPDATE api_config AS c SET "values" = c."values", updated = now()
-           WHERE c.uuid IN (SELECT DISTINCT ON (app_id) uuid FROM api_config ORDER BY app_id, created DESC)
-           RETURNING c.uuid::text""").fetchall()
-    return [r[0] for r in rows]
-
-
-def _without_updated(rows: dict[str, list[str]], table: str, uuids: set[str]) -> dict[str, list]:
-    out = {}
-    for name, texts in rows.items():
-        out[name] = sorted(json.dumps({k: v for k, v in json.loads(t).items()
-                                       if not (name == table and k == "updated" and json.loads(t)["uuid"] in uuids)},
-                                      sort_keys=True) for t in texts)
-    return out
-
-
 @pytest.mark.parametrize("migration", [19, 28])
 def test_undo_after_a_controller_boot_restores_everything_it_changed(make_db, tmp_path, migration):
     db = _storied(make_db, migration)
     before = contents(db)
     make_plan(db, tmp_path / "p.json")
     _apply(db, tmp_path / "p.json", "--undo-file", str(tmp_path / "u.json"))
-    resaved = set(_boot(db))
+    resaved = set(boot(db))
     assert resaved
     undone = run("undo", str(tmp_path / "u.json"), "--dsn", db.dsn, "--yes")
     assert undone.exit_code == 0, undone.output
     # every row is back; only the boot's own `updated` stays on the rows it re-saved and undo kept
-    assert _without_updated(contents(db), "api_config", resaved) == _without_updated(before, "api_config", resaved)
+    assert without_updated(contents(db), resaved) == without_updated(before, resaved)
 
 
 # -- case 5: a release made on a copy after the apply ---------------------------------------------
@@ -209,12 +190,7 @@ def test_undo_sql_of_an_undo_file_without_columns_reads_them_from_the_database(m
     before = contents(db)
     make_plan(db, tmp_path / "p.json")
     _apply(db, tmp_path / "p.json", "--undo-file", str(tmp_path / "u.json"))
-    doc = json.loads((tmp_path / "u.json").read_text())  # as format version 2 wrote it
-    doc.pop("columns")
-    for entry in doc["rows"]:
-        entry.pop("created_after", None)
-    doc["format_version"] = 2
-    doc["checksum"] = checksum(doc)
+    doc = as_older_undo(db, json.loads((tmp_path / "u.json").read_text()), 2)
     (tmp_path / "v2.json").write_text(json.dumps(doc))
     result = run("undo", "sql", str(tmp_path / "v2.json"), "--dsn", db.dsn, "-o", str(tmp_path / "u.sql"))
     assert result.exit_code == 0, result.output
