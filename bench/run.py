@@ -110,6 +110,9 @@ class SizeResult:
     label: str
     cells: dict[str, str] = field(default_factory=dict)
     reference_seconds: float | None = None
+    #: The database generated for this size and how many releases its reference app has.
+    dbname: str | None = None
+    reference_releases: int = 0
     per_check: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
@@ -201,6 +204,20 @@ def in_process_audit(dsn: str, apps: Sequence[str] = (), include: Sequence[str] 
     return InProcess(seconds, by_check, by_severity, pairs, sizes)
 
 
+def measure_reference(server: BenchServer, results: Sequence[SizeResult], opts: Options) -> None:
+    """The reference app's audit (same history at every size) in each size's database, the sizes
+    taken in turn in each round so that every size sees the same load; the fastest round counts."""
+    best: dict[str, float] = {}
+    for _ in range(max(7, opts.repeat)):
+        for result in results:
+            assert result.dbname is not None
+            seconds = in_process_audit(server.dsn(result.dbname), apps=[REFERENCE_APP]).seconds
+            best[result.label] = min(seconds, best.get(result.label, seconds))
+    for result in results:
+        result.reference_seconds = best[result.label]
+        result.cells["app_reference"] = f"{fmt_s(best[result.label])} ({result.reference_releases} releases)"
+
+
 def _cli_audit_rows(dsn: str, cells: dict[str, str], opts: Options) -> dict[str, float]:
     """Each of :data:`AUDIT_RUNS` through the console script: best wall time and max RSS."""
     seconds: dict[str, float] = {}
@@ -239,99 +256,94 @@ def _fused_cell(seconds: float, fused: Counter, audit: Counter) -> str:
 # -- one size -------------------------------------------------------------------------------
 
 
-def measure_size(server: BenchServer, label: str, releases: int, apps: int, opts: Options,
+def measure_size(server: BenchServer, name: str, label: str, releases: int, apps: int, opts: Options,
                  log: Callable[[str], None]) -> SizeResult:
-    """Generate one database and take every figure of the table on it."""
-    result = SizeResult(label)
+    """Fill the empty database ``name`` and take every figure of the table on it but the reference
+    app's (:func:`measure_reference`, once every size is there)."""
+    result = SizeResult(label, dbname=name)
     cells = result.cells
     load_before = os.getloadavg()[0]
-    name = server.server.create_database(None)
     dsn = server.dsn(name)
-    try:
-        log(f"[{label}] generating {releases:,} releases in {apps:,} apps")
-        stats: Stats = generate(dsn, Spec(releases=releases, apps=apps, migration=opts.migration, seed=opts.seed))
-        cells["db"] = f"{stats.apps:,} / {stats.releases:,} / {stats.configs:,} / {stats.builds:,}"
-        cells["damage"] = (f"{stats.orphan_configs + stats.orphan_builds:,} / {stats.failed_releases:,}"
-                           f" / {stats.tied_apps:,}")
-        cells["generate"] = fmt_s(stats.seconds)
+    log(f"[{label}] generating {releases:,} releases in {apps:,} apps")
+    stats: Stats = generate(dsn, Spec(releases=releases, apps=apps, migration=opts.migration, seed=opts.seed))
+    cells["db"] = f"{stats.apps:,} / {stats.releases:,} / {stats.configs:,} / {stats.builds:,}"
+    cells["damage"] = (f"{stats.orphan_configs + stats.orphan_builds:,} / {stats.failed_releases:,}"
+                       f" / {stats.tied_apps:,}")
+    cells["generate"] = fmt_s(stats.seconds)
 
-        log(f"[{label}] floors")
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            scan_floor(conn)  # warm the cache
-            scan = best_of(opts.repeat, lambda: scan_floor(conn))
-            work = best_of(opts.repeat, lambda: work_floor(conn))
-        cells["scan_floor"], cells["work_floor"] = fmt_s(scan), fmt_s(work)
-        with psycopg.connect(dsn) as conn:
-            counted = [run_fused(conn)]
-            fused = best_of(opts.repeat, lambda: counted.append(run_fused(conn)))
-        cells["fused_vs_work"] = fmt_ratio(fused, work)
+    log(f"[{label}] floors")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        scan_floor(conn)  # warm the cache
+        scan = best_of(opts.repeat, lambda: scan_floor(conn))
+        work = best_of(opts.repeat, lambda: work_floor(conn))
+    cells["scan_floor"], cells["work_floor"] = fmt_s(scan), fmt_s(work)
+    with psycopg.connect(dsn) as conn:
+        counted = [run_fused(conn)]
+        fused = best_of(opts.repeat, lambda: counted.append(run_fused(conn)))
+    cells["fused_vs_work"] = fmt_ratio(fused, work)
 
-        log(f"[{label}] full audit in-process")
-        inproc = in_process_audit(dsn, timeout=opts.statement_timeout, listing=EVERYTHING)
-        cells["audit_inproc"] = fmt_s(inproc.seconds)
-        cells["fused_floor"] = _fused_cell(fused, counted[-1].by_severity, inproc.by_check_severity)
-        sev = inproc.by_severity
-        cells["findings"] = (f"{sum(sev.values()):,} ({sev['critical']:,} / {sev['warning']:,} / "
-                             f"{sev['info']:,})")
-        total_bytes = sum(inproc.json_bytes.values())
-        cells["json_size"] = (f"{fmt_mb(total_bytes)} ({inproc.json_bytes['info'] / total_bytes:.1%})"
-                              if total_bytes else f"{NOT_AVAILABLE} (rendered client-side on this server)")
+    log(f"[{label}] full audit in-process")
+    inproc = in_process_audit(dsn, timeout=opts.statement_timeout, listing=EVERYTHING)
+    cells["audit_inproc"] = fmt_s(inproc.seconds)
+    cells["fused_floor"] = _fused_cell(fused, counted[-1].by_severity, inproc.by_check_severity)
+    sev = inproc.by_severity
+    cells["findings"] = (f"{sum(sev.values()):,} ({sev['critical']:,} / {sev['warning']:,} / "
+                         f"{sev['info']:,})")
+    total_bytes = sum(inproc.json_bytes.values())
+    cells["json_size"] = (f"{fmt_mb(total_bytes)} ({inproc.json_bytes['info'] / total_bytes:.1%})"
+                          if total_bytes else f"{NOT_AVAILABLE} (rendered client-side on this server)")
 
-        log(f"[{label}] full audit through the console script")
-        cli = _cli_audit_rows(dsn, cells, opts)
-        basis = cli.get("audit")
-        cells["audit_vs_fused"] = fmt_ratio(basis, fused)
-        cells["audit_vs_work"] = fmt_ratio(basis, work)
-        cells["audit_info_vs_work"] = fmt_ratio(cli.get("audit_info"), work)
+    log(f"[{label}] full audit through the console script")
+    cli = _cli_audit_rows(dsn, cells, opts)
+    basis = cli.get("audit")
+    cells["audit_vs_fused"] = fmt_ratio(basis, fused)
+    cells["audit_vs_work"] = fmt_ratio(basis, work)
+    cells["audit_info_vs_work"] = fmt_ratio(cli.get("audit_info"), work)
 
-        log(f"[{label}] one app")
-        largest = stats.largest_app
-        app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(max(7, opts.repeat)))
-        cells["app_largest"] = f"{fmt_s(app_time)} ({largest}, {stats.largest_app_releases:,} releases)"
-        ref_time = min(in_process_audit(dsn, apps=[REFERENCE_APP]).seconds for _ in range(max(7, opts.repeat)))
-        result.reference_seconds = ref_time
-        cells["app_reference"] = f"{fmt_s(ref_time)} ({stats.by_app[REFERENCE_APP]} releases)"
-        for key, args in (("app_check", ["check", "--app", largest, "--format", "json", "--fail-on", "never"]),
-                          ("app_explain", ["explain", largest])):
-            if not cli_has(args[0]):
-                cells[key] = f"{NOT_AVAILABLE} (no {args[0]} command yet)"
-                continue
-            runs = [run_cli([*args, "--dsn", dsn]) for _ in range(max(1, opts.repeat))]
-            ok = [r for r in runs if r.returncode in (0, 1, 2)]
-            cells[key] = fmt_s(min(r.seconds for r in ok)) if ok else cli_failure(runs[0])
+    log(f"[{label}] one app")
+    largest = stats.largest_app
+    app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(max(7, opts.repeat)))
+    cells["app_largest"] = f"{fmt_s(app_time)} ({largest}, {stats.largest_app_releases:,} releases)"
+    result.reference_releases = stats.by_app[REFERENCE_APP]
+    for key, args in (("app_check", ["check", "--app", largest, "--format", "json", "--fail-on", "never"]),
+                      ("app_explain", ["explain", largest])):
+        if not cli_has(args[0]):
+            cells[key] = f"{NOT_AVAILABLE} (no {args[0]} command yet)"
+            continue
+        runs = [run_cli([*args, "--dsn", dsn]) for _ in range(max(1, opts.repeat))]
+        ok = [r for r in runs if r.returncode in (0, 1, 2)]
+        cells[key] = fmt_s(min(r.seconds for r in ok)) if ok else cli_failure(runs[0])
 
-        log(f"[{label}] naive baseline")
-        sample = None if releases <= opts.naive_full_limit else opts.naive_sample
-        for key, speed_key, naive_dsn in (("naive", "speedup", dsn), ("naive_tcp", "speedup_tcp", server.tcp_dsn(name))):
-            if naive_dsn is None:
-                cells[key] = cells[speed_key] = f"{NOT_AVAILABLE} (no TCP address: give --tcp-dsn)"
-                continue
-            naive = run_naive(naive_dsn, sample=sample, seed=opts.seed)
-            if sample is None:
-                naive_seconds = naive.seconds
-                cells[key] = f"{fmt_s(naive_seconds)} ({naive.queries:,} queries)"
-            else:
-                naive_seconds = naive.seconds * stats.releases / max(naive.releases, 1)
-                cells[key] = (f"{fmt_s(naive_seconds)} extrapolated linearly from a random sample of "
-                              f"{naive.apps} apps / {naive.releases:,} releases ({fmt_s(naive.seconds)})")
-            cells[speed_key] = fmt_ratio(naive_seconds, basis)
-
-        if opts.per_check:
-            log(f"[{label}] per check")
-            for cid, check in CATALOGUE.items():
-                if check.database_level:
-                    continue
-                alone = in_process_audit(dsn, include=[cid], timeout=opts.statement_timeout)
-                result.per_check[cid] = (alone.seconds, sum(alone.by_check.values()))
-
-        log(f"[{label}] repair")
-        if releases <= opts.repair_releases:
-            measure_repair(server, name, cells, opts.repair_runs, opts.statement_timeout)
+    log(f"[{label}] naive baseline")
+    sample = None if releases <= opts.naive_full_limit else opts.naive_sample
+    for key, speed_key, naive_dsn in (("naive", "speedup", dsn), ("naive_tcp", "speedup_tcp", server.tcp_dsn(name))):
+        if naive_dsn is None:
+            cells[key] = cells[speed_key] = f"{NOT_AVAILABLE} (no TCP address: give --tcp-dsn)"
+            continue
+        naive = run_naive(naive_dsn, sample=sample, seed=opts.seed)
+        if sample is None:
+            naive_seconds = naive.seconds
+            cells[key] = f"{fmt_s(naive_seconds)} ({naive.queries:,} queries)"
         else:
-            repair_on_smaller(server, cells, opts.repair_releases, opts.migration, opts.seed, opts.repair_runs,
-                              opts.statement_timeout, log)
-    finally:
-        server.server.drop_database(name)
+            naive_seconds = naive.seconds * stats.releases / max(naive.releases, 1)
+            cells[key] = (f"{fmt_s(naive_seconds)} extrapolated linearly from a random sample of "
+                          f"{naive.apps} apps / {naive.releases:,} releases ({fmt_s(naive.seconds)})")
+        cells[speed_key] = fmt_ratio(naive_seconds, basis)
+
+    if opts.per_check:
+        log(f"[{label}] per check")
+        for cid, check in CATALOGUE.items():
+            if check.database_level:
+                continue
+            alone = in_process_audit(dsn, include=[cid], timeout=opts.statement_timeout)
+            result.per_check[cid] = (alone.seconds, sum(alone.by_check.values()))
+
+    log(f"[{label}] repair")
+    if releases <= opts.repair_releases:
+        measure_repair(server, name, cells, opts.repair_runs, opts.statement_timeout)
+    else:
+        repair_on_smaller(server, cells, opts.repair_releases, opts.migration, opts.seed, opts.repair_runs,
+                          opts.statement_timeout, log)
     cells["load"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     return result
 
@@ -430,7 +442,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = open_server(args)
     try:
-        results = [measure_size(server, label, releases, apps, opts, log) for label, releases, apps in sizes]
+        results: list[SizeResult] = []
+        databases: list[str] = []  # every size's, kept until the reference app is measured in each
+        try:
+            for label, releases, apps in sizes:
+                databases.append(server.server.create_database(None))
+                results.append(measure_size(server, databases[-1], label, releases, apps, opts, log))
+            log("the reference app at every size, interleaved")
+            measure_reference(server, results, opts)
+        finally:
+            for name in databases:
+                server.server.drop_database(name)
         described = machine(server)
     finally:
         server.close()

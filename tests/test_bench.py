@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from auditor.core.detect import detect
 from bench import fused, run
@@ -147,6 +148,31 @@ def test_harness_end_to_end(pg_server, tmp_path, capsys) -> None:
     with psycopg.connect(pg_server.admin_dsn) as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE '%%clone%%'").fetchone()[0]
     assert left == 0
+
+
+def test_the_reference_app_is_measured_at_every_size_in_turn(pg_server, tmp_path, monkeypatch) -> None:
+    """bench-ref's ratio compares sizes under the same load: each round audits the reference app in
+    every size's database in turn, and every database is dropped afterwards."""
+    audited: list[str] = []
+    real = run.in_process_audit
+
+    def recorded(dsn: str, apps=(), **kwargs):  # type: ignore[no-untyped-def]
+        if list(apps) == [REFERENCE_APP]:
+            audited.append(conninfo_to_dict(dsn)["dbname"])
+        return real(dsn, apps, **kwargs)
+
+    monkeypatch.setattr(run, "in_process_audit", recorded)
+    with psycopg.connect(pg_server.admin_dsn) as conn:
+        before = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    output = tmp_path / "results.md"
+    assert run.main(["--sizes", "300:30,400:40", "--dsn", pg_server.admin_dsn, "--output", str(output),
+                     "--repeat", "1", "--repair-runs", "1"]) == 0
+    first, second = audited[-2:]  # (the largest app of a size may be the reference app too)
+    assert first != second and audited[-14:] == [first, second] * 7
+    with psycopg.connect(pg_server.admin_dsn) as conn:
+        assert {r[0] for r in conn.execute("SELECT datname FROM pg_database")} == before
+    row = next(line for line in output.read_text().splitlines() if line.startswith(f"| `{REFERENCE_APP}`: this"))
+    assert row.split(" | ")[2] == "1x"
 
 
 def test_repair_alone_on_a_server(pg_server, capsys) -> None:
