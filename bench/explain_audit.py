@@ -32,7 +32,7 @@ from psycopg import sql
 
 from auditor.audit import open_audit
 from auditor.audit.listing import Listing
-from auditor.audit.runner import build_statement, client_side_checks, params_for
+from auditor.audit.runner import build_statement, cast_gate, client_side_checks, params_for
 from auditor.audit.streamed import wrap
 from auditor.core.server_support import SHA256_SINCE
 from auditor.core.settings import Settings
@@ -150,10 +150,12 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
     params = params_for(run.scope, run.settings.grace_seconds, run.settings.skew_seconds)
     # ``--legacy``: the pre-16 statement with every client-filtered check read on the client; else,
     # before 16, what the tool sends after its cast probe (auditor.audit.precast).
+    # When the probe passes, the tool's statement is gated by the same casts (cast_gate).
     client_side = None if legacy else client_side_checks(conn, run.generation, run.checks, run.scope, params,
                                                          as_version)
+    gated = None if client_side != frozenset() else cast_gate(run.generation, run.checks, run.scope, as_version)
     statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False,
-                                listing=Listing(min_severity), client_side=client_side)
+                                listing=Listing(min_severity), client_side=client_side, gated=gated)
     client_rendered = is_legacy and any(c.legacy_filter is not None and (client_side is None or c.id in client_side)
                                         for c in run.checks)
     if not client_rendered:
