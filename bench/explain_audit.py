@@ -108,19 +108,20 @@ def breakdown(plan: Node, check_ids: Sequence[str]) -> Breakdown:
     """Self time per shared pass, per check and for the rest (rendering, the outer query)."""
     root = plan["Plan"]
     out = Breakdown(total_ms=float(plan.get("Execution Time", 0.0)), planning_ms=float(plan.get("Planning Time", 0.0)))
-    cte_totals = dict(_cte_totals(root))
-    charged: set[str] = set()
+    # What is left of each pass's time to take out of its scans: the scan that runs the pass (not
+    # always the first one walked; a rescanned one spreads it over its loops) is charged with it.
+    uncharged = dict(_cte_totals(root))
     _mark_branches(root, check_ids)
 
     def walk(node: Node, part: str) -> None:
         children = _children(node)
         own = _total(node) - sum(_total(c) for c in children
                                  if c.get("Parent Relationship") not in ("InitPlan", "SubPlan"))
-        if node.get("Node Type") == "CTE Scan":
-            name = node.get("CTE Name", "")
-            if name in cte_totals and name not in charged:
-                own -= cte_totals[name]
-                charged.add(name)
+        name = node.get("CTE Name", "") if node.get("Node Type") == "CTE Scan" else ""
+        if name in uncharged:
+            taken = min(max(own, 0.0), uncharged[name])
+            own -= taken
+            uncharged[name] -= taken
         out.parts[part] += max(own, 0.0)
         out.rows.setdefault(part, float(node.get("Actual Rows", 0)) * float(node.get("Actual Loops", 1) or 1))
         spill = _spill(node)
