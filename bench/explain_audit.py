@@ -32,7 +32,7 @@ from psycopg import sql
 
 from auditor.audit import open_audit
 from auditor.audit.listing import Listing
-from auditor.audit.runner import build_statement, client_side_checks, params_for
+from auditor.audit.runner import build_statement, cast_gate, client_side_checks, params_for
 from auditor.audit.streamed import wrap
 from auditor.core.server_support import SHA256_SINCE
 from auditor.core.settings import Settings
@@ -108,19 +108,20 @@ def breakdown(plan: Node, check_ids: Sequence[str]) -> Breakdown:
     """Self time per shared pass, per check and for the rest (rendering, the outer query)."""
     root = plan["Plan"]
     out = Breakdown(total_ms=float(plan.get("Execution Time", 0.0)), planning_ms=float(plan.get("Planning Time", 0.0)))
-    cte_totals = dict(_cte_totals(root))
-    charged: set[str] = set()
+    # What is left of each pass's time to take out of its scans: the scan that runs the pass (not
+    # always the first one walked; a rescanned one spreads it over its loops) is charged with it.
+    uncharged = dict(_cte_totals(root))
     _mark_branches(root, check_ids)
 
     def walk(node: Node, part: str) -> None:
         children = _children(node)
         own = _total(node) - sum(_total(c) for c in children
                                  if c.get("Parent Relationship") not in ("InitPlan", "SubPlan"))
-        if node.get("Node Type") == "CTE Scan":
-            name = node.get("CTE Name", "")
-            if name in cte_totals and name not in charged:
-                own -= cte_totals[name]
-                charged.add(name)
+        name = node.get("CTE Name", "") if node.get("Node Type") == "CTE Scan" else ""
+        if name in uncharged:
+            taken = min(max(own, 0.0), uncharged[name])
+            own -= taken
+            uncharged[name] -= taken
         out.parts[part] += max(own, 0.0)
         out.rows.setdefault(part, float(node.get("Actual Rows", 0)) * float(node.get("Actual Loops", 1) or 1))
         spill = _spill(node)
@@ -150,10 +151,12 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
     params = params_for(run.scope, run.settings.grace_seconds, run.settings.skew_seconds)
     # ``--legacy``: the pre-16 statement with every client-filtered check read on the client; else,
     # before 16, what the tool sends after its cast probe (auditor.audit.precast).
+    # When the probe passes, the tool's statement is gated by the same casts (cast_gate).
     client_side = None if legacy else client_side_checks(conn, run.generation, run.checks, run.scope, params,
                                                          as_version)
+    gated = None if client_side != frozenset() else cast_gate(run.generation, run.checks, run.scope, as_version)
     statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False,
-                                listing=Listing(min_severity), client_side=client_side)
+                                listing=Listing(min_severity), client_side=client_side, gated=gated)
     client_rendered = is_legacy and any(c.legacy_filter is not None and (client_side is None or c.id in client_side)
                                         for c in run.checks)
     if not client_rendered:

@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from auditor.core.detect import detect
 from bench import fused, run
-from bench.explain_audit import explain_audit, report
+from bench.explain_audit import breakdown, explain_audit, report
 from bench.fused import FusedCounts, run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
 from bench.measure import CliRun, rejected_option, run_cli
@@ -476,3 +476,20 @@ def test_explain_audit_attributes_the_statement_to_passes_and_checks(make_db) ->
     # The split counts what the audit finds.
     assert Counter({key: n for key, (n, _) in sizes.items()}) == tool_counts(db.dsn)[0]
     assert "statement run plainly" in report(result, sizes)
+
+
+def test_a_pass_is_charged_once_whichever_of_its_scans_runs_it() -> None:
+    """A pass read twice, run by the scan walked second (a rescan spreads it over its loops): its
+    time is the pass's, not also the scan's (issue 16v: the outer query was charged it again)."""
+    def scan(per_loop: float, loops: int) -> dict:
+        return {"Node Type": "CTE Scan", "CTE Name": "xuse", "Actual Total Time": per_loop, "Actual Loops": loops}
+
+    plan = {"Execution Time": 101.0, "Plan": {
+        "Node Type": "Append", "Actual Total Time": 101.0, "Actual Loops": 1, "Plans": [
+            {"Node Type": "Aggregate", "Subplan Name": "CTE xuse", "Parent Relationship": "InitPlan",
+             "Actual Total Time": 90.0, "Actual Loops": 1, "Plans": []},
+            scan(1.0, 1),  # reads what the other scan ran
+            scan(1.0, 100),  # ran the pass in its first loop: 90 ms of its 100
+        ]}}
+    result = breakdown(plan, [])
+    assert result.parts == {"pass xuse": 90.0, "rendering and the outer query": 11.0}

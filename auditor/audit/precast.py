@@ -1,21 +1,25 @@
 """Before PostgreSQL 16: the optimistic JSON cast.
 
 Those servers have no ``pg_input_is_valid()``, and a cast of a value that does not parse aborts the
-statement (``invalid_text_representation``).  A check that validates JSON (``cast_probe_sql``) first
-casts every candidate value inside a savepoint of the audit's transaction (allowed on a hot standby;
-nothing is created).  In the normal case no value fails and the check runs on the server like on 16+;
-when one fails, the savepoint is rolled back, :func:`refused_rows` finds the rows whose values the
-cast refuses (more probes, on ranges of the uuid space), and that check ships only those rows and the
-rows with a value that is not an object by its first character, for the client to judge.
+statement (``invalid_text_representation``).  The audit statement runs inside a savepoint of the
+audit's transaction (allowed on a hot standby; nothing is created) behind a gate (:func:`gate`) that
+casts every candidate value of the checks that validate JSON (their ``cast_probe_sql``) before the
+statement yields its first row.  In the normal case no value fails and those checks run on the server
+like on 16+, in the one statement; when one fails (or only Python can judge one), the savepoint is
+rolled back (:func:`optimistically`) and the audit takes the careful path: the probe alone
+(:func:`casts_cleanly`), :func:`refused_rows` to find the rows whose values the cast refuses (more
+probes, on ranges of the uuid space), and the check ships only those rows and the rows with a value
+that is not an object by its first character, for the client to judge.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 #: The savepoint the probe runs in.
 SAVEPOINT = sql.Identifier("controller_audit_json_cast")
@@ -24,6 +28,71 @@ SAVEPOINT = sql.Identifier("controller_audit_json_cast")
 #: (22P02) and the rest of class 22 (e.g. an untranslatable character), or a nesting deeper than
 #: the server's stack (54001, class 54).
 _REFUSED = ("22", "54")
+
+T = TypeVar("T")
+
+# The gate over the probes' rows (``object_table``, ``cast_values``, ``undecided``): true when every
+# candidate value cast (``cast_values`` is summed, so that no cast is pruned) and none is left to
+# Python; when one is, the cast of a text that is not JSON raises invalid_text_representation, the
+# refusal the caller falls back on (a value of the rows, so that no plan-time folding raises it).
+_GATE = """(SELECT CASE WHEN sum(g.undecided) = 0 AND sum(g.cast_values) >= 0 THEN true
+         ELSE (sum(g.undecided)::text || ' JSON values only Python can judge')::json IS NULL END
+ FROM ({probes}) AS g)"""
+
+
+def savepoint(conn: psycopg.Connection) -> None:
+    """Set the savepoint a refused cast rolls back to (:func:`roll_back`)."""
+    conn.execute(sql.SQL("SAVEPOINT {}").format(SAVEPOINT))
+
+
+def release(conn: psycopg.Connection) -> None:
+    """Release the savepoint once its statement ran."""
+    conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(SAVEPOINT))
+
+
+def gate(probes: list[sql.Composed]) -> sql.Composed:
+    """SQL: a boolean subquery that casts the values of the ``probes`` (see
+    :meth:`~auditor.core.catalogue.Check.cast_probe_for`) and raises as a refused cast when one does
+    not parse or only Python can judge one.  Uncorrelated, in a statement's WHERE it is a one-time
+    filter, evaluated before the statement's first row."""
+    return sql.SQL(_GATE).format(probes=sql.SQL("\nUNION ALL\n").join(probes))
+
+
+def optimistically(conn: psycopg.Connection, rows: Iterator[T]) -> Iterator[T] | None:
+    """``rows`` (a generator whose statement runs at its first row) run in a savepoint: its rows, or
+    None when a cast refused a value before the first row (rolled back to the savepoint).  Any other
+    error, and any error after the first row, is the caller's: nothing yielded is taken back."""
+    savepoint(conn)
+    try:
+        first = next(rows, None)
+    except psycopg.Error as exc:
+        roll_back(conn, exc)
+        return None
+    return _released(conn, first, rows)
+
+
+def _released(conn: psycopg.Connection, first: T | None, rows: Iterator[T]) -> Iterator[T]:
+    """``first`` (None: no row) and the rest of ``rows``, then the savepoint released."""
+    if first is not None:
+        yield first
+        yield from rows
+    release(conn)
+
+
+def refused(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` is a cast refusing a value (else it is the caller's)."""
+    return (exc.sqlstate or "")[:2] in _REFUSED
+
+
+def roll_back(conn: psycopg.Connection, exc: psycopg.Error) -> None:
+    """After ``exc`` in the savepoint: roll back to it when it is a refused cast, else raise it.  In a
+    pipeline the error aborted what was queued after it: the pipeline is synced first."""
+    if not refused(exc):
+        raise exc
+    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        with conn.pipeline() as pipeline:
+            pipeline.sync()
+    conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(SAVEPOINT))
 
 
 def casts_cleanly(conn: psycopg.Connection, probe: sql.Composed, params: Mapping[str, object]) -> bool:
@@ -38,15 +107,13 @@ def _in_savepoint(conn: psycopg.Connection, statement: sql.Composed,
                   params: Mapping[str, object]) -> list[tuple[object, ...]] | None:
     """The rows of ``statement`` run in a savepoint, or None when a cast in it refused a value (rolled
     back to the savepoint); any other error is the caller's."""
-    conn.execute(sql.SQL("SAVEPOINT {}").format(SAVEPOINT))
+    savepoint(conn)
     try:
         rows = conn.execute(statement, params).fetchall()
     except psycopg.Error as exc:
-        if (exc.sqlstate or "")[:2] not in _REFUSED:
-            raise
-        conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(SAVEPOINT))
+        roll_back(conn, exc)
         return None
-    conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(SAVEPOINT))
+    release(conn)
     return rows
 
 

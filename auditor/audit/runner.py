@@ -14,8 +14,8 @@ from psycopg.rows import args_row
 
 from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.precast import casts_cleanly, refused_rows
-from auditor.audit.streamed import Shape, StreamedFinding, stream, wrap
+from auditor.audit.precast import casts_cleanly, gate, optimistically, refused_rows, release, roll_back, savepoint
+from auditor.audit.streamed import Shape, StreamedFinding, stream, stream_rows, streamed_findings, wrap
 from auditor.core.catalogue import COUNTED_COLUMN, JSON_COLUMNS, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
@@ -99,10 +99,11 @@ def scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
 def build_statement(
     generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE,
     ordered: bool = True, listing: Listing = EVERYTHING, overrides: Resolved | None = None,
-    client_side: frozenset[str] | None = None,
+    client_side: frozenset[str] | None = None, gated: sql.Composable | None = None,
 ) -> sql.Composed:
     """One statement: the passes the checks need, then the union of the checks, ordered
-    (most severe first, by app; the counts last) unless ``ordered`` is false.
+    (most severe first, by app; the counts last) unless ``ordered`` is false; behind the one-time
+    filter ``gated`` when given (:func:`cast_gate`).
 
     Before PostgreSQL 16 the checks in ``client_side`` (default: every check with a ``legacy_filter``)
     return their ``legacy_sql`` rows for the client to filter; the others with a ``cast_sql`` run it.
@@ -142,6 +143,8 @@ def build_statement(
         for p in closure(passes, wanted)
     ]
     body = sql.SQL("SELECT * FROM (\n{}\n) AS findings").format(sql.SQL("\nUNION ALL\n").join(selects))
+    if gated is not None:
+        body = sql.SQL("{}\nWHERE {}").format(body, gated)
     order = sql.SQL("") if not ordered else sql.SQL(
         "\nORDER BY counted IS NOT NULL, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
         " app_name NULLS FIRST, check_id, object_id"
@@ -154,6 +157,20 @@ def build_statement(
 def _filtered(check: Check, client_side: frozenset[str] | None) -> bool:
     """Whether, before 16, ``check``'s rows are filtered on the client."""
     return check.legacy_filter is not None and (client_side is None or check.id in client_side)
+
+
+def cast_gate(generation: Generation, checks: list[Check], scope: Scope,
+              server_version: int) -> sql.Composed | None:
+    """Before PostgreSQL 16, when checks filter rows on the client and each has a cast probe: the
+    gate (:func:`auditor.audit.precast.gate`) under which the statement runs every check on the
+    server (``client_side`` empty), optimistically.  None: no gate (from 16, or nothing to cast)."""
+    if server_version >= LEGACY_BEFORE:
+        return None
+    fragments = scope_fragments(scope)
+    probes = [c.cast_probe_for(generation) for c in checks if c.legacy_filter is not None]
+    if not probes or any(p is None for p in probes):
+        return None
+    return gate([p.compose(**fragments) for p in probes if p is not None])
 
 
 def client_side_checks(conn: psycopg.Connection, generation: Generation, checks: list[Check], scope: Scope,
@@ -263,7 +280,8 @@ def run_checks(
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
-    ``client_side``: before 16, the checks filtered on the client (default: probed here); ``narrow``:
+    ``client_side``: before 16, the checks filtered on the client (default: none, under the cast gate
+    of :func:`cast_gate`; when it refuses, those the probes leave to the client); ``narrow``:
     they read only the rows the server cannot clear (:func:`narrowed`; false: every row, the
     reference the narrowing is tested against).
     ``ordered``: most severe first, by app (a sort of every finding).
@@ -276,13 +294,22 @@ def run_checks(
     overrides = resolve_overrides(by_id, severity_overrides or {})
     version = server_version or conn.info.server_version
     params = params_for(scope, grace_seconds, skew_seconds)
+    sink = _sink(listing, hidden)
+    gated = None if client_side is not None else cast_gate(generation, checks, scope, version)
+    if gated is not None:
+        statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, frozenset(), gated)
+        with _timeouts(checks):
+            rows = optimistically(conn, _rows(conn, statement, params))
+        if rows is not None:
+            yield from _guarded(checks, _as_findings(rows, overrides, by_id, frozenset(), listing, sink))
+            return
     if client_side is None:
         client_side = client_side_checks(conn, generation, checks, scope, params, version)
     if narrow and version < LEGACY_BEFORE:
         params["cast_refused"] = narrowed(conn, generation, checks, scope, params, client_side)
     statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, client_side)
-    sink = _sink(listing, hidden)
-    yield from _guarded(checks, _findings(conn, statement, params, overrides, by_id, client_side, listing, sink))
+    rows = _rows(conn, statement, params)
+    yield from _guarded(checks, _as_findings(rows, overrides, by_id, client_side, listing, sink))
 
 
 class PendingFindings:
@@ -293,38 +320,78 @@ class PendingFindings:
                  grace_seconds: float = DEFAULT_GRACE_SECONDS, skew_seconds: float = DEFAULT_SKEW_SECONDS,
                  severity_overrides: Mapping[str, Any] | None = None, server_version: int | None = None,
                  listing: Listing = EVERYTHING, hidden: list[Counted] | None = None) -> None:
-        """Everything :func:`run_checks` does before its statement (before PostgreSQL 16 the cast
-        probes and the narrowing, which must not run inside a pipeline), and the ordered statement."""
-        self.conn, self.checks, self.listing = conn, checks, listing
+        """The ordered statement of :func:`run_checks`: before PostgreSQL 16 behind its cast gate, else
+        (nothing to cast) after what :func:`run_checks` does before its statement."""
+        self.conn, self.generation, self.checks, self.scope, self.listing = conn, generation, checks, scope, listing
         self.by_id = {c.id: c for c in checks}
         self.overrides = resolve_overrides(self.by_id, severity_overrides or {})
-        version = server_version or conn.info.server_version
+        self.version = server_version or conn.info.server_version
         self.params = params_for(scope, grace_seconds, skew_seconds)
-        self.client_side = client_side_checks(conn, generation, checks, scope, self.params, version)
-        if version < LEGACY_BEFORE:
-            self.params["cast_refused"] = narrowed(conn, generation, checks, scope, self.params, self.client_side)
-        self.statement = build_statement(generation, checks, scope, version, True, listing, self.overrides,
-                                         self.client_side) if checks else None
+        self.gated = cast_gate(generation, checks, scope, self.version) if checks else None
+        self.client_side: frozenset[str] = frozenset()
+        self.statement: sql.Composed | None = None
+        if self.gated is not None:
+            self.statement = self._built(self.gated)
+        elif checks:
+            self._careful()
         self.hidden = _sink(listing, hidden)
         self._cursor: psycopg.Cursor[ResultRow] | None = None
 
+    def _built(self, gated: sql.Composable | None = None) -> sql.Composed:
+        return build_statement(self.generation, self.checks, self.scope, self.version, True, self.listing,
+                               self.overrides, self.client_side, gated)
+
+    def _careful(self) -> None:
+        """The statement without the gate: the cast probes and the narrowing first (before 16)."""
+        self.gated = None
+        self.client_side = client_side_checks(self.conn, self.generation, self.checks, self.scope, self.params,
+                                              self.version)
+        if self.version < LEGACY_BEFORE:
+            self.params["cast_refused"] = narrowed(self.conn, self.generation, self.checks, self.scope, self.params,
+                                                   self.client_side)
+        self.statement = self._built()
+
     def send(self) -> None:
         """Send the statement (on a client-side cursor: its rows arrive at once, which suits the few
-        findings of one app; inside a pipeline the call returns before the server has run it)."""
+        findings of one app; inside a pipeline the call returns before the server has run it); behind
+        the gate, in a savepoint."""
         if self.statement is None:
             return
+        if self.gated is not None:
+            savepoint(self.conn)
         self._cursor = self.conn.cursor(row_factory=args_row(ResultRow))
         with _timeouts(self.checks):
             self._cursor.execute(self.statement, self.params)
 
     def read(self) -> list[Finding]:
         """The findings, most severe first, grouped by app (as :func:`run_checks` yields them); those
-        the listing does not list are counted into the ``hidden`` list given."""
+        the listing does not list are counted into the ``hidden`` list given.  When the gate refuses,
+        the careful statement is run (in the pipeline, if any) instead."""
         if self._cursor is None:
             return []
-        with self._cursor as cur, _timeouts(self.checks):
-            return list(_as_findings(cur.fetchall(), self.overrides, self.by_id, self.client_side, self.listing,
-                                     self.hidden))
+        with _timeouts(self.checks):
+            rows = self._rows()
+            if rows is None:
+                self._careful()
+                self.send()
+                rows = self._rows()
+        assert rows is not None
+        return list(_as_findings(rows, self.overrides, self.by_id, self.client_side, self.listing, self.hidden))
+
+    def _rows(self) -> list[ResultRow] | None:
+        """The statement's rows; None when its gate refused (rolled back to the savepoint)."""
+        assert self._cursor is not None
+        with self._cursor as cur:
+            try:
+                rows = cur.fetchall()
+            except psycopg.Error as exc:
+                if self.gated is None:
+                    raise
+                roll_back(self.conn, exc)
+                return None
+        if self.gated is not None:
+            release(self.conn)
+        return rows
 
 
 def _sink(listing: Listing, hidden: list[Counted] | None) -> list[Counted]:
@@ -393,14 +460,22 @@ def stream_checks(
         return
     version = server_version or conn.info.server_version
     params = params_for(scope, grace_seconds, skew_seconds)
+    overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
+    # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
+    server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
+    sink = _sink(listing, hidden)
+    gated = cast_gate(generation, checks, scope, version)
+    if gated is not None:
+        statement = build_statement(generation, checks, scope, version, False, listing, overrides, frozenset(), gated)
+        with _timeouts(checks):
+            rows = optimistically(conn, stream_rows(conn, wrap(statement, shape, version, server_key), params, overrides))
+        if rows is not None:
+            yield from _guarded(checks, streamed_findings(rows, server_key, sink))
+            return
     client_side = client_side_checks(conn, generation, checks, scope, params, version)
     on_server = [c for c in checks if c.id not in client_side]
     if on_server:
-        overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
         statement = build_statement(generation, on_server, scope, version, False, listing, overrides, client_side)
-        # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
-        server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
-        sink = _sink(listing, hidden)
         yield from _guarded(on_server, _streamed(conn, statement, params, overrides, version, shape, server_key, sink))
     on_client = [c for c in checks if c.id in client_side]
     if on_client:
@@ -416,13 +491,12 @@ def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[st
     yield from stream(conn, wrap(statement, shape, version, server_key), params, overrides, server_key, hidden)
 
 
-def _findings(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object],
-              overrides: Resolved, by_id: dict[str, Check], client_side: frozenset[str], listing: Listing,
-              hidden: list[Counted]) -> Iterator[Finding]:
+def _rows(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object]) -> Iterator[ResultRow]:
+    """The rows of ``statement`` through a server cursor (sent at the first row)."""
     with conn.cursor(name="controller_audit_findings", row_factory=args_row(ResultRow)) as cur:
         cur.itersize = _FETCH_SIZE
         cur.execute(statement, params)
-        yield from _as_findings(cur, overrides, by_id, client_side, listing, hidden)
+        yield from cur
 
 
 def _as_findings(rows: Iterable[ResultRow], overrides: Resolved, by_id: dict[str, Check],

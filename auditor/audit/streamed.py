@@ -134,14 +134,20 @@ def stream(conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[
     (a server cursor waits for each FETCH, so the two take turns).  Else through a server cursor,
     a batch at a time.  The connection is busy until the findings end: the caller reads nothing
     else on it meanwhile."""
+    yield from streamed_findings(stream_rows(conn, statement, params, overrides, chunked=chunked), has_sha, hidden)
+
+
+def stream_rows(conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, object],
+                overrides: dict[str, dict[str, str]], *, chunked: bool | None = None) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``statement`` as :func:`stream` reads them (the statement is sent at the first row)."""
     args = {**params, "severity_overrides": json.dumps(overrides)}
     if CHUNKED_ROWS if chunked is None else chunked:
         with conn.cursor() as cur:
-            yield from _findings(cur.stream(statement, args, size=_FETCH_SIZE), has_sha, hidden)
+            yield from cur.stream(statement, args, size=_FETCH_SIZE)
     else:
         with conn.cursor(name="controller_audit_findings") as named:
             named.execute(statement, args)
-            yield from _findings(_batched(named), has_sha, hidden)
+            yield from _batched(named)
 
 
 #: Whether libpq can stream rows in chunks (17 and later); else one row per result would cost more
@@ -155,8 +161,9 @@ def _batched(cur: psycopg.ServerCursor[Any]) -> Iterator[tuple[Any, ...]]:
         yield from batch
 
 
-def _findings(rows: Iterator[tuple[Any, ...]], has_sha: bool,
-              hidden: list[Counted] | None) -> Iterator[StreamedFinding]:
+def streamed_findings(rows: Iterator[tuple[Any, ...]], has_sha: bool,
+                      hidden: list[Counted] | None) -> Iterator[StreamedFinding]:
+    """The findings of :func:`stream_rows`' ``rows``; those that count findings not listed go to ``hidden``."""
     for check, severity, app_name, key, line, counted in rows:
         if counted is not None:
             assert hidden is not None, "counted findings need a list to go to"
