@@ -4,6 +4,7 @@ shapes, the pre-16 client-side path), on builder stories and on generated databa
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -189,6 +190,33 @@ def test_the_default_statement_carries_each_check_once(make_db, migration: int) 
     fragments = scope_fragments(Scope())
     twice = [c.id for c in checks if statement.count(c.sql_for(generation).compose(**fragments).as_string(db.conn)) > 1]
     assert twice == ["missing-constraint"]
+
+
+def _branches(statement: str, check_id: str) -> list[str]:
+    """The check's SELECTs in ``statement``, in order: ``listed`` (finding by finding) or ``counted``."""
+    marks = re.findall(rf"SELECT '{check_id}' AS check_id, \"([cn])\d+\"", statement)
+    return ["listed" if mark == "c" else "counted" for mark in marks]
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_a_level_the_generation_cannot_give_is_not_planned(make_db, migration: int) -> None:
+    """From api migration 0020 on the controller never reads ``build_set.latest()``: orphan-build and
+    latest-build-not-live give only info findings there, so at the default floor they are counted and
+    their listing SELECT is not in the statement (it was, with its joins and sub-selects, planned and run
+    for a severity filter to drop every row).  Up to 0019 their newest rows are critical: listed (and
+    latest-build-not-live, which gives nothing else there, is not counted)."""
+    db = make_db(migration)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    statement = build_statement(generation, checks, resolve_scope(db.conn, ()), ordered=False,
+                                listing=Listing("warning")).as_string(db.conn)
+    old = migration <= 19
+    assert _branches(statement, "orphan-build") == (["listed", "counted"] if old else ["counted"])
+    assert _branches(statement, "latest-build-not-live") == (["listed"] if old else ["counted"])
+    assert _branches(statement, "orphan-config") == ["listed", "counted"]
+    assert _branches(statement, "latest-config-not-live") == ["listed"]
+    everything = build_statement(generation, checks, resolve_scope(db.conn, ()), ordered=False).as_string(db.conn)
+    assert _branches(everything, "orphan-build") == _branches(everything, "latest-build-not-live") == ["listed"]
 
 
 def _planned_ctes(node: dict, found: set[str]) -> set[str]:
