@@ -11,6 +11,8 @@ later controllers never read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from psycopg import sql
 
 from auditor.core.controller import BUILD_DIFFS_AGAINST_LATEST_UNTIL, CONFIG_SET_MERGES_OVER_LATEST_UNTIL
@@ -19,7 +21,7 @@ from auditor.core.passes import future_dated, in_flight
 from auditor.core.query import Query, text
 
 __all__ = ["BUILD_DIFFS_AGAINST_LATEST_UNTIL", "CONFIG_SET_MERGES_OVER_LATEST_UNTIL", "consequence", "latest_count_sql",
-           "latest_passes", "latest_sql"]
+           "latest_levels", "latest_passes", "latest_sql"]
 
 # The template's own placeholders are filled by ``latest_sql`` with constant table and pass
 # names and constant texts; what remains (``%(grace_seconds)s``, ``%%``) is for the runner.
@@ -163,6 +165,11 @@ def latest_count_sql(kind: str, generation: Generation) -> Query:
     ``app_uuid``, ``n``)."""
     severity, _, _ = consequence(kind, generation)
     return Query(_LATEST_COUNT, {**_bad(kind), "severity": sql.Literal(severity)})
+
+
+def latest_levels(kind: str) -> Callable[[Generation], tuple[str, ...]]:
+    """The one level :func:`latest_sql` gives for ``kind`` on a generation (its consequence there)."""
+    return lambda generation: consequence(kind, generation)[:1]
 
 
 def latest_passes(kind: str) -> tuple[str, ...]:

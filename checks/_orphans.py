@@ -16,6 +16,8 @@ and the next ``config:set`` build release v1 on it; the app is the app-without-r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from psycopg import sql
 
 from auditor.core.detect import Generation
@@ -102,6 +104,12 @@ def orphan_count_sql(kind: str, generation: Generation) -> Query:
     severity, _, _ = consequence(kind, generation)
     return Query(_ORPHAN_COUNT, {"use": text(parts["use"]), "latest": text(parts["latest"]),
                                  "latest_severity": sql.Literal(severity), "orphan": _orphan(kind)})
+
+
+def orphan_levels(kind: str) -> Callable[[Generation], tuple[str, ...]]:
+    """The levels :func:`orphan_sql` gives for ``kind`` on a generation: the newest row's consequence
+    there, and ``info``."""
+    return lambda generation: (consequence(kind, generation)[0], "info")
 
 
 def orphan_passes(kind: str) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """latest-build-not-live: the app's newest build is not the live release's build."""
 
 from auditor.core.catalogue import Check
-from checks._latest import latest_count_sql, latest_passes, latest_sql
+from checks._latest import latest_count_sql, latest_levels, latest_passes, latest_sql
 
 CHECK = Check(
     id="latest-build-not-live",
@@ -25,6 +25,7 @@ or without any build, whose live release is ambiguous (`release-order`), newest 
 flight (within the grace period before now or the clock skew after it), and a live build
 tied for the newest `created` (`latest-ambiguous`) are skipped.""",
     repair="restore-latest",
+    levels_on=latest_levels("build"),
     passes=latest_passes("build"),
     sql=lambda generation: latest_sql("build", generation),
     count_sql=lambda generation: latest_count_sql("build", generation),

@@ -1,7 +1,7 @@
 """latest-config-not-live: the app's newest config is not the live release's config."""
 
 from auditor.core.catalogue import Check
-from checks._latest import latest_count_sql, latest_passes, latest_sql
+from checks._latest import latest_count_sql, latest_levels, latest_passes, latest_sql
 
 CHECK = Check(
     id="latest-config-not-live",
@@ -30,6 +30,7 @@ the clock skew after it), and a live config tied for the newest `created`
 (`latest-ambiguous`) are skipped.  A newest config dated in the future is reported here and
 by `future-dated`.""",
     repair="restore-latest",
+    levels_on=latest_levels("config"),
     passes=latest_passes("config"),
     sql=lambda generation: latest_sql("config", generation),
     count_sql=lambda generation: latest_count_sql("config", generation),

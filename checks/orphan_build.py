@@ -1,7 +1,7 @@
 """orphan-build: a build that no release references."""
 
 from auditor.core.catalogue import Check
-from checks._orphans import orphan_count_sql, orphan_passes, orphan_sql
+from checks._orphans import orphan_count_sql, orphan_levels, orphan_passes, orphan_sql
 
 CHECK = Check(
     id="orphan-build",
@@ -19,6 +19,7 @@ to api migration 0019 diffs every push's procfile against that row and the push 
 read it, and any other orphan is clutter nothing reads: `info`.  Rows in flight (created
 within the grace period before now or the clock skew after it) are not reported.""",
     repair="prune-orphans",
+    levels_on=orphan_levels("build"),
     passes=orphan_passes("build"),
     sql=lambda generation: orphan_sql("build", generation),
     count_sql=lambda generation: orphan_count_sql("build", generation),

@@ -1,7 +1,7 @@
 """orphan-config: a config that no release references."""
 
 from auditor.core.catalogue import Check
-from checks._orphans import orphan_count_sql, orphan_passes, orphan_sql
+from checks._orphans import orphan_count_sql, orphan_levels, orphan_passes, orphan_sql
 
 CHECK = Check(
     id="orphan-config",
@@ -20,6 +20,7 @@ brings back values nobody released, critical (`controller-schema.md` §8; the
 orphan is clutter nothing reads: `info`.  Rows in flight (created within the grace period
 before now or the clock skew after it) are not reported.""",
     repair="prune-orphans",
+    levels_on=orphan_levels("config"),
     passes=orphan_passes("config"),
     sql=lambda generation: orphan_sql("config", generation),
     count_sql=lambda generation: orphan_count_sql("config", generation),

@@ -4,6 +4,7 @@ shapes, the pre-16 client-side path), on builder stories and on generated databa
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.runner import Scope, build_statement, params_for, resolve_scope, scope_fragments
-from auditor.core.detect import detect
+from auditor.core.detect import Generation, detect
 from auditor.core.findings import SEVERITIES, at_least
 from auditor.core.settings import Selection, Settings
 from bench.generate import Spec, generate
@@ -189,6 +190,51 @@ def test_the_default_statement_carries_each_check_once(make_db, migration: int) 
     fragments = scope_fragments(Scope())
     twice = [c.id for c in checks if statement.count(c.sql_for(generation).compose(**fragments).as_string(db.conn)) > 1]
     assert twice == ["missing-constraint"]
+
+
+def _branches(statement: str, check_id: str) -> list[str]:
+    """The check's SELECTs in ``statement``, in order: ``listed`` (finding by finding) or ``counted``."""
+    marks = re.findall(rf"SELECT '{check_id}' AS check_id, \"([cn])\d+\"", statement)
+    return ["listed" if mark == "c" else "counted" for mark in marks]
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+def test_a_level_the_generation_cannot_give_is_not_planned(make_db, migration: int) -> None:
+    """From api migration 0020 on the controller never reads ``build_set.latest()``: orphan-build and
+    latest-build-not-live give only info findings there, so at the default floor they are counted and
+    their listing SELECT is not in the statement (it was, with its joins and sub-selects, planned and run
+    for a severity filter to drop every row).  Up to 0019 their newest rows are critical: listed (and
+    latest-build-not-live, which gives nothing else there, is not counted)."""
+    db = make_db(migration)
+    generation = detect(db.conn)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    statement = build_statement(generation, checks, resolve_scope(db.conn, ()), ordered=False,
+                                listing=Listing("warning")).as_string(db.conn)
+    old = migration <= 19
+    assert _branches(statement, "orphan-build") == (["listed", "counted"] if old else ["counted"])
+    assert _branches(statement, "latest-build-not-live") == (["listed"] if old else ["counted"])
+    assert _branches(statement, "orphan-config") == ["listed", "counted"]
+    assert _branches(statement, "latest-config-not-live") == ["listed"]
+    everything = build_statement(generation, checks, resolve_scope(db.conn, ()), ordered=False).as_string(db.conn)
+    assert _branches(everything, "orphan-build") == _branches(everything, "latest-build-not-live") == ["listed"]
+
+
+def test_the_levels_a_check_can_give_follow_the_generation() -> None:
+    """The orphan and latest-not-live checks give the level of what their newest row breaks on the
+    generation (critical before 0010 for configs, up to 0019 for builds), the orphans info besides;
+    every other check can give each of its levels."""
+    def levels(check_id: str, migration: int) -> tuple[str, ...]:
+        generation = Generation("deis" if migration <= 23 else "hephy", migration, f"{migration:04d}_x",
+                                migration >= 20, migration >= 26, {})
+        return CATALOGUE[check_id].levels_for(generation)
+
+    assert [levels("orphan-config", m) for m in (8, 10, 28)] == [("critical", "info"), ("warning", "info"),
+                                                                 ("warning", "info")]
+    assert [levels("latest-config-not-live", m) for m in (8, 10, 28)] == [("critical",), ("warning",), ("warning",)]
+    assert [levels("orphan-build", m) for m in (19, 20, 28)] == [("critical", "info"), ("info",), ("info",)]
+    assert [levels("latest-build-not-live", m) for m in (19, 20, 28)] == [("critical",), ("info",), ("info",)]
+    generational = {"orphan-config", "orphan-build", "latest-config-not-live", "latest-build-not-live"}
+    assert all(levels(c.id, m) == c.levels for c in CATALOGUE.values() if c.id not in generational for m in (8, 28))
 
 
 def _planned_ctes(node: dict, found: set[str]) -> set[str]:

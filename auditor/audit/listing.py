@@ -33,10 +33,13 @@ class Listing:
         """Whether a finding reported at ``severity`` is listed."""
         return at_least(severity, self.floor)
 
-    def split(self, check: Check, overrides: Resolved) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The levels of ``check`` whose findings are listed, and those counted only."""
-        listed = tuple(level for level in check.levels if self.lists(apply_override(overrides, check.id, level)))
-        return listed, tuple(level for level in check.levels if level not in listed)
+    def split(self, check: Check, overrides: Resolved,
+              levels: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The levels of ``check`` (or only ``levels``, those its SQL can give) whose findings are
+        listed, and those counted only."""
+        levels = check.levels if levels is None else levels
+        listed = tuple(level for level in levels if self.lists(apply_override(overrides, check.id, level)))
+        return listed, tuple(level for level in levels if level not in listed)
 
 
 #: Every finding listed.

@@ -117,7 +117,8 @@ def build_statement(
     wanted: set[str] = set()
     window_listed = False  # whether a listed SELECT reads rel_pos (the shared rows' info findings)
     for i, check in enumerate(checks):
-        listed, counted = listing.split(check, overrides or {})
+        # Only the levels the generation can give: a listed (or counted) SELECT of none is not planned.
+        listed, counted = listing.split(check, overrides or {}, check.levels_for(generation))
         filtered = legacy and _filtered(check, client_side)
         if filtered:
             # Its rows are filtered on the client: every row is read, and counted there if not listed.

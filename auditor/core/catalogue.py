@@ -124,6 +124,9 @@ class Check:
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
     levels: tuple[str, ...] = ()
+    #: The ``levels`` its SQL can give on a generation, when that depends on it (default: every one):
+    #: the runner plans no SELECT for a level the generation cannot give.
+    levels_on: Callable[[Generation], tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity
@@ -137,6 +140,14 @@ class Check:
         if self.needs_failed and not generation.has_failed:
             return False
         return generation.migration >= self.min_migration
+
+    def levels_for(self, generation: Generation) -> tuple[str, ...]:
+        """The ``levels`` a finding can have on ``generation``, most severe first."""
+        if self.levels_on is None:
+            return self.levels
+        possible = set(self.levels_on(generation))
+        assert possible and possible <= set(self.levels), (self.id, possible)
+        return tuple(level for level in self.levels if level in possible)
 
     def sql_for(self, generation: Generation, legacy: bool = False, cast: bool = False) -> Query:
         """The SELECT to run on ``generation``: when ``legacy``, ``cast_sql`` if ``cast`` (its probe
