@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 
@@ -67,3 +68,41 @@ def test_no_findings(tmp_path):
         write_json(handle, report, iter([]))
     assert path.read_text(encoding="utf-8") == _expected(report, [])
     assert json.loads(path.read_text(encoding="utf-8"))["findings"] == []
+
+
+def test_the_spools_reach_a_file_by_the_kernel(tmp_path, monkeypatch):
+    """Copied onto a report file by ``os.sendfile``, not read back into Python (issue 16y): every
+    byte of the findings goes through it, from past the document's first comma."""
+    monkeypatch.setattr(report_json, "_BATCH", 2)
+    sent = []
+    sendfile = os.sendfile
+
+    def counted(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        sent.append(sendfile(out_fd, in_fd, offset, count))
+        return sent[-1]
+
+    def refused(*args: object) -> None:
+        raise AssertionError("a spool was copied through Python")
+
+    monkeypatch.setattr(os, "sendfile", counted)
+    monkeypatch.setattr(report_json.shutil, "copyfileobj", refused)
+    findings = _findings()
+    report = _report()
+    path = tmp_path / "r.json"
+    with open(path, "w", encoding="utf-8") as handle:
+        write_json(handle, report, iter(findings))
+    expected = _expected(report, findings)
+    assert path.read_text(encoding="utf-8") == expected
+    body = ",\n  ".join(f.json_text() for s in ("critical", "warning", "info") for f in findings if f.severity == s)
+    assert sum(sent) == len(("\n  " + body).encode())
+
+
+def test_a_report_opened_to_append_is_copied_through_python(tmp_path):
+    """A descriptor ``sendfile`` refuses (``O_APPEND``) gets the spools the other way, whole."""
+    findings = _findings()
+    report = _report()
+    path = tmp_path / "r.json"
+    path.write_text("before\n", encoding="utf-8")
+    with open(path, "a", encoding="utf-8") as handle:
+        write_json(handle, report, iter(findings))
+    assert path.read_text(encoding="utf-8") == "before\n" + _expected(report, findings)

@@ -3,7 +3,7 @@
 The summary comes before the findings, yet findings are never all held in memory: they
 are spooled to one temporary file per severity as they stream (the server renders each
 finding's text, see :mod:`auditor.audit.streamed`), then copied after the summary, most severe
-first.
+first: by the kernel (``os.sendfile``) where the report is a file or a pipe, else in chunks.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def report_schema() -> dict[str, Any]:
 _BATCH = 2000
 #: The separator before every finding in the spools (the first one of the document drops its comma).
 _SEPARATOR = ",\n  "
-#: Bytes copied from a spool to the report at a time.
+#: Bytes copied from a spool to the report at a time (through Python, or by the kernel).
 _COPY_CHUNK = 1 << 20
+_KERNEL_CHUNK = 1 << 30
 
 
 def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding]) -> None:
@@ -75,13 +76,40 @@ def _spool(spool: BinaryIO, lines: list[str]) -> None:
 
 def _copy(spool: BinaryIO, out: TextIO) -> None:
     """The rest of ``spool`` onto ``out``: as bytes when ``out`` writes UTF-8 to a byte buffer
-    (a file, standard output), else decoded."""
+    (a file, standard output), by the kernel where it can, else decoded."""
     buffer = getattr(out, "buffer", None)
     if buffer is not None and codecs.lookup(out.encoding).name == "utf-8" and os.linesep == "\n":
         out.flush()
-        shutil.copyfileobj(spool, buffer, _COPY_CHUNK)
+        if not _sent(spool, buffer):
+            shutil.copyfileobj(spool, buffer, _COPY_CHUNK)
         return
     decoder = codecs.getincrementaldecoder("utf-8")()
     while chunk := spool.read(_COPY_CHUNK):
         out.write(decoder.decode(chunk))
     out.write(decoder.decode(b"", final=True))
+
+
+def _sent(spool: BinaryIO, buffer: BinaryIO) -> bool:
+    """The rest of ``spool`` written to ``buffer``'s descriptor by ``os.sendfile`` (at 648 MB of
+    findings, a copy through Python costs ~0.5-1 s of CPU after the last row, the kernel's ~0.2 s);
+    False when the descriptor takes no ``sendfile`` (a terminal, a file opened to append, no
+    descriptor at all): nothing written then, or the rest is left to the caller."""
+    try:
+        target = buffer.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    source = spool.fileno()
+    start = offset = spool.tell()  # the spool's own buffer may have read ahead of its descriptor
+    end = os.fstat(source).st_size
+    while offset < end:
+        try:
+            sent = os.sendfile(target, source, offset, min(end - offset, _KERNEL_CHUNK))
+        except OSError:
+            if offset > start:
+                raise
+            return False
+        if not sent:
+            break
+        offset += sent
+    spool.seek(offset)
+    return offset >= end
