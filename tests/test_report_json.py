@@ -106,3 +106,15 @@ def test_a_report_opened_to_append_is_copied_through_python(tmp_path):
     with open(path, "a", encoding="utf-8") as handle:
         write_json(handle, report, iter(findings))
     assert path.read_text(encoding="utf-8") == "before\n" + _expected(report, findings)
+
+
+def test_a_platform_without_sendfile_copies_through_python(tmp_path, monkeypatch):
+    """Where ``os`` has no ``sendfile`` (Windows) the spools are copied the other way, whole."""
+    monkeypatch.setattr(report_json, "_BATCH", 2)
+    monkeypatch.delattr(os, "sendfile")
+    findings = _findings()
+    report = _report()
+    path = tmp_path / "r.json"
+    with open(path, "w", encoding="utf-8") as handle:
+        write_json(handle, report, iter(findings))
+    assert path.read_text(encoding="utf-8") == _expected(report, findings)

@@ -94,16 +94,19 @@ def _sent(spool: BinaryIO, buffer: BinaryIO) -> bool:
     findings, a copy through Python costs ~0.5-1 s of CPU after the last row, the kernel's ~0.2 s);
     False when the descriptor takes no ``sendfile`` (a terminal, a file opened to append, no
     descriptor at all): nothing written then, or the rest is left to the caller."""
+    sendfile = getattr(os, "sendfile", None)  # not on Windows
     try:
         target = buffer.fileno()
     except (AttributeError, OSError, ValueError):
+        return False
+    if sendfile is None:
         return False
     source = spool.fileno()
     start = offset = spool.tell()  # the spool's own buffer may have read ahead of its descriptor
     end = os.fstat(source).st_size
     while offset < end:
         try:
-            sent = os.sendfile(target, source, offset, min(end - offset, _KERNEL_CHUNK))
+            sent = sendfile(target, source, offset, min(end - offset, _KERNEL_CHUNK))
         except OSError:
             if offset > start:
                 raise
