@@ -6,8 +6,8 @@ boot re-saves it, ``App.create`` builds on it, and Deis up to 0019 diffs pushes 
 that did not fail (with release-order in the plan, by the dates it plans); an app whose live
 release is ambiguous (releases tied on ``created``) is refused.  The apps are those the
 latest-config-not-live, latest-build-not-live and latest-ambiguous checks report in the plan's
-snapshot, scope and clock (so the repair plans exactly what they report), and those the repairs
-planned before it change.  When ``latest()`` is not the
+snapshot, scope and clock (so the repair plans exactly what they report), and every app the plan
+touches, in both tables (``apply`` verifies ``latest()`` of both in each of them).  When ``latest()`` is not the
 live release's row (an orphan, a failed release's row, a rollback), the fix is to date the
 live release's own row after every other row of the app: the app's newest plus one
 microsecond.  A row dated in the future (after now() + skew) is never overtaken, since no
@@ -92,37 +92,47 @@ class _Fix:
 
 def plan(ctx: PlanningContext) -> None:
     """Plan, per app and table, what makes ``latest()`` the live release's row."""
+    touched = _touched(ctx)
     for table, pointer in POINTER.items():
-        verified = _plan_table(ctx, table, pointer)
+        verified = _plan_table(ctx, table, pointer, touched)
         if table == "api_config":
             ctx.invariants.latest_config = sorted(set(verified))
         else:
             ctx.invariants.latest_build = sorted(set(verified))
 
 
-def _targets(ctx: PlanningContext, table: str) -> list[str]:
+def _touched(ctx: PlanningContext) -> set[str]:
+    """The apps the plan may change: those the repairs planned before this one change (the state
+    they leave is what counts: release-order can change which release is live, unshare gives it a
+    copy), and those this one may re-date a row of (a finding of either table not marked for fixing
+    by hand).  ``apply`` verifies ``latest()`` in both tables of every app a plan touches, so each is
+    planned (verified, fixed or refused) in both: an app whose config alone was copied, with a tie
+    or a build in flight, was otherwise refused by its own plan's apply."""
+    apps = {a.app_uuid for a in ctx.actions} | {str(f.app_uuid) for f in ctx.findings(REPAIR) if f.manual is None}
+    if not ctx.scope.everything:
+        apps &= set(ctx.scope.uuids)
+    return apps
+
+
+def _targets(ctx: PlanningContext, table: str, touched: set[str]) -> list[str]:
     """The apps to plan for in ``table``: those the latest-*-not-live and latest-ambiguous checks
-    report (a finding they mark for fixing by hand is refused with their reason), and those whose
-    live release or rows the repairs planned before this one change (the state they leave is what
-    counts: release-order can change which release is live, unshare gives it a copy)."""
+    report in it (a finding they mark for fixing by hand is refused with their reason, unless the
+    app is ``touched``: then the planning refuses it), and the ``touched`` apps."""
     findings = [f for f in ctx.findings(REPAIR) if f.object_table == table]
     targets = {str(f.app_uuid) for f in findings if f.manual is None}
     manual: dict[str, str] = {}
     for finding in findings:
         if finding.manual is not None and str(finding.app_uuid) not in targets:
             manual.setdefault(str(finding.app_uuid), finding.manual)
-    changed = {a.app_uuid for a in ctx.actions if a.table in (table, "api_release")}
-    if not ctx.scope.everything:
-        changed &= set(ctx.scope.uuids)
     for app, why in sorted(manual.items()):
-        if app not in changed:
+        if app not in touched:
             ctx.refuse(REPAIR, table, app, None, why)
-    return sorted(targets | changed)
+    return sorted(targets | touched)
 
 
-def _plan_table(ctx: PlanningContext, table: str, pointer: str) -> list[str]:
+def _plan_table(ctx: PlanningContext, table: str, pointer: str, touched: set[str]) -> list[str]:
     kind = kind_of(table)
-    targets = _targets(ctx, table)
+    targets = _targets(ctx, table, touched)
     if not targets:
         return []
     not_failed = sql.SQL("NOT r.failed" if ctx.generation.has_failed else "true")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 
@@ -17,6 +18,8 @@ from auditor.core.errors import AuditFailed
 from auditor.core.findings import Counted, Finding
 from auditor.core.session import read_session
 from auditor.core.settings import Selection, Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,19 +34,36 @@ class Audit:
     settings: Settings
     #: Pretend the server is this version (e.g. 150000 forces the pre-16 client-side paths).
     server_version: int | None = None
+    #: The findings streams handed out, closed when the audit ends (:meth:`close`).
+    streams: list[Iterator[object]] = field(default_factory=list, init=False, repr=False)
+
+    def _tracked(self, stream: Iterator[T]) -> Iterator[T]:
+        self.streams.append(stream)
+        return stream
+
+    def close(self) -> None:
+        """Close the findings streams handed out, newest first: one a consumer left suspended (its
+        write failed mid-stream) cancels its statement and lets go of the connection, whose rollback
+        would otherwise wait for it for ever.  A stream read to its end closes as a no-op."""
+        for stream in reversed(self.streams):
+            close = getattr(stream, "close", None)
+            if close is not None:
+                with suppress(psycopg.Error):  # the connection may be gone: the caller's error says why
+                    close()
+        self.streams.clear()
 
     def findings(self, checks: list[Check] | None = None, scope: Scope | None = None, *,
                  listing: Listing = EVERYTHING, hidden: list[Counted] | None = None) -> Iterator[Finding]:
         """Stream the findings, most severe first, grouped by app (of ``checks`` in ``scope``: by
         default the audit's own; the same snapshot, clock and severity overrides either way).
         Those ``listing`` does not list are counted by the server into ``hidden`` instead."""
-        return run_checks(
+        return self._tracked(run_checks(
             self.conn, self.generation, self.checks if checks is None else checks,
             self.scope if scope is None else scope,
             grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
             listing=listing, hidden=hidden,
-        )
+        ))
 
     def pending_findings(self, *, listing: Listing = EVERYTHING,
                          hidden: list[Counted] | None = None) -> PendingFindings:
@@ -60,19 +80,20 @@ class Audit:
                  hidden: list[Counted] | None = None) -> Iterator[StreamedFinding]:
         """Stream the findings rendered by the server in ``shape``, unordered (see
         :mod:`auditor.audit.streamed`); those ``listing`` does not list are counted into ``hidden``."""
-        return stream_checks(
+        return self._tracked(stream_checks(
             self.conn, self.generation, self.checks, self.scope, shape,
             grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
             severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
             listing=listing, hidden=hidden,
-        )
+        ))
 
 
 @contextmanager
 def open_audit(settings: Settings, *, apps: Iterable[str] | None = None, selection: Selection | None = None,
                server_version: int | None = None) -> Iterator[Audit]:
     """Open the read-only snapshot of the settings' target, detect the generation and choose the
-    checks: ``apps`` (default: the settings' scope) and ``selection`` (default: the settings')."""
+    checks: ``apps`` (default: the settings' scope) and ``selection`` (default: the settings').  The
+    findings streams it hands out are closed before the snapshot ends (:meth:`Audit.close`)."""
     chosen = settings.selection if selection is None else selection
     with read_session(settings) as (conn, generation):
         try:
@@ -80,4 +101,8 @@ def open_audit(settings: Settings, *, apps: Iterable[str] | None = None, selecti
         except psycopg.errors.QueryCanceled:
             raise AuditFailed("statement_timeout reached while detecting the schema", kind="timeout") from None
         checks = select_checks(generation, chosen, scope)
-        yield Audit(conn, generation, scope, checks, chosen, settings, server_version)
+        audit = Audit(conn, generation, scope, checks, chosen, settings, server_version)
+        try:
+            yield audit
+        finally:
+            audit.close()

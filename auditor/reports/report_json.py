@@ -93,7 +93,9 @@ def _sent(spool: BinaryIO, buffer: BinaryIO) -> bool:
     """The rest of ``spool`` written to ``buffer``'s descriptor by ``os.sendfile`` (at 648 MB of
     findings, a copy through Python costs ~0.5-1 s of CPU after the last row, the kernel's ~0.2 s);
     False when the descriptor takes no ``sendfile`` (a terminal, a file opened to append, no
-    descriptor at all): nothing written then, or the rest is left to the caller."""
+    descriptor at all) or a copy fails part way: what is left is the caller's to write through
+    ``buffer``, whose write meets the same error and handles it as every write does (a reader gone
+    away: :mod:`auditor.cli.reader_gone`; a full disk: raised)."""
     sendfile = getattr(os, "sendfile", None)  # not on Windows
     try:
         target = buffer.fileno()
@@ -102,15 +104,13 @@ def _sent(spool: BinaryIO, buffer: BinaryIO) -> bool:
     if sendfile is None:
         return False
     source = spool.fileno()
-    start = offset = spool.tell()  # the spool's own buffer may have read ahead of its descriptor
+    offset = spool.tell()  # the spool's own buffer may have read ahead of its descriptor
     end = os.fstat(source).st_size
     while offset < end:
         try:
             sent = sendfile(target, source, offset, min(end - offset, _KERNEL_CHUNK))
         except OSError:
-            if offset > start:
-                raise
-            return False
+            break
         if not sent:
             break
         offset += sent

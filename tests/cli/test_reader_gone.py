@@ -3,6 +3,7 @@ own code, never a broken pipe's, and says nothing about the pipe."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -42,3 +43,34 @@ def test_explain_keeps_its_exit_code_when_the_reader_goes_away(hephy_db, tmp_pat
     gone.stdout.close()
     stderr = gone.stderr.read().decode()
     assert gone.wait(timeout=120) == 0, stderr
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs Linux pipes (F_SETPIPE_SZ)")
+def test_check_keeps_its_exit_code_when_the_reader_goes_away_part_way_through_the_findings(hephy_db, tmp_path):
+    """The JSON report's findings are copied onto standard output by the kernel (``os.sendfile``): a
+    reader that goes away in the middle of them (``check --format json | head -c N``) still leaves
+    the audit's own code, not a broken pipe's (the copy's EPIPE used to reach click, which exits 1)."""
+    ctl = hephy_db.controller()
+    with ctl.batch():
+        for i in range(40):  # ~100 info findings: far more than the pipe holds
+            app = ctl.create_app(f"app-{i}")
+            app.push()
+            app.push()
+            app.config_set(N=str(i))
+    args = ["check", "--dsn", hephy_db.dsn, "--format", "json", "--min-severity", "info", "--fail-on", "critical"]
+    assert _tool(args, str(tmp_path), subprocess.DEVNULL).wait(timeout=120) == 0
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # the copy is still running when the reader goes
+    gone = _tool(args, str(tmp_path), write)
+    os.close(write)
+    seen = b""
+    marker = b'"findings": ['
+    while marker not in seen or len(seen) < seen.index(marker) + len(marker) + 1024:  # into the findings
+        chunk = os.read(read, 1024)
+        assert chunk, seen[-200:]
+        seen += chunk
+    os.close(read)
+    assert gone.stderr is not None
+    stderr = gone.stderr.read().decode()
+    assert gone.wait(timeout=120) == 0, stderr
+    assert [line for line in stderr.splitlines() if not line.startswith("controller-audit: database ")] == []

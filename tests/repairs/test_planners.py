@@ -125,3 +125,40 @@ def test_cross_app_releases_are_left_alone_and_dangling_rows_not_touched(hephy_d
     assert ghost not in {a["row"] for a in plan["actions"]} | {r["row"] for r in plan["refused"]}
     show = run("plan", "show", str(tmp_path / "p.json"))
     assert show.exit_code == 0 and "NOT REPAIRED" in show.output
+
+
+def _unshared_in_config_only(hephy_db, tmp_path, damage: str) -> tuple[dict, object]:
+    """An app whose pushes share its config (unshare copies it) and whose builds are left as they
+    are, with ``damage`` (``tie``: the live release is ambiguous; ``flight``: a build created now,
+    a push in flight): the default plan, and the result of applying it."""
+    web = hephy_db.controller().create_app("web")
+    web.push(image="web:1")
+    web.push(image="web:2")  # v3 reuses v2's config (and v1's): unshare copies it
+    if damage == "tie":
+        web.tie_releases(2, 3)
+    else:
+        web.orphan_build(image="web:3", at=datetime.now(timezone.utc))
+    plan = make_plan(hephy_db, tmp_path / "p.json")
+    assert {a["repair"] for a in plan["actions"]} == {"unshare"}
+    assert {a["table"] for a in plan["actions"]} == {"api_config"}
+    return plan, run("apply", str(tmp_path / "p.json"), "--dsn", hephy_db.dsn, "--yes")
+
+
+def test_a_tied_live_release_spares_every_table_of_a_touched_app(hephy_db, tmp_path):
+    """restore-latest refuses an app whose live release is ambiguous for both tables, not only the
+    one the plan changes: apply verifies latest() in both for every app the plan touches, and the
+    default plan of an app whose pushes shared its config was refused by its own apply (exit 5)."""
+    plan, result = _unshared_in_config_only(hephy_db, tmp_path, "tie")
+    assert sorted(r["table"] for r in plan["refused"] if r["repair"] == "restore-latest") == ["api_build", "api_config"]
+    assert result.exit_code == 0, result.output
+    assert sharing(hephy_db) == 0
+
+
+def test_a_build_in_flight_spares_the_build_table_of_a_touched_app(hephy_db, tmp_path):
+    """A build created within the in-flight window is build_set.latest() (not damage yet): the plan
+    that copies the app's config says restore-latest leaves its builds alone, and applies."""
+    plan, result = _unshared_in_config_only(hephy_db, tmp_path, "flight")
+    refused = [(r["table"], r["why"]) for r in plan["refused"] if r["repair"] == "restore-latest"]
+    assert [table for table, _ in refused] == ["api_build"] and "a deploy may be in flight" in refused[0][1]
+    assert result.exit_code == 0, result.output
+    assert sharing(hephy_db) == 0
