@@ -33,7 +33,8 @@ from psycopg import sql
 from auditor.audit import open_audit
 from auditor.audit.listing import Listing
 from auditor.audit.runner import build_statement, cast_gate, client_side_checks, params_for
-from auditor.audit.streamed import server_hashes, wrap
+from auditor.audit.streamed import wrap
+from auditor.core.server_support import SHA256_SINCE
 from auditor.core.settings import Settings
 
 Node = dict[str, Any]
@@ -159,7 +160,7 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
     client_rendered = is_legacy and any(c.legacy_filter is not None and (client_side is None or c.id in client_side)
                                         for c in run.checks)
     if not client_rendered:
-        server_key = server_hashes("json", version, run.generation.encoding)
+        server_key = version >= SHA256_SINCE and run.generation.encoding != "SQL_ASCII"
         statement = wrap(statement, "json", version, server_key)
         params["severity_overrides"] = json.dumps({})
     return statement, params

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import psycopg
 import pytest
 
 from auditor.audit import open_audit
@@ -155,37 +154,3 @@ def test_wrapped_statement_runs_on_9_4(db):
         one_statement(text)
         assert portability_problems(text) == []
         assert "sha256" not in text
-
-
-@pytest.fixture
-def streamed_sql(monkeypatch) -> list[str]:
-    """The text of every statement streamed (``Cursor.stream``, or a server cursor's ``execute``)."""
-    recorded: list[str] = []
-
-    def recorder(original):
-        def run(self, query, params=None, *args, **kwargs):
-            recorded.append(query.as_string(self.connection) if hasattr(query, "as_string") else str(query))
-            return original(self, query, params, *args, **kwargs)
-        return run
-
-    for cls, method in ((psycopg.Cursor, "stream"), (psycopg.ServerCursor, "execute")):
-        monkeypatch.setattr(cls, method, recorder(getattr(cls, method)))
-    return recorded
-
-
-@pytest.mark.pg(">= 16")
-@pytest.mark.parametrize("chunked", [True, False])
-def test_json_lines_keys_are_hashed_here_and_counts_keys_by_the_server(hephy_db, monkeypatch, streamed_sql, chunked):
-    # The JSON report's keys are hashed on the client (the server renders the lines only); the
-    # counts shape's keys still by the server's sha256().
-    monkeypatch.setattr(streamed_module, "CHUNKED_ROWS", chunked)
-    _damaged(hephy_db)
-    plain, streamed = _both(hephy_db, None)
-    _assert_same_findings(plain, streamed)
-    _assert_server_rendered(streamed)
-    assert all(json.loads(s.json_text())["key"] == s.key for s in streamed)
-    rendering = [q for q in streamed_sql if '"check": ' in q]
-    assert rendering and not [q for q in rendering if "sha256" in q]
-    streamed_sql.clear()
-    _both(hephy_db, None, shape="counts")
-    assert [q for q in streamed_sql if "sha256" in q]

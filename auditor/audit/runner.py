@@ -15,15 +15,7 @@ from psycopg.rows import args_row
 from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.precast import casts_cleanly, gate, optimistically, refused_rows, release, roll_back, savepoint
-from auditor.audit.streamed import (
-    Shape,
-    StreamedFinding,
-    server_hashes,
-    stream,
-    stream_rows,
-    streamed_findings,
-    wrap,
-)
+from auditor.audit.streamed import Shape, StreamedFinding, stream, stream_rows, streamed_findings, wrap
 from auditor.core.catalogue import COUNTED_COLUMN, JSON_COLUMNS, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
@@ -34,7 +26,7 @@ from auditor.core.overrides import resolve as resolve_override
 from auditor.core.overrides import resolve_all as resolve_overrides
 from auditor.core.passes import closure, passes_for
 from auditor.core.query import Query
-from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE
+from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE, SHA256_SINCE
 from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
 from auditor.core.suggest import unknown_check
 from checks import CATALOGUE
@@ -470,7 +462,8 @@ def stream_checks(
     version = server_version or conn.info.server_version
     params = params_for(scope, grace_seconds, skew_seconds)
     overrides = resolve_overrides({c.id: c for c in checks}, severity_overrides or {})
-    server_key = server_hashes(shape, version, generation.encoding)
+    # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
+    server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
     sink = _sink(listing, hidden)
     gated = cast_gate(generation, checks, scope, version)
     if gated is not None:

@@ -3,13 +3,9 @@
 At a million releases an audit yields ~500k findings; parsing each one's ``related`` and
 ``evidence`` into Python objects and serialising them again costs more than the audit's
 SQL.  Here the server writes each finding's JSON object (report format version 1, the
-shape of :meth:`auditor.core.findings.Finding.to_json`) as text, and the client adds its baseline
-key and copies the text through.  The ``counts`` shape (Prometheus) asks for the check,
+shape of :meth:`auditor.core.findings.Finding.to_json`) as text and its baseline key, and the
+client copies the text through.  The ``counts`` shape (Prometheus) asks for the check,
 severity, app and key only, so the server computes no payload at all.
-
-Who hashes the key (:func:`server_hashes`): the client for the ``json`` shape (issue 16z: at a
-million releases the server's ``sha256()`` in every line cost more wall time than ``hashlib``
-here), the server for the ``counts`` shape where it can.
 """
 
 from __future__ import annotations
@@ -35,7 +31,9 @@ _FETCH_SIZE = 5000
 # ``f`` is the runner's unordered statement (check_id plus the check result columns).  The
 # config file's severity overrides are applied here, since the severity is inside the text:
 # ``{check: {level: severity}}`` (:data:`auditor.core.overrides.Resolved`), looked up by level.
-# A row that counts findings not listed (``counted`` not NULL) gets neither key nor line.
+# A row that counts findings not listed (``counted`` not NULL) gets neither key nor line.  When
+# the server computes the key and renders the line, the key is inside the line (its last 16
+# characters but two, see :func:`stream`) and not sent apart.
 _OUTER = """
 SELECT f.check_id, f.severity, f.app_name, CASE WHEN f.counted IS NULL THEN {key} END AS key,
        CASE WHEN f.counted IS NULL THEN {line} END AS line, f.counted
@@ -48,7 +46,7 @@ FROM (SELECT u.check_id,
 _KEY = ("left(encode(sha256(convert_to(concat_ws(chr(31), f.check_id, coalesce(f.app_name, ''), "
         "f.object_table, f.object_id), 'UTF8')), 'hex'), 16)")
 
-# :meth:`auditor.core.findings.Finding.to_json` without ``key`` (added by :func:`_with_key`),
+# :meth:`auditor.core.findings.Finding.to_json` without ``key`` (appended by :func:`_with_key`),
 # spaced like ``json.dumps`` so that each finding line starts ``{"check": ``.
 _LINE = """'{"check": ' || to_json(f.check_id)::text || ', "severity": ' || to_json(f.severity)::text
     || ', "app": ' || CASE WHEN f.app_uuid IS NOT NULL OR coalesce(f.app_name, '') <> ''
@@ -95,23 +93,20 @@ class StreamedFinding:
 
 
 def python_key(check: str, app_name: str | None, table: str, object_id: str) -> str:
-    """:attr:`auditor.core.findings.Finding.key` from its parts (where the server does not hash it)."""
+    """:attr:`auditor.core.findings.Finding.key` from its parts (for servers without ``sha256()``)."""
     raw = "\x1f".join((check, app_name or "", table, object_id))
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-def server_hashes(shape: Shape, server_version: int, encoding: str) -> bool:
-    """Whether the server computes the baseline key of ``shape`` rows: for the ``counts`` shape only,
-    where it has ``sha256()`` and the database is not ``SQL_ASCII`` (bytes that may not be UTF-8).
-    The ``json`` shape's key is hashed on the client: its lines keep the server busy, the client waits."""
-    return shape == "counts" and server_version >= SHA256_SINCE and encoding != "SQL_ASCII"
 
 
 def wrap(inner: sql.Composable, shape: Shape, server_version: int, server_key: bool = True) -> sql.Composed:
     """The statement around the runner's unordered one, rendering ``shape`` rows; the key is
     computed by the server unless it lacks ``sha256()`` or ``server_key`` is false."""
     has_sha = server_key and server_version >= SHA256_SINCE
-    # Else the key column carries its table and object for :func:`python_key`.
+    if shape == "json" and has_sha:
+        # The key ends the line (as :func:`_with_key` would append it): computed once, sent once.
+        line = sql.SQL(_LINE_WITH_KEY)
+        return sql.SQL(_OUTER).format(key=sql.SQL("NULL::text"), line=line, inner=inner)
+    # Without sha256() the key column carries its table and object for :func:`python_key`.
     key = sql.SQL(_KEY if has_sha else "concat_ws(chr(31), f.object_table, f.object_id)")
     line = sql.SQL(_LINE if shape == "json" else "NULL::text")
     return sql.SQL(_OUTER).format(key=key, line=line, inner=inner)
@@ -120,6 +115,12 @@ def wrap(inner: sql.Composable, shape: Shape, server_version: int, server_key: b
 def _with_key(line: str, key: str) -> str:
     return f'{line[:-1]}, "key": "{key}"}}'
 
+
+# :data:`_LINE` ended with the key, as :func:`_with_key` appends it.
+_LINE_WITH_KEY = _LINE.removesuffix(" || '}'") + """ || ', "key": "' || """ + _KEY + """ || '"}'"""
+
+#: Where the key is in a line the server ended with it: ``..., "key": "0123456789abcdef"}``.
+_KEY_IN_LINE = slice(-18, -2)
 
 
 def stream(conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, object],
@@ -167,6 +168,8 @@ def streamed_findings(rows: Iterator[tuple[Any, ...]], has_sha: bool,
         if counted is not None:
             assert hidden is not None, "counted findings need a list to go to"
             hidden.append(Counted(check, severity, app_name, counted))
+        elif key is None:  # the server's key ends its line
+            yield StreamedFinding(check, severity, app_name, line[_KEY_IN_LINE], line)
         else:
             if not has_sha:
                 table, _, object_id = key.partition("\x1f")
