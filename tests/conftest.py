@@ -17,6 +17,7 @@ Markers (registered in pyproject.toml):
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,15 @@ from auditor.testbed.schema import STANDARD_MIGRATIONS
 from tests.damage import DamagingController
 from tests.markers import is_compat, version_matches
 from tests.testbed import Server, start_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the tool's subprocesses however the suite was started: a shell without job
+    control starts a background job (``cmd &``, ``nohup``) with SIGINT ignored, and a child
+    inherits an ignored signal, so the tests that interrupt the tool would see it carry on.
+    With a handler here, each child starts with SIGINT at its default (Python's KeyboardInterrupt)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
