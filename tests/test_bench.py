@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
@@ -18,7 +20,7 @@ from bench import fused, run
 from bench.explain_audit import breakdown, explain_audit, report
 from bench.fused import FusedCounts, run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
-from bench.measure import CliRun, rejected_option, run_cli
+from bench.measure import TOOL_PACKAGES, CliRun, compiled_tool, rejected_option, run_cli
 from bench.naive import run_naive
 from bench.server import start_bench_server
 from checks import CATALOGUE
@@ -209,6 +211,20 @@ def test_bench_server_answers_on_the_socket_and_over_tcp() -> None:
         assert run_naive(tcp).counts == run_naive(bench.dsn(name)).counts
     finally:
         bench.close()
+
+
+def test_the_console_script_is_timed_with_its_bytecode_compiled(monkeypatch) -> None:
+    # The suite may run with PYTHONDONTWRITEBYTECODE (as this project's CI image does): without the
+    # caches every timed run would compile the tool's modules again, which an installed tool never does.
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    compiled_tool.cache_clear()
+    assert run_cli(["--help"]).returncode == 0
+    root = Path(__file__).resolve().parent.parent
+    sources = [p for name in TOOL_PACKAGES for p in (root / name).rglob("*.py")]
+    assert len(sources) > 50
+    stale = [p for p in sources if not Path(importlib.util.cache_from_source(str(p))).exists()
+             or Path(importlib.util.cache_from_source(str(p))).stat().st_mtime < p.stat().st_mtime]
+    assert stale == []
 
 
 def test_a_rejected_option_is_told_apart_from_a_failure() -> None:
