@@ -274,6 +274,24 @@ def _per_value_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> 
     return sql.SQL("coalesce(sum({}), 0)").format(per_row)
 
 
+# From PostgreSQL 16 the server validates every value (no cast to probe): only the values only
+# Python can judge are counted.  Each is at least 500 bytes long, so a row's longest value is tested
+# first (one comparison per row; the rows with a long value are tested value by value).
+_UNDECIDED_PROBE = ("SELECT {table}::text AS object_table, 0 AS cast_values, {undecided} AS undecided"
+                    " FROM {name} AS t WHERE {scope} AND greatest({lengths}) >= 500")
+
+
+def undecided_sql(generation: Generation) -> Query:
+    """From PostgreSQL 16: one row per table (as :func:`cast_probe_sql`'s) counting the values only
+    Python can judge, casting none (0: the server's validation is exact)."""
+    sql_ascii = generation.encoding == "SQL_ASCII"
+    return union_all([Query(_scoped_to(table, _UNDECIDED_PROBE), {
+        "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
+        "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
+        "lengths": sql.SQL(", ").join(sql.SQL("octet_length({})").format(sql.Identifier("t", c)) for c in columns),
+    }) for table, columns in _present(generation)])
+
+
 def cast_probe_sql(generation: Generation) -> Query:
     """Before PostgreSQL 16: cast every value :func:`cast_sql` would cast (raises 22P02 when one does
     not parse); one row per table with the count of values Python must judge (0: cast_sql is exact)."""
@@ -405,6 +423,7 @@ as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     legacy_filter=legacy_filter,
     cast_sql=cast_sql,
     cast_probe_sql=cast_probe_sql,
+    undecided_sql=undecided_sql,
     cast_ranges_sql=cast_ranges_sql,
     cast_judge=lambda value: json_problem(value) is not None,
 )
