@@ -2,7 +2,8 @@
 SQL_ASCII database) is not UTF-8.
 
 On PostgreSQL 16+ the server validates with ``pg_input_is_valid`` (no error can abort the
-audit).  Older servers have no safe way to validate a value in SQL (a hot standby cannot create
+audit), unless :func:`undecided_sql` finds a value only Python can judge: then the check runs as
+before 16 once the cast probe failed.  Older servers have no safe way to validate a value in SQL (a hot standby cannot create
 a PL/pgSQL helper), so there the runner first tries :func:`cast_probe_sql` in a savepoint: when
 every candidate value casts to ``json`` (the normal case) and none is one the server and Python's
 parser could judge differently, :func:`cast_sql` validates on the server like 16+ does.  Else the
@@ -413,7 +414,10 @@ Critical when the row matters now (the config or build of the app's live release
 app's latest config, the row of an app with a live release, the app's latest settings),
 warning for historical rows, which break only a rollback to them.  One finding per row;
 its evidence lists each bad column with the problem (`unparsable` with the parser's
-message, or `wrong type: ...`) and the first 80 characters of the value.  Columns an
+message, or `wrong type: ...`) and the first 80 characters of the value.  Parsing is
+Python's `json.loads`, as the controller's: a value PostgreSQL accepts but Python refuses
+(nested about a thousand levels deep, an integer of more than 4,300 digits) is
+`unparsable` too, on every server.  Columns an
 operator turned into `json` or `jsonb` are read as text the same way.  In a `SQL_ASCII`
 database, which stores whatever bytes a client sent, a value that is not UTF-8 is reported
 as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",

@@ -460,8 +460,8 @@ def stream_checks(
     (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
 
     Where a check must filter its rows on the client (a JSON value that does not cast before
-    PostgreSQL 16, or one only Python can judge), its findings are read as :class:`Finding` and rendered here instead: the same
-    shape either way; the other checks still render on the server.
+    PostgreSQL 16, or one only Python can judge), its findings are read as :class:`Finding` and
+    rendered here instead: the same shape either way; the other checks still render on the server.
     """
     if not checks:
         return
