@@ -289,7 +289,7 @@ def undecided_sql(generation: Generation) -> Query:
     return union_all([Query(_scoped_to(table, _UNDECIDED_PROBE), {
         "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
         "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
-        "lengths": sql.SQL(", ").join(sql.SQL("octet_length({})").format(sql.Identifier("t", c)) for c in columns),
+        "lengths": sql.SQL(", ").join(sql.SQL("octet_length({}::text)").format(sql.Identifier("t", c)) for c in columns),
     }) for table, columns in _present(generation)])
 
 
