@@ -277,9 +277,11 @@ def _per_value_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> 
 
 # From PostgreSQL 16 the server validates every value (no cast to probe): only the values only
 # Python can judge are counted.  Each is at least 500 bytes long, so a row's longest value is tested
-# first (one comparison per row; the rows with a long value are tested value by value).
+# first (one comparison per row; the rows with a long value are tested value by value).  Under
+# --app the scans stay in the session's backend ({serial}): planned in parallel, starting the workers
+# took longer than the audit of the largest app.
 _UNDECIDED_PROBE = ("SELECT {table}::text AS object_table, 0 AS cast_values, {undecided} AS undecided"
-                    " FROM {name} AS t WHERE {scope} AND greatest({lengths}) >= 500")
+                    " FROM {name} AS t WHERE {scope} AND {serial} AND greatest({lengths}) >= 500")
 
 
 def undecided_sql(generation: Generation) -> Query:
