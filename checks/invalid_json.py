@@ -2,7 +2,8 @@
 SQL_ASCII database) is not UTF-8.
 
 On PostgreSQL 16+ the server validates with ``pg_input_is_valid`` (no error can abort the
-audit).  Older servers have no safe way to validate a value in SQL (a hot standby cannot create
+audit), unless :func:`undecided_sql` finds a value only Python can judge: then the check runs as
+before 16 once the cast probe failed.  Older servers have no safe way to validate a value in SQL (a hot standby cannot create
 a PL/pgSQL helper), so there the runner first tries :func:`cast_probe_sql` in a savepoint: when
 every candidate value casts to ``json`` (the normal case) and none is one the server and Python's
 parser could judge differently, :func:`cast_sql` validates on the server like 16+ does.  Else the
@@ -274,6 +275,26 @@ def _per_value_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> 
     return sql.SQL("coalesce(sum({}), 0)").format(per_row)
 
 
+# From PostgreSQL 16 the server validates every value (no cast to probe): only the values only
+# Python can judge are counted.  Each is at least 500 bytes long, so a row's longest value is tested
+# first (one comparison per row; the rows with a long value are tested value by value).  Under
+# --app the scans stay in the session's backend ({serial}): planned in parallel, starting the workers
+# took longer than the audit of the largest app.
+_UNDECIDED_PROBE = ("SELECT {table}::text AS object_table, 0 AS cast_values, {undecided} AS undecided"
+                    " FROM {name} AS t WHERE {scope} AND {serial} AND greatest({lengths}) >= 500")
+
+
+def undecided_sql(generation: Generation) -> Query:
+    """From PostgreSQL 16: one row per table (as :func:`cast_probe_sql`'s) counting the values only
+    Python can judge, casting none (0: the server's validation is exact)."""
+    sql_ascii = generation.encoding == "SQL_ASCII"
+    return union_all([Query(_scoped_to(table, _UNDECIDED_PROBE), {
+        "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
+        "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
+        "lengths": sql.SQL(", ").join(sql.SQL("octet_length({}::text)").format(sql.Identifier("t", c)) for c in columns),
+    }) for table, columns in _present(generation)])
+
+
 def cast_probe_sql(generation: Generation) -> Query:
     """Before PostgreSQL 16: cast every value :func:`cast_sql` would cast (raises 22P02 when one does
     not parse); one row per table with the count of values Python must judge (0: cast_sql is exact)."""
@@ -395,7 +416,10 @@ Critical when the row matters now (the config or build of the app's live release
 app's latest config, the row of an app with a live release, the app's latest settings),
 warning for historical rows, which break only a rollback to them.  One finding per row;
 its evidence lists each bad column with the problem (`unparsable` with the parser's
-message, or `wrong type: ...`) and the first 80 characters of the value.  Columns an
+message, or `wrong type: ...`) and the first 80 characters of the value.  Parsing is
+Python's `json.loads`, as the controller's: a value PostgreSQL accepts but Python refuses
+(nested about a thousand levels deep, an integer of more than 4,300 digits) is
+`unparsable` too, on every server.  Columns an
 operator turned into `json` or `jsonb` are read as text the same way.  In a `SQL_ASCII`
 database, which stores whatever bytes a client sent, a value that is not UTF-8 is reported
 as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
@@ -405,6 +429,7 @@ as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     legacy_filter=legacy_filter,
     cast_sql=cast_sql,
     cast_probe_sql=cast_probe_sql,
+    undecided_sql=undecided_sql,
     cast_ranges_sql=cast_ranges_sql,
     cast_judge=lambda value: json_problem(value) is not None,
 )

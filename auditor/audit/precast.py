@@ -10,6 +10,10 @@ rolled back (:func:`optimistically`) and the audit takes the careful path: the p
 (:func:`casts_cleanly`), :func:`refused_rows` to find the rows whose values the cast refuses (more
 probes, on ranges of the uuid space), and the check ships only those rows and the rows with a value
 that is not an object by its first character, for the client to judge.
+
+From PostgreSQL 16 the gate casts nothing (the checks validate with ``pg_input_is_valid()``): it
+counts the values only Python can judge (the checks' ``undecided_sql``), and when there is one the
+audit takes the same careful path, so every server gives the same findings.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ T = TypeVar("T")
 
 _FETCH_SIZE = 2000
 #: Servers before this (no ``pg_input_is_valid()``) run a check's ``cast_sql`` once its probe passed,
-#: else its ``legacy_sql`` filtered on the client (:mod:`auditor.audit.precast`).
+#: else its ``legacy_sql`` filtered on the client (:mod:`auditor.audit.precast`); from it, its ``sql``
+#: unless its ``undecided_sql`` finds values only the client can judge.
 LEGACY_BEFORE = PG_INPUT_IS_VALID_SINCE
 
 
@@ -87,12 +88,17 @@ def select_checks(generation: Generation, selection: Selection, scope: Scope) ->
 
 
 def scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
+    """The scope predicates; ``{serial}``: a WHERE term that keeps a scan of a few apps' rows out of
+    parallel workers (``pg_backend_pid()`` is parallel restricted; evaluated once), whose start
+    costs more than such a scan."""
     if scope.everything:
-        return {"scope": sql.SQL("true"), "app_scope": sql.SQL("true"), "partial": sql.SQL("false")}
+        return {"scope": sql.SQL("true"), "app_scope": sql.SQL("true"), "partial": sql.SQL("false"),
+                "serial": sql.SQL("true")}
     return {
         "scope": sql.SQL("app_id = ANY(%(app_uuids)s::uuid[])"),
         "app_scope": sql.SQL("uuid = ANY(%(app_uuids)s::uuid[])"),
         "partial": sql.SQL("true"),
+        "serial": sql.SQL("pg_backend_pid() > 0"),
     }
 
 
@@ -105,8 +111,9 @@ def build_statement(
     (most severe first, by app; the counts last) unless ``ordered`` is false; behind the one-time
     filter ``gated`` when given (:func:`cast_gate`).
 
-    Before PostgreSQL 16 the checks in ``client_side`` (default: every check with a ``legacy_filter``)
-    return their ``legacy_sql`` rows for the client to filter; the others with a ``cast_sql`` run it.
+    The checks in ``client_side`` (default: before PostgreSQL 16 every check with a ``legacy_filter``,
+    from 16 none) return their ``legacy_sql`` rows for the client to filter; before 16 the others with
+    a ``cast_sql`` run it.
 
     Findings ``listing`` lists (after ``overrides``) are rows of :data:`RESULT_COLUMNS`; the others are
     counted by the server, one row per check, severity and app with the count in :data:`COUNTED_COLUMN`.
@@ -119,11 +126,11 @@ def build_statement(
     for i, check in enumerate(checks):
         # Only the levels the generation can give: a listed (or counted) SELECT of none is not planned.
         listed, counted = listing.split(check, overrides or {}, check.levels_for(generation))
-        filtered = legacy and _filtered(check, client_side)
+        filtered = _filtered(check, client_side, legacy)
         if filtered:
             # Its rows are filtered on the client: every row is read, and counted there if not listed.
             listed, counted = check.levels, ()
-        query = check.sql_for(generation, legacy, cast=not filtered)
+        query = check.sql_for(generation, legacy or filtered, cast=not filtered)
         above_info = None if filtered or "info" in listed else check.above_info_sql_for(generation)
         if above_info is not None and counted:
             # Its info findings are counted: the part of its SQL that gives them is left out (planning
@@ -155,20 +162,27 @@ def build_statement(
     return sql.SQL("{}{}").format(body, order)
 
 
-def _filtered(check: Check, client_side: frozenset[str] | None) -> bool:
-    """Whether, before 16, ``check``'s rows are filtered on the client."""
-    return check.legacy_filter is not None and (client_side is None or check.id in client_side)
+def _filtered(check: Check, client_side: frozenset[str] | None, legacy: bool) -> bool:
+    """Whether ``check``'s rows are filtered on the client (``client_side`` None: all that can be,
+    before 16)."""
+    if check.legacy_filter is None:
+        return False
+    return legacy if client_side is None else check.id in client_side
+
+
+def _probe(check: Check, generation: Generation, server_version: int) -> Query | None:
+    """``check``'s probe on this server: before 16 its cast probe, from 16 its count of the values
+    only the client can judge."""
+    return check.cast_probe_for(generation, cast=server_version < LEGACY_BEFORE)
 
 
 def cast_gate(generation: Generation, checks: list[Check], scope: Scope,
               server_version: int) -> sql.Composed | None:
-    """Before PostgreSQL 16, when checks filter rows on the client and each has a cast probe: the
-    gate (:func:`auditor.audit.precast.gate`) under which the statement runs every check on the
-    server (``client_side`` empty), optimistically.  None: no gate (from 16, or nothing to cast)."""
-    if server_version >= LEGACY_BEFORE:
-        return None
+    """When checks can filter rows on the client and each has a probe (:func:`_probe`): the gate
+    (:func:`auditor.audit.precast.gate`) under which the statement runs every check on the server
+    (``client_side`` empty), optimistically.  None: no gate (nothing to probe)."""
     fragments = scope_fragments(scope)
-    probes = [c.cast_probe_for(generation) for c in checks if c.legacy_filter is not None]
+    probes = [_probe(c, generation, server_version) for c in checks if c.legacy_filter is not None]
     if not probes or any(p is None for p in probes):
         return None
     return gate([p.compose(**fragments) for p in probes if p is not None])
@@ -176,16 +190,14 @@ def cast_gate(generation: Generation, checks: list[Check], scope: Scope,
 
 def client_side_checks(conn: psycopg.Connection, generation: Generation, checks: list[Check], scope: Scope,
                        params: Mapping[str, object], server_version: int) -> frozenset[str]:
-    """The ids of the checks whose rows must be filtered on the client: none from PostgreSQL 16;
-    before, those with a ``legacy_filter`` whose cast probe fails (:mod:`auditor.audit.precast`)."""
-    if server_version >= LEGACY_BEFORE:
-        return frozenset()
+    """The ids of the checks whose rows must be filtered on the client: those with a ``legacy_filter``
+    whose probe (:func:`_probe`) fails or leaves values to the client (:mod:`auditor.audit.precast`)."""
     fragments = scope_fragments(scope)
     left = set()
     for check in checks:
         if check.legacy_filter is None:
             continue
-        probe = check.cast_probe_for(generation)
+        probe = _probe(check, generation, server_version)
         try:
             clean = probe is not None and casts_cleanly(conn, probe.compose(**fragments), params)
         except psycopg.errors.QueryCanceled as exc:
@@ -243,7 +255,7 @@ def params_for(scope: Scope, grace_seconds: float, skew_seconds: float = DEFAULT
 
 def narrowed(conn: psycopg.Connection, generation: Generation, checks: list[Check], scope: Scope,
              params: Mapping[str, object], client_side: frozenset[str]) -> list[str] | None:
-    """Before 16, for the checks filtered on the client: the rows whose values the cast refuses
+    """For the checks filtered on the client: the rows whose values the cast refuses
     (``cast_refused``: their ``legacy_sql`` then ships those and the rows only a parse can clear), or
     None (ship every row) when such a check cannot find them."""
     filtered = [c for c in checks if c.id in client_side and c.legacy_filter is not None]
@@ -281,8 +293,8 @@ def run_checks(
     """Stream the findings of ``checks`` (inside the caller's read-only transaction).
 
     ``server_version`` overrides the server's own (tests force the pre-16 path with it).
-    ``client_side``: before 16, the checks filtered on the client (default: none, under the cast gate
-    of :func:`cast_gate`; when it refuses, those the probes leave to the client); ``narrow``:
+    ``client_side``: the checks filtered on the client (default: none, under the gate of
+    :func:`cast_gate`; when it refuses, those the probes leave to the client); ``narrow``:
     they read only the rows the server cannot clear (:func:`narrowed`; false: every row, the
     reference the narrowing is tested against).
     ``ordered``: most severe first, by app (a sort of every finding).
@@ -306,7 +318,7 @@ def run_checks(
             return
     if client_side is None:
         client_side = client_side_checks(conn, generation, checks, scope, params, version)
-    if narrow and version < LEGACY_BEFORE:
+    if narrow:
         params["cast_refused"] = narrowed(conn, generation, checks, scope, params, client_side)
     statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, client_side)
     rows = _rows(conn, statement, params)
@@ -321,8 +333,8 @@ class PendingFindings:
                  grace_seconds: float = DEFAULT_GRACE_SECONDS, skew_seconds: float = DEFAULT_SKEW_SECONDS,
                  severity_overrides: Mapping[str, Any] | None = None, server_version: int | None = None,
                  listing: Listing = EVERYTHING, hidden: list[Counted] | None = None) -> None:
-        """The ordered statement of :func:`run_checks`: before PostgreSQL 16 behind its cast gate, else
-        (nothing to cast) after what :func:`run_checks` does before its statement."""
+        """The ordered statement of :func:`run_checks`: behind its gate, else (nothing to probe) after
+        what :func:`run_checks` does before its statement."""
         self.conn, self.generation, self.checks, self.scope, self.listing = conn, generation, checks, scope, listing
         self.by_id = {c.id: c for c in checks}
         self.overrides = resolve_overrides(self.by_id, severity_overrides or {})
@@ -343,13 +355,12 @@ class PendingFindings:
                                self.overrides, self.client_side, gated)
 
     def _careful(self) -> None:
-        """The statement without the gate: the cast probes and the narrowing first (before 16)."""
+        """The statement without the gate: the probes and the narrowing first."""
         self.gated = None
         self.client_side = client_side_checks(self.conn, self.generation, self.checks, self.scope, self.params,
                                               self.version)
-        if self.version < LEGACY_BEFORE:
-            self.params["cast_refused"] = narrowed(self.conn, self.generation, self.checks, self.scope, self.params,
-                                                   self.client_side)
+        self.params["cast_refused"] = narrowed(self.conn, self.generation, self.checks, self.scope, self.params,
+                                               self.client_side)
         self.statement = self._built()
 
     def send(self) -> None:
@@ -453,9 +464,9 @@ def stream_checks(
     """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
     (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
 
-    Where a check must filter its rows on the client (before PostgreSQL 16, when a JSON value
-    does not cast), its findings are read as :class:`Finding` and rendered here instead: the same
-    shape either way; the other checks still render on the server.
+    Where a check must filter its rows on the client (a JSON value that does not cast before
+    PostgreSQL 16, or one only Python can judge), its findings are read as :class:`Finding` and
+    rendered here instead: the same shape either way; the other checks still render on the server.
     """
     if not checks:
         return

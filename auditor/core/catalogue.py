@@ -103,6 +103,10 @@ class Check:
     #: ``legacy_sql`` + ``legacy_filter`` would, validated by the server.
     cast_sql: Query | Callable[[Generation], Query] | None = None
     cast_probe_sql: Query | Callable[[Generation], Query] | None = None
+    #: From PostgreSQL 16 (``sql`` validates on the server): a probe of the same shape that casts
+    #: nothing and counts the values only the client can judge; when one is, ``legacy_sql`` +
+    #: ``legacy_filter`` run as before 16 (the same findings on every server).
+    undecided_sql: Query | Callable[[Generation], Query] | None = None
     #: When the probe fails (or leaves values to Python): with ``cast_ranges_sql`` (a
     #: :class:`CastRange` per table), :mod:`auditor.audit.precast` bisects the uuid space (``cast_judge``:
     #: whether the client refuses a value) to find the rows the cast refuses, and ``legacy_sql`` then
@@ -159,9 +163,10 @@ class Check:
             chosen = self.legacy_sql
         return chosen(generation) if callable(chosen) else chosen
 
-    def cast_probe_for(self, generation: Generation) -> Query | None:
-        """The probe of ``cast_sql`` on ``generation`` (None: the check has none)."""
-        chosen = self.cast_probe_sql
+    def cast_probe_for(self, generation: Generation, cast: bool = True) -> Query | None:
+        """The probe of ``cast_sql`` on ``generation`` (``cast`` false: ``undecided_sql``, from
+        PostgreSQL 16; None: the check has none)."""
+        chosen = self.cast_probe_sql if cast else self.undecided_sql
         return chosen(generation) if callable(chosen) else chosen
 
     def cast_ranges_for(self, generation: Generation) -> tuple[CastRange, ...] | None:
