@@ -105,6 +105,10 @@ class ActionTable:
         """The apps the actions touch."""
         return {self.apps[i][0] for i in {row.app for row in self.rows}}
 
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """The ``(table, kind)`` pairs of the actions (what :func:`repairs.statements.needed` reads)."""
+        return frozenset((self.ops[op][2], self.ops[op][1]) for op in {row.op for row in self.rows})
+
     def repair_counts(self) -> Counter[str]:
         """Actions per repair."""
         per_op = Counter(row.op for row in self.rows)
