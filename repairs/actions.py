@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from repairs.model import REPOINTS, ROW_DELTA, Action
@@ -41,6 +42,7 @@ class ActionRow(NamedTuple):
     current_created: str | None = None
 
 
+_OP, _APP, _RELEASE = attrgetter("op"), attrgetter("app"), attrgetter("release")
 #: The fields of an action row, in order (the plan file names them).
 FIELDS: tuple[str, ...] = ActionRow._fields
 PLAN_WIDTH = 11
@@ -103,11 +105,15 @@ class ActionTable:
 
     def app_uuids(self) -> set[str]:
         """The apps the actions touch."""
-        return {self.apps[i][0] for i in {row.app for row in self.rows}}
+        return {self.apps[i][0] for i in set(map(_APP, self.rows))}
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """The ``(table, kind)`` pairs of the actions (what :func:`repairs.statements.needed` reads)."""
+        return frozenset((self.ops[op][2], self.ops[op][1]) for op in set(map(_OP, self.rows)))
 
     def repair_counts(self) -> Counter[str]:
         """Actions per repair."""
-        per_op = Counter(row.op for row in self.rows)
+        per_op = Counter(map(_OP, self.rows))
         out: Counter[str] = Counter()
         for op, n in per_op.items():
             out[self.ops[op][0]] += n
@@ -116,13 +122,15 @@ class ActionTable:
     def expected_changes(self) -> dict[str, dict[str, int]]:
         """Rows inserted, updated and deleted per table (as :func:`repairs.model.expected_changes`)."""
         out: dict[str, dict[str, int]] = {}
-        for op, n in Counter(row.op for row in self.rows).items():
+        per_op = Counter(map(_OP, self.rows))  # map over an attrgetter: no Python frame per row
+        for op, n in per_op.items():
             _, kind, tbl = self.ops[op]
             delta = ROW_DELTA[kind]
             what = "insert" if delta > 0 else "delete" if delta < 0 else "update"
             out.setdefault(tbl, {"insert": 0, "update": 0, "delete": 0})[what] += n
         repoint = {i for i, (_, kind, _) in enumerate(self.ops) if kind in REPOINTS}
-        releases = {row.release for row in self.rows if row.op in repoint and row.release is not None}
+        repointing = self.rows if per_op.keys() <= repoint else [r for r in self.rows if r.op in repoint]
+        releases = set(map(_RELEASE, repointing)) - {None}
         if releases:
             out.setdefault("api_release", {"insert": 0, "update": 0, "delete": 0})["update"] += len(releases)
         return dict(sorted(out.items()))

@@ -40,6 +40,7 @@ from repairs.statements import (
     Images,
     Statement,
     Statements,
+    needed,
 )
 
 
@@ -263,12 +264,13 @@ class RepairSession:
         conn.execute(statements.expect)
         for stmt in statements.snapshot:
             conn.execute(stmt)
-        images = RowImages()
+        images, queries, present = RowImages(), Images(), actions.pairs()
         if recorder is not None:
-            images.row_before = {a: (row, fp) for a, row, fp in _json_value(conn, Images().rows_before)}
+            if queries.needs_before(present):
+                images.row_before = {a: (row, fp) for a, row, fp in _json_value(conn, queries.rows_before)}
             recorder.start(images)
         progress(f"changing rows ({applied:,} action(s))")
-        for stmt in statements.changes:
+        for stmt in needed(statements.keyed_changes, present):  # one with no rows to change is not sent
             conn.execute(stmt)
         progress("verifying the invariants")
         conn.execute(CONSTRAINTS_NOW)
@@ -279,7 +281,8 @@ class RepairSession:
         checked = conn.execute("SELECT count(*) FROM ca_before").fetchone()
         if recorder is not None:
             progress("writing the undo file")
-            images.row_after = {a: fp for a, _, fp in _json_value(conn, Images().rows_after)}
+            if queries.needs_after(present):
+                images.row_after = {a: fp for a, _, fp in _json_value(conn, queries.rows_after)}
             recorder.finish(images)
         return applied, int(checked[0]) if checked else 0, skipped
 

@@ -18,15 +18,18 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from auditor.core.errors import BadInput, PlanRefused
-from auditor.core.fileio import atomic_write
+from auditor.core.fileio import atomic_open
 
 #: The environment variable holding the signing key of plan and undo files.
 KEY_ENV = "CONTROLLER_AUDIT_PLAN_KEY"
 SIGNATURE = "signature"
+#: A piece of a document's bytes (hashed and written without joining them).
+Chunk = bytes | memoryview
 
 
 def signing_key() -> bytes | None:
@@ -45,9 +48,10 @@ def checksum(doc: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(doc)).hexdigest()
 
 
-def sign(body: bytes, key: bytes) -> str:
-    """``hmac-sha256:<hex>`` of ``body``."""
-    return "hmac-sha256:" + hmac.new(key, body, hashlib.sha256).hexdigest()
+def sign(body: bytes | Sequence[Chunk], key: bytes) -> str:
+    """``hmac-sha256:<hex>`` of ``body`` (or of its chunks joined)."""
+    return "hmac-sha256:" + _digest([body] if isinstance(body, bytes) else body,
+                                    lambda: hmac.new(key, digestmod=hashlib.sha256))
 
 
 def write_sealed(path: str | os.PathLike[str], doc: dict[str, Any]) -> str:
@@ -68,23 +72,39 @@ def dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _body(parts: dict[str, str]) -> bytes:
-    return ("{" + ",".join(json.dumps(key, ensure_ascii=False) + ":" + parts[key] for key in sorted(parts))
-            + "}").encode()
+def _chunks(parts: dict[str, bytes]) -> list[bytes]:
+    """The canonical document of ``parts`` as a list of chunks: a member of tens of MB is hashed and
+    written as it is, never copied into one body (each copy of a 250k-action undo file's 44 MB cost
+    0.1-0.2 s here)."""
+    chunks = [b"{"]
+    for n, key in enumerate(sorted(parts)):
+        chunks += [(b"," if n else b"") + json.dumps(key, ensure_ascii=False).encode() + b":", parts[key]]
+    return [*chunks, b"}"]
 
 
-def write_sealed_parts(path: str | os.PathLike[str], parts: dict[str, str]) -> str:
-    """Write a sealed document whose top-level members are already canonical JSON text.
+def _digest(chunks: Sequence[Chunk], new: Callable[[], Any]) -> str:
+    """The hex digest of the chunks joined, by the hash object ``new`` makes."""
+    hashed = new()
+    for chunk in chunks:
+        hashed.update(chunk)
+    return str(hashed.hexdigest())
+
+
+def write_sealed_parts(path: str | os.PathLike[str], parts: dict[str, str] | dict[str, str | bytes]) -> str:
+    """Write a sealed document whose top-level members are already canonical JSON text (or its
+    UTF-8 bytes).
 
     Lets a caller serialise its large members early (e.g. while the database works).  Signed
     when :data:`KEY_ENV` is set.
     """
+    encoded = {key: value if isinstance(value, bytes) else value.encode() for key, value in parts.items()}
     key = signing_key()
     if key is not None:
-        parts = {**parts, SIGNATURE: dump(sign(_body(parts), key))}
-    body = _body(parts)
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    atomic_write(path, body[:-1] + _suffix(digest), mode=0o600)
+        encoded[SIGNATURE] = dump(sign(_chunks(encoded), key)).encode()
+    chunks = _chunks(encoded)
+    digest = "sha256:" + _digest(chunks, hashlib.sha256)
+    with atomic_open(path, 0o600, binary=True) as handle:
+        handle.writelines([*chunks[:-1], _suffix(digest)])
     return digest
 
 
@@ -98,7 +118,7 @@ def _verified(raw: bytes, doc: dict[str, Any]) -> bool:
     if not isinstance(claimed, str):
         return False
     suffix = _suffix(claimed)
-    if raw.endswith(suffix) and "sha256:" + hashlib.sha256(raw[: -len(suffix)] + b"}").hexdigest() == claimed:
+    if raw.endswith(suffix) and "sha256:" + _digest([memoryview(raw)[: -len(suffix)], b"}"], hashlib.sha256) == claimed:
         return True  # the file as written: its bytes are the canonical form
     return checksum(doc) == claimed  # reformatted but equal content is still the same document
 

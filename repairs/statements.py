@@ -53,6 +53,21 @@ TEMPORARY_TABLES = ("ca_plan", "ca_expect", "ca_seen", "ca_params", "ca_done", "
 COUNTED_TABLES = ("api_app", "api_config", "api_build", "api_release")
 #: Check the deferred foreign keys now, before the invariants.
 CONSTRAINTS_NOW = sql.SQL("SET CONSTRAINTS ALL IMMEDIATE")
+#: The ``(tbl, kind)`` pairs of ``ca_plan`` a statement reads: with none of them among the actions
+#: it changes and returns nothing, and ``apply`` does not send it (:func:`needed`).
+Keys = frozenset[tuple[str, str]]
+
+
+def pairs(tables: tuple[str, ...] | str, kinds: tuple[str, ...] | str) -> Keys:
+    """Every pair of one of ``tables`` and one of ``kinds``."""
+    tables = (tables,) if isinstance(tables, str) else tables
+    kinds = (kinds,) if isinstance(kinds, str) else kinds
+    return frozenset((t, k) for t in tables for k in kinds)
+
+
+def needed(keyed: list[tuple[Keys, Statement]], present: Keys) -> list[Statement]:
+    """The statements of ``keyed`` that read a pair in ``present`` (the actions' pairs)."""
+    return [stmt for wanted, stmt in keyed if wanted & present]
 
 
 def statement(composed: Statement | LiteralString) -> Statement:
@@ -466,8 +481,13 @@ class Statements:
         """The changes: per table one INSERT of copies; one UPDATE of the releases' pointers (both
         at once: each release row is rewritten once); per table one UPDATE of dates, one DELETE,
         one INSERT of re-inserted rows."""
-        copies: list[Statement] = []
-        rest: list[Statement] = []
+        return [stmt for _, stmt in self.keyed_changes]
+
+    @cached_property
+    def keyed_changes(self) -> list[tuple[Keys, Statement]]:
+        """:attr:`changes`, each with the ``(tbl, kind)`` pairs of ``ca_plan`` it reads."""
+        copies: list[tuple[Keys, Statement]] = []
+        rest: list[tuple[Keys, Statement]] = []
         for table, pointer in POINTER.items():
             columns = self.columns(table)
             f = dict(t=sql.Identifier(table), name=sql.Literal(table), p=sql.Identifier(pointer),
@@ -475,21 +495,26 @@ class Statements:
             picks = sql.SQL(", ").join(
                 sql.SQL("q.new_uuid") if c == "uuid" else sql.SQL("q.new_created") if c in ("created", "updated")
                 else sql.Identifier("x", c) for c in columns)
-            copies.append(
-                sql.SQL("INSERT INTO {t} ({cols}) SELECT {picks} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
-                        "WHERE q.tbl = {name} AND q.kind = 'copy'").format(picks=picks, **f))
+            copies.append((pairs(table, "copy"), sql.SQL(
+                "INSERT INTO {t} ({cols}) SELECT {picks} FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.uuid "
+                "WHERE q.tbl = {name} AND q.kind = 'copy'").format(picks=picks, **f)))
             rest += [
-                sql.SQL("UPDATE {t} AS x SET created = q.new_created FROM ca_plan AS q "
-                        "WHERE q.tbl = {name} AND q.kind = 'redate' AND x.uuid = q.uuid").format(**f),
-                sql.SQL("DELETE FROM {t} AS x USING ca_plan AS q "
-                        "WHERE q.tbl = {name} AND q.kind IN ('prune', 'uncopy') AND x.uuid = q.uuid").format(**f),
-                sql.SQL("INSERT INTO {t} ({cols}) SELECT {jcols} FROM ca_plan AS q "
-                        "CROSS JOIN json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j "
-                        "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(jcols=_cols("j", columns), **f),
+                (pairs(table, "redate"), sql.SQL(
+                    "UPDATE {t} AS x SET created = q.new_created FROM ca_plan AS q "
+                    "WHERE q.tbl = {name} AND q.kind = 'redate' AND x.uuid = q.uuid").format(**f)),
+                (pairs(table, ("prune", "uncopy")), sql.SQL(
+                    "DELETE FROM {t} AS x USING ca_plan AS q "
+                    "WHERE q.tbl = {name} AND q.kind IN ('prune', 'uncopy') AND x.uuid = q.uuid").format(**f)),
+                (pairs(table, "reinsert"), sql.SQL(
+                    "INSERT INTO {t} ({cols}) SELECT {jcols} FROM ca_plan AS q "
+                    "CROSS JOIN json_populate_record(CAST(NULL AS {t}), CAST(q.image AS json)) AS j "
+                    "WHERE q.tbl = {name} AND q.kind = 'reinsert'").format(jcols=_cols("j", columns), **f)),
             ]
-        rest.append(sql.SQL("UPDATE api_release AS x SET created = q.new_created FROM ca_plan AS q "
-                            "WHERE q.tbl = 'api_release' AND q.kind = 'redate' AND x.uuid = q.uuid"))
-        return [statement(s) for s in (*copies, self._repoint(), *rest)]
+        rest.append((pairs("api_release", "redate"), sql.SQL(
+            "UPDATE api_release AS x SET created = q.new_created FROM ca_plan AS q "
+            "WHERE q.tbl = 'api_release' AND q.kind = 'redate' AND x.uuid = q.uuid")))
+        repoint = (pairs(tuple(POINTER), ("copy", "uncopy")), self._repoint())
+        return [(wanted, statement(stmt)) for wanted, stmt in (*copies, repoint, *rest)]
 
     @staticmethod
     def _repoint() -> sql.Composed:
@@ -651,21 +676,33 @@ class Images:
     are read whole: ``[[action, row, md5], ...]``.
     """
 
+    #: The kinds of action whose rows :attr:`rows_before` and :attr:`rows_after` read.
+    BEFORE: tuple[str, ...] = ("redate", "prune")
+    AFTER: tuple[str, ...] = ("redate",)
+
+    def needs_before(self, present: Keys) -> bool:
+        """Whether :attr:`rows_before` can read a row of actions with the pairs ``present``."""
+        return bool(pairs(REDATED, self.BEFORE) & present)
+
+    def needs_after(self, present: Keys) -> bool:
+        """Whether :attr:`rows_after` can read a row of actions with the pairs ``present``."""
+        return bool(pairs(REDATED, self.AFTER) & present)
+
     @cached_property
     def rows_before(self) -> Statement:
         """Re-dated and pruned rows before the change, as a JSON array."""
-        return self._agg(sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"), "('redate', 'prune')", "uuid")
+        return self._agg(sql.SQL("q.action, row_to_json(x), md5(CAST(x AS text))"), self.BEFORE, "uuid")
 
     @cached_property
     def rows_after(self) -> Statement:
         """Re-dated rows after the change: ``[[action, null, md5], ...]``."""
-        return self._agg(sql.SQL("q.action, NULL, md5(CAST(x AS text))"), "('redate')", "uuid")
+        return self._agg(sql.SQL("q.action, NULL, md5(CAST(x AS text))"), self.AFTER, "uuid")
 
     @staticmethod
-    def _agg(select: Statement, kinds: str, key: str) -> Statement:
+    def _agg(select: Statement, kinds: tuple[str, ...], key: str) -> Statement:
         parts = [sql.SQL("SELECT json_build_array({select}) AS a FROM ca_plan AS q JOIN {t} AS x ON x.uuid = q.{key} "
-                         "WHERE q.tbl = {name} AND q.kind IN {kinds}").format(
+                         "WHERE q.tbl = {name} AND q.kind IN ({kinds})").format(
             select=select, t=sql.Identifier(table), name=sql.Literal(table), key=sql.Identifier(key),
-            kinds=sql.SQL(kinds)) for table in REDATED]
+            kinds=sql.SQL(", ").join(map(sql.Literal, kinds))) for table in REDATED]
         return statement(sql.SQL("SELECT CAST(coalesce(json_agg(s.a), CAST('[]' AS json)) AS text) FROM ({}) AS s").format(
             sql.SQL(" UNION ALL ").join(parts)))

@@ -121,7 +121,7 @@ class UndoRecorder:
             "ops": [list(op) for op in actions.ops], "apps": [list(app) for app in actions.apps],
             "copy_fields": list(COPY_FIELDS), "columns": columns,
         }
-        self._copies: Future[str] | None = None
+        self._copies: Future[bytes] | None = None
         self.written = False
         self._pool = ThreadPoolExecutor(max_workers=1)
 
@@ -133,13 +133,13 @@ class UndoRecorder:
 
     def start(self, images: RowImages) -> None:
         """Serialise the copies in the background (they need nothing from the database)."""
-        self._copies = self._pool.submit(lambda: dump(copies(self.actions)))
+        self._copies = self._pool.submit(lambda: dump(copies(self.actions)).encode())
 
     def finish(self, images: RowImages) -> None:
         """Add the re-dated and pruned rows and write the sealed file (before COMMIT)."""
         assert self._copies is not None
         try:
-            parts = {key: dump(value) for key, value in self.header.items()}
+            parts: dict[str, str | bytes] = {key: dump(value) for key, value in self.header.items()}
             parts["copies"] = self._copies.result()
             parts["rows"] = dump(rows(self.actions, images))
             write_sealed_parts(self.path, parts)
