@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -11,7 +11,7 @@ import psycopg
 
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.runner import PendingFindings, Scope, resolve_scope, run_checks, select_checks, stream_checks
-from auditor.audit.split import two_backends
+from auditor.audit.split import Run, clock_lag, two_backends
 from auditor.audit.streamed import Shape, StreamedFinding
 from auditor.core.catalogue import Check
 from auditor.core.connection import snapshot_session
@@ -87,24 +87,32 @@ class Audit:
         The JSON lines of a whole database with its info findings listed are computed by two
         backends on the audit's snapshot where a second connection can join it (:mod:`auditor.audit.split`)."""
         sink: list[Counted] = [] if hidden is None else hidden
+        run = self._run(self.conn, shape, listing, hidden is not None)
+        if self.snapshot is None or shape != "json" or not self.scope.everything or not listing.lists("info"):
+            return self._tracked(run(self.checks, sink))
+        return self._tracked(two_backends(self.checks, run, sink, lambda: self._second(shape, listing, hidden is not None)))
 
-        def run(conn: psycopg.Connection, checks: list[Check], found: list[Counted]) -> Iterator[StreamedFinding]:
+    def _run(self, conn: psycopg.Connection, shape: Shape, listing: Listing, counting: bool,
+             lag: float = 0.0) -> Run:
+        """:func:`~auditor.audit.runner.stream_checks` of the checks given on ``conn``, whose clock runs
+        ``lag`` seconds after the audit's (:func:`~auditor.audit.split.clock_lag`)."""
+        def run(checks: list[Check], found: list[Counted]) -> Iterator[StreamedFinding]:
             return stream_checks(
                 conn, self.generation, checks, self.scope, shape,
-                grace_seconds=self.settings.grace_seconds, skew_seconds=self.settings.skew_seconds,
+                grace_seconds=self.settings.grace_seconds + lag, skew_seconds=self.settings.skew_seconds - lag,
                 severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
-                listing=listing, hidden=found if hidden is not None else None,
+                listing=listing, hidden=found if counting else None,
             )
+        return run
 
-        if self.snapshot is None or shape != "json" or not self.scope.everything or not listing.lists("info"):
-            return self._tracked(run(self.conn, self.checks, sink))
-        return self._tracked(two_backends(self.conn, self.checks, run, sink, self._second))
-
-    def _second(self) -> AbstractContextManager[psycopg.Connection]:
-        """A second connection in the audit's snapshot (:func:`auditor.core.connection.snapshot_session`)."""
+    @contextmanager
+    def _second(self, shape: Shape, listing: Listing, counting: bool) -> Iterator[tuple[psycopg.Connection, Run]]:
+        """A second connection in the audit's snapshot (:func:`auditor.core.connection.snapshot_session`),
+        with the findings it streams on the audit's clock."""
         assert self.snapshot is not None
-        return snapshot_session(self.settings.target, self.snapshot, statement_timeout=self.settings.statement_timeout,
-                                lock_timeout=self.settings.lock_timeout)
+        with snapshot_session(self.settings.target, self.snapshot, statement_timeout=self.settings.statement_timeout,
+                              lock_timeout=self.settings.lock_timeout) as conn:
+            yield conn, self._run(conn, shape, listing, counting, clock_lag(self.conn, conn))
 
 
 @contextmanager

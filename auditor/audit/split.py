@@ -42,8 +42,10 @@ _BATCH = 2000
 #: How long a stop waits for the thread before it cancels the second statement again.
 _JOIN_SECONDS = 0.2
 
-#: The findings of ``checks`` on a connection, the counted ones appended to the list given.
-Run = Callable[[psycopg.Connection, list[Check], list[Counted]], Iterator[StreamedFinding]]
+#: The findings of ``checks`` on one connection, the counted ones appended to the list given.
+Run = Callable[[list[Check], list[Counted]], Iterator[StreamedFinding]]
+#: Opens the second connection and gives it with its :data:`Run`.
+Second = Callable[[], AbstractContextManager[tuple[psycopg.Connection, Run]]]
 
 
 def halves(checks: list[Check]) -> tuple[list[Check], list[Check]] | None:
@@ -55,18 +57,18 @@ def halves(checks: list[Check]) -> tuple[list[Check], list[Check]] | None:
     return checks[:cut], checks[cut:]
 
 
-def two_backends(conn: psycopg.Connection, checks: list[Check], run: Run, hidden: list[Counted],
-                 second: Callable[[], AbstractContextManager[psycopg.Connection]]) -> Iterator[StreamedFinding]:
-    """The findings of ``checks`` as ``run`` yields them on ``conn``, computed by two backends when
-    ``second()`` opens a connection in ``conn``'s snapshot and the checks can be cut (:func:`halves`)."""
+def two_backends(checks: list[Check], run: Run, hidden: list[Counted], second: Second) -> Iterator[StreamedFinding]:
+    """The findings of ``checks`` as ``run`` yields them, computed by two backends when ``second()``
+    opens a connection in the snapshot of ``run``'s and the checks can be cut (:func:`halves`)."""
     cut = halves(checks)
     with ExitStack() as stack:
         other = _opened(stack, second) if cut is not None else None
         if cut is None or other is None:
-            yield from run(conn, checks, hidden)
+            yield from run(checks, hidden)
             return
-        spool = stack.enter_context(_Spool(other, lambda found: run(other, cut[1], found)))
-        with _closing(run(conn, cut[0], hidden)) as first:
+        conn, run_other = other
+        spool = stack.enter_context(_Spool(conn, lambda found: run_other(cut[1], found)))
+        with _closing(run(cut[0], hidden)) as first:
             for finding in first:
                 spool.check()
                 yield finding
@@ -84,8 +86,7 @@ def _closing(items: Iterator[T]) -> Iterator[Iterator[T]]:
             close()
 
 
-def _opened(stack: ExitStack, second: Callable[[], AbstractContextManager[psycopg.Connection]]
-            ) -> psycopg.Connection | None:
+def _opened(stack: ExitStack, second: Second) -> tuple[psycopg.Connection, Run] | None:
     """The second connection, closed with ``stack``; None (nothing to close) when it cannot be had."""
     try:
         return stack.enter_context(second())
@@ -165,3 +166,14 @@ class _Spool:
 
 class _Stopped(Exception):
     """The main thread stopped the half."""
+
+
+def clock_lag(first: psycopg.Connection, second: psycopg.Connection) -> float:
+    """How many seconds ``second``'s transaction clock (``now()``) runs after ``first``'s.  The checks'
+    in-flight and future windows are relative to ``now()``: the second half widens its grace and
+    narrows its skew by this much, so that both halves draw the same lines (one snapshot, one clock)."""
+    row = first.execute("SELECT now()").fetchone()
+    assert row is not None
+    lag = second.execute("SELECT extract(epoch FROM now() - %s::timestamptz)", (row[0],)).fetchone()
+    assert lag is not None
+    return float(lag[0])

@@ -346,9 +346,13 @@ def audit_session(
     conn = connect(target)
     try:
         _read_only(conn, statement_timeout, lock_timeout)
-        if exported is not None:
-            exported.extend(_export_snapshot(conn))
-        # After an export, the block is a savepoint inside the transaction that exported (still open).
+        snapshot = _export_snapshot(conn) if exported is not None else []
+        if exported is not None and snapshot:
+            exported.extend(snapshot)
+            # The transaction that exported it goes on (ended by the close: it wrote nothing).
+            _plan_settings(conn, work_mem)
+            yield conn
+            return
         with conn.transaction():
             _plan_settings(conn, work_mem)
             yield conn
