@@ -19,6 +19,7 @@ from auditor.audit.split import SPLIT_AT, two_backends
 from auditor.core.connection import snapshot_session
 from auditor.core.findings import Counted
 from auditor.core.settings import Settings
+from tests.cli.test_encodings import encoded, sql_ascii_story  # noqa: F401 (the fixture)
 from tests.helpers import login_role_dsn
 from tests.test_bench import damaged_story
 
@@ -36,8 +37,9 @@ def damaged(make_db):
 
 def _backends(db) -> int:
     """The tool's connections to ``db`` now."""
-    return db.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'controller-audit' "
-                     "AND datname = %s", (db.name,))
+    row = db.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'controller-audit' "
+                          "AND datname = %s", (db.name,)).fetchone()
+    return row[0]
 
 
 def _lines(dsn: str, *, shared: bool, listing: Listing = INFO, shape: str = "json",
@@ -197,3 +199,14 @@ def test_the_audit_shares_its_snapshot_on_a_hot_standby(pg_server, damaged, stan
     params["dbname"] = damaged.name
     found, _ = _lines(conninfo.make_conninfo(**params), shared=True)
     assert found == _lines(damaged.dsn, shared=False)[0]
+
+
+def test_a_sql_ascii_database_gives_the_same_lines(encoded):  # noqa: F811 (the imported fixture)
+    """SQL_ASCII (bytes that are not UTF-8, keys hashed on the client): the second connection reads
+    them as the first does."""
+    db = encoded("SQL_ASCII")
+    sql_ascii_story(db)
+    seen: list[int] = []
+    found, _ = _lines(db.dsn, shared=True, seen=seen, db=db)
+    assert seen == [2]
+    assert found == _lines(db.dsn, shared=False)[0] and found
