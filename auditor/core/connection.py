@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.types.json import set_json_loads
@@ -333,27 +334,84 @@ def audit_session(
     statement_timeout: str,
     lock_timeout: str,
     work_mem: str = DEFAULT_WORK_MEM,
+    exported: list[str] | None = None,
 ) -> Iterator[psycopg.Connection]:
     """One ``READ ONLY``, ``REPEATABLE READ`` transaction: a consistent snapshot.
 
-    Safe on a busy primary and on a hot standby; needs only ``SELECT`` privileges.
+    Safe on a busy primary and on a hot standby; needs only ``SELECT`` privileges.  With ``exported``
+    the transaction first tries ``pg_export_snapshot()`` and appends the snapshot's id to the list
+    (for :func:`snapshot_session`); where the server refuses, the failed transaction is rolled back
+    before anything was read and the audit runs in a new one, without the id.
     """
     conn = connect(target)
     try:
-        conn.read_only = True
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        set_timeouts(conn, statement_timeout, lock_timeout)
-        conn.commit()
+        _read_only(conn, statement_timeout, lock_timeout)
+        snapshot = _export_snapshot(conn) if exported is not None else []
+        if exported is not None and snapshot:
+            exported.extend(snapshot)
+            # The transaction that exported it goes on (ended by the close: it wrote nothing).
+            _plan_settings(conn, work_mem)
+            yield conn
+            return
         with conn.transaction():
-            # The audit reads every row its server-side cursors return: plan for all of them, not
-            # for the first 10% (cursor_tuple_fraction's default made the 1M audit 1.6x slower).
-            # No JIT (PostgreSQL 11 and later, where the server was built with it: Debian's and most
-            # packages are): the statement's cost estimate sends its ~1,150 lines through LLVM with
-            # inlining and optimisation, ~7 s of compiling for a 60 ms statement (the largest app,
-            # Debian's PostgreSQL 15); the whole audit of 300k releases took 12.6 s instead of 2.0 s.
-            # Read from pg_settings, so a server without the setting (before 11) changes nothing.
-            conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true), "
-                         + JIT_OFF, (work_mem,))
+            _plan_settings(conn, work_mem)
             yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def snapshot_session(
+    target: Target,
+    snapshot: str,
+    *,
+    statement_timeout: str,
+    lock_timeout: str,
+    work_mem: str = DEFAULT_WORK_MEM,
+) -> Iterator[psycopg.Connection]:
+    """A second connection to ``target`` in the snapshot ``snapshot`` (exported by
+    :func:`audit_session`): the same settings, timeouts and ``application_name``, and a ``READ ONLY``,
+    ``REPEATABLE READ`` transaction that sees exactly what the first one sees (as ``pg_dump -j``'s
+    workers do).  Raises :class:`ConnectionFailed` or :class:`psycopg.Error` when the server will not
+    have it (no connection left, a standby before PostgreSQL 10, a pooler)."""
+    conn = connect(target)
+    try:
+        _read_only(conn, statement_timeout, lock_timeout)
+        with conn.transaction():
+            # SET TRANSACTION SNAPSHOT must be the transaction's first statement, and takes no parameters.
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            _plan_settings(conn, work_mem)
+            yield conn
+    finally:
+        conn.close()
+
+
+def _read_only(conn: psycopg.Connection, statement_timeout: str, lock_timeout: str) -> None:
+    """Make ``conn``'s transactions ``READ ONLY``, ``REPEATABLE READ``, with the session's timeouts."""
+    conn.read_only = True
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    set_timeouts(conn, statement_timeout, lock_timeout)
+    conn.commit()
+
+
+def _export_snapshot(conn: psycopg.Connection) -> list[str]:
+    """``[id]`` of the snapshot of the transaction this starts on ``conn`` (left open), or ``[]``
+    (and no transaction) where the server refuses to export one."""
+    try:
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    except psycopg.Error:
+        conn.rollback()
+        return []
+    return [row[0]] if row is not None else []
+
+
+def _plan_settings(conn: psycopg.Connection, work_mem: str) -> None:
+    """The audit reads every row its server-side cursors return: plan for all of them, not for the
+    first 10% (cursor_tuple_fraction's default made the 1M audit 1.6x slower).  No JIT (PostgreSQL 11
+    and later, where the server was built with it: Debian's and most packages are): the statement's
+    cost estimate sends its ~1,150 lines through LLVM with inlining and optimisation, ~7 s of
+    compiling for a 60 ms statement (the largest app, Debian's PostgreSQL 15); the whole audit of
+    300k releases took 12.6 s instead of 2.0 s.  Read from pg_settings, so a server without the
+    setting (before 11) changes nothing.  Local to the transaction."""
+    conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true), "
+                 + JIT_OFF, (work_mem,))

@@ -15,12 +15,14 @@ from auditor.core.settings import Settings
 
 
 @contextmanager
-def read_session(settings: Settings) -> Iterator[tuple[psycopg.Connection, Generation]]:
+def read_session(settings: Settings, *,
+                 exported: list[str] | None = None) -> Iterator[tuple[psycopg.Connection, Generation]]:
     """One ``READ ONLY``, ``REPEATABLE READ`` transaction on the settings' target with its timeouts,
     the schema generation detected and the database announced (:meth:`Settings.announce_database`);
-    a missing privilege is one line naming the GRANT."""
+    a missing privilege is one line naming the GRANT.  With ``exported``: the snapshot's id appended
+    to it where the server exports one (:func:`auditor.core.connection.audit_session`)."""
     with audit_session(settings.target, statement_timeout=settings.statement_timeout,
-                       lock_timeout=settings.lock_timeout) as conn:
+                       lock_timeout=settings.lock_timeout, exported=exported) as conn:
         try:
             try:
                 generation = detect(conn)

@@ -78,7 +78,9 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
             raise BadInput("--label applies to --format prometheus only", kind="bad usage")
         baseline = load_baseline(baseline_path) if baseline_path else None
         listing = Listing.of(settings.min_severity, settings.fail_on)
-        with open_audit(settings) as run:
+        # JSON lines of every info finding of a whole database: worth a second backend (16aa).
+        shared = fmt == "json" and listing.lists("info") and not settings.scope
+        with open_audit(settings, shared=shared) as run:
             report = Report(
                 checks=[c.id for c in run.checks],
                 database=database_facts(run.conn, run.generation, settings.target),

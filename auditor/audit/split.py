@@ -1,0 +1,179 @@
+"""One audit's statement split across two backends that share one snapshot (as ``pg_dump -j`` does).
+
+``check --format json --min-severity info`` of a whole database is bound by the server's CPU: one
+backend renders every finding while the machine's other cores wait.  Here the checks are cut in
+two at :data:`SPLIT_AT` (catalogue order): the audit's own connection streams the first half to the
+report as before, while a second connection, in a ``READ ONLY``, ``REPEATABLE READ`` transaction
+that imported the first one's snapshot (``SET TRANSACTION SNAPSHOT``), runs the second half in a
+thread and spools its findings to a temporary file.  When the first half ends the spooled ones
+follow: the same findings in the same order as one statement gives (its union of checks runs
+them in catalogue order), read from exactly the same data.
+
+Where the second connection cannot be had (no snapshot exported, no connection left, the import
+refused), the audit runs as one statement on its own connection, with the same output.  An error of
+either half ends the run as an error of the one statement would: the other is cancelled and the
+second connection closed before the error goes on.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+
+from auditor.audit.streamed import StreamedFinding
+from auditor.core.catalogue import Check
+from auditor.core.errors import AuditorError
+from auditor.core.findings import Counted
+
+#: The first check the second backend runs: the two halves then cost the server about the same with
+#: every info finding listed (the shared checks' listings are most of them; docs/benchmark.md, 16aa).
+SPLIT_AT = "shared-build"
+
+T = TypeVar("T")
+
+#: Findings pickled to the spool at a time.
+_BATCH = 2000
+#: How long a stop waits for the thread before it cancels the second statement again.
+_JOIN_SECONDS = 0.2
+
+#: The findings of ``checks`` on one connection, the counted ones appended to the list given.
+Run = Callable[[list[Check], list[Counted]], Iterator[StreamedFinding]]
+#: Opens the second connection and gives it with its :data:`Run`.
+Second = Callable[[], AbstractContextManager[tuple[psycopg.Connection, Run]]]
+
+
+def halves(checks: list[Check]) -> tuple[list[Check], list[Check]] | None:
+    """``checks`` cut before :data:`SPLIT_AT`, or None when that leaves a half empty."""
+    ids = [c.id for c in checks]
+    if SPLIT_AT not in ids or ids.index(SPLIT_AT) == 0:
+        return None
+    cut = ids.index(SPLIT_AT)
+    return checks[:cut], checks[cut:]
+
+
+def two_backends(checks: list[Check], run: Run, hidden: list[Counted], second: Second) -> Iterator[StreamedFinding]:
+    """The findings of ``checks`` as ``run`` yields them, computed by two backends when ``second()``
+    opens a connection in the snapshot of ``run``'s and the checks can be cut (:func:`halves`)."""
+    cut = halves(checks)
+    with ExitStack() as stack:
+        other = _opened(stack, second) if cut is not None else None
+        if cut is None or other is None:
+            yield from run(checks, hidden)
+            return
+        conn, run_other = other
+        spool = stack.enter_context(_Spool(conn, lambda found: run_other(cut[1], found)))
+        with _closing(run(cut[0], hidden)) as first:
+            for finding in first:
+                spool.check()
+                yield finding
+        yield from spool.findings(hidden)
+
+
+@contextmanager
+def _closing(items: Iterator[T]) -> Iterator[Iterator[T]]:
+    """``items``, closed at the end of the block (a generator left suspended cancels its statement)."""
+    try:
+        yield items
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def _opened(stack: ExitStack, second: Second) -> tuple[psycopg.Connection, Run] | None:
+    """The second connection, closed with ``stack``; None (nothing to close) when it cannot be had."""
+    try:
+        return stack.enter_context(second())
+    except (AuditorError, psycopg.Error):
+        return None
+
+
+class _Spool:
+    """A thread reading one half's findings on its own connection into a temporary file."""
+
+    def __init__(self, conn: psycopg.Connection, run: Callable[[list[Counted]], Iterator[StreamedFinding]]) -> None:
+        self.conn = conn
+        self.hidden: list[Counted] = []
+        self.file = tempfile.TemporaryFile("w+b")
+        self.error: Exception | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(run,), name="controller-audit-second", daemon=True)
+
+    def __enter__(self) -> _Spool:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.file.close()
+
+    def _read(self, run: Callable[[list[Counted]], Iterator[StreamedFinding]]) -> None:
+        """The thread: every finding of the half pickled to the spool, a batch at a time."""
+        batch: list[tuple[Any, ...]] = []
+        try:
+            with _closing(run(self.hidden)) as findings:
+                for f in findings:
+                    batch.append((f.check, f.severity, f.app_name, f.key, f.line))
+                    if len(batch) >= _BATCH:
+                        self._dump(batch)
+            self._dump(batch)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread (it raises it, or has stopped us)
+            self.error = exc
+
+    def _dump(self, batch: list[tuple[Any, ...]]) -> None:
+        if self.stopping.is_set():
+            raise _Stopped
+        if batch:
+            pickle.dump(batch, self.file, pickle.HIGHEST_PROTOCOL)
+            batch.clear()
+
+    def check(self) -> None:
+        """Raise the half's error, if it has failed (the run ends as soon as either half does)."""
+        if self.error is not None:
+            raise self.error
+
+    def findings(self, hidden: list[Counted]) -> Iterator[StreamedFinding]:
+        """The spooled findings once the half has ended (its counted ones appended to ``hidden``)."""
+        while self.thread.is_alive():
+            self.thread.join(_JOIN_SECONDS)
+        self.check()
+        hidden.extend(self.hidden)
+        self.file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self.file)
+            except EOFError:
+                return
+            for row in batch:
+                yield StreamedFinding(*row)
+
+    def stop(self) -> None:
+        """Stop the thread: its statement cancelled (again until it has ended), then joined."""
+        self.stopping.set()
+        while self.thread.is_alive():
+            try:
+                self.conn.cancel_safe()
+            except psycopg.Error:
+                pass  # the connection is gone: the thread ends on its own error
+            self.thread.join(_JOIN_SECONDS)
+
+
+class _Stopped(Exception):
+    """The main thread stopped the half."""
+
+
+def clock_lag(first: psycopg.Connection, second: psycopg.Connection) -> float:
+    """How many seconds ``second``'s transaction clock (``now()``) runs after ``first``'s.  The checks'
+    in-flight and future windows are relative to ``now()``: the second half widens its grace and
+    narrows its skew by this much, so that both halves draw the same lines (one snapshot, one clock)."""
+    row = first.execute("SELECT now()").fetchone()
+    assert row is not None
+    lag = second.execute("SELECT extract(epoch FROM now() - %s::timestamptz)", (row[0],)).fetchone()
+    assert lag is not None
+    return float(lag[0])
