@@ -113,13 +113,10 @@ def test_a_refused_export_runs_one_session(damaged):
     dsn = login_role_dsn(damaged, role, "nx-pw-1234", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
     damaged.conn.execute("REVOKE EXECUTE ON FUNCTION pg_export_snapshot() FROM PUBLIC")
     try:
-        seen: list[int] = []
-        found, _ = _lines(dsn, shared=True, seen=seen, db=damaged)
-        assert seen == [1]
-        assert found == _lines(damaged.dsn, shared=False)[0]
+        _runs_one_session(damaged, dsn)
     finally:
         damaged.conn.execute("GRANT EXECUTE ON FUNCTION pg_export_snapshot() TO PUBLIC")
-        damaged.conn.execute(sql.SQL("DROP OWNED BY {}; DROP ROLE {}").format(sql.Identifier(role), sql.Identifier(role)))
+        _drop_role(damaged, role)
 
 
 def test_a_refused_second_connection_runs_one_session(damaged):
@@ -128,12 +125,22 @@ def test_a_refused_second_connection_runs_one_session(damaged):
     dsn = login_role_dsn(damaged, role, "one-pw-1234", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}",
                          "ALTER ROLE {} CONNECTION LIMIT 1")
     try:
-        seen: list[int] = []
-        found, _ = _lines(dsn, shared=True, seen=seen, db=damaged)
-        assert seen == [1]
-        assert found == _lines(damaged.dsn, shared=False)[0]
+        _runs_one_session(damaged, dsn)
     finally:
-        damaged.conn.execute(sql.SQL("DROP OWNED BY {}; DROP ROLE {}").format(sql.Identifier(role), sql.Identifier(role)))
+        _drop_role(damaged, role)
+
+
+def _runs_one_session(damaged, dsn: str) -> None:
+    """The audit through ``dsn`` asked to share its snapshot ran on one connection, with the findings
+    of the audit that does not share it."""
+    seen: list[int] = []
+    found, _ = _lines(dsn, shared=True, seen=seen, db=damaged)
+    assert seen == [1]
+    assert found == _lines(damaged.dsn, shared=False)[0]
+
+
+def _drop_role(damaged, role: str) -> None:
+    damaged.conn.execute(sql.SQL("DROP OWNED BY {}; DROP ROLE {}").format(sql.Identifier(role), sql.Identifier(role)))
 
 
 @contextmanager
