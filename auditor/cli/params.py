@@ -134,6 +134,11 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
         help=_layered("min_severity", help or "Lowest severity to list; the findings below it are counted in the "
                                               "summary, not listed (those at --fail-on and above are always "
                                               "listed).")),
+    "connections": lambda help=None: click.option(
+        "--connections", "connections", type=click.IntRange(1, 2), default=None, metavar="N",
+        help=_layered("connections", help or "How many connections --format json may read a whole database's every "
+                                             "finding with (2: a second one on the first one's exported snapshot; "
+                                             "1: never a second).")),
 }
 #: Where to connect: ``--dsn`` and psql's ``-h``, ``-p``, ``-U``, ``-d``.
 TARGET = ("dsn", "host", "port", "username", "dbname")

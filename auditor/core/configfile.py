@@ -26,6 +26,7 @@ from auditor.core.values import (
     MAX_GRACE_SECONDS,
     MIN_SEVERITY,
     parse_choice,
+    parse_connections,
     parse_duration,
     parse_seconds,
     parse_wait,
@@ -53,7 +54,7 @@ class ConfigFile:
     #: check id -> {level it emits -> severity reported} (:mod:`auditor.core.overrides`)
     severity: dict[str, dict[str, str]] = field(default_factory=dict)
     #: The single-valued settings it sets, by key (``grace``, ``skew``, ``statement_timeout``,
-    #: ``lock_timeout``, ``commit_timeout``, ``format``, ``fail_on``, ``min_severity``), validated.
+    #: ``lock_timeout``, ``commit_timeout``, ``format``, ``fail_on``, ``min_severity``, ``connections``), validated.
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +109,7 @@ _VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "format": (parse_choice(FORMATS), ""),
     "fail_on": (parse_choice(FAIL_ON), ""),
     "min_severity": (parse_choice(MIN_SEVERITY), ""),
+    "connections": (parse_connections, ""),
 }
 KNOWN_KEYS = ("dsn_env", "dsn", "apps", "exclude", "severity", *_VALUES)
 

@@ -28,7 +28,16 @@ from auditor.core.configfile import ConfigFile, load_config
 from auditor.core.connection import Target, looks_like_conninfo, resolve_target, with_parts
 from auditor.core.errors import BadInput
 from auditor.core.suggest import unknown_check, with_hint
-from auditor.core.values import FAIL_ON, FORMATS, MIN_SEVERITY, parse_choice, parse_duration, parse_seconds, parse_wait
+from auditor.core.values import (
+    FAIL_ON,
+    FORMATS,
+    MIN_SEVERITY,
+    parse_choice,
+    parse_connections,
+    parse_duration,
+    parse_seconds,
+    parse_wait,
+)
 
 #: A deploy in flight, not damage: rows younger than this are never reported or repaired (seconds).
 DEFAULT_GRACE_SECONDS = 300
@@ -74,6 +83,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("format", "--format", "table", parse_choice(FORMATS), key="format"),
     Option("fail_on", "--fail-on", "warning", parse_choice(FAIL_ON), key="fail_on"),
     Option("min_severity", "--min-severity", "warning", parse_choice(MIN_SEVERITY), key="min_severity"),
+    Option("connections", "--connections", 2, parse_connections, key="connections"),
 )
 OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 #: ``--config FILE``'s environment variable.
@@ -124,6 +134,9 @@ class Settings:
     fail_on: str = "warning"
     #: The lowest severity a report lists; findings below it are counted, not listed.
     min_severity: str = "warning"
+    #: How many connections ``check --format json`` listing every info finding of a whole database may
+    #: read with (2: a second one on the first one's exported snapshot, :mod:`auditor.audit.split`).
+    connections: int = 2
     #: setting name -> where its value came from: ``command line``, ``CONTROLLER_AUDIT_...``, the
     #: config file's name, or ``default``.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -22,6 +22,8 @@ FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "nagios", "html")
 FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
 #: ``--min-severity`` choices: the lowest severity a report lists.
 MIN_SEVERITY: tuple[str, ...] = SEVERITIES
+#: ``check --connections`` choices: how many connections a whole audit may read with.
+CONNECTIONS: tuple[int, ...] = (1, 2)
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
@@ -75,6 +77,13 @@ def parse_duration(value: Any) -> str:
     if milliseconds > MAX_TIMEOUT_MS:
         raise ValueError(f"bad timeout value {value!r} (at most {MAX_TIMEOUT_MS} ms, about 24 days)")
     return f"{number}{unit}"
+
+
+def parse_connections(value: Any) -> int:
+    """``--connections``: 1 or 2 (a number, or its digit as text)."""
+    if not isinstance(value, bool) and (value in CONNECTIONS or value in {str(n) for n in CONNECTIONS}):
+        return int(value)
+    raise ValueError(f"must be one of {', '.join(map(str, CONNECTIONS))} (got {value!r})")
 
 
 def parse_choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:

@@ -57,7 +57,7 @@ def _unresolved(exc: AuditorError, given: dict[str, Any], own: dict[str, Any]) -
 
 
 @click.command("check")
-@params.settings(*params.AUDITS, "format", "fail_on", "min_severity", on_failure=_unresolved,
+@params.settings(*params.AUDITS, "format", "fail_on", "min_severity", "connections", on_failure=_unresolved,
                  help={"apps": "Audit only this app (repeatable; inside the config file's apps allow-list).",
                        "format": "Report format."})
 @params.output("Write the report to FILE (atomically; a FIFO or device is written through) instead of stdout.")
@@ -79,7 +79,7 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
         baseline = load_baseline(baseline_path) if baseline_path else None
         listing = Listing.of(settings.min_severity, settings.fail_on)
         # JSON lines of every info finding of a whole database: worth a second backend (16aa).
-        shared = fmt == "json" and listing.lists("info") and not settings.scope
+        shared = fmt == "json" and listing.lists("info") and not settings.scope and settings.connections > 1
         with open_audit(settings, shared=shared) as run:
             report = Report(
                 checks=[c.id for c in run.checks],
