@@ -22,7 +22,7 @@ from auditor.core.errors import AuditorError
 from auditor.core.settings import OPTION_BY_NAME, resolve
 from auditor.core.suggest import did_you_mean
 from auditor.core.text import escape
-from auditor.core.values import FAIL_ON, FORMATS, MIN_SEVERITY, parse_duration, parse_seconds, parse_wait
+from auditor.core.values import CONNECTIONS, FAIL_ON, FORMATS, MIN_SEVERITY, parse_duration, parse_seconds, parse_wait
 from checks import CATALOGUE
 
 #: ``blast-radius --limit``: at most this many releases listed (the counts are always complete).
@@ -135,7 +135,7 @@ SETTING_OPTIONS: dict[str, Callable[..., Callable]] = {
                                               "summary, not listed (those at --fail-on and above are always "
                                               "listed).")),
     "connections": lambda help=None: click.option(
-        "--connections", "connections", type=click.IntRange(1, 2), default=None, metavar="N",
+        "--connections", "connections", type=click.IntRange(min(CONNECTIONS), max(CONNECTIONS)), default=None, metavar="N",
         help=_layered("connections", help or "How many connections --format json may read a whole database's every "
                                              "finding with (2: a second one on the first one's exported snapshot; "
                                              "1: never a second).")),
