@@ -115,8 +115,9 @@ def breakdown(plan: Node, check_ids: Sequence[str]) -> Breakdown:
 
     def walk(node: Node, part: str) -> None:
         children = _children(node)
-        own = _total(node) - sum(_total(c) for c in children
-                                 if c.get("Parent Relationship") not in ("InitPlan", "SubPlan"))
+        # A CTE's time is inside the scans that read it (charged below); any other sub-plan's is
+        # inside the node that evaluates it, this one.
+        own = _total(node) - sum(_total(c) for c in children if not c.get("Subplan Name", "").startswith("CTE "))
         name = node.get("CTE Name", "") if node.get("Node Type") == "CTE Scan" else ""
         if name in uncharged:
             taken = min(max(own, 0.0), uncharged[name])

@@ -488,6 +488,7 @@ def test_explain_audit_attributes_the_statement_to_passes_and_checks(make_db) ->
     # Every check's branch is found in the plan (by the check id its output starts with).
     assert checks == set(CATALOGUE)
     assert any(part.startswith("pass ") for part in result.parts)
+    # No part counted twice (a sub-plan's time is inside the node that runs it).
     assert sum(result.parts.values()) <= result.total_ms * 1.05
     # The split counts what the audit finds.
     assert Counter({key: n for key, (n, _) in sizes.items()}) == tool_counts(db.dsn)[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,18 +19,8 @@ from typing import Any
 from auditor.core.catalogue import Check
 from auditor.core.connection import UnparsableConnectionString, parse_conninfo, resolve_target
 from auditor.core.errors import BadInput
+from auditor.core.options import OPTION_BY_KEY
 from auditor.core.suggest import unknown_check, with_hint
-from auditor.core.values import (
-    FAIL_ON,
-    FORMATS,
-    MAX_GRACE_SECONDS,
-    MIN_SEVERITY,
-    parse_choice,
-    parse_connections,
-    parse_duration,
-    parse_seconds,
-    parse_wait,
-)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -93,25 +83,8 @@ def _severity_overrides(source: str, key: str, value: Any,
     return resolved
 
 
-def _grace(value: Any) -> float:
-    if not isinstance(value, (int, float)):
-        raise ValueError("not a number")
-    return parse_seconds(value)
-
-
-#: The single-valued keys and how each is validated (the message says what the key must be).
-_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
-    "grace": (_grace, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})"),
-    "skew": (_grace, f"must be a number of seconds >= 0 (and at most {MAX_GRACE_SECONDS})"),
-    "statement_timeout": (parse_duration, ""),
-    "lock_timeout": (parse_duration, ""),
-    "commit_timeout": (parse_wait, ""),
-    "format": (parse_choice(FORMATS), ""),
-    "fail_on": (parse_choice(FAIL_ON), ""),
-    "min_severity": (parse_choice(MIN_SEVERITY), ""),
-    "connections": (parse_connections, ""),
-}
-KNOWN_KEYS = ("dsn_env", "dsn", "apps", "exclude", "severity", *_VALUES)
+#: Every key the file may hold: its own, then the single-valued settings' (:data:`auditor.core.options.OPTIONS`).
+KNOWN_KEYS = ("dsn_env", "dsn", "apps", "exclude", "severity", *OPTION_BY_KEY)
 
 
 def _dsn(source: str, value: Any) -> str:
@@ -144,12 +117,11 @@ def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Chec
                 _check_ids(source, raw_key, fields[key], catalogue)
         elif key == "severity":
             fields[key] = _severity_overrides(source, raw_key, value, catalogue)
-        elif key in _VALUES:
-            parse, problem = _VALUES[key]
+        elif key in OPTION_BY_KEY:
             try:
-                values[key] = parse(value)
+                values[key] = OPTION_BY_KEY[key].parse_file_value(value)
             except ValueError as exc:
-                raise _bad(source, raw_key, problem or str(exc)) from None
+                raise _bad(source, raw_key, str(exc)) from None
         else:
             raise _bad(source, raw_key, with_hint("unknown key", key, KNOWN_KEYS) + f" (known: {', '.join(KNOWN_KEYS)})")
     return ConfigFile(source=source, values=values, **fields)

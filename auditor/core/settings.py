@@ -1,7 +1,7 @@
 """One settings object for every command: command line > environment > config file > defaults.
 
-As dbt's flags do: every setting is declared once (:data:`OPTIONS`: its environment variable, its
-config-file key, its default and its validation), :func:`resolve` merges the four layers into one
+As dbt's flags do: every setting is declared once (:data:`auditor.core.options.OPTIONS`: its
+environment variable, its config-file key, its default and its validation), :func:`resolve` merges the four layers into one
 frozen :class:`Settings`, and every command receives that object, so no command can resolve
 another database, app allow-list, grace, skew or timeout than another.
 
@@ -27,65 +27,26 @@ from auditor.core.catalogue import Check
 from auditor.core.configfile import ConfigFile, load_config
 from auditor.core.connection import Target, looks_like_conninfo, resolve_target, with_parts
 from auditor.core.errors import BadInput
+from auditor.core.options import (
+    COMMAND_LINE,
+    DEFAULT,
+    DEFAULT_COMMIT_TIMEOUT,
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_SKEW_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT,
+    ENV_PREFIX,
+    OPTION_BY_NAME,
+    OPTIONS,
+    Option,
+)
 from auditor.core.suggest import unknown_check, with_hint
-from auditor.core.values import (
-    FAIL_ON,
-    FORMATS,
-    MIN_SEVERITY,
-    parse_choice,
-    parse_connections,
-    parse_duration,
-    parse_seconds,
-    parse_wait,
-)
 
-#: A deploy in flight, not damage: rows younger than this are never reported or repaired (seconds).
-DEFAULT_GRACE_SECONDS = 300
-#: How far ahead of the database's clock a controller host's clock may run: rows created up to
-#: this long after ``now()`` are in flight; later ones are future-dated.
-DEFAULT_SKEW_SECONDS = 60
-DEFAULT_STATEMENT_TIMEOUT = "60s"
-DEFAULT_LOCK_TIMEOUT = "5s"
-#: Seconds ``apply`` / ``undo`` wait for COMMIT's answer (``--commit-timeout``).
-DEFAULT_COMMIT_TIMEOUT = 60.0
-#: Every setting's environment variable is this prefix and its name in capitals.
-ENV_PREFIX = "CONTROLLER_AUDIT_"
-#: Where each value came from (:attr:`Settings.sources`).
-COMMAND_LINE, DEFAULT = "command line", "default"
+__all__ = [  # declared in auditor.core.options, imported from here by the commands
+    "DEFAULT_COMMIT_TIMEOUT", "DEFAULT_GRACE_SECONDS", "DEFAULT_LOCK_TIMEOUT", "DEFAULT_SKEW_SECONDS",
+    "DEFAULT_STATEMENT_TIMEOUT", "OPTIONS", "OPTION_BY_NAME", "Option", "Selection", "Settings", "resolve",
+]
 
-
-@dataclass(frozen=True)
-class Option:
-    """A setting that can come from the command line, the environment or the config file."""
-
-    name: str  # the Settings field
-    flag: str  # its command-line option
-    default: Any
-    parse: Callable[[Any], Any]
-    #: The config-file key (None: the file cannot set it).
-    key: str | None = None
-
-    @property
-    def env(self) -> str:
-        """``CONTROLLER_AUDIT_GRACE`` for ``grace_seconds`` (named after the flag)."""
-        return ENV_PREFIX + self.flag.removeprefix("--").replace("-", "_").upper()
-
-
-#: The settings with a single value, each declared once.  ``--app``, ``--check`` and ``--exclude``
-#: (lists), ``--dsn`` (the target: see the module docstring) and ``--config`` are resolved apart.
-OPTIONS: tuple[Option, ...] = (
-    Option("grace_seconds", "--grace", DEFAULT_GRACE_SECONDS, parse_seconds, key="grace"),
-    Option("skew_seconds", "--skew", DEFAULT_SKEW_SECONDS, parse_seconds, key="skew"),
-    Option("statement_timeout", "--statement-timeout", DEFAULT_STATEMENT_TIMEOUT, parse_duration,
-           key="statement_timeout"),
-    Option("lock_timeout", "--lock-timeout", DEFAULT_LOCK_TIMEOUT, parse_duration, key="lock_timeout"),
-    Option("commit_timeout", "--commit-timeout", DEFAULT_COMMIT_TIMEOUT, parse_wait, key="commit_timeout"),
-    Option("format", "--format", "table", parse_choice(FORMATS), key="format"),
-    Option("fail_on", "--fail-on", "warning", parse_choice(FAIL_ON), key="fail_on"),
-    Option("min_severity", "--min-severity", "warning", parse_choice(MIN_SEVERITY), key="min_severity"),
-    Option("connections", "--connections", 2, parse_connections, key="connections"),
-)
-OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 #: ``--config FILE``'s environment variable.
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 

@@ -80,8 +80,8 @@ def parse_duration(value: Any) -> str:
 
 
 def parse_connections(value: Any) -> int:
-    """``--connections``: 1 or 2 (a number, or its digit as text)."""
-    if not isinstance(value, bool) and (value in CONNECTIONS or value in {str(n) for n in CONNECTIONS}):
+    """``--connections``: 1 or 2 (a whole number, or its digit as text; a list or table is refused too)."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value) in {str(n) for n in CONNECTIONS}:
         return int(value)
     raise ValueError(f"must be one of {', '.join(map(str, CONNECTIONS))} (got {value!r})")
 

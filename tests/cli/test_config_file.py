@@ -102,3 +102,46 @@ def test_dsn_without_password_from_the_file(hephy_db, run):
     write("controller-audit.toml", f'dsn = "{hephy_db.dsn}"\n')
     assert run("check", "--check", "orphan-config").exit_code == 1
     assert run("explain", "web").exit_code == 0
+
+
+#: A value the file may hold for each single-valued key (a TOML literal), and what it resolves to.
+GOOD_FILE_VALUES = {
+    "grace": ("120", 120.0), "skew": ("30.5", 30.5), "statement_timeout": ('"90s"', "90s"),
+    "lock_timeout": ('"2s"', "2s"), "commit_timeout": ('"45s"', 45.0), "format": ('"json"', "json"),
+    "fail_on": ('"critical"', "critical"), "min_severity": ('"info"', "info"), "connections": ("1", 1),
+}
+
+
+def test_the_file_knows_exactly_the_declared_settings():
+    """One registry: every setting the file may set is an option of the command line and the environment."""
+    from auditor.core.configfile import KNOWN_KEYS
+    from auditor.core.options import OPTIONS
+
+    declared = {o.key for o in OPTIONS if o.key is not None}
+    assert set(KNOWN_KEYS) == {"dsn_env", "dsn", "apps", "exclude", "severity", *declared}
+    assert declared == set(GOOD_FILE_VALUES)
+
+
+@pytest.mark.parametrize("key", sorted(GOOD_FILE_VALUES))
+def test_each_setting_of_the_file_resolves(run, tmp_path, key):
+    from auditor.core.options import OPTION_BY_KEY
+    from auditor.core.settings import resolve
+
+    literal, expected = GOOD_FILE_VALUES[key]
+    path = tmp_path / "c.toml"
+    path.write_text(f"{key} = {literal}\n")
+    settings = resolve({"config": str(path)}, environ={})
+    option = OPTION_BY_KEY[key]
+    assert getattr(settings, option.name) == expected
+    assert settings.sources[option.name] == str(path)
+
+
+@pytest.mark.parametrize("key", sorted(GOOD_FILE_VALUES))
+@pytest.mark.parametrize("literal", ['["x"]', "{ a = 1 }", "true", "-1"])
+def test_a_value_of_the_wrong_kind_is_one_line_naming_the_key(run, key, literal):
+    """A list, a table, a boolean or a negative number: exit 3 and one line, never a traceback."""
+    write("controller-audit.toml", f"{key} = {literal}\n")
+    result = run("check")
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"controller-audit: bad config file: controller-audit.toml: {key}: ")
