@@ -20,8 +20,9 @@ from typing import Any
 
 from psycopg import sql
 
-from auditor.core.catalogue import CastRange, Check, ResultRow
+from auditor.core.catalogue import CastRange, Check, Gated, ResultRow
 from auditor.core.detect import Generation
+from auditor.core.passes import Pass
 from auditor.core.query import Query, text, union_all
 
 EXCERPT_CHARS = 80
@@ -214,14 +215,22 @@ def _suspect(columns: tuple[str, ...], mode: str, sql_ascii: bool) -> sql.Compos
     return sql.Composed([sql.SQL(before), every, sql.SQL(after)])
 
 
-def _table_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bool) -> Query:
+def _source(table: _Table, columns: tuple[str, ...]) -> Query:
+    """The table's scoped rows with ``uuid``, ``app_id`` and its JSON ``columns``."""
+    return Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))})
+
+
+def _table_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bool,
+               rows: sql.Identifier | None = None) -> Query:
+    """The check's SELECT over one table; ``rows``: the table's pass of :func:`gated` (its suspect
+    rows flagged ``suspect``) instead of the table."""
     # Only the constant table and column names above (as present in the schema) are composed in.
     parts: dict[str, sql.Composable | Query] = {
         "table": text(table.name), "values": _values(columns), "joins": sql.SQL(table.joins),
         "used_by": sql.SQL(table.used_by),
-        "source": Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))}),
+        "source": _source(table, columns) if rows is None else Query("SELECT * FROM {rows}", {"rows": rows}),
         "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
-        "suspect": _suspect(columns, mode, sql_ascii),
+        "suspect": _suspect(columns, mode, sql_ascii) if rows is None else sql.SQL("t.suspect"),
     }
     if mode == "legacy":
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
@@ -268,11 +277,20 @@ _CAST_VALUE = "CASE WHEN {candidate} THEN (json_typeof(v.val::json) IS NOT NULL)
 _UNDECIDED_VALUE = "CASE WHEN {candidate} AND ({undecided}) THEN 1 ELSE 0 END"
 
 
+def _per_row_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> sql.Composed:
+    """SQL: the sum over row ``t``'s ``columns`` of ``template`` (about ``v.val``)."""
+    expanded = _expand(template.replace("{candidate}", _CANDIDATE), sql_ascii)
+    return sql.SQL(" + ").join(_on(expanded, sql.SQL("{}::text").format(sql.Identifier("t", c))) for c in columns)
+
+
 def _per_value_sum(template: str, columns: tuple[str, ...], sql_ascii: bool) -> sql.Composed:
     """SQL: the sum over the table's rows ``t`` of ``template`` (about ``v.val``) for each column."""
-    expanded = _expand(template.replace("{candidate}", _CANDIDATE), sql_ascii)
-    per_row = sql.SQL(" + ").join(_on(expanded, sql.SQL("{}::text").format(sql.Identifier("t", c))) for c in columns)
-    return sql.SQL("coalesce(sum({}), 0)").format(per_row)
+    return sql.SQL("coalesce(sum({}), 0)").format(_per_row_sum(template, columns, sql_ascii))
+
+
+def _lengths(columns: tuple[str, ...]) -> sql.Composed:
+    """SQL: row ``t``'s ``columns``' lengths in bytes, for ``greatest``."""
+    return sql.SQL(", ").join(sql.SQL("octet_length({}::text)").format(sql.Identifier("t", c)) for c in columns)
 
 
 # From PostgreSQL 16 the server validates every value (no cast to probe): only the values only
@@ -291,8 +309,38 @@ def undecided_sql(generation: Generation) -> Query:
     return union_all([Query(_scoped_to(table, _UNDECIDED_PROBE), {
         "table": sql.Literal(table.name), "name": sql.Identifier(table.name),
         "undecided": _per_value_sum(_UNDECIDED_VALUE, columns, sql_ascii),
-        "lengths": sql.SQL(", ").join(sql.SQL("octet_length({}::text)").format(sql.Identifier("t", c)) for c in columns),
+        "lengths": _lengths(columns),
     }) for table, columns in _present(generation)])
+
+
+# From PostgreSQL 16 in the gated statement: one pass per table reads it once for the gate and the
+# check.  It keeps the rows the check looks at (``suspect``: the test of _FINE_16) and those with a
+# value only Python can judge (``undecided``, counted per row as :func:`undecided_sql` counts them):
+# none of either in the normal case.  The fence keeps each test evaluated once per row.
+_GATED_ROWS = """SELECT * FROM (
+    SELECT t.*, {suspect} AS suspect,
+           CASE WHEN greatest({lengths}) >= 500 THEN {undecided} ELSE 0 END AS undecided
+    FROM ({source}) AS t OFFSET 0) AS s
+WHERE s.suspect OR s.undecided > 0"""
+_GATED_PROBE = "SELECT {table}::text AS object_table, 0 AS cast_values, coalesce(sum(s.undecided), 0) AS undecided FROM {rows} AS s"
+
+
+def gated(generation: Generation) -> Gated | None:
+    """From PostgreSQL 16, the check behind the gate (:class:`~auditor.core.catalogue.Gated`): a pass per
+    table (``json_<table>``) read by :func:`undecided_sql`'s count and by the check's SELECT, instead of
+    a scan of each table for each.  None in a SQL_ASCII database (every row is looked at there)."""
+    if generation.encoding == "SQL_ASCII":
+        return None
+    passes, probes, selects = [], [], []
+    for table, columns in _present(generation):
+        name = f"json_{table.name}"
+        rows = sql.Identifier(name)
+        passes.append(Pass(name, Query(_GATED_ROWS, {
+            "source": _source(table, columns), "suspect": _suspect(columns, "server", False),
+            "lengths": _lengths(columns), "undecided": _per_row_sum(_UNDECIDED_VALUE, columns, False)})))
+        probes.append(Query(_GATED_PROBE, {"table": sql.Literal(table.name), "rows": rows}))
+        selects.append(_table_sql(table, columns, "server", False, rows))
+    return Gated(tuple(passes), union_all(probes), union_all(selects))
 
 
 def cast_probe_sql(generation: Generation) -> Query:
@@ -430,6 +478,7 @@ as `not UTF-8`: the controller's UTF8 session cannot even read that row.""",
     cast_sql=cast_sql,
     cast_probe_sql=cast_probe_sql,
     undecided_sql=undecided_sql,
+    gated=gated,
     cast_ranges_sql=cast_ranges_sql,
     cast_judge=lambda value: json_problem(value) is not None,
 )

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from auditor.audit import spools
+from auditor.audit.spools import SeveritySpools, Spooled
 from auditor.audit.streamed import StreamedFinding
 from auditor.reports import report_json
 from auditor.reports.report import Report
@@ -44,7 +46,7 @@ def _report() -> Report:
 @pytest.mark.parametrize("batch, chunk", [(2000, 1 << 20), (2, 7), (1, 1)])
 @pytest.mark.parametrize("target", ["text", "file"])
 def test_the_document_is_the_line_by_line_one(tmp_path, monkeypatch, batch, chunk, target):
-    monkeypatch.setattr(report_json, "_BATCH", batch)
+    monkeypatch.setattr(spools, "BATCH", batch)
     monkeypatch.setattr(report_json, "_COPY_CHUNK", chunk)
     findings = _findings()
     report = _report()
@@ -73,7 +75,7 @@ def test_no_findings(tmp_path):
 def test_the_spools_reach_a_file_by_the_kernel(tmp_path, monkeypatch):
     """Copied onto a report file by ``os.sendfile``, not read back into Python (issue 16y): every
     byte of the findings goes through it, from past the document's first comma."""
-    monkeypatch.setattr(report_json, "_BATCH", 2)
+    monkeypatch.setattr(spools, "BATCH", 2)
     sent = []
     sendfile = os.sendfile
 
@@ -110,7 +112,7 @@ def test_a_report_opened_to_append_is_copied_through_python(tmp_path):
 
 def test_a_platform_without_sendfile_copies_through_python(tmp_path, monkeypatch):
     """Where ``os`` has no ``sendfile`` (Windows) the spools are copied the other way, whole."""
-    monkeypatch.setattr(report_json, "_BATCH", 2)
+    monkeypatch.setattr(spools, "BATCH", 2)
     monkeypatch.delattr(os, "sendfile")
     findings = _findings()
     report = _report()
@@ -118,3 +120,39 @@ def test_a_platform_without_sendfile_copies_through_python(tmp_path, monkeypatch
     with open(path, "w", encoding="utf-8") as handle:
         write_json(handle, report, iter(findings))
     assert path.read_text(encoding="utf-8") == _expected(report, findings)
+
+
+@pytest.mark.parametrize("cut", [0, 11, 23], ids=["all-spooled", "both", "none-spooled"])
+@pytest.mark.parametrize("target", ["text", "file"])
+def test_lines_spooled_elsewhere_follow_their_severity_s_others(tmp_path, monkeypatch, cut, target):
+    """Findings whose lines another thread spooled (:class:`Spooled`, the second backend's) come after
+    the findings of their severity streamed through :meth:`Report.screen`, counted in the summary as
+    listed: the document of all of them streamed."""
+    monkeypatch.setattr(spools, "BATCH", 2)
+    findings = _findings()
+    report = _report()
+    elsewhere = Spooled(SeveritySpools())
+    for f in findings[cut:]:
+        elsewhere.spools.add(f.severity, f.json_text())
+        elsewhere.counts[(f.check, f.severity, f.app_name)] += 1
+    elsewhere.spools.flush()
+    streamed = iter(findings[:cut])
+
+    def screened():
+        yield from streamed
+        report.spooled.append(elsewhere)  # as the second backend hands them over: at the end
+
+    if target == "text":
+        out = io.StringIO()
+        write_json(out, report, report.screen(screened()))
+        text = out.getvalue()
+    else:
+        path = tmp_path / "r.json"
+        with open(path, "w", encoding="utf-8") as handle:
+            write_json(handle, report, report.screen(screened()))
+        text = path.read_text(encoding="utf-8")
+    everything = _report()
+    list(everything.screen(iter(findings)))
+    everything.started, everything.finished = report.started, report.finished
+    assert text == _expected(everything, findings)
+    assert all(spool.closed for spool in elsewhere.spools.files.values())

@@ -3,6 +3,7 @@ one statement, the same snapshot on both, and one session whenever the second ca
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from auditor.audit import streamed as streamed_module
 from auditor.audit.listing import Listing
 from auditor.audit.runner import stream_checks
 from auditor.audit.split import SPLIT_AT, two_backends
+from auditor.audit.spools import Spooled
 from auditor.core.connection import snapshot_session
 from auditor.core.findings import Counted
 from auditor.core.settings import Settings
@@ -173,26 +175,51 @@ def test_a_refused_snapshot_import_runs_one_session(damaged):
     assert _gone(damaged)
 
 
+#: The second half's findings read back (with a baseline), or spooled as report lines by its thread.
+_KEPT = pytest.mark.parametrize("lines", [None, []], ids=["read-back", "lines-spooled"])
+
+
+@_KEPT
 @pytest.mark.parametrize("half", ["first", "second"])
-def test_an_error_on_either_backend_ends_the_run_and_closes_both(damaged, half):
+def test_an_error_on_either_backend_ends_the_run_and_closes_both(damaged, half, lines):
     """The server's error on either connection is the run's error; both connections end, no thread stays."""
     with open_audit(Settings(dsn=damaged.dsn, grace_seconds=0), shared=True) as run:
         assert run.snapshot is not None
         snapshot = run.snapshot
         with pytest.raises(psycopg.errors.DivisionByZero):
             list(two_backends(run.checks, _on(run, run.conn, half == "first"), [],
-                              lambda: _second_half(run, snapshot, half == "second")))
-    assert _gone(damaged) and _no_second_thread()
+                              lambda: _second_half(run, snapshot, half == "second"), lines))
+    assert _gone(damaged) and _no_second_thread() and not lines
 
 
-def test_a_consumer_that_stops_closes_both_backends(damaged):
+@_KEPT
+def test_a_consumer_that_stops_closes_both_backends(damaged, lines):
     """A consumer gone part way (its write failed, Ctrl-C): the second statement cancelled, both
     connections closed, no thread left."""
     with open_audit(Settings(dsn=damaged.dsn, grace_seconds=0), shared=True) as run:
-        stream = run.streamed("json", listing=INFO, hidden=[])
+        stream = run.streamed("json", listing=INFO, hidden=[], lines=lines)
         next(stream)
         assert _backends(damaged) == 2
-    assert _gone(damaged) and _no_second_thread()
+    assert _gone(damaged) and _no_second_thread() and not lines
+
+
+def test_the_second_half_s_lines_are_handed_over_when_the_first_half_ends(damaged):
+    """With ``lines`` the findings yielded are the first half's; the second half's lines are spooled per
+    severity and counted, handed over once the first half has ended: together, one statement's."""
+    lines: list[Spooled] = []
+    one, _ = _lines(damaged.dsn, shared=False)
+    with open_audit(Settings(dsn=damaged.dsn, grace_seconds=0), shared=True) as run:
+        first = [(f.check, f.key, None if f.check in _CLOCKED else f.line)
+                 for f in run.streamed("json", listing=INFO, hidden=[], lines=lines)]
+    assert first == [found for found in one if found[0] in {c for c, _, _ in first}] and first
+    assert SPLIT_AT not in {c for c, _, _ in first} and len(lines) == 1
+    rest = one[len(first):]
+    spooled = lines[0]
+    with spooled.spools:
+        assert sum(spooled.counts.values()) == len(rest)
+        texts = {s: spool.seek(0) or spool.read().decode() for s, spool in spooled.spools.files.items()}
+    assert texts == {s: "".join(",\n  " + line for c, _, line in rest if json.loads(line)["severity"] == s)
+                     for s in texts}
 
 
 def test_the_audit_shares_its_snapshot_on_a_hot_standby(pg_server, damaged, standby):

@@ -154,3 +154,16 @@ def test_wrapped_statement_runs_on_9_4(db):
         one_statement(text)
         assert portability_problems(text) == []
         assert "sha256" not in text
+
+
+def test_a_streamed_finding_is_a_named_tuple_made_without_a_setattr_a_field():
+    """~500k are made per audit at a million releases: a tuple (no ``object.__setattr__`` per field, as a
+    frozen dataclass's ``__init__`` does), immutable, marked by a baseline as a new one."""
+    found = StreamedFinding("shared-config", "warning", "web", "0123456789abcdef", '{"check": "shared-config"}')
+    assert isinstance(found, tuple) and found.baseline is None
+    with pytest.raises(AttributeError):
+        found.severity = "info"  # type: ignore[misc]
+    marked = found.with_baseline("info", "2026-01-01T00:00:00+00:00")
+    assert found.baseline is None and marked[:5] == found[:5]
+    assert marked.json_text() == ('{"check": "shared-config", "baseline": '
+                                  '{"accepted_severity": "info", "first_seen": "2026-01-01T00:00:00+00:00"}}')

@@ -12,8 +12,9 @@ probes, on ranges of the uuid space), and the check ships only those rows and th
 that is not an object by its first character, for the client to judge.
 
 From PostgreSQL 16 the gate casts nothing (the checks validate with ``pg_input_is_valid()``): it
-counts the values only Python can judge (the checks' ``undecided_sql``), and when there is one the
-audit takes the same careful path, so every server gives the same findings.
+counts the values only Python can judge (the checks' ``undecided_sql``; inside the statement, over
+the pass of each table the check reads itself: ``Check.gated``), and when there is one the audit takes
+the same careful path, so every server gives the same findings.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.precast import casts_cleanly, gate, optimistically, refused_rows, release, roll_back, savepoint
 from auditor.audit.streamed import Shape, StreamedFinding, stream, stream_rows, streamed_findings, wrap
-from auditor.core.catalogue import COUNTED_COLUMN, JSON_COLUMNS, MANUAL_COLUMN, RESULT_COLUMNS, Check, ResultRow
+from auditor.core.catalogue import COUNTED_COLUMN, JSON_COLUMNS, MANUAL_COLUMN, RESULT_COLUMNS, Check, Gated, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
 from auditor.core.findings import Counted, Finding
@@ -24,7 +24,7 @@ from auditor.core.overrides import BadOverride, Resolved
 from auditor.core.overrides import apply as apply_override
 from auditor.core.overrides import resolve as resolve_override
 from auditor.core.overrides import resolve_all as resolve_overrides
-from auditor.core.passes import closure, passes_for
+from auditor.core.passes import Pass, closure, passes_for
 from auditor.core.query import Query
 from auditor.core.server_support import PG_INPUT_IS_VALID_SINCE, SHA256_SINCE
 from auditor.core.settings import DEFAULT_GRACE_SECONDS, DEFAULT_SKEW_SECONDS, Selection
@@ -109,7 +109,8 @@ def build_statement(
 ) -> sql.Composed:
     """One statement: the passes the checks need, then the union of the checks, ordered
     (most severe first, by app; the counts last) unless ``ordered`` is false; behind the one-time
-    filter ``gated`` when given (:func:`cast_gate`).
+    filter ``gated`` when given (:func:`cast_gate`), where from PostgreSQL 16 a check with a
+    :class:`~auditor.core.catalogue.Gated` form reads the passes the gate reads (:func:`_gated_for`).
 
     The checks in ``client_side`` (default: before PostgreSQL 16 every check with a ``legacy_filter``,
     from 16 none) return their ``legacy_sql`` rows for the client to filter; before 16 the others with
@@ -122,6 +123,7 @@ def build_statement(
     fragments = scope_fragments(scope)
     selects: list[sql.Composable] = []
     wanted: set[str] = set()
+    own_passes: dict[str, Pass] = {}  # the passes a check shares with the gate (_gated_for)
     window_listed = False  # whether a listed SELECT reads rel_pos (the shared rows' info findings)
     for i, check in enumerate(checks):
         # Only the levels the generation can give: a listed (or counted) SELECT of none is not planned.
@@ -130,7 +132,11 @@ def build_statement(
         if filtered:
             # Its rows are filtered on the client: every row is read, and counted there if not listed.
             listed, counted = check.levels, ()
-        query = check.sql_for(generation, legacy or filtered, cast=not filtered)
+        split = None if gated is None or filtered else _gated_for(check, generation, server_version)
+        query = check.sql_for(generation, legacy or filtered, cast=not filtered) if split is None else split.sql
+        if split is not None:
+            own_passes.update((p.name, p) for p in split.passes)
+            wanted.update(own_passes)
         above_info = None if filtered or "info" in listed else check.above_info_sql_for(generation)
         if above_info is not None and counted:
             # Its info findings are counted: the part of its SQL that gives them is left out (planning
@@ -145,7 +151,7 @@ def build_statement(
         if counted:
             wanted.add("apps")
             selects.append(_counted(check, i, _count_query(check, generation, query, fragments), counted))
-    passes = passes_for(generation, window_listed, scoped=not scope.everything)
+    passes = {**passes_for(generation, window_listed, scoped=not scope.everything), **own_passes}
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
         for p in closure(passes, wanted)
@@ -176,13 +182,29 @@ def _probe(check: Check, generation: Generation, server_version: int) -> Query |
     return check.cast_probe_for(generation, cast=server_version < LEGACY_BEFORE)
 
 
+def _gated_for(check: Check, generation: Generation, server_version: int) -> Gated | None:
+    """From PostgreSQL 16: ``check``'s SQL and probe over the passes both read, for a statement behind
+    the gate (None: its ``sql`` behind the probe of :func:`_probe`)."""
+    if server_version < LEGACY_BEFORE or check.gated is None:
+        return None
+    return check.gated(generation)
+
+
+def _gate_probe(check: Check, generation: Generation, server_version: int) -> Query | None:
+    """``check``'s probe inside the gated statement: over its passes (:func:`_gated_for`) when it has
+    them there, else :func:`_probe`."""
+    split = _gated_for(check, generation, server_version)
+    return _probe(check, generation, server_version) if split is None else split.probe
+
+
 def cast_gate(generation: Generation, checks: list[Check], scope: Scope,
               server_version: int) -> sql.Composed | None:
-    """When checks can filter rows on the client and each has a probe (:func:`_probe`): the gate
-    (:func:`auditor.audit.precast.gate`) under which the statement runs every check on the server
-    (``client_side`` empty), optimistically.  None: no gate (nothing to probe)."""
+    """When checks can filter rows on the client and each has a probe (:func:`_gate_probe`): the gate
+    (:func:`auditor.audit.precast.gate`) under which the statement (:func:`build_statement` given it)
+    runs every check on the server (``client_side`` empty), optimistically.  None: no gate (nothing
+    to probe)."""
     fragments = scope_fragments(scope)
-    probes = [_probe(c, generation, server_version) for c in checks if c.legacy_filter is not None]
+    probes = [_gate_probe(c, generation, server_version) for c in checks if c.legacy_filter is not None]
     if not probes or any(p is None for p in probes):
         return None
     return gate([p.compose(**fragments) for p in probes if p is not None])

@@ -5,9 +5,12 @@ backend renders every finding while the machine's other cores wait.  Here the ch
 two at :data:`SPLIT_AT` (catalogue order): the audit's own connection streams the first half to the
 report as before, while a second connection, in a ``READ ONLY``, ``REPEATABLE READ`` transaction
 that imported the first one's snapshot (``SET TRANSACTION SNAPSHOT``), runs the second half in a
-thread and spools its findings to a temporary file.  When the first half ends the spooled ones
-follow: the same findings in the same order as one statement gives (its union of checks runs
-them in catalogue order), read from exactly the same data.
+thread.  When the first half ends the second one's follow: the same findings in the same order as
+one statement gives (its union of checks runs them in catalogue order), read from exactly the same
+data.  The thread keeps them in one of two ways: as the report's lines, per severity, with their
+counts (:class:`~auditor.audit.spools.Spooled`: the JSON report copies them after the first half's
+by the kernel, and the main thread never touches them), or, where every finding must pass the main
+thread in order (a baseline judges them), pickled to a temporary file and read back.
 
 Where the second connection cannot be had (no snapshot exported, no connection left, the import
 refused), the audit runs as one statement on its own connection, with the same output.  An error of
@@ -22,10 +25,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
 
+from auditor.audit.spools import SeveritySpools, Spooled
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.catalogue import Check
 from auditor.core.errors import AuditorError
@@ -37,13 +42,15 @@ SPLIT_AT = "shared-build"
 
 T = TypeVar("T")
 
-#: Findings pickled to the spool at a time.
+#: Findings pickled to the spool at a time (or spooled as lines between two looks at a stop).
 _BATCH = 2000
 #: How long a stop waits for the thread before it cancels the second statement again.
 _JOIN_SECONDS = 0.2
 
 #: The findings of ``checks`` on one connection, the counted ones appended to the list given.
 Run = Callable[[list[Check], list[Counted]], Iterator[StreamedFinding]]
+#: One half's findings, its counted ones appended to the list given.
+Job = Callable[[list[Counted]], Iterator[StreamedFinding]]
 #: Opens the second connection and gives it with its :data:`Run`.
 Second = Callable[[], AbstractContextManager[tuple[psycopg.Connection, Run]]]
 
@@ -57,9 +64,12 @@ def halves(checks: list[Check]) -> tuple[list[Check], list[Check]] | None:
     return checks[:cut], checks[cut:]
 
 
-def two_backends(checks: list[Check], run: Run, hidden: list[Counted], second: Second) -> Iterator[StreamedFinding]:
+def two_backends(checks: list[Check], run: Run, hidden: list[Counted], second: Second,
+                 lines: list[Spooled] | None = None) -> Iterator[StreamedFinding]:
     """The findings of ``checks`` as ``run`` yields them, computed by two backends when ``second()``
-    opens a connection in the snapshot of ``run``'s and the checks can be cut (:func:`halves`)."""
+    opens a connection in the snapshot of ``run``'s and the checks can be cut (:func:`halves`).
+    With ``lines`` the second half's findings are not yielded: its thread spools their report lines
+    itself, handed over in ``lines`` (:class:`~auditor.audit.spools.Spooled`) when the first half ends."""
     cut = halves(checks)
     with ExitStack() as stack:
         other = _opened(stack, second) if cut is not None else None
@@ -67,12 +77,15 @@ def two_backends(checks: list[Check], run: Run, hidden: list[Counted], second: S
             yield from run(checks, hidden)
             return
         conn, run_other = other
-        spool = stack.enter_context(_Spool(conn, lambda found: run_other(cut[1], found)))
+        job: Job = partial(run_other, cut[1])
+        half = _Pickled(conn, job) if lines is None else _Lines(conn, job, lines)
+        stack.enter_context(half)
         with _closing(run(cut[0], hidden)) as first:
             for finding in first:
-                spool.check()
+                half.check()
                 yield finding
-        yield from spool.findings(hidden)
+        half.join(hidden)
+        yield from half.rest()
 
 
 @contextmanager
@@ -95,12 +108,11 @@ def _opened(stack: ExitStack, second: Second) -> tuple[psycopg.Connection, Run] 
 
 
 class _Spool:
-    """A thread reading one half's findings on its own connection into a temporary file."""
+    """A thread reading one half's findings on its own connection (what it keeps of them: the subclass's)."""
 
-    def __init__(self, conn: psycopg.Connection, run: Callable[[list[Counted]], Iterator[StreamedFinding]]) -> None:
+    def __init__(self, conn: psycopg.Connection, run: Job) -> None:
         self.conn = conn
         self.hidden: list[Counted] = []
-        self.file = tempfile.TemporaryFile("w+b")
         self.error: Exception | None = None
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._read, args=(run,), name="controller-audit-second", daemon=True)
@@ -111,47 +123,42 @@ class _Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self.file.close()
+        self.close()
 
-    def _read(self, run: Callable[[list[Counted]], Iterator[StreamedFinding]]) -> None:
-        """The thread: every finding of the half pickled to the spool, a batch at a time."""
-        batch: list[tuple[Any, ...]] = []
+    def _read(self, run: Job) -> None:
+        """The thread: every finding of the half kept (:meth:`_keep`)."""
         try:
             with _closing(run(self.hidden)) as findings:
-                for f in findings:
-                    batch.append((f.check, f.severity, f.app_name, f.key, f.line))
-                    if len(batch) >= _BATCH:
-                        self._dump(batch)
-            self._dump(batch)
+                self._keep(findings)
         except Exception as exc:  # noqa: BLE001 - handed to the main thread (it raises it, or has stopped us)
             self.error = exc
 
-    def _dump(self, batch: list[tuple[Any, ...]]) -> None:
+    def _keep(self, findings: Iterator[StreamedFinding]) -> None:
+        raise NotImplementedError
+
+    def rest(self) -> Iterator[StreamedFinding]:
+        """What the half gives once :meth:`join` has returned (the subclass's)."""
+        raise NotImplementedError
+
+    def _stopped(self) -> None:
+        """End the thread (between batches) once the main thread has stopped the half."""
         if self.stopping.is_set():
             raise _Stopped
-        if batch:
-            pickle.dump(batch, self.file, pickle.HIGHEST_PROTOCOL)
-            batch.clear()
+
+    def close(self) -> None:
+        """Remove what the thread kept (the subclass's)."""
 
     def check(self) -> None:
         """Raise the half's error, if it has failed (the run ends as soon as either half does)."""
         if self.error is not None:
             raise self.error
 
-    def findings(self, hidden: list[Counted]) -> Iterator[StreamedFinding]:
-        """The spooled findings once the half has ended (its counted ones appended to ``hidden``)."""
+    def join(self, hidden: list[Counted]) -> None:
+        """Wait for the half to end; raise its error, else append its counted findings to ``hidden``."""
         while self.thread.is_alive():
             self.thread.join(_JOIN_SECONDS)
         self.check()
         hidden.extend(self.hidden)
-        self.file.seek(0)
-        while True:
-            try:
-                batch = pickle.load(self.file)
-            except EOFError:
-                return
-            for row in batch:
-                yield StreamedFinding(*row)
 
     def stop(self) -> None:
         """Stop the thread: its statement cancelled (again until it has ended), then joined."""
@@ -162,6 +169,75 @@ class _Spool:
             except psycopg.Error:
                 pass  # the connection is gone: the thread ends on its own error
             self.thread.join(_JOIN_SECONDS)
+
+
+class _Pickled(_Spool):
+    """The half's findings pickled to a temporary file, read back after the first half
+    (with a baseline, every finding passes the main thread's judgement in order)."""
+
+    def __init__(self, conn: psycopg.Connection, run: Job) -> None:
+        super().__init__(conn, run)
+        self.file = tempfile.TemporaryFile("w+b")
+
+    def _keep(self, findings: Iterator[StreamedFinding]) -> None:
+        batch: list[tuple[Any, ...]] = []
+        for f in findings:
+            batch.append((f.check, f.severity, f.app_name, f.key, f.line))
+            if len(batch) >= _BATCH:
+                self._dump(batch)
+        self._dump(batch)
+
+    def _dump(self, batch: list[tuple[Any, ...]]) -> None:
+        self._stopped()
+        if batch:
+            pickle.dump(batch, self.file, pickle.HIGHEST_PROTOCOL)
+            batch.clear()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def rest(self) -> Iterator[StreamedFinding]:
+        """The spooled findings."""
+        self.file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self.file)
+            except EOFError:
+                return
+            for row in batch:
+                yield StreamedFinding(*row)
+
+
+class _Lines(_Spool):
+    """The half's findings written by the thread as the report's lines, per severity, and counted:
+    the main thread neither reads nor writes them again (the report copies the spools by the kernel)."""
+
+    def __init__(self, conn: psycopg.Connection, run: Job, lines: list[Spooled]) -> None:
+        super().__init__(conn, run)
+        self.lines = lines
+        self.spooled: Spooled | None = Spooled(SeveritySpools())
+
+    def _keep(self, findings: Iterator[StreamedFinding]) -> None:
+        assert self.spooled is not None
+        spools, counts = self.spooled.spools, self.spooled.counts
+        for n, f in enumerate(findings, 1):
+            spools.add(f.severity, f.json_text())
+            counts[(f.check, f.severity, f.app_name)] += 1
+            if not n % _BATCH:
+                self._stopped()
+        self._stopped()
+        spools.flush()
+
+    def rest(self) -> Iterator[StreamedFinding]:
+        """No finding: the spooled lines are appended to the list given (theirs to close who reads it)."""
+        assert self.spooled is not None
+        self.lines.append(self.spooled)
+        self.spooled = None
+        return iter(())
+
+    def close(self) -> None:
+        if self.spooled is not None:
+            self.spooled.spools.close()
 
 
 class _Stopped(Exception):

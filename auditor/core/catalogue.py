@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from auditor.core.detect import Generation
 from auditor.core.findings import SEVERITIES
+from auditor.core.passes import Pass
 from auditor.core.query import Query
 
 #: Every repair a check may name (:attr:`Check.repair`), in the order that makes them compose:
@@ -55,6 +56,16 @@ class CastRange(NamedTuple):
 
     cast: Query
     values: Query
+
+
+class Gated(NamedTuple):
+    """From PostgreSQL 16, a check's SQL behind the gate and the gate's probe, reading the same
+    ``passes`` (so that the gate's count of the values only the client can judge costs no scan of
+    its own): ``probe`` has the shape of ``undecided_sql``, ``sql`` gives the findings of ``sql``."""
+
+    passes: tuple[Pass, ...]
+    probe: Query
+    sql: Query
 
 
 class ResultRow(NamedTuple):
@@ -107,6 +118,10 @@ class Check:
     #: nothing and counts the values only the client can judge; when one is, ``legacy_sql`` +
     #: ``legacy_filter`` run as before 16 (the same findings on every server).
     undecided_sql: Query | Callable[[Generation], Query] | None = None
+    #: The same probe and the check's SQL behind the gate in one statement, over passes both read
+    #: (:class:`Gated`; None, or a callable returning None on a generation: ``undecided_sql`` and
+    #: ``sql``).  The standalone probe of the careful path stays ``undecided_sql``.
+    gated: Callable[[Generation], Gated | None] | None = None
     #: When the probe fails (or leaves values to Python): with ``cast_ranges_sql`` (a
     #: :class:`CastRange` per table), :mod:`auditor.audit.precast` bisects the uuid space (``cast_judge``:
     #: whether the client refuses a value) to find the rows the cast refuses, and ``legacy_sql`` then

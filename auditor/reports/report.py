@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from auditor.audit.baseline import Baseline, Entry, Improved
+from auditor.audit.spools import Spooled
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.connection import Target
 from auditor.core.detect import Generation
@@ -102,6 +103,9 @@ class Report:
     #: not listed, and the baseline entries that may match one of them but were not needed.
     unlisted: set[tuple[str, str | None]] = field(default_factory=set)
     unjudged: list[Entry] = field(default_factory=list)
+    #: Findings listed without passing through :meth:`screen` (no baseline to judge them): their lines
+    #: spooled by the audit's second backend, appended while the findings stream, counted when they end.
+    spooled: list[Spooled] = field(default_factory=list)
 
     def screen(self, findings: Iterable[F]) -> Iterator[F]:
         """The findings not accepted by the baseline, counted as they pass; one that got worse
@@ -120,6 +124,9 @@ class Report:
                     finding = finding.with_baseline(entry.severity, entry.first_seen)
             listed[(finding.check, finding.severity, finding.app_name)] += 1
             yield finding
+        assert self.baseline is None or not self.spooled, "a baseline judges every finding listed"
+        for spooled in self.spooled:
+            listed.update(spooled.counts)
         for (check, severity, app_name), count in listed.items():
             self._count(check, severity, app_name, count)
             self.listed_by_severity[severity] += count

@@ -12,12 +12,12 @@ import codecs
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from contextlib import ExitStack
 from importlib import resources
 from typing import Any, BinaryIO, TextIO
 
+from auditor.audit.spools import SeveritySpools
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.findings import SEVERITIES, Finding
 from auditor.reports.report import REPORT_VERSION, Report
@@ -29,27 +29,20 @@ def report_schema() -> dict[str, Any]:
     return schema
 
 
-#: Findings joined into one write to their spool (a few MB of text).
-_BATCH = 2000
-#: The separator before every finding in the spools (the first one of the document drops its comma).
-_SEPARATOR = ",\n  "
 #: Bytes copied from a spool to the report at a time (through Python, or by the kernel).
 _COPY_CHUNK = 1 << 20
 _KERNEL_CHUNK = 1 << 30
 
 
 def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding]) -> None:
-    """Write the report document: header, summary, then the spooled findings by severity."""
+    """Write the report document: header, summary, then the spooled findings by severity (those
+    :attr:`Report.spooled` holds once the findings end after the others of their severity)."""
     with ExitStack() as stack:
-        spools = {s: stack.enter_context(tempfile.TemporaryFile("w+b")) for s in SEVERITIES}
-        pending: dict[str, list[str]] = {s: [] for s in SEVERITIES}
+        spools = stack.enter_context(SeveritySpools())
         for finding in findings:
-            lines = pending[finding.severity]
-            lines.append(finding.json_text())
-            if len(lines) >= _BATCH:
-                _spool(spools[finding.severity], lines)
-        for severity, lines in pending.items():
-            _spool(spools[severity], lines)
+            spools.add(finding.severity, finding.json_text())
+        spools.flush()
+        others = [stack.enter_context(spooled.spools) for spooled in report.spooled]
         head = {
             "version": REPORT_VERSION,
             "database": report.database,
@@ -59,19 +52,13 @@ def write_json(out: TextIO, report: Report, findings: Iterable[Finding | Streame
         out.write(json.dumps(head, indent=1)[:-2])
         out.write(',\n "findings": [')
         first = True
-        for spool in spools.values():
-            spool.seek(0)
-            if first and spool.read(1):  # the comma before the document's first finding
-                first = False
-            _copy(spool, out)
+        for severity in SEVERITIES:
+            for spool in [spools.files[severity], *(other.files[severity] for other in others)]:
+                spool.seek(0)
+                if first and spool.read(1):  # the comma before the document's first finding
+                    first = False
+                _copy(spool, out)
         out.write("\n ]\n}\n")
-
-
-def _spool(spool: BinaryIO, lines: list[str]) -> None:
-    """Append ``lines`` to ``spool`` (UTF-8), each after :data:`_SEPARATOR`, and empty the list."""
-    if lines:
-        spool.write((_SEPARATOR + _SEPARATOR.join(lines)).encode())
-        lines.clear()
 
 
 def _copy(spool: BinaryIO, out: TextIO) -> None:

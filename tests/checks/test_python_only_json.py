@@ -6,12 +6,14 @@ audit used to take ``pg_input_is_valid``'s word for them and report nothing."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
 from auditor.audit import open_audit
+from auditor.audit.runner import build_statement, cast_gate, params_for
 from auditor.core.settings import Selection, Settings
-from checks.invalid_json import json_problem
+from checks.invalid_json import _present, json_problem
 from tests.checks.test_invalid_json import CHECK, LEGACY, _lines
 from tests.cli.conftest import run  # noqa: F401  (the CLI fixture)
 from tests.cli.test_check import parse_prometheus
@@ -111,3 +113,33 @@ def test_sql_ascii_database(pg_server, value):
     finally:
         db.conn.close()
         pg_server.drop_database(db.name)
+
+
+def _scans(node: dict, tables: set[str], found: Counter) -> Counter:
+    """How many nodes of the plan ``node`` scan each of ``tables``."""
+    if node.get("Relation Name") in tables:
+        found[node["Relation Name"]] += 1
+    for child in node.get("Plans", ()):
+        _scans(child, tables, found)
+    return found
+
+
+@pytest.mark.pg(">= 16")
+@pytest.mark.parametrize("apps", [(), ("web",)], ids=["database", "app"])
+def test_the_gate_adds_no_scan_of_a_json_table(db, apps):
+    """From 16 the gate's count of the values only Python can judge reads the rows invalid-json reads
+    (one pass per table, ``json_<table>``, issue 16ab): the gated statement scans each JSON table as
+    often as the statement without the gate (it scanned each once more: the gate's own probe)."""
+    _story(db)
+    with open_audit(Settings(dsn=db.dsn), apps=apps) as audit_run:
+        conn, generation, checks, scope = audit_run.conn, audit_run.generation, audit_run.checks, audit_run.scope
+        tables = {table.name for table, _ in _present(generation)}
+        counted = []
+        for gated in (None, cast_gate(generation, checks, scope, conn.info.server_version)):
+            statement = build_statement(generation, checks, scope, conn.info.server_version, ordered=False,
+                                        client_side=frozenset(), gated=gated)
+            plan = conn.execute(b"EXPLAIN (FORMAT JSON) " + statement.as_string(conn).encode(),
+                                params_for(scope, 300)).fetchone()[0][0]["Plan"]
+            counted.append(_scans(plan, tables, Counter()))
+    assert gated is not None
+    assert counted[1] == counted[0]

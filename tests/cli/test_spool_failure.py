@@ -18,12 +18,21 @@ def _limited() -> None:
 
 
 @pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE")
-def test_a_spool_that_cannot_be_written_mid_stream_is_one_line(hephy_db, tmp_path):
+@pytest.mark.parametrize("half", ["first", "second"])
+def test_a_spool_that_cannot_be_written_mid_stream_is_one_line(hephy_db, tmp_path, half):
+    """Either connection's spool (``check`` reads the checks from shared-build on with a second one,
+    whose thread spools its own lines): more findings of one severity than one batch of a spool
+    (2,000), written mid-stream; orphan configs are the first connection's, invalid JSON the second's."""
     web = hephy_db.controller().create_app("web")
     web.push()
     with web.ctl.batch():
-        for i in range(2100):  # more info findings than one batch of a spool (2,000): written mid-stream
-            web.orphan_config(N=str(i))
+        for i in range(2100):
+            if half == "first":
+                web.orphan_config(N=str(i))
+            else:
+                web.config_set(N=str(i))
+    if half == "second":
+        hephy_db.conn.execute("UPDATE api_config SET \"values\" = '{not json'")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "DEIS_DATABASE"))}
     tool = subprocess.Popen(
         [sys.executable, "-m", "auditor", "check", "--dsn", hephy_db.dsn, "--format", "json", "--min-severity", "info"],

@@ -106,8 +106,10 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
                     else:
                         write_nagios(out, report, findings)
                 else:
+                    # without a baseline to judge them, the second backend's lines go straight to its spools
+                    lines = report.spooled if fmt == "json" and baseline is None else None
                     streamed = report.screen(progress.track(run.streamed(shape, listing=listing,
-                                                                         hidden=report.hidden)))
+                                                                         hidden=report.hidden, lines=lines)))
                     if fmt == "html":
                         # the page's templates (jinja2) are imported for HTML alone
                         from auditor.reports.picture.report_page import write_html
