@@ -23,6 +23,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from functools import partial
@@ -107,7 +108,7 @@ def _opened(stack: ExitStack, second: Second) -> tuple[psycopg.Connection, Run] 
         return None
 
 
-class _Spool:
+class _Spool(ABC):
     """A thread reading one half's findings on its own connection (what it keeps of them: the subclass's)."""
 
     def __init__(self, conn: psycopg.Connection, run: Job) -> None:
@@ -133,20 +134,22 @@ class _Spool:
         except Exception as exc:  # noqa: BLE001 - handed to the main thread (it raises it, or has stopped us)
             self.error = exc
 
+    @abstractmethod
     def _keep(self, findings: Iterator[StreamedFinding]) -> None:
-        raise NotImplementedError
+        """In the thread: keep each of the half's findings."""
 
+    @abstractmethod
     def rest(self) -> Iterator[StreamedFinding]:
-        """What the half gives once :meth:`join` has returned (the subclass's)."""
-        raise NotImplementedError
+        """What the half gives once :meth:`join` has returned."""
 
     def _stopped(self) -> None:
         """End the thread (between batches) once the main thread has stopped the half."""
         if self.stopping.is_set():
             raise _Stopped
 
+    @abstractmethod
     def close(self) -> None:
-        """Remove what the thread kept (the subclass's)."""
+        """Remove what the thread kept."""
 
     def check(self) -> None:
         """Raise the half's error, if it has failed (the run ends as soon as either half does)."""
