@@ -14,7 +14,7 @@ query returns every candidate value (anything but the default ``'{}'``) and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,24 +73,24 @@ _TABLES: tuple[_Table, ...] = (
     ),
 )
 
-# The placeholders are filled by _table_sql with constant names and SQL; {scope}/{app_scope} and
+# The placeholders are filled by _rows_sql / _select with constant names and SQL; {scope}/{app_scope} and
 # %% are for the runner.
-# One finding per row: the row's bad columns are aggregated (in schema order) into it.
+# One finding per row: the row's bad columns are aggregated (in schema order) into it.  Every table's
+# suspect rows (_ROWS: the column names and values as two arrays) go through one LATERAL: planned once,
+# not once per table (each copy cost ~0.6 MB of planner memory and its time, for rows that are rare).
 # Every column is read as text (``::text``): an operator may have made one json or jsonb.
 _SELECT = """
 SELECT CASE WHEN x.used_by IS NOT NULL THEN 'critical' ELSE 'warning' END AS severity,
-       x.app_id AS app_uuid, a.name AS app_name, '{table}'::text AS object_table, x.uuid::text AS object_id,
+       x.app_id AS app_uuid, a.name AS app_name, x.object_table, x.uuid::text AS object_id,
        b.message AS message,
        '[]'::json AS related,
        json_build_object('columns', b.columns, 'used_by', x.used_by) AS evidence
 FROM (
-    SELECT t.*, {used_by} AS used_by
-    FROM (SELECT t.* FROM ({source}) AS t WHERE {suspect} OFFSET 0) AS t
-    {joins}
+{rows}
 ) AS x
 CROSS JOIN LATERAL (
     SELECT {aggregates}
-    FROM (VALUES {values}) AS v(ord, col, val)
+    FROM unnest(x.cols, x.vals) WITH ORDINALITY AS v(col, val, ord)
     CROSS JOIN LATERAL (SELECT {utf8} AS utf8) AS enc
     {parse}
     WHERE v.val <> '{{}}' {where}
@@ -98,6 +98,11 @@ CROSS JOIN LATERAL (
 LEFT JOIN apps a ON a.uuid = x.app_id
 WHERE b.columns IS NOT NULL
 """
+# One table's rows for _SELECT: its name, the row, why it matters now, its columns' names and values.
+_ROWS = """    SELECT '{table}'::text AS object_table, t.uuid, t.app_id, {used_by} AS used_by,
+           {names} AS cols, {values} AS vals
+    FROM (SELECT t.* FROM ({source}) AS t WHERE {suspect} OFFSET 0) AS t
+    {joins}"""
 
 # A SQL_ASCII database stores whatever bytes a client sent; a value that is not UTF-8 cannot be
 # read by the controller at all (its UTF8 session fails on the row).  The pattern matches valid
@@ -121,9 +126,9 @@ _PARSE_16 = """CROSS JOIN LATERAL (SELECT enc.utf8 AND pg_input_is_valid(v.val, 
     CROSS JOIN LATERAL (SELECT CASE WHEN NOT p.ok THEN NULL WHEN {starts_object} THEN 'object'
                                     ELSE json_typeof(v.val::json) END AS kind) AS j"""
 _WHERE_16 = "AND (NOT p.ok OR j.kind <> 'object')"
-_AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is not UTF-8 text', '{table}', v.col)
-                           WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', '{table}', v.col, j.kind)
-                      ELSE format('%%s.%%s is not valid JSON', '{table}', v.col) END, '; ' ORDER BY v.ord) AS message,
+_AGGREGATES_16 = """string_agg(CASE WHEN NOT enc.utf8 THEN format('%%s.%%s is not UTF-8 text', x.object_table, v.col)
+                           WHEN p.ok THEN format('%%s.%%s holds a JSON %%s, not an object', x.object_table, v.col, j.kind)
+                      ELSE format('%%s.%%s is not valid JSON', x.object_table, v.col) END, '; ' ORDER BY v.ord) AS message,
            json_agg(json_build_object(
                'column', v.col,
                'problem', CASE WHEN NOT enc.utf8 THEN 'not UTF-8' WHEN p.ok THEN 'wrong type: ' || j.kind
@@ -220,25 +225,35 @@ def _source(table: _Table, columns: tuple[str, ...]) -> Query:
     return Query(table.source, {"columns": sql.SQL(", ").join(map(sql.Identifier, columns))})
 
 
-def _table_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bool,
-               rows: sql.Identifier | None = None) -> Query:
-    """The check's SELECT over one table; ``rows``: the table's pass of :func:`gated` (its suspect
+def _array(items: Iterable[sql.Composable], element: str) -> sql.Composed:
+    """SQL: the text array of ``element`` (a template of one ``{}``) for each of ``items``."""
+    return sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(sql.SQL(element).format(i) for i in items))
+
+
+def _rows_sql(table: _Table, columns: tuple[str, ...], mode: str, sql_ascii: bool,
+              rows: sql.Identifier | None = None) -> Query:
+    """One table's rows for the check's SELECT; ``rows``: the table's pass of :func:`gated` (its suspect
     rows flagged ``suspect``) instead of the table."""
     # Only the constant table and column names above (as present in the schema) are composed in.
-    parts: dict[str, sql.Composable | Query] = {
-        "table": text(table.name), "values": _values(columns), "joins": sql.SQL(table.joins),
-        "used_by": sql.SQL(table.used_by),
+    return Query(_ROWS, {
+        "table": text(table.name), "joins": sql.SQL(table.joins), "used_by": sql.SQL(table.used_by),
+        "names": _array(map(sql.Literal, columns), "{}"),
+        "values": _array((sql.Identifier("t", c) for c in columns), "{}::text"),
         "source": _source(table, columns) if rows is None else Query("SELECT * FROM {rows}", {"rows": rows}),
-        "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true"),
         "suspect": _suspect(columns, mode, sql_ascii) if rows is None else sql.SQL("t.suspect"),
-    }
+    })
+
+
+def _select(rows: list[Query], mode: str, sql_ascii: bool) -> Query:
+    """The check's SELECT: every table's ``rows`` through one LATERAL over their values."""
+    parts: dict[str, sql.Composable | Query] = {
+        "rows": union_all(rows), "utf8": sql.SQL(_UTF8_SQL_ASCII if sql_ascii else "true")}
     if mode == "legacy":
         parts.update(parse=sql.SQL(""), where=sql.SQL(""), aggregates=sql.SQL(_AGGREGATES_LEGACY))
     else:
         parse, error = (_PARSE_16, _ERROR_16) if mode == "server" else (_PARSE_CAST, _ERROR_CAST)
         parts.update(parse=sql.SQL(_expand(parse, sql_ascii)), where=sql.SQL(_WHERE_16),
-                     aggregates=Query(_AGGREGATES_16, {"table": text(table.name), "excerpt": sql.Literal(EXCERPT_CHARS),
-                                                       "error": sql.SQL(error)}))
+                     aggregates=Query(_AGGREGATES_16, {"excerpt": sql.Literal(EXCERPT_CHARS), "error": sql.SQL(error)}))
     return Query(_SELECT, parts)
 
 
@@ -256,7 +271,7 @@ def cast_sql(generation: Generation) -> Query:
 
 def _union(generation: Generation, mode: str) -> Query:
     sql_ascii = generation.encoding == "SQL_ASCII"
-    return union_all([_table_sql(t, cols, mode, sql_ascii) for t, cols in _present(generation)])
+    return _select([_rows_sql(t, cols, mode, sql_ascii) for t, cols in _present(generation)], mode, sql_ascii)
 
 
 # Python's json.loads fails where PostgreSQL's parser does not on integers of more than 4,300 digits
@@ -339,8 +354,8 @@ def gated(generation: Generation) -> Gated | None:
             "source": _source(table, columns), "suspect": _suspect(columns, "server", False),
             "lengths": _lengths(columns), "undecided": _per_row_sum(_UNDECIDED_VALUE, columns, False)})))
         probes.append(Query(_GATED_PROBE, {"table": sql.Literal(table.name), "rows": rows}))
-        selects.append(_table_sql(table, columns, "server", False, rows))
-    return Gated(tuple(passes), union_all(probes), union_all(selects))
+        selects.append(_rows_sql(table, columns, "server", False, rows))
+    return Gated(tuple(passes), union_all(probes), _select(selects, "server", False))
 
 
 def cast_probe_sql(generation: Generation) -> Query:

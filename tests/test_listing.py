@@ -11,7 +11,7 @@ import pytest
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
-from auditor.audit.runner import Scope, build_statement, params_for, resolve_scope, scope_fragments
+from auditor.audit.runner import Scope, build_statement, cast_gate, params_for, resolve_scope, scope_fragments
 from auditor.core.detect import Generation, detect
 from auditor.core.findings import SEVERITIES, at_least
 from auditor.core.settings import Selection, Settings
@@ -380,3 +380,36 @@ def test_every_release_is_sorted_once_and_never_spooled(make_db, migration: int,
         assert scans["rel_pos"] == 0
     else:  # the shared rows' info listings (config and build) and rel_notable
         assert scans["rel_pos"] == 3
+
+
+def _aggregates_of(node: dict, function: str, found: list[dict]) -> list[dict]:
+    """The aggregate nodes under ``node`` (planned, whether they run or not) that compute ``function``."""
+    if node["Node Type"] == "Aggregate" and any(f"{function}(" in column for column in node.get("Output", ())):
+        found.append(node)
+    for child in node.get("Plans", ()):
+        _aggregates_of(child, function, found)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [(), ("shop",)], ids=["every-app", "one-app"])
+@pytest.mark.parametrize("path", ["server", "cast", "client"])
+def test_invalid_jsons_tables_share_one_lateral(make_db, migration: int, apps: tuple[str, ...], path: str) -> None:
+    """invalid-json's suspect rows of every table (configs, builds, apps, app settings) go through one
+    LATERAL that aggregates a row's bad values, not one copy per table: each copy was planned (~0.6 MB of
+    planner memory and its share of a fresh session's time, for rows that are almost never there).  On
+    each path: validated by the server (16+, behind the gate), by the cast before 16, or shipped to the
+    client."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, apps)
+    checks = [CATALOGUE["invalid-json"]]
+    version = db.conn.info.server_version if path == "server" else 150000
+    gated = cast_gate(generation, checks, scope, version) if path == "server" else None
+    client_side = frozenset({"invalid-json"}) if path == "client" else frozenset()
+    statement = build_statement(generation, checks, scope, version, ordered=False, client_side=client_side,
+                                gated=gated).as_string(db.conn).encode()
+    params = {**params_for(scope, 300, 60), "cast_refused": None}
+    plan = db.conn.execute(b"EXPLAIN (VERBOSE, FORMAT JSON) " + statement, params).fetchone()[0][0]
+    assert len(_aggregates_of(plan["Plan"], "json_agg", [])) == 1
