@@ -412,6 +412,10 @@ def _plan_settings(conn: psycopg.Connection, work_mem: str) -> None:
     cost estimate sends its ~1,150 lines through LLVM with inlining and optimisation, ~7 s of
     compiling for a 60 ms statement (the largest app, Debian's PostgreSQL 15); the whole audit of
     300k releases took 12.6 s instead of 2.0 s.  Read from pg_settings, so a server without the
-    setting (before 11) changes nothing.  Local to the transaction."""
+    setting (before 11) changes nothing.  No synchronized scans: a table larger than a quarter of
+    ``shared_buffers`` is otherwise read from wherever another scan of it (the other backend's, another
+    session's, one stopped early) left off, and the rows of a check whose order follows a scan (the
+    orphans of a use pass, in its hash table's buckets) came in another order from run to run at 1M
+    releases.  Local to the transaction."""
     conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true), "
-                 + JIT_OFF, (work_mem,))
+                 "set_config('synchronize_seqscans', 'off', true), " + JIT_OFF, (work_mem,))
