@@ -307,6 +307,56 @@ def test_one_apps_window_sorts_by_its_position_in_the_scope(make_db, migration: 
     assert keys[("shop", "clutter")] and all(k.endswith(".n") for k in keys[("shop", "clutter")]), keys
 
 
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [(), ("shop",)], ids=["every-app", "one-app"])
+def test_the_default_window_computes_no_positions(make_db, migration: int, apps: tuple[str, ...]) -> None:
+    """The window under ``rel_notable`` computes what its readers read: no release's position in its app
+    (``row_number``) and no running count of non-failed releases, which only the shared rows' listing
+    (``rel_pos``) reads; with every finding listed ``rel_pos`` computes both."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, apps)
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    outputs = {}
+    for floor in ("warning", "info"):
+        statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                    listing=Listing(floor)).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (VERBOSE, FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+        cte = "rel_notable" if floor == "warning" else "rel_pos"
+        windows = [n for n in _nodes_under_cte(plan["Plan"], cte) if n["Node Type"] == "WindowAgg"]
+        assert windows, floor
+        outputs[floor] = " ".join(" ".join(n["Output"]) for n in windows)
+        assert "lag(" in outputs[floor] and "max(" in outputs[floor], outputs[floor]
+    assert "row_number()" not in outputs["warning"] and "sum(" not in outputs["warning"], outputs["warning"]
+    assert "row_number()" in outputs["info"] and "sum(" in outputs["info"], outputs["info"]
+
+
+def _anti_joins(node: dict, found: list[dict]) -> list[dict]:
+    """The anti-joins in the plan under ``node``."""
+    if node.get("Join Type") in ("Anti", "Right Anti"):
+        found.append(node)
+    for child in node.get("Plans", ()):
+        _anti_joins(child, found)
+    return found
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("check_id", ["shared-config", "shared-build"])
+def test_the_shared_count_tests_cross_app_rows_without_a_join(make_db, migration: int, check_id: str) -> None:
+    """The count of a shared check's info findings leaves out the rows used across apps (``xuse``, almost
+    always empty) by a membership test, not by an anti-join: planned as one, the join hashed every shared
+    line of the use pass (~235k per table at 1M releases) to find none of them in ``xuse``.  The counts
+    are the listing's (:func:`test_counts_equal_the_full_listing_on_the_damaged_story`)."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    statement = build_statement(generation, [CATALOGUE[check_id]], Scope(), db.conn.info.server_version,
+                                ordered=False, listing=Listing("warning")).as_string(db.conn).encode()
+    plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params_for(Scope(), 300, 60)).fetchone()[0][0]
+    assert _anti_joins(plan["Plan"], []) == []
+
+
 def _pointer_scans(node: dict, found: list[dict]) -> list[dict]:
     """The scans of ``api_release`` by the array of the rows in scope (``config_id = ANY`` / ``build_id = ANY``)."""
     conditions = " ".join(str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter"))

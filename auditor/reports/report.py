@@ -5,6 +5,7 @@ the baseline, the exit code.  The renderers (``report_table``, ``report_json``,
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -127,12 +128,11 @@ class Report:
         assert self.baseline is None or not self.spooled, "a baseline judges every finding listed"
         for spooled in self.spooled:
             listed.update(spooled.counts)
-        for (check, severity, app_name), count in listed.items():
-            self._count(check, severity, app_name, count)
+        for (_, severity, _), count in listed.items():
             self.listed_by_severity[severity] += count
+        self._tally((check, severity, app_name, count) for (check, severity, app_name), count in listed.items())
         self._accept_unlisted()
-        for counted in self.hidden:
-            self._count(counted.check, counted.severity, counted.app_name, counted.findings)
+        self._tally(self.hidden)
         self.finished = time.monotonic()
 
     def _accept_unlisted(self) -> None:
@@ -158,12 +158,24 @@ class Report:
         self.hidden[:] = left
         self.unjudged = [e for pair in self.unlisted for e in pool.get(pair, [])]
 
-    def _count(self, check: str, severity: str, app_name: str | None, count: int) -> None:
-        self.by_severity[severity] += count
-        self.by_check.setdefault(check, Counter())[severity] += count
-        self.apps.add(app_name or "")
-        if severity == HAZARD and app_name:
-            self.hazards[(app_name, check)] += count
+    def _tally(self, rows: Iterable[tuple[str, str, str | None, int]]) -> None:
+        """Count ``rows`` of (check, severity, app name, findings) into the counts: summed in plain dicts
+        first, then once per key into the Counters (a Counter update per row, and a Counter made per
+        row by ``setdefault``, cost ~0.1 s of the default report's ~30k rows counted by the server)."""
+        by_severity: dict[str, int] = {}
+        by_check: dict[tuple[str, str], int] = {}
+        hazards: dict[tuple[str, str], int] = {}
+        apps = self.apps
+        for check, severity, app_name, count in rows:
+            by_severity[severity] = by_severity.get(severity, 0) + count
+            by_check[(check, severity)] = by_check.get((check, severity), 0) + count
+            apps.add(app_name or "")
+            if severity == HAZARD and app_name:
+                hazards[(app_name, check)] = hazards.get((app_name, check), 0) + count
+        self.by_severity.update(by_severity)
+        for (check, severity), count in by_check.items():
+            self.by_check.setdefault(check, Counter())[severity] += count
+        self.hazards.update(hazards)
 
     @property
     def not_listed(self) -> Counter[str]:
@@ -182,13 +194,18 @@ class Report:
 
     def top_hazard_apps(self, limit: int = TOP_HAZARD_APPS) -> list[tuple[str, int, dict[str, int]]]:
         """The apps with the most hazards: (name, hazards, hazards by check), most first."""
-        per_app: dict[str, dict[str, int]] = {}
-        for (app, check), count in self.hazards.items():
-            per_app.setdefault(app, {})[check] = count
-        ranked = sorted(per_app.items(), key=lambda item: (-sum(item[1].values()), item[0]))[:limit]
+        totals: dict[str, int] = {}
+        for (app, _), count in self.hazards.items():
+            totals[app] = totals.get(app, 0) + count
+        # The first ``limit`` of the whole order (names are unique), without sorting every app.
+        ranked = heapq.nsmallest(limit, totals.items(), key=lambda item: (-item[1], item[0]))
         order = {c: i for i, c in enumerate(self.checks)}
-        return [(app, sum(by.values()), dict(sorted(by.items(), key=lambda kv: order.get(kv[0], len(order)))))
-                for app, by in ranked]
+        per_app: dict[str, dict[str, int]] = {app: {} for app, _ in ranked}
+        for (app, check), count in self.hazards.items():
+            if app in per_app:
+                per_app[app][check] = count
+        return [(app, total, dict(sorted(per_app[app].items(), key=lambda kv: order.get(kv[0], len(order)))))
+                for app, total in ranked]
 
     def unlisted_pairs(self) -> set[tuple[str, str | None]]:
         """(check, app name) of every finding counted but not listed (before a baseline accepted some)."""
@@ -290,6 +307,7 @@ class Report:
 
     def summary(self) -> dict[str, Any]:
         """The ``summary`` object of the JSON report."""
+        not_listed = self.not_listed  # one pass over the counted rows
         data: dict[str, Any] = {
             "total": self.total,
             "by_severity": {s: self.by_severity.get(s, 0) for s in SEVERITIES},
@@ -303,8 +321,8 @@ class Report:
             "min_severity": self.min_severity,
             "listed": {"from": self.listed_from, "total": sum(self.listed_by_severity.values()),
                        "by_severity": {s: self.listed_by_severity.get(s, 0) for s in SEVERITIES}},
-            "not_listed": {"total": sum(self.not_listed.values()),
-                           "by_severity": {s: self.not_listed.get(s, 0) for s in SEVERITIES}},
+            "not_listed": {"total": sum(not_listed.values()),
+                           "by_severity": {s: not_listed.get(s, 0) for s in SEVERITIES}},
             "by_check_severity": {c: {s: self.by_check.get(c, Counter()).get(s, 0) for s in SEVERITIES}
                                   for c in self.checks},
             "top_hazard_apps": [{"app": app, "hazards": n, "by_check": by} for app, n, by in self.top_hazard_apps()],
