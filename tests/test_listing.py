@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
@@ -237,14 +238,16 @@ def test_the_levels_a_check_can_give_follow_the_generation() -> None:
     assert all(levels(c.id, m) == c.levels for c in CATALOGUE.values() if c.id not in generational for m in (8, 28))
 
 
-def _planned_ctes(node: dict, found: set[str]) -> set[str]:
-    """The CTEs the plan under ``node`` holds (planned, whether they run or not)."""
-    name = node.get("Subplan Name", "")
-    if name.startswith("CTE "):
-        found.add(name[4:])
+def _plan_nodes(node: dict) -> Iterator[dict]:
+    """``node`` and every plan node under it, depth first (planned, whether they run or not)."""
+    yield node
     for child in node.get("Plans", ()):
-        _planned_ctes(child, found)
-    return found
+        yield from _plan_nodes(child)
+
+
+def _planned_ctes(node: dict) -> set[str]:
+    """The CTEs the plan under ``node`` holds (planned, whether they run or not)."""
+    return {n["Subplan Name"][4:] for n in _plan_nodes(node) if n.get("Subplan Name", "").startswith("CTE ")}
 
 
 @pytest.mark.parametrize("migration", [19, 28])
@@ -266,7 +269,7 @@ def test_a_statement_counting_the_shared_rows_plans_no_window_pass(make_db, migr
         statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
                                     listing=Listing(floor)).as_string(db.conn).encode()
         plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params).fetchone()[0][0]
-        planned[floor] = _planned_ctes(plan["Plan"], set())
+        planned[floor] = _planned_ctes(plan["Plan"])
     assert {"rel_notable", "xuse", "config_use", "build_use"} <= planned["warning"]
     assert not {"rel_pos", "rel"} & planned["warning"]
     assert {"rel_pos"} <= planned["info"]
@@ -332,13 +335,9 @@ def test_the_default_window_computes_no_positions(make_db, migration: int, apps:
     assert "row_number()" in outputs["info"] and "sum(" in outputs["info"], outputs["info"]
 
 
-def _anti_joins(node: dict, found: list[dict]) -> list[dict]:
+def _anti_joins(node: dict) -> list[dict]:
     """The anti-joins in the plan under ``node``."""
-    if node.get("Join Type") in ("Anti", "Right Anti"):
-        found.append(node)
-    for child in node.get("Plans", ()):
-        _anti_joins(child, found)
-    return found
+    return [n for n in _plan_nodes(node) if n.get("Join Type") in ("Anti", "Right Anti")]
 
 
 @pytest.mark.parametrize("migration", [19, 28])
@@ -354,17 +353,13 @@ def test_the_shared_count_tests_cross_app_rows_without_a_join(make_db, migration
     statement = build_statement(generation, [CATALOGUE[check_id]], Scope(), db.conn.info.server_version,
                                 ordered=False, listing=Listing("warning")).as_string(db.conn).encode()
     plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params_for(Scope(), 300, 60)).fetchone()[0][0]
-    assert _anti_joins(plan["Plan"], []) == []
+    assert _anti_joins(plan["Plan"]) == []
 
 
-def _pointer_scans(node: dict, found: list[dict]) -> list[dict]:
-    """The scans of ``api_release`` by the array of the rows in scope (``config_id = ANY`` / ``build_id = ANY``)."""
+def _is_pointer_scan(node: dict) -> bool:
+    """A scan of ``api_release`` by the array of the rows in scope (``config_id = ANY`` / ``build_id = ANY``)."""
     conditions = " ".join(str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter"))
-    if node.get("Relation Name") == "api_release" and ("config_id = ANY" in conditions or "build_id = ANY" in conditions):
-        found.append(node)
-    for child in node.get("Plans", ()):
-        _pointer_scans(child, found)
-    return found
+    return node.get("Relation Name") == "api_release" and ("config_id = ANY" in conditions or "build_id = ANY" in conditions)
 
 
 @pytest.mark.parametrize("migration", [19, 28])
@@ -380,7 +375,7 @@ def test_one_apps_pointer_scans_return_only_other_apps_releases(make_db, migrati
     statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
                                 listing=Listing("warning")).as_string(db.conn).encode()
     plan = db.conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
-    scans = [n for n in _pointer_scans(plan["Plan"], []) if n.get("Actual Loops")]
+    scans = [n for n in _plan_nodes(plan["Plan"]) if _is_pointer_scan(n) and n.get("Actual Loops")]
     assert scans
     others = db.conn.execute(
         "SELECT count(*) FROM api_release r JOIN api_config c ON c.uuid = r.config_id"
@@ -393,14 +388,10 @@ def test_one_apps_pointer_scans_return_only_other_apps_releases(make_db, migrati
     assert sum(n["Actual Rows"] * n["Actual Loops"] for n in scans) == others
 
 
-def _cte_scans(node: dict, found: Counter) -> Counter:
+def _cte_scans(node: dict) -> Counter:
     """How many scans of each CTE run in the plan under ``node`` (EXPLAIN ANALYZE: a scan in a branch
     the planner proved empty never runs)."""
-    if node.get("Node Type") == "CTE Scan" and node.get("Actual Loops"):
-        found[node["CTE Name"]] += 1
-    for child in node.get("Plans", ()):
-        _cte_scans(child, found)
-    return found
+    return Counter(n["CTE Name"] for n in _plan_nodes(node) if n.get("Node Type") == "CTE Scan" and n.get("Actual Loops"))
 
 
 @pytest.mark.parametrize("migration", [19, 28])
@@ -423,7 +414,7 @@ def test_every_release_is_sorted_once_and_never_spooled(make_db, migration: int,
                                 listing=Listing(floor))
     explain = db.conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + statement.as_string(db.conn).encode(),
                               params_for(Scope(), 300, 60)).fetchone()[0][0]
-    scans = _cte_scans(explain["Plan"], Counter())
+    scans = _cte_scans(explain["Plan"])
     assert scans["rel"] == 0
     assert scans["rel_notable"] >= 4
     if floor == "warning":
@@ -432,13 +423,10 @@ def test_every_release_is_sorted_once_and_never_spooled(make_db, migration: int,
         assert scans["rel_pos"] == 3
 
 
-def _aggregates_of(node: dict, function: str, found: list[dict]) -> list[dict]:
+def _aggregates_of(node: dict, function: str) -> list[dict]:
     """The aggregate nodes under ``node`` (planned, whether they run or not) that compute ``function``."""
-    if node["Node Type"] == "Aggregate" and any(f"{function}(" in column for column in node.get("Output", ())):
-        found.append(node)
-    for child in node.get("Plans", ()):
-        _aggregates_of(child, function, found)
-    return found
+    return [n for n in _plan_nodes(node)
+            if n["Node Type"] == "Aggregate" and any(f"{function}(" in column for column in n.get("Output", ()))]
 
 
 @pytest.mark.parametrize("migration", [19, 28])
@@ -462,4 +450,4 @@ def test_invalid_jsons_tables_share_one_lateral(make_db, migration: int, apps: t
                                 gated=gated).as_string(db.conn).encode()
     params = {**params_for(scope, 300, 60), "cast_refused": None}
     plan = db.conn.execute(b"EXPLAIN (VERBOSE, FORMAT JSON) " + statement, params).fetchone()[0][0]
-    assert len(_aggregates_of(plan["Plan"], "json_agg", [])) == 1
+    assert len(_aggregates_of(plan["Plan"], "json_agg")) == 1
