@@ -335,7 +335,7 @@ def run_checks(
     :func:`cast_gate`; when it refuses, those the probes leave to the client); ``narrow``:
     they read only the rows the server cannot clear (:func:`narrowed`; false: every row, the
     reference the narrowing is tested against).
-    ``ordered``: most severe first, by app (a sort of every finding).
+    ``ordered``: most severe first, by app (a sort of every finding); else by check (:func:`check_order`).
     ``listing``: the findings below its floor are not yielded but counted by the server, and the
     counts appended to ``hidden`` (per check, severity and app) as they arrive.
     """
@@ -501,8 +501,8 @@ def stream_checks(
     listing: Listing = EVERYTHING,
     hidden: list[Counted] | None = None,
 ) -> Iterator[StreamedFinding]:
-    """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
-    (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
+    """Stream the findings of ``checks`` rendered by the server in ``shape``, by check, app and object
+    (:func:`check_order`; :mod:`auditor.audit.streamed`; the JSON report spools them by severity).
 
     Where a check must filter its rows on the client (a JSON value that does not cast before
     PostgreSQL 16, or one only Python can judge), its findings are read as :class:`Finding` and
