@@ -157,7 +157,7 @@ def audit_statement(conn: psycopg.Connection, run: Any, legacy: bool | None,
                                                          as_version)
     gated = None if client_side != frozenset() else cast_gate(run.generation, run.checks, run.scope, as_version)
     statement = build_statement(run.generation, run.checks, run.scope, as_version, ordered=False,
-                                listing=Listing(min_severity), client_side=client_side, gated=gated)
+                                listing=Listing(min_severity), client_side=client_side, gated=gated, stable=True)
     client_rendered = is_legacy and any(c.legacy_filter is not None and (client_side is None or c.id in client_side)
                                         for c in run.checks)
     if not client_rendered:

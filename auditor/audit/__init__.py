@@ -83,8 +83,8 @@ class Audit:
 
     def streamed(self, shape: Shape, *, listing: Listing = EVERYTHING, hidden: list[Counted] | None = None,
                  lines: list[Spooled] | None = None) -> Iterator[StreamedFinding]:
-        """Stream the findings rendered by the server in ``shape``, unordered (see
-        :mod:`auditor.audit.streamed`); those ``listing`` does not list are counted into ``hidden``.
+        """Stream the findings rendered by the server in ``shape``, by check, app and object, not by
+        severity (:func:`~auditor.audit.runner.check_order`; see :mod:`auditor.audit.streamed`); those ``listing`` does not list are counted into ``hidden``.
         The JSON lines of a whole database with its info findings listed are computed by two
         backends on the audit's snapshot where a second connection can join it (:mod:`auditor.audit.split`);
         with ``lines``, the second backend's are not yielded but spooled by its thread into ``lines``."""

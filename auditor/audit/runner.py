@@ -105,10 +105,11 @@ def scope_fragments(scope: Scope) -> dict[str, sql.Composable]:
 def build_statement(
     generation: Generation, checks: list[Check], scope: Scope, server_version: int = PG_INPUT_IS_VALID_SINCE,
     ordered: bool = True, listing: Listing = EVERYTHING, overrides: Resolved | None = None,
-    client_side: frozenset[str] | None = None, gated: sql.Composable | None = None,
+    client_side: frozenset[str] | None = None, gated: sql.Composable | None = None, stable: bool = False,
 ) -> sql.Composed:
     """One statement: the passes the checks need, then the union of the checks, ordered
-    (most severe first, by app; the counts last) unless ``ordered`` is false; behind the one-time
+    (most severe first, by app; the counts last) unless ``ordered`` is false, then in the checks'
+    order when ``stable`` (:func:`check_order`: what the JSON report lists); behind the one-time
     filter ``gated`` when given (:func:`cast_gate`), where from PostgreSQL 16 a check with a
     :class:`~auditor.core.catalogue.Gated` form reads the passes the gate reads (:func:`_gated_for`).
 
@@ -159,13 +160,28 @@ def build_statement(
     body = sql.SQL("SELECT * FROM (\n{}\n) AS findings").format(sql.SQL("\nUNION ALL\n").join(selects))
     if gated is not None:
         body = sql.SQL("{}\nWHERE {}").format(body, gated)
-    order = sql.SQL("") if not ordered else sql.SQL(
-        "\nORDER BY counted IS NOT NULL, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
-        " app_name NULLS FIRST, check_id, object_id"
-    )
+    order: sql.Composable = sql.SQL("")
+    if ordered:
+        order = sql.SQL(
+            "\nORDER BY counted IS NOT NULL, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
+            " app_name NULLS FIRST, check_id, object_id, object_table, app_uuid")
+    elif stable:
+        order = check_order(checks)
     if ctes:
         return sql.SQL("WITH {}\n{}{}").format(sql.SQL(",\n").join(ctes), body, order)
     return sql.SQL("{}{}").format(body, order)
+
+
+def check_order(checks: list[Check]) -> sql.Composed:
+    """ORDER BY: the checks in ``checks``' order, each one's findings by app, table and object id (in
+    bytes, ``COLLATE "C"``: the same order on every server; a uuid's text in bytes is the uuid's order;
+    no two findings of a check share all three, its baseline key is made of them).  Without it a
+    check's findings came in the order its plan gave them (a hash table's chains, parallel workers,
+    the join the statistics chose), which changed with the planner's settings and statistics: the
+    JSON report was not one byte sequence for one database."""
+    positions = sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(sql.Literal(c.id), sql.Literal(i))
+                                  for i, c in enumerate(checks))
+    return sql.SQL("\nORDER BY CASE check_id {} END, app_uuid, object_table, object_id COLLATE \"C\"").format(positions)
 
 
 def _filtered(check: Check, client_side: frozenset[str] | None, legacy: bool) -> bool:
@@ -319,7 +335,7 @@ def run_checks(
     :func:`cast_gate`; when it refuses, those the probes leave to the client); ``narrow``:
     they read only the rows the server cannot clear (:func:`narrowed`; false: every row, the
     reference the narrowing is tested against).
-    ``ordered``: most severe first, by app (a sort of every finding).
+    ``ordered``: most severe first, by app (a sort of every finding); else by check (:func:`check_order`).
     ``listing``: the findings below its floor are not yielded but counted by the server, and the
     counts appended to ``hidden`` (per check, severity and app) as they arrive.
     """
@@ -332,7 +348,8 @@ def run_checks(
     sink = _sink(listing, hidden)
     gated = None if client_side is not None else cast_gate(generation, checks, scope, version)
     if gated is not None:
-        statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, frozenset(), gated)
+        statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, frozenset(), gated,
+                                    stable=True)
         with _timeouts(checks):
             rows = optimistically(conn, _rows(conn, statement, params))
         if rows is not None:
@@ -342,7 +359,8 @@ def run_checks(
         client_side = client_side_checks(conn, generation, checks, scope, params, version)
     if narrow:
         params["cast_refused"] = narrowed(conn, generation, checks, scope, params, client_side)
-    statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, client_side)
+    statement = build_statement(generation, checks, scope, version, ordered, listing, overrides, client_side,
+                                stable=True)
     rows = _rows(conn, statement, params)
     yield from _guarded(checks, _as_findings(rows, overrides, by_id, client_side, listing, sink))
 
@@ -483,8 +501,8 @@ def stream_checks(
     listing: Listing = EVERYTHING,
     hidden: list[Counted] | None = None,
 ) -> Iterator[StreamedFinding]:
-    """Stream the findings of ``checks`` rendered by the server in ``shape``, unordered
-    (:mod:`auditor.audit.streamed`; the JSON report and the counts do without the sort).
+    """Stream the findings of ``checks`` rendered by the server in ``shape``, by check, app and object
+    (:func:`check_order`; :mod:`auditor.audit.streamed`; the JSON report spools them by severity).
 
     Where a check must filter its rows on the client (a JSON value that does not cast before
     PostgreSQL 16, or one only Python can judge), its findings are read as :class:`Finding` and
@@ -500,7 +518,8 @@ def stream_checks(
     sink = _sink(listing, hidden)
     gated = cast_gate(generation, checks, scope, version)
     if gated is not None:
-        statement = build_statement(generation, checks, scope, version, False, listing, overrides, frozenset(), gated)
+        statement = build_statement(generation, checks, scope, version, False, listing, overrides, frozenset(), gated,
+                                    stable=True)
         with _timeouts(checks):
             rows = optimistically(conn, stream_rows(conn, wrap(statement, shape, version, server_key), params, overrides))
         if rows is not None:
@@ -509,7 +528,8 @@ def stream_checks(
     client_side = client_side_checks(conn, generation, checks, scope, params, version)
     on_server = [c for c in checks if c.id not in client_side]
     if on_server:
-        statement = build_statement(generation, on_server, scope, version, False, listing, overrides, client_side)
+        statement = build_statement(generation, on_server, scope, version, False, listing, overrides, client_side,
+                                    stable=True)
         yield from _guarded(on_server, _streamed(conn, statement, params, overrides, version, shape, server_key, sink))
     on_client = [c for c in checks if c.id in client_side]
     if on_client:

@@ -27,7 +27,7 @@ Shape = Literal["json", "counts"]
 
 _FETCH_SIZE = 5000
 
-# ``f`` is the runner's unordered statement (check_id plus the check result columns).  The
+# ``f`` is the runner's statement in the checks' order (check_id plus the check result columns).  The
 # config file's severity overrides are applied here, since the severity is inside the text:
 # ``{check: {level: severity}}`` (:data:`auditor.core.overrides.Resolved`), looked up by level.
 # A row that counts findings not listed (``counted`` not NULL) gets neither key nor line.  When
@@ -99,7 +99,7 @@ def python_key(check: str, app_name: str | None, table: str, object_id: str) -> 
 
 
 def wrap(inner: sql.Composable, shape: Shape, server_version: int, server_key: bool = True) -> sql.Composed:
-    """The statement around the runner's unordered one, rendering ``shape`` rows; the key is
+    """The statement around the runner's one in the checks' order, rendering ``shape`` rows; the key is
     computed by the server unless it lacks ``sha256()`` or ``server_key`` is false."""
     has_sha = server_key and server_version >= SHA256_SINCE
     if shape == "json" and has_sha:
