@@ -14,7 +14,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from auditor.core.detect import Generation
-from auditor.core.query import Part, Query, text
+from auditor.core.query import Query, text
 
 # ``q`` counts each row's users inside each app with a window (a sort, no join back), so the
 # version lists and the ``related`` array are built for shared rows only.  Contiguity: the
@@ -55,7 +55,7 @@ WITH q AS (
     LEFT JOIN {rows} x ON x.uuid = s.uuid
     LEFT JOIN live l ON l.app_id = s.app_id
     LEFT JOIN {latest} lx ON lx.app_id = s.app_id
-    WHERE NOT EXISTS ({crossed})
+    WHERE NOT EXISTS (SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid)
 ), r AS (
     SELECT k.*,
            CASE WHEN NOT k.contiguous AND k.includes_live THEN 'rollback-reuse-live'
@@ -168,20 +168,6 @@ LEFT JOIN api_app oa ON oa.uuid = xs.row_app
 LEFT JOIN {table} ox ON ox.uuid = xs.row_id
 """
 
-#: The test that leaves out a row used across apps: against ``xuse`` (read by the checks before it anyway).
-_IN_XUSE = "SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid"
-
-#: The in-app rows alone (what a second backend gives of the check, :mod:`auditor.audit.split`): the rows
-#: used across apps found by a direct join of the releases with the rows of another app (one hash join;
-#: at 1M releases 0.75-1.13 s against 1.33-1.47 s for one use pass, and no ``xuse``, ``foreign_rel`` or use
-#: passes).  The releases are read whole: a release of an app out of scope using a row in scope counts.
-_CROSSED = """
-crossed AS (
-    SELECT o.{kind}_id AS row_id FROM api_release o JOIN {rows} x ON x.uuid = o.{kind}_id
-    WHERE x.app_id <> o.app_id
-)"""
-_IN_APP_ALONE = "\nWITH " + _CROSSED.strip() + ", " + _IN_APP_CTES.strip().removeprefix("WITH ") + "\n" + _IN_APP_SELECT.lstrip()
-
 _SHARED_SQL = "\n" + _IN_APP_CTES.strip() + ", " + _CROSS_CTES.lstrip() + _IN_APP_SELECT.lstrip() + "\nUNION ALL\n\n" + _CROSS_SELECT.lstrip()
 
 #: The cross-app rows alone: what a statement that counts the info findings lists of the check.  The
@@ -231,18 +217,8 @@ def shared_sql(kind: str, generation: Generation) -> Query:
     Its repair is unshare, which copies the row for every release of the row's own app but the
     first; a row used across apps by fewer than two of its own app's releases is left to a person
     (the ``manual`` column says so)."""
-    rendered: dict[str, Part] = {"related_item": sql.SQL(_RELATED_ITEM),
-                                 "evidence": sql.SQL(_EVIDENCE.replace("KIND", kind)),
-                                 "crossed": Query(_IN_XUSE, {"kind": text(kind)})}
+    rendered = {"related_item": sql.SQL(_RELATED_ITEM), "evidence": sql.SQL(_EVIDENCE.replace("KIND", kind))}
     return Query(_SHARED_SQL, {**_words(kind, generation), **rendered})
-
-
-def in_app_shared_sql(kind: str, generation: Generation) -> Query:
-    """The ``info`` findings of :func:`shared_sql` (the rows shared inside one app) alone, without the
-    passes only its rows used across apps read (:data:`_IN_APP_ALONE`)."""
-    rendered = {"related_item": sql.SQL(_RELATED_ITEM), "evidence": sql.SQL(_EVIDENCE.replace("KIND", kind)),
-                "crossed": sql.SQL("SELECT 1 FROM crossed u WHERE u.row_id = s.uuid")}
-    return Query(_IN_APP_ALONE, {**_words(kind, generation), **rendered})
 
 
 def cross_shared_sql(kind: str, generation: Generation) -> Query:
@@ -311,11 +287,6 @@ def shared_passes(kind: str) -> tuple[str, ...]:
     if kind == "config":
         return ("rel_pos", "live", "latest_cfg", "cfg", "apps", "xuse", "config_use")
     return ("rel_pos", "live", "latest_bld", "bld", "apps", "xuse", "build_use")
-
-
-def in_app_shared_passes(kind: str) -> tuple[str, ...]:
-    """The shared passes :func:`in_app_shared_sql` reads: no use pass, no ``xuse``."""
-    return tuple(p for p in shared_passes(kind) if p not in cross_shared_passes(kind))
 
 
 def cross_shared_passes(kind: str) -> tuple[str, ...]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TypeVar
 
 import psycopg
 
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.runner import PendingFindings, Scope, resolve_scope, run_checks, select_checks, stream_checks
-from auditor.audit.split import SPLIT_AT, Mark, Run, clock_lag, two_backends
+from auditor.audit.split import Run, clock_lag, two_backends
 from auditor.audit.spools import Spooled
 from auditor.audit.streamed import Shape, StreamedFinding
 from auditor.core.catalogue import Check
@@ -83,21 +82,18 @@ class Audit:
         )
 
     def streamed(self, shape: Shape, *, listing: Listing = EVERYTHING, hidden: list[Counted] | None = None,
-                 lines: list[Spooled] | None = None, mark: Mark | None = None) -> Iterator[StreamedFinding]:
+                 lines: list[Spooled] | None = None) -> Iterator[StreamedFinding]:
         """Stream the findings rendered by the server in ``shape``, unordered (see
         :mod:`auditor.audit.streamed`); those ``listing`` does not list are counted into ``hidden``.
         The JSON lines of a whole database with its info findings listed are computed by two
         backends on the audit's snapshot where a second connection can join it (:mod:`auditor.audit.split`);
-        with ``lines``, the second backend's are not yielded but spooled by its thread into ``lines``, ``mark``
-        telling where they go among the lines of the findings yielded (:func:`~auditor.audit.split.two_backends`)."""
+        with ``lines``, the second backend's are not yielded but spooled by its thread into ``lines``."""
         sink: list[Counted] = [] if hidden is None else hidden
         run = self._run(self.conn, shape, listing, hidden is not None)
         if self.snapshot is None or shape != "json" or not self.scope.everything or not listing.lists("info"):
             return self._tracked(run(self.checks, sink))
-        second = partial(self._second, shape, listing, hidden is not None)
-        # a severity override of SPLIT_AT's levels: its in-app rows are not cut from the rest (one check's order)
-        in_app = SPLIT_AT not in self.selection.severity_overrides
-        return self._tracked(two_backends(self.checks, run, sink, second, lines, mark, in_app))
+        return self._tracked(two_backends(self.checks, run, sink, lambda: self._second(shape, listing, hidden is not None),
+                                          lines))
 
     def _run(self, conn: psycopg.Connection, shape: Shape, listing: Listing, counting: bool,
              lag: float = 0.0) -> Run:

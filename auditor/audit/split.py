@@ -26,20 +26,16 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import replace
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from auditor.audit.spools import SeveritySpools, Spooled
 from auditor.audit.streamed import StreamedFinding
 from auditor.core.catalogue import Check
-from auditor.core.detect import Generation
 from auditor.core.errors import AuditorError
 from auditor.core.findings import Counted
-from auditor.core.query import Query
-from checks._shared import in_app_shared_passes, in_app_shared_sql
 
 #: The first check the second backend runs: the two halves then cost the server about the same with
 #: every info finding listed (the shared checks' listings are most of them; docs/benchmark.md, 16aa).
@@ -58,78 +54,36 @@ Run = Callable[[list[Check], list[Counted]], Iterator[StreamedFinding]]
 Job = Callable[[list[Counted]], Iterator[StreamedFinding]]
 #: Opens the second connection and gives it with its :data:`Run`.
 Second = Callable[[], AbstractContextManager[tuple[psycopg.Connection, Run]]]
-#: Where the lines spooled so far end, per severity (:meth:`~auditor.audit.spools.SeveritySpools.sizes`).
-Mark = Callable[[], dict[str, int]]
 
 
-class Cut(NamedTuple):
-    """The checks of each half, and where the second half's findings go among the first half's."""
-
-    first: list[Check]
-    second: list[Check]
-    #: The first half's checks before whose first finding the second half's go (empty: after them all).
-    splice: frozenset[str] = frozenset()
-
-
-def halves(checks: list[Check], in_app: bool = True) -> Cut | None:
-    """``checks`` cut at :data:`SPLIT_AT`, or None when that leaves a half empty.  With ``in_app`` the
-    second half is only that check's in-app (``info``) rows, spliced in before the first half's findings
-    of that check and the checks after it (:func:`in_app_alone`); else it is every check from it on."""
+def halves(checks: list[Check]) -> tuple[list[Check], list[Check]] | None:
+    """``checks`` cut before :data:`SPLIT_AT`, or None when that leaves a half empty."""
     ids = [c.id for c in checks]
     if SPLIT_AT not in ids or ids.index(SPLIT_AT) == 0:
         return None
     cut = ids.index(SPLIT_AT)
-    if not in_app:
-        return Cut(checks[:cut], checks[cut:])
-    rows, rest = in_app_alone(checks[cut])
-    return Cut([*checks[:cut], rest, *checks[cut + 1:]], [rows], frozenset(ids[cut:]))
-
-
-def in_app_alone(check: Check) -> tuple[Check, Check]:
-    """A shared-row check as two: its rows shared inside one app (``info``: the statement reads no use
-    pass, no ``xuse`` and no ``foreign_rel`` for them) and its rows used across apps.  In one statement
-    the check gives the first before the second (:data:`checks._shared._SHARED_SQL`)."""
-    kind = check.id.removeprefix("shared-")
-    assert check.above_info_sql is not None
-    rows = _part(check, ("info",), partial(in_app_shared_sql, kind), in_app_shared_passes(kind))
-    rest = _part(check, tuple(level for level in check.levels if level != "info"), check.above_info_sql,
-                 check.above_info_passes)
-    return rows, rest
-
-
-def _part(check: Check, levels: tuple[str, ...], query: Query | Callable[[Generation], Query],
-          passes: tuple[str, ...]) -> Check:
-    """``check`` giving the findings of ``query`` alone (at ``levels``, over ``passes``), all of them listed."""
-    return replace(check, severity=levels[0], levels=levels, sql=query, passes=passes, count_sql=None,
-                   above_info_sql=None, above_info_passes=())
+    return checks[:cut], checks[cut:]
 
 
 def two_backends(checks: list[Check], run: Run, hidden: list[Counted], second: Second,
-                 lines: list[Spooled] | None = None, mark: Mark | None = None,
-                 in_app: bool = True) -> Iterator[StreamedFinding]:
+                 lines: list[Spooled] | None = None) -> Iterator[StreamedFinding]:
     """The findings of ``checks`` as ``run`` yields them, computed by two backends when ``second()``
-    opens a connection in the snapshot of ``run``'s and the checks can be cut (:func:`halves`; with
-    ``in_app`` and, given ``lines``, a ``mark``, the second half is :data:`SPLIT_AT`'s in-app rows alone).
+    opens a connection in the snapshot of ``run``'s and the checks can be cut (:func:`halves`).
     With ``lines`` the second half's findings are not yielded: its thread spools their report lines
-    itself, handed over in ``lines`` (:class:`~auditor.audit.spools.Spooled`) when the first half ends,
-    with where they go among the lines already spooled (``mark()`` at the splice) when they go before others."""
-    cut = halves(checks, in_app and (lines is None or mark is not None))
+    itself, handed over in ``lines`` (:class:`~auditor.audit.spools.Spooled`) when the first half ends."""
+    cut = halves(checks)
     with ExitStack() as stack:
         other = _opened(stack, second) if cut is not None else None
         if cut is None or other is None:
             yield from run(checks, hidden)
             return
         conn, run_other = other
-        job: Job = partial(run_other, cut.second)
+        job: Job = partial(run_other, cut[1])
         half = _Pickled(conn, job) if lines is None else _Lines(conn, job, lines)
         stack.enter_context(half)
-        spliced = not cut.splice
-        with _closing(run(cut.first, hidden)) as first:
+        with _closing(run(cut[0], hidden)) as first:
             for finding in first:
                 half.check()
-                if not spliced and finding.check in cut.splice:
-                    spliced = True
-                    yield from half.splice(hidden, mark)
                 yield finding
         half.join(hidden)
         yield from half.rest()
@@ -188,11 +142,6 @@ class _Spool(ABC):
     def rest(self) -> Iterator[StreamedFinding]:
         """What the half gives once :meth:`join` has returned."""
 
-    @abstractmethod
-    def splice(self, hidden: list[Counted], mark: Mark | None) -> Iterator[StreamedFinding]:
-        """What the half gives where its findings go among the first half's (``mark``: where the lines
-        spooled so far end); what it has not given then, :meth:`rest` gives at the end."""
-
     def _stopped(self) -> None:
         """End the thread (between batches) once the main thread has stopped the half."""
         if self.stopping.is_set():
@@ -208,13 +157,11 @@ class _Spool(ABC):
             raise self.error
 
     def join(self, hidden: list[Counted]) -> None:
-        """Wait for the half to end; raise its error, else append its counted findings to ``hidden``
-        (once: a second call appends nothing)."""
+        """Wait for the half to end; raise its error, else append its counted findings to ``hidden``."""
         while self.thread.is_alive():
             self.thread.join(_JOIN_SECONDS)
         self.check()
         hidden.extend(self.hidden)
-        self.hidden = []
 
     def stop(self) -> None:
         """Stop the thread: its statement cancelled (again until it has ended), then joined."""
@@ -234,7 +181,6 @@ class _Pickled(_Spool):
     def __init__(self, conn: psycopg.Connection, run: Job) -> None:
         super().__init__(conn, run)
         self.file = tempfile.TemporaryFile("w+b")
-        self.given = False
 
     def _keep(self, findings: Iterator[StreamedFinding]) -> None:
         batch: list[tuple[Any, ...]] = []
@@ -253,16 +199,8 @@ class _Pickled(_Spool):
     def close(self) -> None:
         self.file.close()
 
-    def splice(self, hidden: list[Counted], mark: Mark | None) -> Iterator[StreamedFinding]:
-        """The half's findings, once it has ended (each must pass the main thread in order)."""
-        self.join(hidden)
-        return self.rest()
-
     def rest(self) -> Iterator[StreamedFinding]:
-        """The spooled findings not yet given (all of them, the first time; then none)."""
-        if self.given:
-            return
-        self.given = True
+        """The spooled findings."""
         self.file.seek(0)
         while True:
             try:
@@ -292,12 +230,6 @@ class _Lines(_Spool):
                 self._stopped()
         self._stopped()
         spools.flush()
-
-    def splice(self, hidden: list[Counted], mark: Mark | None) -> Iterator[StreamedFinding]:
-        """No finding: where the half's lines go is noted (``mark()``), they are handed over at the end."""
-        if mark is not None and self.spooled is not None:
-            self.spooled.at = mark()
-        return iter(())
 
     def rest(self) -> Iterator[StreamedFinding]:
         """No finding: the spooled lines are appended to the list given (theirs to close who reads it)."""

@@ -51,11 +51,6 @@ class SeveritySpools:
         for severity in SEVERITIES:
             self._write(severity)
 
-    def sizes(self) -> dict[str, int]:
-        """Every line held written: where each severity's spool ends (in bytes)."""
-        self.flush()
-        return {severity: spool.tell() for severity, spool in self.files.items()}
-
     def _write(self, severity: str) -> None:
         lines = self._pending[severity]
         if lines:
@@ -71,11 +66,8 @@ class SeveritySpools:
 @dataclass
 class Spooled:
     """Findings already spooled as report lines (by another thread): the report copies their lines
-    among its own of each severity (:attr:`at`) and counts them as listed."""
+    after its own of each severity and counts them as listed."""
 
     spools: SeveritySpools
     #: How many per (check, severity, app name).
     counts: Counter[tuple[str, str, str | None]] = field(default_factory=Counter)
-    #: Where they go in the report's own spools, per severity (:meth:`SeveritySpools.sizes` when the
-    #: findings that follow them began); None: after the report's own lines.
-    at: dict[str, int] | None = None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import codecs
 import json
 import os
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Iterable
 from contextlib import ExitStack
 from importlib import resources
 from typing import Any, BinaryIO, TextIO
@@ -33,17 +34,15 @@ _COPY_CHUNK = 1 << 20
 _KERNEL_CHUNK = 1 << 30
 
 
-def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding],
-               spools: SeveritySpools | None = None) -> None:
+def write_json(out: TextIO, report: Report, findings: Iterable[Finding | StreamedFinding]) -> None:
     """Write the report document: header, summary, then the spooled findings by severity (those
-    :attr:`Report.spooled` holds once the findings end among the others of their severity, where their
-    :attr:`~auditor.audit.spools.Spooled.at` puts them in ``spools``, the spools the findings go to)."""
+    :attr:`Report.spooled` holds once the findings end after the others of their severity)."""
     with ExitStack() as stack:
-        own = stack.enter_context(SeveritySpools() if spools is None else spools)
+        spools = stack.enter_context(SeveritySpools())
         for finding in findings:
-            own.add(finding.severity, finding.json_text())
-        own.flush()
-        others = [(stack.enter_context(spooled.spools), spooled.at) for spooled in report.spooled]
+            spools.add(finding.severity, finding.json_text())
+        spools.flush()
+        others = [stack.enter_context(spooled.spools) for spooled in report.spooled]
         head = {
             "version": REPORT_VERSION,
             "database": report.database,
@@ -54,59 +53,31 @@ def write_json(out: TextIO, report: Report, findings: Iterable[Finding | Streame
         out.write(',\n "findings": [')
         first = True
         for severity in SEVERITIES:
-            for spool, start, end in _segments(severity, own, others):
-                spool.seek(start)
-                if first and start < end:  # the comma before the document's first finding
-                    spool.read(1)
+            for spool in [spools.files[severity], *(other.files[severity] for other in others)]:
+                spool.seek(0)
+                if first and spool.read(1):  # the comma before the document's first finding
                     first = False
-                _copy(spool, out, end)
+                _copy(spool, out)
         out.write("\n ]\n}\n")
 
 
-def _segments(severity: str, own: SeveritySpools,
-              others: list[tuple[SeveritySpools, dict[str, int] | None]]) -> Iterator[tuple[BinaryIO, int, int]]:
-    """The byte ranges of ``severity``'s lines in the report's order: ``own``'s, cut where each of
-    ``others`` goes (its offset in ``own``; None: after it), each of those whole."""
-    mine = own.files[severity]
-    placed = sorted(((at[severity] if at is not None else _size(mine)), n) for n, (_, at) in enumerate(others))
-    start = 0
-    for at, n in placed:
-        yield mine, start, at
-        theirs = others[n][0].files[severity]
-        yield theirs, 0, _size(theirs)
-        start = at
-    yield mine, start, _size(mine)
-
-
-def _size(spool: BinaryIO) -> int:
-    """How long ``spool`` is, what it holds written out (its descriptor is copied from by the kernel)."""
-    return spool.seek(0, os.SEEK_END)
-
-
-def _copy(spool: BinaryIO, out: TextIO, end: int) -> None:
-    """``spool`` up to ``end`` onto ``out``: as bytes when ``out`` writes UTF-8 to a byte buffer
+def _copy(spool: BinaryIO, out: TextIO) -> None:
+    """The rest of ``spool`` onto ``out``: as bytes when ``out`` writes UTF-8 to a byte buffer
     (a file, standard output), by the kernel where it can, else decoded."""
     buffer = getattr(out, "buffer", None)
     if buffer is not None and codecs.lookup(out.encoding).name == "utf-8" and os.linesep == "\n":
         out.flush()
-        if not _sent(spool, buffer, end):
-            for chunk in _chunks(spool, end):
-                buffer.write(chunk)
+        if not _sent(spool, buffer):
+            shutil.copyfileobj(spool, buffer, _COPY_CHUNK)
         return
     decoder = codecs.getincrementaldecoder("utf-8")()
-    for chunk in _chunks(spool, end):
+    while chunk := spool.read(_COPY_CHUNK):
         out.write(decoder.decode(chunk))
     out.write(decoder.decode(b"", final=True))
 
 
-def _chunks(spool: BinaryIO, end: int) -> Iterator[bytes]:
-    """``spool`` from where it stands up to ``end``, :data:`_COPY_CHUNK` bytes at a time."""
-    while (left := end - spool.tell()) > 0 and (chunk := spool.read(min(left, _COPY_CHUNK))):
-        yield chunk
-
-
-def _sent(spool: BinaryIO, buffer: BinaryIO, end: int) -> bool:
-    """``spool`` up to ``end`` written to ``buffer``'s descriptor by ``os.sendfile`` (at 648 MB of
+def _sent(spool: BinaryIO, buffer: BinaryIO) -> bool:
+    """The rest of ``spool`` written to ``buffer``'s descriptor by ``os.sendfile`` (at 648 MB of
     findings, a copy through Python costs ~0.5-1 s of CPU after the last row, the kernel's ~0.2 s);
     False when the descriptor takes no ``sendfile`` (a terminal, a file opened to append, no
     descriptor at all) or a copy fails part way: what is left is the caller's to write through
@@ -121,6 +92,7 @@ def _sent(spool: BinaryIO, buffer: BinaryIO, end: int) -> bool:
         return False
     source = spool.fileno()
     offset = spool.tell()  # the spool's own buffer may have read ahead of its descriptor
+    end = os.fstat(source).st_size
     while offset < end:
         try:
             sent = sendfile(target, source, offset, min(end - offset, _KERNEL_CHUNK))

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any, TextIO, cast
 
 import click
@@ -15,7 +15,6 @@ import psycopg
 from auditor.audit import open_audit
 from auditor.audit.baseline import load_baseline
 from auditor.audit.listing import Listing
-from auditor.audit.spools import SeveritySpools
 from auditor.audit.streamed import Shape
 from auditor.cli import params
 from auditor.core.errors import AuditorError, BadInput
@@ -96,7 +95,7 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
             )
             to_terminal = fmt == "table" and (output is None or is_stdout(output)) and sys.stdout.isatty()
             progress = Progress(sys.stderr, report.checks, until_first=to_terminal)
-            with output_stream(output, fmt) as out, ExitStack() as stack:
+            with output_stream(output, fmt) as out:
                 shape = SHAPES[fmt]
                 if shape is None:
                     findings = report.screen(progress.track(run.findings(listing=listing, hidden=report.hidden)))
@@ -109,20 +108,15 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
                 else:
                     # without a baseline to judge them, the second backend's lines go straight to its spools
                     lines = report.spooled if fmt == "json" and baseline is None else None
-                    # the report's own spools, where the second backend's lines go among them (its mark)
-                    own = stack.enter_context(SeveritySpools()) if lines is not None else None
-                    streamed = report.screen(progress.track(run.streamed(
-                        shape, listing=listing, hidden=report.hidden, lines=lines,
-                        mark=None if own is None else own.sizes)))
+                    streamed = report.screen(progress.track(run.streamed(shape, listing=listing,
+                                                                         hidden=report.hidden, lines=lines)))
                     if fmt == "html":
                         # the page's templates (jinja2) are imported for HTML alone
                         from auditor.reports.picture.report_page import write_html
 
                         write_html(out, report, streamed, audit=run)
-                    elif fmt == "json":
-                        write_json(out, report, streamed, own)
                     else:
-                        write_prometheus(out, report, streamed)
+                        (write_json if fmt == "json" else write_prometheus)(out, report, streamed)
     except (AuditorError, psycopg.Error) as exc:
         if fmt == "prometheus" and output:
             atomic_write(output, failure_text(time.monotonic() - started, _labels(settings, labels),
