@@ -356,6 +356,36 @@ def test_the_shared_count_tests_cross_app_rows_without_a_join(make_db, migration
     assert _anti_joins(plan["Plan"]) == []
 
 
+def _live_lookups(node: dict) -> int:
+    """The scans of ``api_release`` as ``l`` in the plan under ``node``: the shared checks' lookups of a
+    release app's live release (the listing's ``is_live``, the count's ``foreign_live``)."""
+    return sum(1 for n in _plan_nodes(node)
+               if n.get("Relation Name") == "api_release" and re.fullmatch(r"l(_\d+)?", n.get("Alias", "")))
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [(), ("shop",)], ids=["every-app", "one-app"])
+@pytest.mark.parametrize("check_id", ["shared-config", "shared-build"])
+def test_a_count_of_the_info_findings_alone_plans_no_cross_app_count(make_db, migration: int, apps: tuple[str, ...],
+                                                                     check_id: str) -> None:
+    """At the default floor a shared check lists its critical and warning findings (the cross-app rows)
+    and counts its info ones: the counting SELECT is the info part alone, without the cross-app part
+    (its live-release look-ups, a join of ``xuse`` with the releases) whose rows the severity filter
+    would all drop after planning and running them.  Counting warning findings too, it is there; the
+    counts are the listing's (:func:`test_counts_equal_the_full_listing_on_the_damaged_story`)."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, apps)
+    lookups = {}
+    for floor in ("warning", "critical"):
+        statement = build_statement(generation, [CATALOGUE[check_id]], scope, db.conn.info.server_version,
+                                    ordered=False, listing=Listing(floor)).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+        lookups[floor] = _live_lookups(plan["Plan"])
+    assert lookups["warning"] < lookups["critical"]  # the listing's alone; the count's too when it counts warnings
+
+
 def _is_pointer_scan(node: dict) -> bool:
     """A scan of ``api_release`` by the array of the rows in scope (``config_id = ANY`` / ``build_id = ANY``)."""
     conditions = " ".join(str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter"))
