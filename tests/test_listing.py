@@ -220,6 +220,23 @@ def test_a_level_the_generation_cannot_give_is_not_planned(make_db, migration: i
     assert _branches(everything, "orphan-build") == _branches(everything, "latest-build-not-live") == ["listed"]
 
 
+@pytest.mark.parametrize("migration", [19, 28])
+def test_ties_among_builds_are_not_listed_where_they_are_counted(make_db, migration: int) -> None:
+    """latest-ambiguous: from 0020 on a tie among builds is info, so at the default floor its listing
+    SELECT reads the configs' ties alone (the builds' part was planned and run for the severity filter
+    to drop every row); the count still counts the builds' ties.  Up to 0019 they are warnings: listed."""
+    db = make_db(migration)
+    generation = detect(db.conn)
+    statement = build_statement(generation, [CATALOGUE["latest-ambiguous"]], resolve_scope(db.conn, ()),
+                                ordered=False, listing=Listing("warning")).as_string(db.conn)
+    listed, _, counted = statement.partition("SELECT 'latest-ambiguous' AS check_id, \"n")
+    assert ("latest_bld lx" in listed) == (migration <= 19)
+    assert "latest_bld lx" in counted
+    everything = build_statement(generation, [CATALOGUE["latest-ambiguous"]], resolve_scope(db.conn, ()),
+                                 ordered=False).as_string(db.conn)
+    assert "latest_bld lx" in everything
+
+
 def test_the_levels_a_check_can_give_follow_the_generation() -> None:
     """The orphan and latest-not-live checks give the level of what their newest row breaks on the
     generation (critical before 0010 for configs, up to 0019 for builds), the orphans info besides;
