@@ -99,11 +99,11 @@ def ties_sql(generation: Generation, builds: bool = True) -> Query:
     return Query(_OUTER, {"ties": union_all(parts)})
 
 
-def above_info_ties_sql(generation: Generation) -> Query:
-    """The findings of :func:`ties_sql` above ``info``: without the ties among builds where those are
-    info (0020 on), which the default floor counts (the listing's build part was planned and run for
-    the severity filter to drop every row)."""
-    return ties_sql(generation, builds=_build_severity(generation) != "'info'")
+def above_info_ties_sql(generation: Generation) -> Query | None:
+    """The findings of :func:`ties_sql` above ``info`` where ties among builds are info (0020 on): the
+    ties among configs alone (the listing's build part was planned and run for the severity filter to
+    drop every row).  None up to 0019, where every finding is above info."""
+    return None if _build_severity(generation) != "'info'" else ties_sql(generation, builds=False)
 
 
 CHECK = Check(
@@ -128,5 +128,5 @@ an unambiguous live release with a row of its own (else the finding says why not
     sql=ties_sql,
     count_sql=ties_count_sql,
     above_info_sql=above_info_ties_sql,
-    above_info_passes=("latest_cfg", "latest_bld", "cfg", "bld", "live", "apps"),
+    above_info_passes=("latest_cfg", "latest_bld", "cfg", "live", "apps"),
 )

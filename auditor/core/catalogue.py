@@ -142,7 +142,8 @@ class Check:
     #: SELECT and ``count_sql`` read together.  For a check whose info findings come from a part of its
     #: own (a UNION branch and the CTEs under it): PostgreSQL plans every branch and CTE of the
     #: statement, and a severity filter above them prunes nothing before that.
-    above_info_sql: Query | Callable[[Generation], Query] | None = None
+    #: A callable returning None: none on that generation (the check's ``sql`` and ``passes`` then).
+    above_info_sql: Query | Callable[[Generation], Query | None] | None = None
     above_info_passes: tuple[str, ...] = ()
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
