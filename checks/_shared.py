@@ -14,7 +14,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from auditor.core.detect import Generation
-from auditor.core.query import Query, text
+from auditor.core.query import Query, text, union_all
 
 # ``q`` counts each row's users inside each app with a window (a sort, no join back), so the
 # version lists and the ``related`` array are built for shared rows only.  Contiguity: the
@@ -252,15 +252,17 @@ def _words(kind: str, generation: Generation) -> dict[str, sql.Composable]:
 # subplan, probed per line): written ``NOT EXISTS``, the planner expected fewer shared lines than
 # ``xuse`` rows and hashed the ~235k shared lines of each table at 1M releases for an anti-join with
 # an empty ``xuse``.  ``row_id`` is a row's primary key (never NULL).
-_SHARED_COUNT = """
+# At the default floor (the info findings counted, the rest listed) the first part alone is counted
+# (``info_count_sql``): the second's rows are all critical or warning, planned and run only to be
+# filtered out by the runner's severity test.
+_SHARED_INFO_COUNT = """
 SELECT 'info' AS severity, s.app_id AS app_uuid, count(*) AS n
 FROM {use} s
 WHERE s.present AND s.user_app = s.app_id AND s.releases > 1
   AND s.uuid NOT IN (SELECT u.row_id FROM xuse u WHERE u.kind = '{kind}' AND u.row_id IS NOT NULL)
 GROUP BY s.app_id
-
-UNION ALL
-
+"""
+_CROSS_COUNT = """
 SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END, xs.row_app, count(*)
 FROM (SELECT xr.row_app,
              bool_or(o.app_id <> xr.row_app
@@ -274,12 +276,14 @@ GROUP BY 1, 2
 """
 
 
-def shared_count_sql(kind: str, generation: Generation) -> Query:
+def shared_count_sql(kind: str, generation: Generation, info_only: bool = False) -> Query:
     """How many findings :func:`shared_sql` gives for ``kind``, per severity and app (``severity``,
-    ``app_uuid``, ``n``)."""
-    use = "config_use" if kind == "config" else "build_use"
+    ``app_uuid``, ``n``); ``info_only``: its info findings alone (the rows shared inside one app)."""
+    info = Query(_SHARED_INFO_COUNT, {"kind": text(kind), "use": text("config_use" if kind == "config" else "build_use")})
+    if info_only:
+        return info
     not_failed = "NOT l.failed" if generation.has_failed else "true"
-    return Query(_SHARED_COUNT, {"kind": text(kind), "use": text(use), "not_failed": text(not_failed)})
+    return union_all([info, Query(_CROSS_COUNT, {"kind": text(kind), "not_failed": text(not_failed)})])
 
 
 def shared_passes(kind: str) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from psycopg import sql
 
 from auditor.core.catalogue import Check
 from auditor.core.detect import Generation
-from auditor.core.query import Query, text
+from auditor.core.query import Query, text, union_all
 from checks._latest import BUILD_DIFFS_AGAINST_LATEST_UNTIL
 
 _TIES = """
@@ -62,9 +62,7 @@ SELECT t.severity, t.app_id AS app_uuid, a.name AS app_name, t.object_table,
                                                         t.live_version, t.kind, t.live_row, t.live_row_app)
        END AS manual
 FROM (
-{configs}
-    UNION ALL
-{builds}
+{ties}
 ) t
 LEFT JOIN apps a ON a.uuid = t.app_id
 """
@@ -81,11 +79,11 @@ def ties_count_sql(generation: Generation) -> Query:
                           "tied": text(_TIED)})
 
 
-def ties_sql(generation: Generation) -> Query:
+def ties_sql(generation: Generation, builds: bool = True) -> Query:
     """The SELECT for ``generation``: a tie among builds matters only where pushes read
     ``build_set.latest()`` (Deis up to 0019).  Its repair is restore-latest (which dates the live
     release's row after the tied ones) unless there is no unambiguous live row of the app to date
-    (the ``manual`` column says why)."""
+    (the ``manual`` column says why).  ``builds`` false: the ties among configs alone."""
     build_severity = _build_severity(generation)
 
     def ties(severity: str, table: str, manager: str, kind: str, latest: str, rows: str) -> Query:
@@ -95,10 +93,17 @@ def ties_sql(generation: Generation) -> Query:
         parts["severity"] = sql.SQL(severity)  # a quoted constant
         return Query(_TIES, parts)
 
-    return Query(_OUTER, {
-        "configs": ties("'warning'", "api_config", "config_set", "config", "latest_cfg", "cfg"),
-        "builds": ties(build_severity, "api_build", "build_set", "build", "latest_bld", "bld"),
-    })
+    parts = [ties("'warning'", "api_config", "config_set", "config", "latest_cfg", "cfg")]
+    if builds:
+        parts.append(ties(build_severity, "api_build", "build_set", "build", "latest_bld", "bld"))
+    return Query(_OUTER, {"ties": union_all(parts)})
+
+
+def above_info_ties_sql(generation: Generation) -> Query | None:
+    """The findings of :func:`ties_sql` above ``info`` where ties among builds are info (0020 on): the
+    ties among configs alone (the listing's build part was planned and run for the severity filter to
+    drop every row).  None up to 0019, where every finding is above info."""
+    return None if _build_severity(generation) != "'info'" else ties_sql(generation, builds=False)
 
 
 CHECK = Check(
@@ -122,4 +127,6 @@ an unambiguous live release with a row of its own (else the finding says why not
     passes=("latest_cfg", "latest_bld", "cfg", "bld", "live", "apps"),
     sql=ties_sql,
     count_sql=ties_count_sql,
+    above_info_sql=above_info_ties_sql,
+    above_info_passes=("latest_cfg", "latest_bld", "cfg", "live", "apps"),
 )

@@ -220,6 +220,23 @@ def test_a_level_the_generation_cannot_give_is_not_planned(make_db, migration: i
     assert _branches(everything, "orphan-build") == _branches(everything, "latest-build-not-live") == ["listed"]
 
 
+@pytest.mark.parametrize("migration", [19, 28])
+def test_ties_among_builds_are_not_listed_where_they_are_counted(make_db, migration: int) -> None:
+    """latest-ambiguous: from 0020 on a tie among builds is info, so at the default floor its listing
+    SELECT reads the configs' ties alone (the builds' part was planned and run for the severity filter
+    to drop every row); the count still counts the builds' ties.  Up to 0019 they are warnings: listed."""
+    db = make_db(migration)
+    generation = detect(db.conn)
+    statement = build_statement(generation, [CATALOGUE["latest-ambiguous"]], resolve_scope(db.conn, ()),
+                                ordered=False, listing=Listing("warning")).as_string(db.conn)
+    listed, _, counted = statement.partition("SELECT 'latest-ambiguous' AS check_id, \"n")
+    assert ("latest_bld lx" in listed) == (migration <= 19)
+    assert "latest_bld lx" in counted
+    everything = build_statement(generation, [CATALOGUE["latest-ambiguous"]], resolve_scope(db.conn, ()),
+                                 ordered=False).as_string(db.conn)
+    assert "latest_bld lx" in everything
+
+
 def test_the_levels_a_check_can_give_follow_the_generation() -> None:
     """The orphan and latest-not-live checks give the level of what their newest row breaks on the
     generation (critical before 0010 for configs, up to 0019 for builds), the orphans info besides;
@@ -354,6 +371,36 @@ def test_the_shared_count_tests_cross_app_rows_without_a_join(make_db, migration
                                 ordered=False, listing=Listing("warning")).as_string(db.conn).encode()
     plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params_for(Scope(), 300, 60)).fetchone()[0][0]
     assert _anti_joins(plan["Plan"]) == []
+
+
+def _live_lookups(node: dict) -> int:
+    """The scans of ``api_release`` as ``l`` in the plan under ``node``: the shared checks' lookups of a
+    release app's live release (the listing's ``is_live``, the count's ``foreign_live``)."""
+    return sum(1 for n in _plan_nodes(node)
+               if n.get("Relation Name") == "api_release" and re.fullmatch(r"l(_\d+)?", n.get("Alias", "")))
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [(), ("shop",)], ids=["every-app", "one-app"])
+@pytest.mark.parametrize("check_id", ["shared-config", "shared-build"])
+def test_a_count_of_the_info_findings_alone_plans_no_cross_app_count(make_db, migration: int, apps: tuple[str, ...],
+                                                                     check_id: str) -> None:
+    """At the default floor a shared check lists its critical and warning findings (the cross-app rows)
+    and counts its info ones: the counting SELECT is the info part alone, without the cross-app part
+    (its live-release look-ups, a join of ``xuse`` with the releases) whose rows the severity filter
+    would all drop after planning and running them.  Counting warning findings too, it is there; the
+    counts are the listing's (:func:`test_counts_equal_the_full_listing_on_the_damaged_story`)."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, apps)
+    lookups = {}
+    for floor in ("warning", "critical"):
+        statement = build_statement(generation, [CATALOGUE[check_id]], scope, db.conn.info.server_version,
+                                    ordered=False, listing=Listing(floor)).as_string(db.conn).encode()
+        plan = db.conn.execute(b"EXPLAIN (FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+        lookups[floor] = _live_lookups(plan["Plan"])
+    assert lookups["warning"] < lookups["critical"]  # the listing's alone; the count's too when it counts warnings
 
 
 def _is_pointer_scan(node: dict) -> bool:

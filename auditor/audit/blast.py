@@ -22,13 +22,13 @@ from psycopg import sql
 from auditor.audit.apps import app_uuids, unknown_app
 from auditor.core.detect import Generation
 from auditor.core.errors import BadInput
+from auditor.core.values import DEFAULT_LIMIT
 
 #: Tables whose rows the ORM deletes with their app (``app_id`` CASCADE), where they exist.
 APP_CHILDREN: tuple[str, ...] = (
     "api_config", "api_build", "api_release", "api_domain", "api_appsettings", "api_tls", "api_service",
     "api_push", "api_container",
 )
-DEFAULT_LIMIT = 20
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def build_statement(
             selects.append(_listed(check, i, query.compose(**fragments), listed if counted else ()))
         if counted:
             wanted.add("apps")
-            selects.append(_counted(check, i, _count_query(check, generation, query, fragments), counted))
+            selects.append(_counted(check, i, _count_query(check, generation, query, fragments, counted), counted))
     passes = {**passes_for(generation, window_listed, scoped=not scope.everything), **own_passes}
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
@@ -264,10 +264,10 @@ def _listed(check: Check, index: int, query: sql.Composed, only: tuple[str, ...]
 
 
 def _count_query(check: Check, generation: Generation, query: Query,
-                 fragments: dict[str, sql.Composable]) -> sql.Composed:
-    """The check's counting SELECT (``severity``, ``app_uuid``, ``n``): its own, else the rows of its
-    ``query`` counted."""
-    own = check.count_sql_for(generation)
+                 fragments: dict[str, sql.Composable], levels: tuple[str, ...]) -> sql.Composed:
+    """The check's counting SELECT (``severity``, ``app_uuid``, ``n``) of its findings at ``levels``: its
+    own, else the rows of its ``query`` counted."""
+    own = check.count_sql_for(generation, levels)
     if own is not None:
         return own.compose(**fragments)
     return sql.SQL("SELECT r.severity, r.app_uuid, count(*) AS n FROM ({}) AS r GROUP BY r.severity, r.app_uuid").format(

@@ -20,7 +20,6 @@ second connection closed before the error goes on.
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -193,6 +192,8 @@ class _Pickled(_Spool):
     def _dump(self, batch: list[tuple[Any, ...]]) -> None:
         self._stopped()
         if batch:
+            import pickle  # a baseline's second half alone spools to a file: not at every start
+
             pickle.dump(batch, self.file, pickle.HIGHEST_PROTOCOL)
             batch.clear()
 
@@ -201,6 +202,8 @@ class _Pickled(_Spool):
 
     def rest(self) -> Iterator[StreamedFinding]:
         """The spooled findings."""
+        import pickle
+
         self.file.seek(0)
         while True:
             try:

@@ -16,13 +16,21 @@ from typing import Any
 
 import click
 
-from auditor.audit.blast import DEFAULT_LIMIT
 from auditor.core.catalogue import REPAIRS
 from auditor.core.errors import AuditorError
 from auditor.core.settings import OPTION_BY_NAME, resolve
 from auditor.core.suggest import did_you_mean
 from auditor.core.text import escape
-from auditor.core.values import CONNECTIONS, FAIL_ON, FORMATS, MIN_SEVERITY, parse_duration, parse_seconds, parse_wait
+from auditor.core.values import (
+    CONNECTIONS,
+    DEFAULT_LIMIT,
+    FAIL_ON,
+    FORMATS,
+    MIN_SEVERITY,
+    parse_duration,
+    parse_seconds,
+    parse_wait,
+)
 from checks import CATALOGUE
 
 #: ``blast-radius --limit``: at most this many releases listed (the counts are always complete).

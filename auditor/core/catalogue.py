@@ -133,12 +133,17 @@ class Check:
     #: runner counts the rows of ``sql`` (which prunes the unused columns of a plain SELECT, but not
     #: through a UNION or a CTE: give the counting SQL of such checks here).
     count_sql: Query | Callable[[Generation], Query] | None = None
+    #: The part of ``count_sql`` that counts the ``info`` findings alone, for a statement that counts
+    #: no other level (the default floor): the other parts' rows would all be filtered out, after
+    #: being planned and run (a severity filter above a UNION prunes nothing).
+    info_count_sql: Query | Callable[[Generation], Query] | None = None
     #: The SELECT of the findings of ``sql`` above ``info`` alone, for a statement that counts the
     #: check's info findings (``count_sql``) and lists the rest; with ``above_info_passes``, what that
     #: SELECT and ``count_sql`` read together.  For a check whose info findings come from a part of its
     #: own (a UNION branch and the CTEs under it): PostgreSQL plans every branch and CTE of the
     #: statement, and a severity filter above them prunes nothing before that.
-    above_info_sql: Query | Callable[[Generation], Query] | None = None
+    #: A callable returning None: none on that generation (the check's ``sql`` and ``passes`` then).
+    above_info_sql: Query | Callable[[Generation], Query | None] | None = None
     above_info_passes: tuple[str, ...] = ()
     #: Every severity the check's SQL can give a finding, most severe first (default: just
     #: ``severity``); a config-file override must map each of them (:mod:`auditor.core.overrides`).
@@ -194,9 +199,10 @@ class Check:
         chosen = self.above_info_sql
         return chosen(generation) if callable(chosen) else chosen
 
-    def count_sql_for(self, generation: Generation) -> Query | None:
-        """The counting SELECT to run on ``generation`` (None: count the rows of :meth:`sql_for`)."""
-        chosen = self.count_sql
+    def count_sql_for(self, generation: Generation, levels: tuple[str, ...] = SEVERITIES) -> Query | None:
+        """The counting SELECT to run on ``generation`` for the findings at ``levels`` (None: count
+        the rows of :meth:`sql_for`)."""
+        chosen = self.info_count_sql if levels == ("info",) and self.info_count_sql is not None else self.count_sql
         return chosen(generation) if callable(chosen) else chosen
 
     @property

@@ -8,12 +8,14 @@ bad values are :class:`BadInput` naming the file and the key.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from auditor.core.catalogue import Check
@@ -21,11 +23,6 @@ from auditor.core.connection import UnparsableConnectionString, parse_conninfo, 
 from auditor.core.errors import BadInput
 from auditor.core.options import OPTION_BY_KEY
 from auditor.core.suggest import unknown_check, with_hint
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 CONFIG_FILENAME = "controller-audit.toml"
 PYPROJECT_TABLE = "controller-audit"
@@ -127,7 +124,13 @@ def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Chec
     return ConfigFile(source=source, values=values, **fields)
 
 
+def _tomllib() -> ModuleType:
+    """The TOML parser, imported when a file is read (most runs read none)."""
+    return importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")  # tomli: Python 3.10
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    tomllib = _tomllib()
     try:
         with path.open("rb") as handle:
             data: dict[str, Any] = tomllib.load(handle)
@@ -149,6 +152,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, catalogue: Mappin
         return parse_config(_read_toml(own), CONFIG_FILENAME, catalogue)
     pyproject = here / "pyproject.toml"
     if pyproject.is_file():
+        tomllib = _tomllib()
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,6 +12,8 @@ OFFERED = 3
 
 def close_matches(word: str, candidates: Iterable[str]) -> list[str]:
     """The candidates most like ``word`` (case aside), best first."""
+    import difflib  # on a mistyped name alone: not at every start
+
     by_folded: dict[str, str] = {}
     for candidate in candidates:
         by_folded.setdefault(candidate.casefold(), candidate)

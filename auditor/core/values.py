@@ -17,6 +17,8 @@ MAX_GRACE_SECONDS = 315_360_000
 MAX_TIMEOUT_MS = 2_147_483_647
 #: The longest wait for COMMIT's answer.
 MAX_COMMIT_TIMEOUT = 86_400
+#: ``blast-radius --limit``'s default: how many releases the text lists.
+DEFAULT_LIMIT = 20
 #: ``check --format`` choices, and ``--fail-on``.
 FORMATS: tuple[str, ...] = ("table", "json", "prometheus", "nagios", "html")
 FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")

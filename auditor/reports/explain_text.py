@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from tabulate import tabulate
-
 from auditor.audit.story import AppStory, Latest, ReleaseRow, RowUse
 from auditor.core.catalogue import REPAIRS
 from auditor.core.controller import wrong_sentence
@@ -28,6 +26,13 @@ MIN_COLLAPSED = 3
 _SUMMARY_WIDTH = 40
 #: ``explain --format`` choices.
 EXPLAIN_FORMATS: tuple[str, ...] = ("text", "json", "svg", "html")
+
+
+def _tabulate(rows: Iterable[Iterable[Any]], **options: Any) -> str:
+    """tabulate's table; the library is imported for the text alone (not for --help nor JSON)."""
+    from tabulate import tabulate
+
+    return tabulate(rows, **options)
 
 
 def _versions(versions: Iterable[int]) -> str:
@@ -247,7 +252,7 @@ def history_table(story: AppStory, findings: Iterable[Finding] = (), *, everythi
             run.append(row)
     close_run()
     # Every cell is text already: no number parsing (half of the time at 10,000 releases).
-    table = tabulate([row.cells for row in shown], headers=_HEADERS, tablefmt="simple",
+    table = _tabulate([row.cells for row in shown], headers=_HEADERS, tablefmt="simple",
                      disable_numparse=True).split("\n")
     head, body = table[:2], table[2:]
     lines = head + ([gaps[0]] if 0 in gaps else [])
@@ -414,7 +419,7 @@ def render(story: AppStory, findings: list[Finding], generation_label: str, *,
         return "\n".join(out)
     out.append(f"findings ({len(findings)}):")
     rows = [(f.severity.upper(), f.check, f"fix: {f.repair or 'manual'}", escape(f.message)) for f in findings]
-    out.append(tabulate(rows, tablefmt="plain", disable_numparse=True))
+    out.append(_tabulate(rows, tablefmt="plain", disable_numparse=True))
     out += unlisted
     out.append("")
     out.append("next:")
@@ -424,13 +429,13 @@ def render(story: AppStory, findings: list[Finding], generation_label: str, *,
 
 def formatted(fmt: str, story: AppStory, findings: list[Finding], label: str) -> str:
     """The explanation as JSON, SVG or HTML."""
-    # The pictures' templates (jinja2) are imported for SVG and HTML only: the text starts faster.
-    from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
-
     docs = [json.loads(f.json_text()) for f in findings]
     steps = _next_steps(story.name, findings)
     if fmt == "json":
         return json.dumps(explain_document(story, docs, label, steps), indent=1) + "\n"
+    # The pictures' templates (jinja2) are imported for SVG and HTML only: the text and JSON start faster.
+    from auditor.reports.picture.explain_page import explain_html, explain_svg, fixes_of
+
     if fmt == "svg":
         return explain_svg(story, docs, label)
     return explain_html(story, docs, label, fixes=fixes_of(findings), next_steps=steps, history=history_rows(story))

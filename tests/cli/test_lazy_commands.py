@@ -23,15 +23,26 @@ from tests.repairs.helpers import story
 NOT_AT_START = ("sqlglot", "jinja2", "repairs")
 
 
-def _imported(args: list[str], cwd: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run ``python -m auditor ARGS`` in a fresh interpreter; the top-level packages it imported."""
+#: What the audit's paths (``check``, ``explain`` but its text, their ``--help``) may not import
+#: either: each is imported where it is used (a table's text, a config file, a mistyped name, a
+#: baseline's spool, ``blast-radius``).
+NOT_ON_THE_AUDIT_PATH = ("tabulate", "tomllib", "difflib", "pickle", "auditor.audit.blast")
+
+
+def _modules(args: list[str], cwd: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -m auditor ARGS`` in a fresh interpreter; every module it imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "DEIS_DATABASE"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "auditor", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
-    names = {line.rpartition("|")[2].strip().split(".")[0]
-             for line in done.stderr.splitlines() if line.startswith("import time:")}
-    return done, names
+    modules = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return done, modules
+
+
+def _imported(args: list[str], cwd: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -m auditor ARGS`` in a fresh interpreter; the top-level packages it imported."""
+    done, modules = _modules(args, cwd)
+    return done, {name.split(".")[0] for name in modules}
 
 
 def test_help_imports_no_command_module_nor_heavy_library(tmp_path):
@@ -48,6 +59,32 @@ def test_explain_imports_neither_the_repairs_nor_jinja2_nor_sqlglot(hephy_db, tm
     assert done.returncode == 0, done.stderr
     assert "controller-audit plan --app web --repair restore-latest -o web.plan" in done.stdout
     assert names.isdisjoint(NOT_AT_START), sorted(names & set(NOT_AT_START))
+
+
+@pytest.mark.parametrize("args", [["check", "--help"], ["explain", "--help"], ["--help"]])
+def test_help_imports_nothing_only_a_run_needs(tmp_path, args):
+    done, modules = _modules(args, str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert modules.isdisjoint(NOT_ON_THE_AUDIT_PATH), sorted(modules & set(NOT_ON_THE_AUDIT_PATH))
+
+
+@pytest.mark.parametrize("args", [["check", "--app", "web", "--format", "json", "--fail-on", "never"],
+                                  ["check", "--app", "web", "--format", "json", "--min-severity", "info",
+                                   "--fail-on", "never"],
+                                  ["explain", "web", "--format", "json"], ["explain", "web"]])
+def test_the_audit_path_imports_nothing_it_does_not_use(hephy_db, tmp_path, args):
+    """``check`` and ``explain`` of an app import no library they do not run: neither the pictures'
+    templates (jinja2) for JSON, nor tabulate but for ``explain``'s text, no TOML parser without a
+    config file, no difflib without a mistyped name, no pickle without a baseline, not
+    ``blast-radius``'s engine."""
+    story(hephy_db.controller())
+    done, modules = _modules([*args, "--dsn", hephy_db.dsn], str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "web" in done.stdout
+    allowed = {"tabulate"} if args == ["explain", "web"] else set()
+    found = (modules & {*NOT_ON_THE_AUDIT_PATH, *NOT_AT_START}) - allowed
+    assert not found, sorted(found)
+    assert ("tabulate" in modules) == bool(allowed)
 
 
 @pytest.mark.parametrize("width", [40, 80, 200])
