@@ -93,11 +93,8 @@ _LATEST = """
     ORDER BY c.app_id, c.uuid"""
 
 
-#: Each release's position in its app's history (the window pass, one sort of the releases in scope:
-#: ``{releases}`` is the ``rel`` pass, or under ``rel_notable`` the release table itself, whose
-#: ``(app_id, version)`` unique index then feeds an incremental sort).  ``{app}`` is the column the
-#: window partitions by (the app, or its position in the scope), ``{frame}`` the window's frame and
-#: ``{positions}`` the columns only the shared rows' listing reads (:data:`_POSITIONS`, or nothing).
+#: Each release's position in its app's history (the window pass ``rel_pos``, one sort of the ``rel``
+#: pass), with the columns only the shared rows' listing reads (:data:`_POSITIONS`).
 _REL_POS = """
             SELECT uuid, app_id, version, created, failed, config_id, build_id,{positions}
                    lag(version) OVER w AS prev_version,
@@ -106,8 +103,8 @@ _REL_POS = """
                    max(version) OVER a AS app_max_version,
                    max(created) OVER a AS app_newest_created,
                    max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
-            FROM {releases} rel
-            WINDOW w AS (PARTITION BY {app} ORDER BY version, created, uuid{frame}), a AS (PARTITION BY {app})"""
+            FROM rel
+            WINDOW w AS (PARTITION BY app_id ORDER BY version, created, uuid), a AS (PARTITION BY app_id)"""
 
 #: Each release's position in its app's history and its app's non-failed releases up to it: read by the
 #: shared rows' listing (contiguity) alone, so ``rel_notable``'s own window does without them (a running
@@ -135,6 +132,37 @@ _REL_NOTABLE = """
                OR p.version = p.prev_version OR p.version > coalesce(p.prev_version, 0) + 1
                OR {future}"""
 
+#: :data:`_REL_POS`'s columns for ``rel_notable``'s own window, without a window over the whole of each
+#: app's partition (``a``: it held every release of the app in a tuplestore until the partition ended, then
+#: read them back, about half of the window pass's time).  One running window ``d`` in the reverse order
+#: (``version DESC, created DESC, uuid DESC``: the exact reverse of ``(version, created, uuid)``, a total
+#: order; so ``lead`` there is the previous version and ``lag`` the next) keeps only the candidates: a
+#: release whose ``created`` is the greatest so far (the app's newest rows are among them: none later in this
+#: order is newer), the same among releases that did not fail, the highest version (the running maximum
+#: from the first row is the app's maximum), the last row (its running count is the app's count of releases)
+#: and the per-row terms of :data:`_REL_NOTABLE`.  When ``created`` grows with the version (every sound
+#: history) that is a few rows per app; the per-app window ``a`` then runs over them alone and gives the
+#: same maxima and count, and :data:`_REL_NOTABLE`'s filter keeps the same rows with the same columns.
+_NOTABLE_WINDOW = """
+            SELECT uuid, app_id, version, created, failed, config_id, build_id, prev_version, next_version,
+                   max(seen) OVER a AS app_releases,
+                   max(version) OVER a AS app_max_version,
+                   max(created) OVER a AS app_newest_created,
+                   max(CASE WHEN failed THEN NULL ELSE created END) OVER a AS app_live_created
+            FROM (SELECT rel.*,
+                         lead(version) OVER d AS prev_version,
+                         lag(version) OVER d AS next_version,
+                         count(*) OVER d AS seen,
+                         max(version) OVER d AS top_version,
+                         max(created) OVER d AS newest_so_far,
+                         max(CASE WHEN failed THEN NULL ELSE created END) OVER d AS live_so_far,
+                         lead(true) OVER d AS more
+                  FROM {releases} rel
+                  WINDOW d AS (PARTITION BY {app} ORDER BY version DESC, created DESC, uuid DESC ROWS UNBOUNDED PRECEDING)) c
+            WHERE created = newest_so_far OR (NOT failed AND created = live_so_far) OR version = top_version
+               OR more IS NULL OR version = prev_version OR version > coalesce(prev_version, 0) + 1 OR {future}
+            WINDOW a AS (PARTITION BY {app})"""
+
 
 def in_flight(column: str) -> sql.Composed:
     """SQL: ``column`` (a ``created``) lies in the in-flight window ``[now() - grace, now() + skew]``."""
@@ -156,12 +184,12 @@ def passes_for(generation: Generation, window_listed: bool = False, scoped: bool
     ``scoped``: the audit is limited to some apps (``--app``); ``rel_notable``'s own window then reads
     :data:`_SCOPED_RELEASES`."""
     releases = _RELEASES_WITH_FAILED if generation.has_failed else _RELEASES_NEVER_FAILED
-    window: Query = Query(_REL_POS, {"releases": Query("(" + releases + ")"), "app": text("app_id"), "frame": text(""),
-                                     "positions": text("")})
+    window: Query = Query(_NOTABLE_WINDOW, {"releases": Query("(" + releases + ")"), "app": text("app_id"),
+                                            "future": future_dated("created")})
     if scoped:
-        window = Query(_REL_POS, {"releases": Query("(" + _SCOPED_RELEASES + ")",
-                                                    {"failed": text("r.failed" if generation.has_failed else "false")}),
-                                  "app": text("app_n"), "frame": text(" ROWS UNBOUNDED PRECEDING"), "positions": text("")})
+        window = Query(_NOTABLE_WINDOW, {"releases": Query("(" + _SCOPED_RELEASES + ")",
+                                                           {"failed": text("r.failed" if generation.has_failed else "false")}),
+                                         "app": text("app_n"), "future": future_dated("created")})
     defs = [
         Pass("apps", Query("SELECT uuid, id AS name, created FROM api_app WHERE {app_scope}")),
         Pass("rel", Query(releases)),
@@ -198,8 +226,7 @@ def passes_for(generation: Generation, window_listed: bool = False, scoped: bool
             # newest ``created`` (what ``release_set.latest()`` returns) and newest ``created``
             # among the releases that did not fail (the live release's).
             "rel_pos",
-            Query(_REL_POS, {"releases": text("rel"), "app": text("app_id"), "frame": text(""),
-                             "positions": text(_POSITIONS)}),
+            Query(_REL_POS, {"positions": text(_POSITIONS)}),
             ("rel",),
         ),
         Pass(
