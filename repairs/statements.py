@@ -101,6 +101,16 @@ def _row_md5(alias: str, columns: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("md5(CAST(ROW({}) AS text))").format(_cols(alias, columns))
 
 
+def _h64(text: Statement) -> sql.Composed:
+    """The first 64 bits of ``md5(text)`` as a ``bigint`` (summed as ``numeric``: exact)."""
+    return sql.SQL("CAST(CAST('x' || substr(md5({}), 1, 16) AS bit(64)) AS bigint)").format(text)
+
+
+def _pointer_h64(tag: LiteralString, release: LiteralString, row: LiteralString) -> sql.Composed:
+    """:func:`_h64` of a release's pointer (``tag``: ``c`` config, ``b`` build; NULL as '')."""
+    return _h64(sql.SQL(f"'{tag},' || CAST({release} AS text) || ',' || coalesce(CAST({row} AS text), '')"))
+
+
 @dataclass(frozen=True)
 class Statements:
     """The statements for one schema generation."""
@@ -564,8 +574,53 @@ class Statements:
             "LEFT JOIN ca_plan AS pr ON pr.uuid = coalesce(r.uuid, b.uuid) AND pr.tbl = 'api_release' "
             "AND pr.kind = 'redate' "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id"
-            ") AS v WHERE v.problem IS NOT NULL"
-        ).format(problem=problem)
+            ") AS v WHERE v.problem IS NOT NULL AND NOT ({same})"
+        ).format(problem=problem, same=self._releases_as_planned())
+
+    def _releases_as_planned(self) -> sql.Composed:
+        """Whether the releases of the plan's apps are, as a whole, the snapshot's with only the
+        planned changes: ORDER-INDEPENDENT sums of 64-bit slices of md5 digests, each binding a
+        release's uuid to one of its parts, on both sides without joining them.
+
+        After: every release's own columns, ``created`` and its config's and build's content
+        (one digest), its ``config_id`` (one) and ``build_id`` (one).  Before: the same of
+        ``ca_before``, plus, for each planned pointer change, the new pair's digest minus the old
+        pair's (the stale check has verified that the release points at the planned row and that
+        no release is moved twice or re-dated twice), and for each re-dated release its digest
+        with the new ``created`` minus the old one's.  Equal sums (exact ``numeric`` sums of
+        ``bigint``) mean the same releases with the same parts (barring a 64-bit collision);
+        only when they differ does :meth:`_releases_unchanged` join both sides, release by
+        release, to name what changed (an uncorrelated subquery in ``WHERE``: the planner
+        evaluates it once, first, and skips the join when it is false)."""
+        parts = sql.SQL("{own} || ',' || coalesce({cfg}, '') || ',' || coalesce({bld}, '') || ',' || "
+                        "CAST(r.created AS text)").format(**self._digests(build_alias="d"))
+        after = sql.SQL(
+            "SELECT count(*) AS n, sum({o}) + sum({c}) + sum({b}) AS h FROM api_release AS r "
+            "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id "
+            "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
+        ).format(o=_h64(sql.SQL("'o,' || CAST(r.uuid AS text) || ',' || {}").format(parts)),
+                 c=_pointer_h64("c", "r.uuid", "r.config_id"), b=_pointer_h64("b", "r.uuid", "r.build_id"))
+        snap = sql.SQL("b.own || ',' || coalesce(b.config_content, '') || ',' || coalesce(b.build_content, '') || ','")
+        before = sql.SQL(
+            "SELECT count(*) AS n, sum({o}) + sum({c}) + sum({b}) AS h FROM ca_before AS b"
+        ).format(o=_h64(sql.SQL("'o,' || CAST(b.uuid AS text) || ',' || {} || CAST(b.created AS text)").format(snap)),
+                 c=_pointer_h64("c", "b.uuid", "b.config_id"), b=_pointer_h64("b", "b.uuid", "b.build_id"))
+        moved = sql.SQL(" + ").join(
+            sql.SQL("coalesce((SELECT sum({new}) - sum({old}) FROM ca_plan AS q WHERE q.tbl = {name} "
+                    "AND q.kind IN ('copy', 'uncopy')), 0)").format(
+                new=_pointer_h64(tag, "q.release", "coalesce(q.new_uuid, q.uuid)"),
+                old=_pointer_h64(tag, "q.release", "q.uuid"), name=sql.Literal(table))
+            for table, tag in (("api_config", "c"), ("api_build", "b")))
+        redated = sql.SQL(
+            "coalesce((SELECT sum({new}) - sum({old}) FROM ca_plan AS q JOIN ca_before AS b ON b.uuid = q.uuid "
+            "WHERE q.tbl = 'api_release' AND q.kind = 'redate'), 0)"
+        ).format(new=_h64(sql.SQL("'o,' || CAST(b.uuid AS text) || ',' || {} || "
+                                  "CAST(coalesce(q.new_created, b.created) AS text)").format(snap)),
+                 old=_h64(sql.SQL("'o,' || CAST(b.uuid AS text) || ',' || {} || CAST(b.created AS text)").format(snap)))
+        return sql.SQL(
+            "SELECT a.n = s.n AND a.h IS NOT DISTINCT FROM s.h + {moved} + {redated} "
+            "FROM ({after}) AS a CROSS JOIN ({before}) AS s"
+        ).format(moved=moved, redated=redated, after=after, before=before)
 
     def _counts_as_planned(self) -> sql.Composed:
         return sql.SQL(
