@@ -101,16 +101,6 @@ def _row_md5(alias: str, columns: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("md5(CAST(ROW({}) AS text))").format(_cols(alias, columns))
 
 
-def _row_md5_of(release: LiteralString, alias: str, columns: tuple[str, ...]) -> sql.Composed:
-    """:func:`_row_md5` of ``alias``'s ``columns`` after the uuid of the release ``release``."""
-    return sql.SQL("md5(CAST(ROW({}, {}) AS text))").format(sql.SQL(release), _cols(alias, columns))
-
-
-def _h64(digest: Statement) -> sql.Composed:
-    """The first 64 bits of an md5 digest (hex text) as a ``bigint`` (summed as ``numeric``: exact)."""
-    return sql.SQL("CAST(CAST('x' || substr({}, 1, 16) AS bit(64)) AS bigint)").format(digest)
-
-
 @dataclass(frozen=True)
 class Statements:
     """The statements for one schema generation."""
@@ -459,31 +449,11 @@ class Statements:
             "JOIN api_release AS r ON r.uuid = q.release WHERE q.kind = 'copy' AND NOT q.undo "
             "AND q.new_created > r.created"))
 
-    def _digests(self, build_alias: str, created: Statement, config_id: Statement,
-                 build_id: Statement) -> dict[str, sql.Composed]:
-        """The digests the snapshot records and the invariants compare, each of a text holding the
-        release's uuid: a release's own columns with ``created`` and both pointers as given (alias
-        ``r``; the snapshot gives the planned ones), its config's content (``c``) and its build's
-        content (``build_alias``)."""
-        own = sql.SQL("md5(CAST(ROW({}, {}, {}, {}) AS text))").format(
-            _cols("r", self.release_own), created, config_id, build_id)
-        return {"own": own, "cfg": _row_md5_of("r.uuid", "c", self.content("api_config")),
-                "bld": _row_md5_of("r.uuid", build_alias, self.content("api_build"))}
-
-    @staticmethod
-    def _planned(key: LiteralString) -> sql.SQL:
-        """The plan's change of the release ``key`` (joins ``pc``, ``pb``, ``pr``: its new config,
-        new build, new ``created``; the stale check has refused a release moved or re-dated twice)."""
-        return sql.SQL(
-            f"LEFT JOIN ca_plan AS pc ON pc.release = {key} AND pc.tbl = 'api_config' AND pc.kind IN ('copy', 'uncopy') "
-            f"LEFT JOIN ca_plan AS pb ON pb.release = {key} AND pb.tbl = 'api_build' AND pb.kind IN ('copy', 'uncopy') "
-            f"LEFT JOIN ca_plan AS pr ON pr.uuid = {key} AND pr.tbl = 'api_release' AND pr.kind = 'redate'")
-
-    @staticmethod
-    def _expected(alias: LiteralString) -> tuple[sql.SQL, sql.SQL, sql.SQL]:
-        """A release's ``created``, ``config_id`` and ``build_id`` as planned (``alias``: before)."""
-        return (sql.SQL(f"coalesce(pr.new_created, {alias}.created)"), sql.SQL(f"coalesce(pc.new_uuid, {alias}.config_id)"),
-                sql.SQL(f"coalesce(pb.new_uuid, {alias}.build_id)"))
+    def _digests(self, build_alias: str) -> dict[str, sql.Composed]:
+        """The digests the snapshot records and the invariants compare: a release's own columns
+        (alias ``r``), its config's content (``c``) and its build's content (``build_alias``)."""
+        return {"own": _row_md5("r", self.release_own), "cfg": _row_md5("c", self.content("api_config")),
+                "bld": _row_md5(build_alias, self.content("api_build"))}
 
     # -- snapshot -------------------------------------------------------------------------
     @cached_property
@@ -492,9 +462,9 @@ class Statements:
         before = sql.SQL(
             "CREATE TEMPORARY TABLE ca_before AS SELECT r.uuid, {own} AS own, r.created, r.config_id, r.build_id, "
             "{cfg} AS config_content, {bld} AS build_content FROM api_release AS r "
-            "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS b ON b.uuid = r.build_id {planned} "
+            "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS b ON b.uuid = r.build_id "
             "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
-        ).format(planned=self._planned("r.uuid"), **self._digests("b", *self._expected("r")))
+        ).format(**self._digests(build_alias="b"))
         counts = sql.SQL("CREATE TEMPORARY TABLE ca_counts AS {}").format(self._counts("before"))
         return [statement(before), statement(counts)]
 
@@ -581,38 +551,21 @@ class Statements:
             "WHEN r.build_id IS DISTINCT FROM coalesce(pb.new_uuid, b.build_id) THEN 'its build_id is not as planned' "
             "WHEN {cfg} IS DISTINCT FROM b.config_content THEN 'the content of its config changed' "
             "WHEN {bld} IS DISTINCT FROM b.build_content THEN 'the content of its build changed' END"
-        ).format(**self._digests("d", *self._expected("b")))
+        ).format(**self._digests(build_alias="d"))
         return sql.SQL(
             "SELECT CAST(NULL AS integer) AS action, 'release ' || CAST(v.uuid AS text) || ': ' || v.problem AS problem FROM ("
             "SELECT coalesce(r.uuid, b.uuid) AS uuid, {problem} AS problem FROM ca_before AS b "
             "FULL JOIN (SELECT * FROM api_release WHERE app_id IN (SELECT q.app FROM ca_plan AS q)) AS r "
-            "ON r.uuid = b.uuid {planned} "
+            "ON r.uuid = b.uuid "
+            "LEFT JOIN ca_plan AS pc ON pc.release = coalesce(r.uuid, b.uuid) AND pc.tbl = 'api_config' "
+            "AND pc.kind IN ('copy', 'uncopy') "
+            "LEFT JOIN ca_plan AS pb ON pb.release = coalesce(r.uuid, b.uuid) AND pb.tbl = 'api_build' "
+            "AND pb.kind IN ('copy', 'uncopy') "
+            "LEFT JOIN ca_plan AS pr ON pr.uuid = coalesce(r.uuid, b.uuid) AND pr.tbl = 'api_release' "
+            "AND pr.kind = 'redate' "
             "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id"
-            ") AS v WHERE v.problem IS NOT NULL AND NOT ({same})"
-        ).format(problem=problem, same=self._releases_as_planned(), planned=self._planned("coalesce(r.uuid, b.uuid)"))
-
-    def _releases_as_planned(self) -> sql.Composed:
-        """Whether the releases of the plan's apps are, as a whole, the snapshot's with only the
-        planned changes, without joining the two: an ORDER-INDEPENDENT sum, on each side, of the
-        first 64 bits of the three digests of every release (exact: ``numeric`` sums of
-        ``bigint``), and the count.
-
-        Each digest holds the release's uuid, so equal sums mean the same releases, each with its
-        own columns, ``created`` and pointers as planned (the snapshot's digest of them has the
-        plan's ``created`` and pointers put in) and its config's and build's content unchanged -
-        barring a 64-bit collision.  Only when they differ does :meth:`_releases_unchanged` join
-        both sides, release by release, to name what changed: an uncorrelated subquery in its
-        ``WHERE``, which the planner evaluates once, first, skipping the join when it is false."""
-        digests = self._digests("d", sql.SQL("r.created"), sql.SQL("r.config_id"), sql.SQL("r.build_id"))
-        after = sql.SQL(
-            "SELECT count(*) AS n, sum({o}) + sum({c}) + sum({b}) AS h FROM api_release AS r "
-            "LEFT JOIN api_config AS c ON c.uuid = r.config_id LEFT JOIN api_build AS d ON d.uuid = r.build_id "
-            "WHERE r.app_id IN (SELECT q.app FROM ca_plan AS q)"
-        ).format(o=_h64(digests["own"]), c=_h64(digests["cfg"]), b=_h64(digests["bld"]))
-        before = sql.SQL("SELECT count(*) AS n, sum({o}) + sum({c}) + sum({b}) AS h FROM ca_before AS b").format(
-            o=_h64(sql.SQL("b.own")), c=_h64(sql.SQL("b.config_content")), b=_h64(sql.SQL("b.build_content")))
-        return sql.SQL("SELECT a.n = s.n AND a.h IS NOT DISTINCT FROM s.h FROM ({after}) AS a CROSS JOIN ({before}) AS s"
-                       ).format(after=after, before=before)
+            ") AS v WHERE v.problem IS NOT NULL"
+        ).format(problem=problem)
 
     def _counts_as_planned(self) -> sql.Composed:
         return sql.SQL(
