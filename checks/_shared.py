@@ -66,15 +66,18 @@ WITH q AS (
 ), k AS (
     SELECT s.*,
            s.ok_span = s.ok_releases AS contiguous,
-           coalesce((s.live ->> 0)::uuid = s.uuid, false) AS includes_live,
-           coalesce(s.latest::uuid = s.uuid, false) AS is_latest,
-           s.live IS NOT NULL AS has_live, (s.live ->> 1)::integer AS live_version, (s.live ->> 2)::uuid AS live_uuid
+           coalesce((s.app ->> 0)::uuid = s.uuid, false) AS includes_live,
+           coalesce((s.app ->> 3)::uuid = s.uuid, false) AS is_latest,
+           s.app ->> 2 IS NOT NULL AS has_live, (s.app ->> 1)::integer AS live_version, (s.app ->> 2)::uuid AS live_uuid,
+           (s.app ->> 4)::varchar AS app_name
     FROM (SELECT s.*,
                  (SELECT x.created FROM {table} x WHERE x.uuid = s.uuid AND x.app_id = s.app_id) AS row_created,
-                 (SELECT json_object_agg(l.app_id, json_build_array(l.{kind}_id, l.version, l.uuid))::jsonb
-                  FROM live l WHERE l.app_id IS NOT NULL) -> s.app_id::text AS live,
-                 (SELECT json_object_agg(lx.app_id, lx.uuid)::jsonb FROM {latest} lx WHERE lx.app_id IS NOT NULL)
-                     ->> s.app_id::text AS latest
+                 (SELECT json_object_agg(m.uuid, json_build_array(l.{kind}_id, l.version, l.uuid, lx.uuid, a.name))::jsonb
+                  FROM (SELECT uuid FROM apps UNION SELECT app_id FROM live UNION SELECT app_id FROM {latest}) m
+                  LEFT JOIN live l ON l.app_id = m.uuid
+                  LEFT JOIN {latest} lx ON lx.app_id = m.uuid
+                  LEFT JOIN apps a ON a.uuid = m.uuid
+                  WHERE m.uuid IS NOT NULL) -> s.app_id::text AS app
           FROM s
           WHERE s.uuid NOT IN (SELECT u.row_id FROM xuse u WHERE u.kind = '{kind}' AND u.row_id IS NOT NULL)
           ORDER BY s.app_id, s.uuid OFFSET 0) s
@@ -141,7 +144,7 @@ xr AS (
 _IN_APP_SELECT = """
 (SELECT 'info' AS severity,
        r.app_id AS app_uuid,
-       ((SELECT json_object_agg(a.uuid, a.name)::jsonb FROM apps a) ->> r.app_id::text)::varchar AS app_name,
+       r.app_name,
        '{table}' AS object_table, r.uuid::text AS object_id,
        CASE r.reason
            WHEN 'rollback-reuse-live' THEN format(
