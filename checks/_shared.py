@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from auditor.core.catalogue import MANUAL_COLUMN, RESULT_COLUMNS
 from auditor.core.detect import Generation
 from auditor.core.query import Query, text, union_all
-
-#: What both SELECTs give, in the runner's order (each also gives ``row_uuid``, the row's uuid, to sort by).
-_COLUMNS = (*RESULT_COLUMNS, MANUAL_COLUMN)
 
 # ``q`` counts each row's users inside each app with a window (a sort, no join back), so the
 # version lists and the ``related`` array are built for shared rows only.  Contiguity: the
@@ -31,20 +27,6 @@ _COLUMNS = (*RESULT_COLUMNS, MANUAL_COLUMN)
 # estimate of the two-column match does not turn the joins with ``live`` and ``latest`` into
 # nested loops); rows used across apps (``xuse``) are reported by the second SELECT, one finding per row, whose users are
 # read by index from the base table (few rows; under --app other apps are out of scope).
-#
-# The findings come in the runner's order (:func:`auditor.audit.runner.check_order`: app uuid, then
-# the row's uuid, whose text in bytes sorts as the uuid; the table is one) without a sort of the
-# rendered rows (at 1M releases ~235k rows of ~1.2 kB, mostly ``related``: an external merge of
-# ~300 MB, and no row left the server before it ended).  ``s`` is grouped by (app, row), so it is
-# in that order; nothing after it joins: the row's own record is read by its primary key (``row_created``,
-# NULL when the row is missing or another app's: what ``own_row`` was), the app's live release,
-# ``latest()`` and name are looked up by app in maps built once (InitPlans: ``jsonb`` objects,
-# found by binary search), and the rows used across apps are left out by a hashed ``NOT IN``: a
-# hash join gives the planner no order, and one whose inner side spilled (the row's record, ~490k
-# at 1M) returned its outer rows batch by batch.  The ORDER BYs below are then met by the plan
-# (``s``'s own order, a Merge Append of the two SELECTs, the few cross-app rows sorted): the
-# planner adds no sort where its input is known to be ordered, and adds one wherever it is not,
-# so the order is exact whatever the plan (tests/cli/test_report_order.py).
 #: The rows shared inside one app (``info`` only): the window over the app's releases (``rel_pos``) and
 #: what the in-app SELECT reads.
 _IN_APP_CTES = """
@@ -64,24 +46,16 @@ WITH q AS (
     WHERE q.users > 1
     GROUP BY q.app_id, q.row_id
 ), k AS (
-    SELECT s.*,
+    SELECT s.*, x.created AS row_created, coalesce(x.app_id = s.app_id, false) AS own_row,
            s.ok_span = s.ok_releases AS contiguous,
-           coalesce((s.app ->> 0)::uuid = s.uuid, false) AS includes_live,
-           coalesce((s.app ->> 3)::uuid = s.uuid, false) AS is_latest,
-           s.app ->> 2 IS NOT NULL AS has_live, (s.app ->> 1)::integer AS live_version, (s.app ->> 2)::uuid AS live_uuid,
-           (s.app ->> 4)::varchar AS app_name
-    FROM (SELECT s.*,
-                 (SELECT x.created FROM {table} x WHERE x.uuid = s.uuid AND x.app_id = s.app_id) AS row_created,
-                 (SELECT json_object_agg(m.uuid, json_build_array(l.{kind}_id, l.version, l.uuid, lx.uuid, a.name))::jsonb
-                  FROM (SELECT uuid FROM apps UNION SELECT app_id FROM live UNION SELECT app_id FROM {latest}) m
-                  LEFT JOIN live l ON l.app_id = m.uuid
-                  LEFT JOIN {latest} lx ON lx.app_id = m.uuid
-                  LEFT JOIN apps a ON a.uuid = m.uuid
-                  WHERE m.uuid IS NOT NULL) -> s.app_id::text AS app
-          FROM s
-          WHERE s.uuid NOT IN (SELECT u.row_id FROM xuse u WHERE u.kind = '{kind}' AND u.row_id IS NOT NULL)
-          ORDER BY s.app_id, s.uuid OFFSET 0) s
-    WHERE s.row_created IS NOT NULL
+           coalesce(l.{kind}_id = s.uuid, false) AS includes_live,
+           coalesce(lx.uuid = s.uuid, false) AS is_latest,
+           l.app_id IS NOT NULL AS has_live, l.version AS live_version, l.uuid AS live_uuid
+    FROM s
+    LEFT JOIN {rows} x ON x.uuid = s.uuid
+    LEFT JOIN live l ON l.app_id = s.app_id
+    LEFT JOIN {latest} lx ON lx.app_id = s.app_id
+    WHERE NOT EXISTS (SELECT 1 FROM xuse u WHERE u.kind = '{kind}' AND u.row_id = s.uuid)
 ), r AS (
     SELECT k.*,
            CASE WHEN NOT k.contiguous AND k.includes_live THEN 'rollback-reuse-live'
@@ -142,10 +116,8 @@ xr AS (
 """
 
 _IN_APP_SELECT = """
-(SELECT 'info' AS severity,
-       r.app_id AS app_uuid,
-       r.app_name,
-       '{table}' AS object_table, r.uuid::text AS object_id,
+SELECT 'info' AS severity,
+       r.app_id AS app_uuid, a.name AS app_name, '{table}' AS object_table, r.uuid::text AS object_id,
        CASE r.reason
            WHEN 'rollback-reuse-live' THEN format(
                '{kind} %%s is shared by %%s releases (%%s): a rollback reused it, so deleting v%%s''s {kind} '
@@ -165,14 +137,14 @@ _IN_APP_SELECT = """
               'the ORM' AS message,
        r.related,
        {evidence} AS evidence,
-       NULL::text AS manual, r.uuid AS row_uuid
-FROM r
-ORDER BY r.app_id, r.uuid)
+       NULL::text AS manual
+FROM r LEFT JOIN apps a ON a.uuid = r.app_id
+WHERE r.own_row
 """
 
 #: One finding per row used across apps: critical or warning, never info.
 _CROSS_SELECT = """
-(SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END AS severity,
+SELECT CASE WHEN xs.foreign_live THEN 'critical' ELSE 'warning' END AS severity,
        xs.row_app AS app_uuid, oa.id AS app_name, '{table}' AS object_table, xs.row_id::text AS object_id,
        format('{kind} %%s of app %%s is shared by %%s releases of %%s app(s) (%%s): the cascade crosses into '
               'app %%s: deleting the {kind}, or app %%s, through the ORM would delete %%s too',
@@ -190,24 +162,19 @@ _CROSS_SELECT = """
        CASE WHEN xs.own_releases < 2
             THEN format('{kind} %%s is used by releases of other apps (cross-app reference) and by fewer than two '
                         'of its own app''s: nothing for unshare to copy, and which row the other apps'' releases '
-                        'should use cannot be known; fix them by hand', xs.row_id) END AS manual,
-       xs.row_id AS row_uuid
+                        'should use cannot be known; fix them by hand', xs.row_id) END AS manual
 FROM xs
 LEFT JOIN api_app oa ON oa.uuid = xs.row_app
 LEFT JOIN {table} ox ON ox.uuid = xs.row_id
-ORDER BY xs.row_app, xs.row_id)
 """
 
-_SHARED_SQL = ("\n" + _IN_APP_CTES.strip() + ", " + _CROSS_CTES.lstrip() + "SELECT " + ", ".join(_COLUMNS)
-               + " FROM (\n" + _IN_APP_SELECT.lstrip() + "\nUNION ALL\n\n" + _CROSS_SELECT.lstrip()
-               + ") AS found\nORDER BY found.app_uuid, found.row_uuid\n")
+_SHARED_SQL = "\n" + _IN_APP_CTES.strip() + ", " + _CROSS_CTES.lstrip() + _IN_APP_SELECT.lstrip() + "\nUNION ALL\n\n" + _CROSS_SELECT.lstrip()
 
 #: The cross-app rows alone: what a statement that counts the info findings lists of the check.  The
 #: in-app part is left out rather than filtered: PostgreSQL plans every branch of a UNION and every
 #: CTE it reads (``rel_pos``, the window over every release in scope) before a severity filter above
 #: them can prune anything.
-_CROSS_SHARED_SQL = ("\nWITH " + _CROSS_CTES.lstrip() + "SELECT " + ", ".join(_COLUMNS) + " FROM "
-                     + _CROSS_SELECT.lstrip() + " AS found\n")
+_CROSS_SHARED_SQL = "\nWITH " + _CROSS_CTES.lstrip() + _CROSS_SELECT.lstrip()
 
 
 # One release of ``related`` as the text ``json_build_object('uuid', q.uuid, 'version', q.version,

@@ -26,5 +26,4 @@ that does not exist shares nothing (`dangling-reference`).""",
     info_count_sql=lambda generation: shared_count_sql("build", generation, info_only=True),
     above_info_sql=lambda generation: cross_shared_sql("build", generation),
     above_info_passes=cross_shared_passes("build"),
-    presorted=True,
 )

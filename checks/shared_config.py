@@ -35,5 +35,4 @@ points at a config that does not exist (`dangling-reference`) shares nothing."""
     info_count_sql=lambda generation: shared_count_sql("config", generation, info_only=True),
     above_info_sql=lambda generation: cross_shared_sql("config", generation),
     above_info_passes=cross_shared_passes("config"),
-    presorted=True,
 )

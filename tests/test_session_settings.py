@@ -36,18 +36,3 @@ def test_both_backends_read_every_table_from_its_first_page(hephy_db):
             assert second.execute("SHOW synchronize_seqscans").fetchone() == ("off",)
     with hephy_db.conn.cursor() as cur:
         assert cur.execute("SHOW synchronize_seqscans").fetchone() == ("on",)
-
-
-def test_both_backends_append_the_checks_one_after_the_other(hephy_db):
-    """No ``Parallel Append`` on either connection (PostgreSQL 11 and later): the JSON report's statement
-    is a ``UNION ALL`` of the checks, each sorted on its own, and a parallel one would interleave them."""
-    assert hephy_db.scalar("SHOW enable_parallel_append") == "on"  # the server's default
-    with open_audit(Settings(dsn=hephy_db.dsn), shared=True) as run:
-        assert run.snapshot is not None
-        assert run.conn.execute("SHOW enable_parallel_append").fetchone() == ("off",)
-        settings = run.settings
-        with snapshot_session(settings.target, run.snapshot, statement_timeout=settings.statement_timeout,
-                              lock_timeout=settings.lock_timeout) as second:
-            assert second.execute("SHOW enable_parallel_append").fetchone() == ("off",)
-    with hephy_db.conn.cursor() as cur:
-        assert cur.execute("SHOW enable_parallel_append").fetchone() == ("on",)

@@ -126,9 +126,7 @@ def build_statement(
     wanted: set[str] = set()
     own_passes: dict[str, Pass] = {}  # the passes a check shares with the gate (_gated_for)
     window_listed = False  # whether a listed SELECT reads rel_pos (the shared rows' info findings)
-    by_check: list[sql.Composable] = []  # each check's SELECTs in its own order (stable, not ordered)
     for i, check in enumerate(checks):
-        ours = len(selects)
         # Only the levels the generation can give: a listed (or counted) SELECT of none is not planned.
         listed, counted = listing.split(check, overrides or {}, check.levels_for(generation))
         filtered = _filtered(check, client_side, legacy)
@@ -154,11 +152,6 @@ def build_statement(
         if counted:
             wanted.add("apps")
             selects.append(_counted(check, i, _count_query(check, generation, query, fragments, counted), counted))
-        if stable and not ordered and len(selects) > ours:
-            presorted = check.presorted and not counted and split is None and not filtered
-            by_check.append(_in_check_order(i, selects[ours:], presorted))
-    if by_check:
-        selects = by_check
     passes = {**passes_for(generation, window_listed, scoped=not scope.everything), **own_passes}
     ctes = [
         sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
@@ -172,48 +165,23 @@ def build_statement(
         order = sql.SQL(
             "\nORDER BY counted IS NOT NULL, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
             " app_name NULLS FIRST, check_id, object_id, object_table, app_uuid")
+    elif stable:
+        order = check_order(checks)
     if ctes:
         return sql.SQL("WITH {}\n{}{}").format(sql.SQL(",\n").join(ctes), body, order)
     return sql.SQL("{}{}").format(body, order)
 
 
-#: The order of one check's findings in the JSON report: by app, table and object id (in bytes,
-#: ``COLLATE "C"``: the same order on every server; a uuid's text in bytes is the uuid's order; no two
-#: findings of a check share all three, its baseline key is made of them).
-CHECK_ORDER = 'app_uuid, object_table, object_id COLLATE "C"'
-
-
 def check_order(checks: list[Check]) -> sql.Composed:
-    """ORDER BY: the checks in ``checks``' order, each one's findings in :data:`CHECK_ORDER` (the order
-    of the JSON report's statement, :func:`build_statement` with ``stable``).  Without it a check's
-    findings came in the order its plan gave them (a hash table's chains, parallel workers, the join
-    the statistics chose), which changed with the planner's settings and statistics: the JSON report
-    was not one byte sequence for one database."""
+    """ORDER BY: the checks in ``checks``' order, each one's findings by app, table and object id (in
+    bytes, ``COLLATE "C"``: the same order on every server; a uuid's text in bytes is the uuid's order;
+    no two findings of a check share all three, its baseline key is made of them).  Without it a
+    check's findings came in the order its plan gave them (a hash table's chains, parallel workers,
+    the join the statistics chose), which changed with the planner's settings and statistics: the
+    JSON report was not one byte sequence for one database."""
     positions = sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(sql.Literal(c.id), sql.Literal(i))
                                   for i, c in enumerate(checks))
-    return sql.SQL("\nORDER BY CASE check_id {} END, " + CHECK_ORDER).format(positions)
-
-
-def _in_check_order(index: int, selects: list[sql.Composable], presorted: bool) -> sql.Composed:
-    """One check's SELECTs (listed and counted) as one, in :data:`CHECK_ORDER`, for the statement's
-    ``UNION ALL`` of the checks in :func:`check_order`'s order.
-
-    The statement sorts each check's findings on their own instead of sorting the union of every
-    check's rendered rows by check, app, table and id (at 1M releases, every row listed: an external
-    merge of 583 MB, and no row left the server before the last check ended).  It relies on two
-    things PostgreSQL does: a non-parallel ``Append`` (the ``UNION ALL``) returns its children's rows
-    child after child, in the query's order (a ``Parallel Append`` would interleave them: the audit's
-    transaction turns it off, :func:`auditor.core.connection.audit_session`; a ``Gather`` of a
-    partial ``Append`` cannot form over children that are sorted subqueries, which have no partial
-    path); and the rows of a subquery with an ORDER BY keep that order through the projections and
-    filters above it (no join or aggregate follows it).  ``presorted``: the check's SQL ends in
-    :data:`CHECK_ORDER`'s order by itself (its own ORDER BY, which its plan meets without sorting
-    the rendered rows: :mod:`checks._shared`), and gets no sort here.
-    tests/cli/test_report_order.py holds the order under every plan setting it tries."""
-    union = sql.SQL("\nUNION ALL\n").join(selects)
-    if presorted:
-        return union
-    return sql.SQL("(SELECT * FROM (\n{}\n) AS {} ORDER BY " + CHECK_ORDER + ")").format(union, sql.Identifier(f"o{index}"))
+    return sql.SQL("\nORDER BY CASE check_id {} END, app_uuid, object_table, object_id COLLATE \"C\"").format(positions)
 
 
 def _filtered(check: Check, client_side: frozenset[str] | None, legacy: bool) -> bool:

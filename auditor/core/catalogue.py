@@ -151,10 +151,6 @@ class Check:
     #: The ``levels`` its SQL can give on a generation, when that depends on it (default: every one):
     #: the runner plans no SELECT for a level the generation cannot give.
     levels_on: Callable[[Generation], tuple[str, ...]] | None = None
-    #: Whether ``sql`` gives its findings sorted by itself in the JSON report's order
-    #: (:data:`auditor.audit.runner.CHECK_ORDER`), with an ORDER BY its plan meets without sorting
-    #: the rendered rows: the runner then adds no sort of its own for them.
-    presorted: bool = False
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity

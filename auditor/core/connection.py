@@ -40,8 +40,6 @@ DEFAULT_WORK_MEM = "64MB"
 #: of the audit's statement and of a repair's set-based statements pass ``jit_above_cost``: compiling
 #: took seconds the statements did not win back (docs/benchmark.md, issues 16m and 16s).
 JIT_OFF = "(SELECT set_config(name, 'off', true) FROM pg_settings WHERE name = 'jit')"
-#: ``enable_parallel_append`` off where the server has it (11 and later), as :data:`JIT_OFF`.
-_NO_PARALLEL_APPEND = "(SELECT set_config(name, 'off', true) FROM pg_settings WHERE name = 'enable_parallel_append')"
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -418,10 +416,6 @@ def _plan_settings(conn: psycopg.Connection, work_mem: str) -> None:
     ``shared_buffers`` is otherwise read from wherever another scan of it (the other backend's, another
     session's, one stopped early) left off, and the rows of a check whose order follows a scan (the
     orphans of a use pass, in its hash table's buckets) came in another order from run to run at 1M
-    releases.  No ``Parallel Append`` (PostgreSQL 11 and later): the JSON report's statement is a
-    ``UNION ALL`` of the checks, each sorted on its own, whose rows must come child after child
-    (:func:`auditor.audit.runner.build_statement`); a parallel one interleaves them as its workers
-    finish.  Local to the transaction."""
+    releases.  Local to the transaction."""
     conn.execute("SELECT set_config('work_mem', %s, true), set_config('cursor_tuple_fraction', '1', true), "
-                 "set_config('synchronize_seqscans', 'off', true), " + JIT_OFF + ", " + _NO_PARALLEL_APPEND,
-                 (work_mem,))
+                 "set_config('synchronize_seqscans', 'off', true), " + JIT_OFF, (work_mem,))

@@ -7,13 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from psycopg import conninfo, sql
+from psycopg import conninfo
 
 from auditor.audit import open_audit
 from auditor.audit.listing import Listing
-from auditor.audit.runner import build_statement, cast_gate, check_order, client_side_checks
 from auditor.core.settings import Settings
-from bench.explain_audit import audit_statement
 from tests.test_bench import damaged_story
 
 pytestmark = pytest.mark.compat
@@ -105,73 +103,3 @@ def test_the_streamed_lines_whatever_the_plan(damaged, server_version):
     assert sum('"invalid-json"' in line for line in expected) > 1
     for name, options in PLANS.items():
         assert lines(_with_plan(damaged, options)) == expected, name
-
-
-def _statement(audit, checks=None) -> tuple[sql.Composable, dict[str, object]]:
-    """The JSON report's statement (every finding listed) for ``checks`` (default: all), as ``check`` sends it."""
-    if checks is not None:
-        audit.checks = checks
-    return audit_statement(audit.conn, audit, None, "info")
-
-
-def test_each_check_sorted_on_its_own_is_the_report_s_order(damaged):
-    """The statement sorts each check's findings on its own (and the shared checks' by their plan):
-    under every plan setting its rows come exactly as the union of every check's rows sorted by check,
-    app, table and object id (``check_order``, the order the report promises) would give them; on the
-    server's path and before 16, where invalid-json's rows are read on the client."""
-    for name, options in {"default": "", **PLANS}.items():
-        dsn = _with_plan(damaged, options) if options else damaged.dsn
-        with open_audit(Settings(dsn=dsn)) as audit:
-            version = audit.conn.info.server_version
-            as_version = 150000 if version < 160000 else version
-            _, params = _statement(audit)
-            client_side = client_side_checks(audit.conn, audit.generation, audit.checks, audit.scope, params,
-                                             as_version)
-            gated = None if client_side else cast_gate(audit.generation, audit.checks, audit.scope, as_version)
-            statement = build_statement(audit.generation, audit.checks, audit.scope, as_version, False,
-                                        Listing("info"), client_side=client_side, gated=gated, stable=True)
-            sorted_once = sql.SQL("SELECT * FROM ({}) AS every_row{}").format(statement, check_order(audit.checks))
-            got = audit.conn.execute(statement, params).fetchall()
-            expected = audit.conn.execute(sorted_once, params).fetchall()
-        assert len(got) > 20 and sum(row[0] == "shared-config" for row in got) > 1
-        assert "ORDER BY CASE check_id" not in statement.as_string(None)
-        assert got == expected, name
-
-
-def _children(node: dict) -> list[dict]:
-    """``node``'s children in its plan, not counting the CTEs computed for it (its init plans)."""
-    return [c for c in node.get("Plans", []) if c.get("Parent Relationship") != "InitPlan"]
-
-
-def _sorted_after_the_window(node: dict) -> bool:
-    """Whether a sort in ``node``'s plan sits above an aggregate of rows from a window (the shared
-    checks' grouping of each app's releases by row)."""
-    if node["Node Type"] in ("Sort", "Incremental Sort") and any(_aggregate_over_window(c) for c in _children(node)):
-        return True
-    return any(_sorted_after_the_window(c) for c in _children(node))
-
-
-def _aggregate_over_window(node: dict) -> bool:
-    """Whether ``node``'s plan aggregates the rows of a window (outside its init plans)."""
-    if node["Node Type"] == "Aggregate" and _has_window(node):
-        return True
-    return any(_aggregate_over_window(c) for c in _children(node))
-
-
-def _has_window(node: dict) -> bool:
-    return node["Node Type"] == "WindowAgg" or any(_has_window(c) for c in _children(node))
-
-
-@pytest.mark.parametrize("check_ids", [None, ("shared-config",), ("shared-build", "cross-app-reference")],
-                         ids=["every check", "shared-config", "the second half"])
-def test_the_shared_rows_are_not_sorted_once_rendered(damaged, check_ids):
-    """The shared checks' rows (at 1M releases ~465k of the ~487k listed, ~1.2 kB each with their
-    ``related`` arrays) leave their grouping in the report's order: no sort above it.  Before, the
-    statement ended in one sort of every rendered row (an external merge of 583 MB at 1M, and no row
-    left the server before it ended)."""
-    with open_audit(Settings(dsn=damaged.dsn)) as audit:
-        checks = None if check_ids is None else [c for c in audit.checks if c.id in check_ids]
-        statement, params = _statement(audit, checks)
-        plan = audit.conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(statement), params).fetchone()[0][0]["Plan"]
-    assert _aggregate_over_window(plan)  # the shared checks' grouping is in the plan
-    assert not _sorted_after_the_window(plan)
