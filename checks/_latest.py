@@ -36,10 +36,10 @@ WITH bad AS (
 ), users AS (
     SELECT r.{kind}_id AS uuid, count(*) AS releases,
            count(CASE WHEN r.failed THEN NULL ELSE 1 END) AS ok_releases,
-           (array_agg(r.version ORDER BY r.version, r.created))[1:50] AS versions,
+           (array_agg(r.version ORDER BY r.version, r.created, r.uuid))[1:50] AS versions,
            array_to_json((array_agg(json_build_object('uuid', r.uuid, 'version', r.version,
                                                       'failed', r.failed, 'created', r.created)
-                                    ORDER BY r.version, r.created))[1:100]) AS related
+                                    ORDER BY r.version, r.created, r.uuid))[1:100]) AS related
     -- The few flagged rows' users, by the release table's {kind}_id index (not a scan of every
     -- release), in scope as the rel pass is.
     FROM (SELECT o.uuid, o.version, o.created, o.{kind}_id, {failed} AS failed

@@ -79,11 +79,11 @@ xr AS (
 ), xa AS (
     SELECT xu.row_id, xu.row_app, xu.app_id, coalesce(aa.id, xu.app_id::text) AS app_name,
            xu.app_id <> xu.row_app AS foreign_app, count(*) AS releases,
-           (array_agg(xu.version ORDER BY xu.version, xu.created))[1:50] AS versions,
+           (array_agg(xu.version ORDER BY xu.version, xu.created, xu.uuid))[1:50] AS versions,
            bool_or(xu.is_live) AS includes_live, max(CASE WHEN xu.is_live THEN xu.version END) AS live_version,
            json_agg(json_build_object('uuid', xu.uuid, 'version', xu.version, 'failed', xu.failed,
                                       'created', xu.created, 'app', coalesce(aa.id, xu.app_id::text))
-                    ORDER BY xu.version, xu.created) AS related
+                    ORDER BY xu.version, xu.created, xu.uuid) AS related
     FROM xu LEFT JOIN api_app aa ON aa.uuid = xu.app_id
     GROUP BY xu.row_id, xu.row_app, xu.app_id, aa.id
 ), xs AS (

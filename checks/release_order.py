@@ -35,7 +35,7 @@ WITH o AS (
                                                       'created', p.created,
                                                       'newest', p.created = p.app_newest_created,
                                                       'highest', p.version = p.app_max_version)
-                                    ORDER BY p.created DESC, p.version DESC)
+                                    ORDER BY p.created DESC, p.version DESC, p.uuid DESC)
                           FILTER (WHERE p.created = p.app_newest_created OR p.version = p.app_max_version))[1:100])
                AS related
     FROM rel_notable p

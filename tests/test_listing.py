@@ -9,12 +9,14 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from psycopg import sql
 
 from auditor.audit import open_audit
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.runner import Scope, build_statement, cast_gate, params_for, resolve_scope, scope_fragments
 from auditor.core.detect import Generation, detect
 from auditor.core.findings import SEVERITIES, at_least
+from auditor.core.passes import closure, passes_for
 from auditor.core.settings import Selection, Settings
 from bench.generate import Spec, generate
 from checks import CATALOGUE
@@ -350,6 +352,65 @@ def test_the_default_window_computes_no_positions(make_db, migration: int, apps:
         assert "lag(" in outputs[floor] and "max(" in outputs[floor], outputs[floor]
     assert "row_number()" not in outputs["warning"] and "sum(" not in outputs["warning"], outputs["warning"]
     assert "row_number()" in outputs["info"] and "sum(" in outputs["info"], outputs["info"]
+
+
+_NOTABLE_COLUMNS = ("uuid, app_id, version, created, failed, config_id, build_id, prev_version, next_version,"
+                    " app_releases, app_max_version, app_newest_created, app_live_created")
+
+#: Apps of the damaged story whose histories the window must get right: a clock that went backwards, releases
+#: tied at the newest, a live tie, a repeated version, a gap, failed releases last, cross-app and dangling rows.
+_ODD_APPS = ("backwards", "tie", "live-tie", "repeated", "gap", "shop", "borrower", "ghost-rows", "app-00003")
+
+
+def _notable_rows(conn, generation: Generation, scope: Scope, window_listed: bool) -> list[tuple]:
+    """The ``rel_notable`` pass's rows, by itself: its own window, or (``window_listed``) filtered from
+    ``rel_pos``, the window over every release with both windows of its app."""
+    passes = passes_for(generation, window_listed, scoped=not scope.everything)
+    fragments = scope_fragments(scope)
+    ctes = sql.SQL(",\n").join(sql.SQL("{} AS ({})").format(sql.Identifier(p.name), p.body.compose(**fragments))
+                               for p in closure(passes, {"rel_notable"}))
+    statement = sql.SQL("WITH {} SELECT {} FROM rel_notable ORDER BY app_id, version, created, uuid").format(
+        ctes, sql.SQL(_NOTABLE_COLUMNS))
+    return conn.execute(statement, params_for(scope, 300, 60)).fetchall()
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [_ODD_APPS, ("gap",)], ids=["odd-apps", "one-app"])
+def test_the_notable_releases_are_those_of_the_whole_apps_window(make_db, migration: int, apps: tuple[str, ...]) -> None:
+    """Under ``--app`` ``rel_notable``'s own window (the running window in reverse order, the app's window over
+    its candidates alone) gives the rows and columns the filter over both windows of every release gives
+    (``rel_pos``), on every odd history of the damaged story."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, [a for a in apps if db.conn.execute(
+        "SELECT 1 FROM api_app WHERE id = %s", (a,)).fetchone()])
+    own = _notable_rows(db.conn, generation, scope, window_listed=False)
+    assert own == _notable_rows(db.conn, generation, scope, window_listed=True)
+    assert len({row[1] for row in own}) == len(scope.uuids) > 0
+
+
+@pytest.mark.parametrize("migration", [19, 28])
+@pytest.mark.parametrize("apps", [("shop",), _ODD_APPS], ids=["one-app", "odd-apps"])
+def test_the_apps_window_runs_over_the_candidates_alone(make_db, migration: int, apps: tuple[str, ...]) -> None:
+    """Under ``--app`` the window of ``rel_notable`` over each app's whole partition (its count and maxima)
+    reads only the candidate releases the running window keeps, not every release: it held every release
+    of the app until its partition ended (for the largest app, 10,000 rows, about half of the window pass)."""
+    db = make_db(migration)
+    damaged_story(db.conn)
+    generation = detect(db.conn)
+    scope = resolve_scope(db.conn, [a for a in apps if db.conn.execute(
+        "SELECT 1 FROM api_app WHERE id = %s", (a,)).fetchone()])
+    checks = [c for c in CATALOGUE.values() if c.applies_to(generation)]
+    statement = build_statement(generation, checks, scope, db.conn.info.server_version, ordered=False,
+                                listing=Listing("warning")).as_string(db.conn).encode()
+    plan = db.conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params_for(scope, 300, 60)).fetchone()[0][0]
+    windows = [n for n in _nodes_under_cte(plan["Plan"], "rel_notable") if n["Node Type"] == "WindowAgg"]
+    releases = db.conn.execute("SELECT count(*) FROM api_release WHERE app_id = ANY(%s)", (list(scope.uuids),)).fetchone()[0]
+    assert releases > 0
+    assert windows[-1]["Actual Rows"] == releases  # the running window: every release in scope
+    top = windows[0]["Plans"][0]
+    assert top["Actual Rows"] * top["Actual Loops"] < releases, top
 
 
 def _anti_joins(node: dict) -> list[dict]:

@@ -88,7 +88,7 @@ def _release_select(generation: Generation, where: sql.Composable) -> sql.Compos
                          ORDER BY {newest} LIMIT 1) AS live
         FROM api_release r LEFT JOIN api_app a ON a.uuid = r.app_id
         WHERE {where}
-        ORDER BY a.id, r.version
+        ORDER BY a.id, r.version, r.uuid
         LIMIT %(limit)s""").format(failed=_failed(generation), live=_not_failed(generation, "l"), where=where,
                                    newest=_newest("l"))
 
