@@ -157,11 +157,10 @@ def _second_half(run, snapshot: str, failing: bool = False):
 
 
 def _on(run, conn, failing: bool = False):
-    def findings(checks, hidden, spooled=None, between=None):
+    def findings(checks, hidden):
         if failing:
             conn.execute("SELECT 1 / 0")
-        return stream_checks(conn, run.generation, checks, run.scope, "json", listing=INFO, hidden=hidden,
-                             spooled=spooled, between=between)
+        return stream_checks(conn, run.generation, checks, run.scope, "json", listing=INFO, hidden=hidden)
     return findings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -99,13 +99,12 @@ class Audit:
              lag: float = 0.0) -> Run:
         """:func:`~auditor.audit.runner.stream_checks` of the checks given on ``conn``, whose clock runs
         ``lag`` seconds after the audit's (:func:`~auditor.audit.split.clock_lag`)."""
-        def run(checks: list[Check], found: list[Counted], spooled: Spooled | None = None,
-                between: Callable[[], None] | None = None) -> Iterator[StreamedFinding]:
+        def run(checks: list[Check], found: list[Counted]) -> Iterator[StreamedFinding]:
             return stream_checks(
                 conn, self.generation, checks, self.scope, shape,
                 grace_seconds=self.settings.grace_seconds + lag, skew_seconds=self.settings.skew_seconds - lag,
                 severity_overrides=self.selection.severity_overrides, server_version=self.server_version,
-                listing=listing, hidden=found if counting else None, spooled=spooled, between=between,
+                listing=listing, hidden=found if counting else None,
             )
         return run
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -15,17 +15,7 @@ from psycopg.rows import args_row
 from auditor.audit.apps import app_uuids, unknown_app
 from auditor.audit.listing import EVERYTHING, Listing
 from auditor.audit.precast import casts_cleanly, gate, optimistically, refused_rows, release, roll_back, savepoint
-from auditor.audit.spools import Spooled
-from auditor.audit.streamed import (
-    Shape,
-    StreamedFinding,
-    copies,
-    copy_lines,
-    stream,
-    stream_rows,
-    streamed_findings,
-    wrap,
-)
+from auditor.audit.streamed import Shape, StreamedFinding, stream, stream_rows, streamed_findings, wrap
 from auditor.core.catalogue import COUNTED_COLUMN, JSON_COLUMNS, MANUAL_COLUMN, RESULT_COLUMNS, Check, Gated, ResultRow
 from auditor.core.detect import Generation
 from auditor.core.errors import AuditFailed, BadInput
@@ -510,8 +500,6 @@ def stream_checks(
     server_version: int | None = None,
     listing: Listing = EVERYTHING,
     hidden: list[Counted] | None = None,
-    spooled: Spooled | None = None,
-    between: Callable[[], None] | None = None,
 ) -> Iterator[StreamedFinding]:
     """Stream the findings of ``checks`` rendered by the server in ``shape``, by check, app and object
     (:func:`check_order`; :mod:`auditor.audit.streamed`; the JSON report spools them by severity).
@@ -519,10 +507,6 @@ def stream_checks(
     Where a check must filter its rows on the client (a JSON value that does not cast before
     PostgreSQL 16, or one only Python can judge), its findings are read as :class:`Finding` and
     rendered here instead: the same shape either way; the other checks still render on the server.
-
-    With ``spooled``, the JSON lines the server renders with their key (:func:`~auditor.audit.streamed.copies`)
-    are not yielded but read by ``COPY`` into ``spooled`` (:func:`~auditor.audit.streamed.copy_lines`),
-    ``between()`` called between two batches; what the client renders is yielded after them, as before.
     """
     if not checks:
         return
@@ -532,34 +516,21 @@ def stream_checks(
     # A SQL_ASCII database may hold bytes that are not UTF-8: the key is computed here then.
     server_key = version >= SHA256_SINCE and generation.encoding != "SQL_ASCII"
     sink = _sink(listing, hidden)
-    copied = spooled if spooled is not None and copies(conn, shape, server_key) else None
     gated = cast_gate(generation, checks, scope, version)
     if gated is not None:
-        statement = wrap(build_statement(generation, checks, scope, version, False, listing, overrides, frozenset(),
-                                         gated, stable=True), shape, version, server_key)
-        if copied is not None:
-            with _timeouts(checks):
-                batches = optimistically(conn, copy_lines(conn, statement, params, overrides, copied, sink))
-            if batches is not None:
-                _spool(_guarded(checks, batches), between)
-                return
-        else:
-            with _timeouts(checks):
-                rows = optimistically(conn, stream_rows(conn, statement, params, overrides))
-            if rows is not None:
-                yield from _guarded(checks, streamed_findings(rows, server_key, sink))
-                return
+        statement = build_statement(generation, checks, scope, version, False, listing, overrides, frozenset(), gated,
+                                    stable=True)
+        with _timeouts(checks):
+            rows = optimistically(conn, stream_rows(conn, wrap(statement, shape, version, server_key), params, overrides))
+        if rows is not None:
+            yield from _guarded(checks, streamed_findings(rows, server_key, sink))
+            return
     client_side = client_side_checks(conn, generation, checks, scope, params, version)
     on_server = [c for c in checks if c.id not in client_side]
     if on_server:
         statement = build_statement(generation, on_server, scope, version, False, listing, overrides, client_side,
                                     stable=True)
-        if copied is not None:
-            _spool(_guarded(on_server, copy_lines(conn, wrap(statement, shape, version, server_key), params, overrides,
-                                                  copied, sink)), between)
-        else:
-            yield from _guarded(on_server, _streamed(conn, statement, params, overrides, version, shape, server_key,
-                                                     sink))
+        yield from _guarded(on_server, _streamed(conn, statement, params, overrides, version, shape, server_key, sink))
     on_client = [c for c in checks if c.id in client_side]
     if on_client:
         for finding in run_checks(conn, generation, on_client, scope, grace_seconds=grace_seconds,
@@ -567,19 +538,6 @@ def stream_checks(
                                   server_version=version, ordered=False, listing=listing, hidden=hidden,
                                   client_side=client_side):
             yield StreamedFinding.of(finding, shape)
-
-
-def _spool(batches: Iterator[int], between: Callable[[], None] | None) -> None:
-    """Read ``batches`` to their end (:func:`~auditor.audit.streamed.copy_lines`), ``between()`` after each
-    (an error there closes them: their ``COPY`` ends before it goes on)."""
-    try:
-        for _ in batches:
-            if between is not None:
-                between()
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
 
 
 def _streamed(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object], overrides: Resolved,

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -47,17 +47,10 @@ _BATCH = 2000
 #: How long a stop waits for the thread before it cancels the second statement again.
 _JOIN_SECONDS = 0.2
 
-class Run(Protocol):
-    """The findings of ``checks`` on one connection, the counted ones appended to ``found``; with
-    ``spooled``, the lines the server renders are spooled there instead of yielded (by ``COPY``:
-    :func:`~auditor.audit.runner.stream_checks`), ``between()`` called between two batches."""
-
-    def __call__(self, checks: list[Check], found: list[Counted], spooled: Spooled | None = None,
-                 between: Callable[[], None] | None = None) -> Iterator[StreamedFinding]: ...
-
-
-#: One half's findings, its counted ones appended to the list given (with :class:`Run`'s ``spooled``, ``between``).
-Job = Callable[..., Iterator[StreamedFinding]]
+#: The findings of ``checks`` on one connection, the counted ones appended to the list given.
+Run = Callable[[list[Check], list[Counted]], Iterator[StreamedFinding]]
+#: One half's findings, its counted ones appended to the list given.
+Job = Callable[[list[Counted]], Iterator[StreamedFinding]]
 #: Opens the second connection and gives it with its :data:`Run`.
 Second = Callable[[], AbstractContextManager[tuple[psycopg.Connection, Run]]]
 
@@ -135,14 +128,10 @@ class _Spool(ABC):
     def _read(self, run: Job) -> None:
         """The thread: every finding of the half kept (:meth:`_keep`)."""
         try:
-            with _closing(self._findings(run)) as findings:
+            with _closing(run(self.hidden)) as findings:
                 self._keep(findings)
         except Exception as exc:  # noqa: BLE001 - handed to the main thread (it raises it, or has stopped us)
             self.error = exc
-
-    def _findings(self, run: Job) -> Iterator[StreamedFinding]:
-        """In the thread: the half's findings."""
-        return run(self.hidden)
 
     @abstractmethod
     def _keep(self, findings: Iterator[StreamedFinding]) -> None:
@@ -233,11 +222,6 @@ class _Lines(_Spool):
         super().__init__(conn, run)
         self.lines = lines
         self.spooled: Spooled | None = Spooled(SeveritySpools())
-
-    def _findings(self, run: Job) -> Iterator[StreamedFinding]:
-        """The lines the server renders are spooled as they come, by ``COPY`` (no finding made of them);
-        what the client renders is yielded, and spooled after them by :meth:`_keep`."""
-        return run(self.hidden, self.spooled, self._stopped)
 
     def _keep(self, findings: Iterator[StreamedFinding]) -> None:
         assert self.spooled is not None

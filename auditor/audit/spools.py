@@ -18,8 +18,6 @@ from auditor.core.findings import SEVERITIES
 BATCH = 2000
 #: The separator before every line in the spools (the first one of the document drops its comma).
 SEPARATOR = ",\n  "
-#: :data:`SEPARATOR` in the spools' encoding.
-SEPARATOR_BYTES = SEPARATOR.encode()
 
 
 class SeveritySpools:
@@ -47,12 +45,6 @@ class SeveritySpools:
         lines.append(line)
         if len(lines) >= BATCH:
             self._write(severity)
-
-    def add_encoded(self, severity: str, text: bytes) -> None:
-        """Spool ``text``: lines of ``severity`` already encoded, each after its :data:`SEPARATOR_BYTES`
-        (after the lines of that severity held)."""
-        self._write(severity)
-        self.files[severity].write(text)
 
     def flush(self) -> None:
         """Write every line still held."""

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
 import psycopg
 from psycopg import pq, sql
 
-from auditor.audit.spools import SEPARATOR_BYTES, SeveritySpools, Spooled
-from auditor.core.findings import SEVERITIES, Counted, Finding
+from auditor.core.findings import Counted, Finding
 from auditor.core.server_support import SHA256_SINCE
 
 #: ``json``: every finding as its JSON text; ``counts``: check, severity, app and key only.
@@ -177,89 +175,3 @@ def streamed_findings(rows: Iterator[tuple[Any, ...]], has_sha: bool,
                 table, _, object_id = key.partition("\x1f")
                 key = python_key(check, app_name, table, object_id)
             yield StreamedFinding(check, severity, app_name, key, None if line is None else _with_key(line, key))
-
-
-# The JSON lines of :func:`wrap` (the server's key ending each) as ``COPY ... TO STDOUT`` rows, text format:
-# what counts them first, the line last.  A row per finding, read as bytes: no tuple, no decode.
-_COPY = "COPY (SELECT c.severity, c.check_id, c.app_name, c.counted, c.line FROM ({}) AS c) TO STDOUT"
-
-#: Rows spooled at a time by :func:`copy_lines` (between two looks at a stop).
-_COPY_BATCH = 2000
-
-#: The escapes of COPY's text format besides ``\\`` (PostgreSQL 9.4 and later write no others: every
-#: backslash of its output begins one of these, the delimiter, a tab, included).
-_COPY_ESCAPES = ((b"\\b", b"\b"), (b"\\f", b"\f"), (b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\t", b"\t"),
-                 (b"\\v", b"\v"))
-
-
-def copy_unescaped(text: bytes) -> bytes:
-    """``text`` as COPY's text format wrote it, unescaped.  Cut at each escaped backslash (read from the
-    left, as every backslash begins an escape, these cuts are escapes' own), the pieces' other escapes
-    undone, joined again by one backslash."""
-    if b"\\" not in text:
-        return text
-    pieces = text.split(b"\\\\")
-    for i, piece in enumerate(pieces):
-        if b"\\" in piece:
-            for escaped, raw in _COPY_ESCAPES:
-                piece = piece.replace(escaped, raw)
-            pieces[i] = piece
-    return b"\\".join(pieces)
-
-
-def _copied_text(field: bytes) -> str | None:
-    return None if field == b"\\N" else copy_unescaped(field).decode()
-
-
-def copies(conn: psycopg.Connection[Any], shape: Shape, server_key: bool) -> bool:
-    """Whether :func:`copy_lines` can read what :func:`stream` would: JSON lines ending with the
-    server's key, on a connection that speaks UTF-8 (the spools' encoding)."""
-    return shape == "json" and server_key and conn.info.encoding == "utf-8"
-
-
-def copy_lines(conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, object],
-               overrides: dict[str, dict[str, str]], spooled: Spooled, hidden: list[Counted]) -> Iterator[int]:
-    """Run ``statement`` (from :func:`wrap`, JSON lines with the server's key: :func:`copies`) as
-    ``COPY ... TO STDOUT`` on ``conn``: the lines of its findings spooled per severity into ``spooled``
-    and counted there, those that count findings not listed appended to ``hidden``.  Yields how many
-    rows it has just spooled, :data:`_COPY_BATCH` at a time (the statement is sent at the first).
-
-    What :func:`stream` gives, without a Python object per finding: psycopg hands each row over as
-    bytes, its line is the report's already (only COPY's escapes undone, per batch), and what counts
-    it is read once per (severity, check, app) at the end."""
-    args = {**params, "severity_overrides": json.dumps(overrides)}
-    heads: Counter[bytes] = Counter()
-    pending: dict[bytes, list[bytes]] = {s.encode(): [] for s in SEVERITIES}
-    spools = spooled.spools
-    done = 0
-    with conn.cursor() as cur, cur.copy(sql.SQL(_COPY).format(statement), args) as copy:
-        for data in copy:
-            row = bytes(data)
-            cut = row.rindex(b"\t")
-            head = row[:cut]
-            if row[cut:] == b"\t\\N\n":  # counted, not listed
-                severity, check, app_name, counted = map(_copied_text, head.split(b"\t"))
-                assert severity is not None and check is not None and counted is not None
-                hidden.append(Counted(check, severity, app_name, int(counted)))
-                continue
-            heads[head] += 1
-            pending[head[:head.index(b"\t")]].append(row[cut + 1:-1])
-            done += 1
-            if done == _COPY_BATCH:
-                _spool_copied(spools, pending)
-                yield done
-                done = 0
-        _spool_copied(spools, pending)
-    for head, n in heads.items():
-        severity, check, app_name, _ = map(_copied_text, head.split(b"\t"))
-        assert severity is not None and check is not None
-        spooled.counts[(check, severity, app_name)] += n
-    if done:
-        yield done
-
-
-def _spool_copied(spools: SeveritySpools, pending: dict[bytes, list[bytes]]) -> None:
-    for severity, lines in pending.items():
-        if lines:
-            spools.add_encoded(severity.decode(), copy_unescaped(SEPARATOR_BYTES + SEPARATOR_BYTES.join(lines)))
-            lines.clear()
