@@ -233,7 +233,7 @@ def _cli_audit_rows(dsn: str, cells: dict[str, str], opts: Options) -> dict[str,
         if refused is not None:
             cells[key] = cells[_RSS_ROW[key]] = f"{NOT_AVAILABLE} (the tool rejects {' '.join(extra)}: {refused})"
             continue
-        runs = [first] + [run_cli(args) for _ in range(max(0, opts.repeat - 2))]
+        runs = [first] + [run_cli(args) for _ in range(max(0, opts.repeat - 1))]
         failed = [r for r in runs if r.returncode != 0]
         if failed:
             cells[key] = cells[_RSS_ROW[key]] = cli_failure(failed[0])

@@ -177,6 +177,26 @@ def test_the_reference_app_is_measured_at_every_size_in_turn(pg_server, tmp_path
     assert row.split(" | ")[2] == "1x"
 
 
+@pytest.mark.parametrize("repeat", [1, 2, 3])
+def test_each_cli_audit_runs_as_often_as_the_floors(fresh, monkeypatch, repeat) -> None:
+    """``--repeat N`` times each ``check`` N times, as the floors it is divided by (the fastest counts)."""
+    dsn = fresh()
+    generate(dsn, Spec(releases=200, apps=20))
+    calls: Counter = Counter()
+    real = run.run_cli
+
+    def counted(args, **kwargs):  # type: ignore[no-untyped-def]
+        if args and args[0] == "check":
+            calls[" ".join(args[args.index("--statement-timeout") + 2:]) or "default"] += 1
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(run, "run_cli", counted)
+    cells: dict[str, str] = {}
+    seconds = run._cli_audit_rows(dsn, cells, run.Options(repeat=repeat))
+    assert set(seconds) == {"audit", "audit_info"}
+    assert calls == {"default": repeat, "--min-severity info": repeat}
+
+
 def test_repair_alone_on_a_server(pg_server, capsys) -> None:
     from bench import repair
     with psycopg.connect(pg_server.admin_dsn) as conn:

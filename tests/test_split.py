@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 
 import psycopg
@@ -203,11 +204,22 @@ def test_a_consumer_that_stops_closes_both_backends(damaged, lines):
     assert _gone(damaged) and _no_second_thread() and not lines
 
 
-def test_the_second_half_s_lines_are_handed_over_when_the_first_half_ends(damaged):
+#: App names a damaged database may hold: a tab, a backslash, a newline, a carriage return, non-ASCII.
+_ODD_NAME = "\t\\n\\\n\r\u00e9\u4e2d"
+
+
+@pytest.mark.parametrize("renamed", [False, True], ids=["names", "odd-names"])
+def test_the_second_half_s_lines_are_handed_over_when_the_first_half_ends(damaged, renamed):
     """With ``lines`` the findings yielded are the first half's; the second half's lines are spooled per
-    severity and counted, handed over once the first half has ended: together, one statement's."""
+    severity and counted, handed over once the first half has ended: together, one statement's, app
+    names with control characters, backslashes and non-ASCII letters included (counted by name)."""
+    if renamed:
+        damaged.conn.execute("UPDATE api_app SET id = left(id, 50) || %s", (_ODD_NAME,))
     lines: list[Spooled] = []
     one, _ = _lines(damaged.dsn, shared=False)
+    if renamed:
+        assert any(_ODD_NAME in json.loads(line)["app"]["name"] for c, _, line in one
+                   if line is not None and c == SPLIT_AT)
     with open_audit(Settings(dsn=damaged.dsn, grace_seconds=0), shared=True) as run:
         first = [(f.check, f.key, None if f.check in _CLOCKED else f.line)
                  for f in run.streamed("json", listing=INFO, hidden=[], lines=lines)]
@@ -217,9 +229,17 @@ def test_the_second_half_s_lines_are_handed_over_when_the_first_half_ends(damage
     spooled = lines[0]
     with spooled.spools:
         assert sum(spooled.counts.values()) == len(rest)
+        assert spooled.counts == _counts(damaged.dsn, {c for c, _, _ in rest})
         texts = {s: spool.seek(0) or spool.read().decode() for s, spool in spooled.spools.files.items()}
     assert texts == {s: "".join(",\n  " + line for c, _, line in rest if json.loads(line)["severity"] == s)
                      for s in texts}
+
+
+def _counts(dsn: str, checks: set[str]) -> Counter[tuple[str, str, str | None]]:
+    """One statement's findings of ``checks`` per (check, severity, app name)."""
+    with open_audit(Settings(dsn=dsn, grace_seconds=0)) as run:
+        return Counter((f.check, f.severity, f.app_name) for f in run.streamed("json", listing=INFO, hidden=[])
+                       if f.check in checks)
 
 
 def test_the_audit_shares_its_snapshot_on_a_hot_standby(pg_server, damaged, standby):

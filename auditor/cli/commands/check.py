@@ -19,6 +19,7 @@ from auditor.audit.streamed import Shape
 from auditor.cli import params
 from auditor.core.errors import AuditorError, BadInput
 from auditor.core.fileio import atomic_open, atomic_write, check_output, is_stdout, read_existing
+from auditor.core.malloc import keep_freed_memory
 from auditor.core.messages import failure_line
 from auditor.core.settings import OPTION_BY_NAME, Settings
 from auditor.reports.progress import Progress
@@ -80,6 +81,8 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
         listing = Listing.of(settings.min_severity, settings.fail_on)
         # JSON lines of every info finding of a whole database: worth a second backend (16aa).
         shared = fmt == "json" and listing.lists("info") and not settings.scope and settings.connections > 1
+        if fmt == "json" and listing.lists("info"):
+            keep_freed_memory()  # every finding streams through in batches: their memory reused, not faulted in again
         with open_audit(settings, shared=shared) as run:
             report = Report(
                 checks=[c.id for c in run.checks],
