@@ -79,10 +79,11 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
             raise BadInput("--label applies to --format prometheus only", kind="bad usage")
         baseline = load_baseline(baseline_path) if baseline_path else None
         listing = Listing.of(settings.min_severity, settings.fail_on)
-        # JSON lines of every info finding of a whole database: worth a second backend (16aa).
-        shared = fmt == "json" and listing.lists("info") and not settings.scope and settings.connections > 1
-        if fmt == "json" and listing.lists("info"):
+        every_line = fmt == "json" and listing.lists("info")
+        if every_line:
             keep_freed_memory()  # every finding streams through in batches: their memory reused, not faulted in again
+        # JSON lines of every info finding of a whole database: worth a second backend (16aa).
+        shared = every_line and not settings.scope and settings.connections > 1
         with open_audit(settings, shared=shared) as run:
             report = Report(
                 checks=[c.id for c in run.checks],
