@@ -9,6 +9,7 @@ import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from itertools import compress
 from typing import Any, NamedTuple
 
 from auditor.audit.story import AppStory, Latest, ReleaseRow, RowUse
@@ -199,34 +200,40 @@ def _release_cells(story: AppStory, rel: ReleaseRow) -> list[str]:
             "; ".join(_release_notes(story, rel))]
 
 
-class History(NamedTuple):
-    """The history's rows before the findings are known (:func:`story_history`): each row is
-    remarkable but for the findings' ids, and ``quiet`` gives, for each id a row that is not
-    remarkable names (a release, its config or build; an unused row), the positions of those rows."""
+#: A line of the history before it is written: a release, or a config/build no release of the app
+#: uses with its kind.
+HistoryItem = ReleaseRow | tuple[str, RowUse]
 
-    rows: list[HistoryRow]
+
+class History(NamedTuple):
+    """The history's lines before the findings are known (:func:`story_history`): ``items`` in
+    order, ``remarkable`` each one's flag but for the findings' ids, and ``quiet`` for each id a line
+    that is not remarkable names (a release, its config or build; an unused row) the positions of
+    those lines.  Lists, not an object per line: a long history has 10,000 of them."""
+
+    items: list[HistoryItem]
+    remarkable: list[bool]
     quiet: dict[str, list[int]]
 
-    def involving(self, involved: Iterable[str]) -> list[HistoryRow]:
-        """The rows, those naming an id of ``involved`` remarkable (a finding's object, related rows
-        or evidence): the work after the findings arrive is one look-up per id."""
-        rows = list(self.rows)
+    def involving(self, involved: Iterable[str]) -> list[bool]:
+        """The flags, the lines naming an id of ``involved`` (a finding's object, related rows or
+        evidence) remarkable too: the work after the findings arrive is one look-up per id."""
+        flags = list(self.remarkable)
         quiet = self.quiet
         for uid in involved:
             for at in quiet.get(uid, ()):
-                rows[at] = rows[at]._replace(remarkable=True)
-        return rows
+                flags[at] = True
+        return flags
 
 
 def story_history(story: AppStory) -> History:
     """The releases in version order with the unused configs/builds placed by ``created``, before
     the findings are known (``explain`` builds it while the server runs the audit).
 
-    A row is remarkable when it is pinned (:func:`_pinned`), failed, or has a note beyond sharing
+    A line is remarkable when it is pinned (:func:`_pinned`), failed, or has a note beyond sharing
     inside the app (live, latest(), cross-app, future-dated, a row of another app); an unused row
     when it is used by another app, future-dated or what latest() returns. The ids a finding names
-    make more rows remarkable (:meth:`History.involving`). A row's cells are written when asked for
-    (a long history shows few of them).
+    make more lines remarkable (:meth:`History.involving`).
     """
     noted = _Noted(story, _pinned(story))
     loose = sorted(
@@ -234,40 +241,52 @@ def story_history(story: AppStory) -> History:
         + [(u.created, "build", u) for u in story.builds.values() if not u.versions],
         key=lambda item: (item[0], item[1]),
     )
+    items: list[HistoryItem] = []
+    flags: list[bool] = []
     quiet: dict[str, list[int]] = {}
     name = quiet.setdefault
 
-    def unused(kind: str, use: RowUse) -> HistoryRow:
+    def unused(kind: str, use: RowUse) -> None:
         latest = story.latest[kind].today
         remarkable = (not use.orphan or story.future_dated(use.created)
                       or (latest is not None and latest.uuid == use.uuid))
         if not remarkable:
-            name(use.uuid, []).append(len(rows))
-        return HistoryRow(None, remarkable, lambda: _orphan_row(story, kind, use))
+            name(use.uuid, []).append(len(items))
+        items.append((kind, use))
+        flags.append(remarkable)
 
-    rows: list[HistoryRow] = []
     placed = 0
     for rel in story.releases:
         while placed < len(loose) and loose[placed][0] < rel.created:
-            _, kind, use = loose[placed]
-            rows.append(unused(kind, use))
+            unused(loose[placed][1], loose[placed][2])
             placed += 1
         remarkable = rel.failed or noted(rel)
         if not remarkable:
-            at = len(rows)
+            at = len(items)
             name(rel.uuid, []).append(at)
             name(rel.config, []).append(at)
             if rel.build is not None:
                 name(rel.build, []).append(at)
-        rows.append(HistoryRow(rel.version, remarkable, functools.partial(_release_cells, story, rel)))
+        items.append(rel)
+        flags.append(remarkable)
     for _, kind, use in loose[placed:]:
-        rows.append(unused(kind, use))
-    return History(rows, quiet)
+        unused(kind, use)
+    return History(items, flags, quiet)
+
+
+def _cells(story: AppStory, item: HistoryItem) -> list[str]:
+    if isinstance(item, ReleaseRow):
+        return _release_cells(story, item)
+    return _orphan_row(story, *item)
 
 
 def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRow]:
-    """The history's rows (:func:`story_history`), those naming an id of ``involved`` remarkable."""
-    return story_history(story).involving(involved or ())
+    """The history's rows (:func:`story_history`), those naming an id of ``involved`` remarkable;
+    a row's cells are written when asked for."""
+    told = story_history(story)
+    return [HistoryRow(item.version if isinstance(item, ReleaseRow) else None, flag,
+                       functools.partial(_cells, story, item))
+            for item, flag in zip(told.items, told.involving(involved or ()), strict=True)]
 
 
 def history_rows(story: AppStory) -> list[list[str]]:
@@ -275,8 +294,8 @@ def history_rows(story: AppStory) -> list[list[str]]:
     return [row.cells for row in history(story)]
 
 
-def _gap_line(run: list[HistoryRow]) -> str:
-    versions = [row.version for row in run if row.version is not None]
+def _gap_line(run: list[HistoryItem]) -> str:
+    versions = [item.version for item in run if isinstance(item, ReleaseRow)]
     parts = []
     if versions:
         parts.append(f"{len(versions):,} release{'s' if len(versions) != 1 else ''} v{versions[0]}..v{versions[-1]}")
@@ -294,26 +313,21 @@ def history_table(story: AppStory, findings: Iterable[Finding] = (), *, everythi
     """The history table's lines: every row with ``everything``, else the remarkable rows (see
     :func:`history`) with each run of at least :data:`MIN_COLLAPSED` other rows on one line;
     ``told`` the story's history built beforehand (:func:`story_history`)."""
-    rows = (told or story_history(story)).involving(involved_ids(findings))
-    shown: list[HistoryRow] = []
+    told = told or story_history(story)
+    items = told.items
+    shown: list[HistoryItem] = items if everything else []
     gaps: dict[int, str] = {}  # line after the n-th shown row -> the collapsed run's line
-    run: list[HistoryRow] = []
-
-    def close_run() -> None:
-        if len(run) >= MIN_COLLAPSED and not everything:
-            gaps[len(shown)] = _gap_line(run)
-        else:
-            shown.extend(run)
-        run.clear()
-
-    for row in rows:
-        if row.remarkable:
-            close_run()
-            shown.append(row)
-        else:
-            run.append(row)
-    close_run()
-    table = _table([row.cells for row in shown], _HEADERS).split("\n")
+    if not everything:
+        start = 0  # each run of lines that are not remarkable ends at the next one that is, or at the end
+        for at in [*compress(range(len(items)), told.involving(involved_ids(findings))), len(items)]:
+            run = items[start:at]
+            if len(run) >= MIN_COLLAPSED:
+                gaps[len(shown)] = _gap_line(run)
+            else:
+                shown.extend(run)
+            shown.extend(items[at:at + 1])
+            start = at + 1
+    table = _table([_cells(story, item) for item in shown], _HEADERS).split("\n")
     head, body = table[:2], table[2:]
     lines = head + ([gaps[0]] if 0 in gaps else [])
     for index, line in enumerate(body, start=1):

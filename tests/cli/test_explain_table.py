@@ -16,7 +16,7 @@ from auditor.audit.story import AppStory, app_story
 from auditor.core.detect import detect
 from auditor.demo import write_story
 from auditor.reports import explain_text
-from auditor.reports.explain_text import _HEADERS, _Noted, _pinned, _table, story_history
+from auditor.reports.explain_text import _HEADERS, _Noted, _pinned, _table, history, story_history
 
 UUID = "0758bde6-8187-416d-bc6a-69a1534773b0"
 #: Cells tabulate treats in its own ways: empty, padded, numbers and booleans (its type inference),
@@ -104,9 +104,10 @@ def test_the_findings_ids_mark_the_rows_naming_them(hephy_db):
         told = story_history(story)
         for involved in [set(), set(ids), {"not-an-id", UUID}, *({i} for i in ids),
                          set(draw.sample(ids, len(ids) // 3))]:
-            rows = told.involving(involved)
-            assert [(r.version, r.remarkable, r.cells) for r in rows] == _old_history(story, involved), name
-        assert [r.remarkable for r in told.rows] == [r[1] for r in _old_history(story, set())]
+            expected = _old_history(story, involved)
+            assert told.involving(involved) == [remarkable for _, remarkable, _ in expected], name
+            assert [(r.version, r.remarkable, r.cells) for r in history(story, involved)] == expected, name
+        assert told.remarkable == [remarkable for _, remarkable, _ in _old_history(story, set())]
 
 
 def test_the_history_is_built_before_the_findings_are_read(hephy_db, run, monkeypatch):
