@@ -133,3 +133,24 @@ def test_the_history_is_built_before_the_findings_are_read(hephy_db, run, monkey
         result = run("explain", names["poisoned"], "--dsn", hephy_db.dsn, *args)
         assert result.exit_code == 0, result.output
         assert events == expected, args
+
+
+def test_the_storys_objects_are_its_named_tuples(hephy_db):
+    """The releases and rows are made by the tuple's own constructor (16ag): still the named tuples
+    with every field, the versions and apps as tuples, empty ones ``()``."""
+    from auditor.audit.story import ReleaseRow, RowUse
+
+    write_story(hephy_db.conn)
+    conn = hephy_db.conn
+    generation = detect(conn)
+    for (name,) in conn.execute("SELECT id FROM api_app ORDER BY id").fetchall():
+        story = app_story(conn, generation, name)
+        for rel in story.releases:
+            assert type(rel) is ReleaseRow and len(rel) == len(ReleaseRow._fields)
+            assert rel == ReleaseRow(*rel) and isinstance(rel.version, int) and isinstance(rel.failed, bool)
+        for use in [*story.configs.values(), *story.builds.values()]:
+            assert type(use) is RowUse and len(use) == len(RowUse._fields)
+            assert type(use.versions) is tuple and type(use.foreign_apps) is tuple
+            assert all(type(v) is int for v in use.versions) and all(type(a) is str for a in use.foreign_apps)
+            assert list(use.versions) == [r.version for r in story.releases
+                                          if use.uuid in (r.config, r.build)]
