@@ -7,8 +7,9 @@ import functools
 import json
 import shlex
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from itertools import compress
 from typing import Any, NamedTuple
 
 from auditor.audit.story import AppStory, Latest, ReleaseRow, RowUse
@@ -28,11 +29,37 @@ _SUMMARY_WIDTH = 40
 EXPLAIN_FORMATS: tuple[str, ...] = ("text", "json", "svg", "html")
 
 
-def _tabulate(rows: Iterable[Iterable[Any]], **options: Any) -> str:
-    """tabulate's table; the library is imported for the text alone (not for --help nor JSON)."""
+def _tabulate(rows: list[list[str]], **options: Any) -> str:
+    """tabulate's table; the library is imported when :func:`_table` needs it (not for --help nor JSON)."""
     from tabulate import tabulate
 
     return tabulate(rows, **options)
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str] = ()) -> str:
+    """tabulate's table of text cells without number parsing: its "simple" format with ``headers``,
+    "plain" without.  Where every cell and header is printable ASCII (a cell's width is its length,
+    and tabulate's per-cell type inference changes nothing when no number is parsed), the table is
+    written here with tabulate's rules: cells stripped and flushed left, a column as wide as its
+    widest cell or its header plus two, columns two spaces apart, lines stripped at the right, a
+    line of dashes under the headers.  Any other table (control characters, wide or combining
+    characters, ANSI codes, rows of unequal length, no rows) is tabulate's own."""
+    width = len(rows[0]) if rows else 0
+    text = " ".join([" ".join(headers)] + [" ".join(row) for row in rows])
+    if (not width or (headers and len(headers) != width) or any(len(row) != width for row in rows)
+            or not (text.isascii() and text.isprintable())):
+        options: dict[str, Any] = {"headers": list(headers), "tablefmt": "simple"} if headers else {"tablefmt": "plain"}
+        return _tabulate([list(row) for row in rows], disable_numparse=True, **options)
+    columns = [[cell.strip() for cell in column] for column in zip(*rows, strict=True)]
+    floor = [len(h) + 2 for h in headers] if headers else [0] * width
+    widths = [max(least, *map(len, column)) for least, column in zip(floor, columns, strict=True)]
+    lines = []
+    if headers:
+        lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+        lines.append("  ".join("-" * w for w in widths).rstrip())
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in zip(*columns, strict=True)]
+    return "\n".join(lines)
 
 
 def _versions(versions: Iterable[int]) -> str:
@@ -173,41 +200,93 @@ def _release_cells(story: AppStory, rel: ReleaseRow) -> list[str]:
             "; ".join(_release_notes(story, rel))]
 
 
-def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRow]:
-    """The releases in version order with the unused configs/builds placed by ``created``.
+#: A line of the history before it is written: a release, or a config/build no release of the app
+#: uses with its kind.
+HistoryItem = ReleaseRow | tuple[str, RowUse]
 
-    A row is remarkable when it is pinned (:func:`_pinned`), failed, has a note beyond sharing
-    inside the app (live, latest(), cross-app, future-dated, a row of another app), or names an
-    id of ``involved`` (a finding's object, related rows or evidence); an unused row when it is
-    used by another app, future-dated, what latest() returns, or involved. A row's cells are
-    written when asked for (a long history shows few of them).
+
+class History(NamedTuple):
+    """The history's lines before the findings are known (:func:`story_history`): ``items`` in
+    order, ``remarkable`` each one's flag but for the findings' ids, and ``quiet`` for each id a line
+    that is not remarkable names (a release, its config or build; an unused row) the positions of
+    those lines.  Lists, not an object per line: a long history has 10,000 of them."""
+
+    items: list[HistoryItem]
+    remarkable: list[bool]
+    quiet: dict[str, list[int]]
+
+    def involving(self, involved: Iterable[str]) -> list[bool]:
+        """The flags, the lines naming an id of ``involved`` (a finding's object, related rows or
+        evidence) remarkable too: the work after the findings arrive is one look-up per id."""
+        flags = list(self.remarkable)
+        quiet = self.quiet
+        for uid in involved:
+            for at in quiet.get(uid, ()):
+                flags[at] = True
+        return flags
+
+
+def story_history(story: AppStory) -> History:
+    """The releases in version order with the unused configs/builds placed by ``created``, before
+    the findings are known (``explain`` builds it while the server runs the audit).
+
+    A line is remarkable when it is pinned (:func:`_pinned`), failed, or has a note beyond sharing
+    inside the app (live, latest(), cross-app, future-dated, a row of another app); an unused row
+    when it is used by another app, future-dated or what latest() returns. The ids a finding names
+    make more lines remarkable (:meth:`History.involving`).
     """
-    involved = involved or set()
     noted = _Noted(story, _pinned(story))
     loose = sorted(
         [(u.created, "config", u) for u in story.configs.values() if not u.versions]
         + [(u.created, "build", u) for u in story.builds.values() if not u.versions],
         key=lambda item: (item[0], item[1]),
     )
+    items: list[HistoryItem] = []
+    flags: list[bool] = []
+    quiet: dict[str, list[int]] = {}
+    name = quiet.setdefault
 
-    def unused(kind: str, use: RowUse) -> HistoryRow:
+    def unused(kind: str, use: RowUse) -> None:
         latest = story.latest[kind].today
-        remarkable = (not use.orphan or use.uuid in involved or story.future_dated(use.created)
+        remarkable = (not use.orphan or story.future_dated(use.created)
                       or (latest is not None and latest.uuid == use.uuid))
-        return HistoryRow(None, remarkable, lambda: _orphan_row(story, kind, use))
+        if not remarkable:
+            name(use.uuid, []).append(len(items))
+        items.append((kind, use))
+        flags.append(remarkable)
 
-    rows: list[HistoryRow] = []
     placed = 0
     for rel in story.releases:
         while placed < len(loose) and loose[placed][0] < rel.created:
-            _, kind, use = loose[placed]
-            rows.append(unused(kind, use))
+            unused(loose[placed][1], loose[placed][2])
             placed += 1
-        remarkable = (rel.failed or rel.uuid in involved or rel.config in involved
-                      or (rel.build is not None and rel.build in involved) or noted(rel))
-        rows.append(HistoryRow(rel.version, remarkable, functools.partial(_release_cells, story, rel)))
-    rows += [unused(kind, use) for _, kind, use in loose[placed:]]
-    return rows
+        remarkable = rel.failed or noted(rel)
+        if not remarkable:
+            at = len(items)
+            name(rel.uuid, []).append(at)
+            name(rel.config, []).append(at)
+            if rel.build is not None:
+                name(rel.build, []).append(at)
+        items.append(rel)
+        flags.append(remarkable)
+    for _, kind, use in loose[placed:]:
+        unused(kind, use)
+    return History(items, flags, quiet)
+
+
+def _cells(story: AppStory, item: HistoryItem) -> list[str]:
+    if isinstance(item, ReleaseRow):
+        return _release_cells(story, item)
+    return _orphan_row(story, *item)
+
+
+def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRow]:
+    """The history's rows (:func:`story_history`), those naming an id of ``involved`` remarkable;
+    a row's cells are written when asked for."""
+    told = story_history(story)
+    return [HistoryRow(item.version if isinstance(item, ReleaseRow) else None, flag,
+                       functools.partial(_cells, story, item))
+            for item, flag in zip(told.items, told.involving(involved or ()), strict=True)]
 
 
 def history_rows(story: AppStory) -> list[list[str]]:
@@ -215,8 +294,8 @@ def history_rows(story: AppStory) -> list[list[str]]:
     return [row.cells for row in history(story)]
 
 
-def _gap_line(run: list[HistoryRow]) -> str:
-    versions = [row.version for row in run if row.version is not None]
+def _gap_line(run: list[HistoryItem]) -> str:
+    versions = [item.version for item in run if isinstance(item, ReleaseRow)]
     parts = []
     if versions:
         parts.append(f"{len(versions):,} release{'s' if len(versions) != 1 else ''} v{versions[0]}..v{versions[-1]}")
@@ -229,31 +308,26 @@ def _gap_line(run: list[HistoryRow]) -> str:
 _HEADERS = ["version", "created", "failed", "summary", "config", "build", "notes"]
 
 
-def history_table(story: AppStory, findings: Iterable[Finding] = (), *, everything: bool = False) -> list[str]:
+def history_table(story: AppStory, findings: Iterable[Finding] = (), *, everything: bool = False,
+                  told: History | None = None) -> list[str]:
     """The history table's lines: every row with ``everything``, else the remarkable rows (see
-    :func:`history`) with each run of at least :data:`MIN_COLLAPSED` other rows on one line."""
-    rows = history(story, involved_ids(findings))
-    shown: list[HistoryRow] = []
+    :func:`history`) with each run of at least :data:`MIN_COLLAPSED` other rows on one line;
+    ``told`` the story's history built beforehand (:func:`story_history`)."""
+    told = told or story_history(story)
+    items = told.items
+    shown: list[HistoryItem] = items if everything else []
     gaps: dict[int, str] = {}  # line after the n-th shown row -> the collapsed run's line
-    run: list[HistoryRow] = []
-
-    def close_run() -> None:
-        if len(run) >= MIN_COLLAPSED and not everything:
-            gaps[len(shown)] = _gap_line(run)
-        else:
-            shown.extend(run)
-        run.clear()
-
-    for row in rows:
-        if row.remarkable:
-            close_run()
-            shown.append(row)
-        else:
-            run.append(row)
-    close_run()
-    # Every cell is text already: no number parsing (half of the time at 10,000 releases).
-    table = _tabulate([row.cells for row in shown], headers=_HEADERS, tablefmt="simple",
-                     disable_numparse=True).split("\n")
+    if not everything:
+        start = 0  # each run of lines that are not remarkable ends at the next one that is, or at the end
+        for at in [*compress(range(len(items)), told.involving(involved_ids(findings))), len(items)]:
+            run = items[start:at]
+            if len(run) >= MIN_COLLAPSED:
+                gaps[len(shown)] = _gap_line(run)
+            else:
+                shown.extend(run)
+            shown.extend(items[at:at + 1])
+            start = at + 1
+    table = _table([_cells(story, item) for item in shown], _HEADERS).split("\n")
     head, body = table[:2], table[2:]
     lines = head + ([gaps[0]] if 0 in gaps else [])
     for index, line in enumerate(body, start=1):
@@ -392,9 +466,11 @@ def not_listed_lines(hidden: Iterable[Counted], floor: str) -> list[str]:
 
 
 def render(story: AppStory, findings: list[Finding], generation_label: str, *,
-           hidden: Iterable[Counted] = (), floor: str = "info", everything: bool = False) -> str:
+           hidden: Iterable[Counted] = (), floor: str = "info", everything: bool = False,
+           told: History | None = None) -> str:
     """The whole explanation as text: the history collapsed to what matters unless ``everything``;
-    ``hidden`` the findings counted but not listed (below ``floor``)."""
+    ``hidden`` the findings counted but not listed (below ``floor``); ``told`` the story's history
+    built before the findings arrived (:func:`story_history`)."""
     out = [f"app {escape(story.name)} ({story.uuid}), {generation_label}"]
     if len(story.live_tied) > 1:
         which = ", ".join(f"v{r.version}" for r in sorted(story.live_tied, key=lambda r: r.version))
@@ -404,7 +480,7 @@ def render(story: AppStory, findings: list[Finding], generation_label: str, *,
     else:
         out.append("live release: NONE (no release that did not fail)")
     out.append("")
-    out += history_table(story, findings, everything=everything)
+    out += history_table(story, findings, everything=everything, told=told)
     out.append("")
     out.append("release order (the next version):")
     out += release_order_lines(story)
@@ -419,7 +495,7 @@ def render(story: AppStory, findings: list[Finding], generation_label: str, *,
         return "\n".join(out)
     out.append(f"findings ({len(findings)}):")
     rows = [(f.severity.upper(), f.check, f"fix: {f.repair or 'manual'}", escape(f.message)) for f in findings]
-    out.append(_tabulate(rows, tablefmt="plain", disable_numparse=True))
+    out.append(_table(rows))
     out += unlisted
     out.append("")
     out.append("next:")

@@ -17,7 +17,7 @@ from auditor.core.fileio import PRIVATE, atomic_write
 from auditor.core.findings import Counted
 from auditor.core.settings import Settings
 from auditor.core.text import escape_block
-from auditor.reports.explain_text import EXPLAIN_FORMATS, formatted, render
+from auditor.reports.explain_text import EXPLAIN_FORMATS, formatted, render, story_history
 
 
 @click.command("explain")
@@ -53,11 +53,14 @@ def explain(settings: Settings, app: str, fmt: str, everything: bool, output: st
                     pipeline.sync()
                 pending.send()
                 story = told.read()
+                # The history's rows too, while the server runs the audit: the findings' ids
+                # only mark more rows remarkable once they arrive.
+                history = story_history(story) if text_format else None
                 findings = pending.read()
             label = run.generation.label
         if text_format:
             text = escape_block(render(story, findings, label, hidden=hidden, floor=listing.floor,
-                                       everything=everything)) + "\n"
+                                       everything=everything, told=history)) + "\n"
         else:
             text = formatted(fmt, story, findings, label)
     if output is None:
