@@ -9,6 +9,8 @@ import random
 import string
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tabulate import tabulate
 
 from auditor.audit.runner import PendingFindings
@@ -50,6 +52,22 @@ def test_the_tables_bytes_are_tabulates(headers):
     ragged = [["a", "b"], ["c"]]  # rows of unequal length: tabulate's own
     assert _table(ragged) == _tabulated(ragged)
     assert _table([(" x ", "True"), ("1", "")]) == _tabulated([(" x ", "True"), ("1", "")])
+
+
+#: A cell: mostly printable ASCII (the written path), sometimes any text (tabulate's own path).
+_CELLS = st.one_of(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20),
+                   st.sampled_from(ODD), st.text(max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=7).flatmap(
+    lambda width: st.tuples(st.lists(st.lists(_CELLS, min_size=width, max_size=width), max_size=8),
+                            st.one_of(st.just(()), st.lists(_CELLS, min_size=width, max_size=width)))))
+def test_any_tables_bytes_are_tabulates(table):
+    """Whatever the cells (hypothesis draws them: spaces, digits, ``-``, any code point), the table
+    is tabulate's byte for byte, with and without headers."""
+    rows, headers = table
+    assert _table(rows, headers) == _tabulated(rows, headers)
 
 
 def test_a_table_of_printable_ascii_is_written_without_tabulate(monkeypatch):
