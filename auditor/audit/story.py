@@ -35,11 +35,6 @@ class ReleaseRow(NamedTuple):
     build: str | None
 
 
-#: A release from its row: the tuple's own constructor, without ReleaseRow's Python-level ``__new__``
-#: (10,000 rows for the largest app).
-_release_row = partial(tuple.__new__, ReleaseRow)
-
-
 class RowUse(NamedTuple):
     """A config or build of the app and who uses it (a named tuple, as :class:`ReleaseRow`)."""
 
@@ -52,6 +47,12 @@ class RowUse(NamedTuple):
     @property
     def orphan(self) -> bool:
         return not self.versions and not self.foreign_uses
+
+
+#: A release and a config/build use from their rows: the tuple's own constructor, without the named
+#: tuple's Python-level ``__new__`` (10,000 rows each for the largest app).
+_release_row = partial(tuple.__new__, ReleaseRow)
+_row_use = partial(tuple.__new__, RowUse)
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,9 @@ def _uses(rows: list[tuple[str, str, datetime, int, list[str]]],
     with who uses them."""
     versions = dict(zip(("config", "build"), _versions_by_row(releases), strict=True))
     found: dict[str, dict[str, RowUse]] = {"config": {}, "build": {}}
-    new = tuple.__new__  # RowUse's own constructor, without its Python-level __new__ (9,700 rows)
     for kind, uuid, created, uses, apps in rows:
         mine = versions[kind].get(uuid)
-        found[kind][uuid] = new(RowUse, (uuid, created, tuple(mine) if mine else (), uses, tuple(apps) if apps else ()))
+        found[kind][uuid] = _row_use((uuid, created, tuple(mine) if mine else (), uses, tuple(apps) if apps else ()))
     return found["config"], found["build"]
 
 

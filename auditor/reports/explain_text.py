@@ -291,7 +291,7 @@ def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRo
 
 def history_rows(story: AppStory) -> list[list[str]]:
     """Every row of the history (the HTML page's table)."""
-    return [row.cells for row in history(story)]
+    return [_cells(story, item) for item in story_history(story).items]
 
 
 def _gap_line(run: list[HistoryItem]) -> str:
