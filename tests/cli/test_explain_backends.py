@@ -18,7 +18,8 @@ from auditor.core.errors import EXIT_UNKNOWN
 from auditor.demo import write_story
 from tests.helpers import login_role_dsn
 
-pytestmark = pytest.mark.skipif(not psycopg.Pipeline.is_supported(), reason="libpq without pipeline mode")
+pytestmark = [pytest.mark.compat,
+              pytest.mark.skipif(not psycopg.Pipeline.is_supported(), reason="libpq without pipeline mode")]
 
 #: explain's forms whose bytes must not depend on the connections it reads with.
 _FORMS = [(), ("--all",), ("--min-severity", "info"), ("--format", "json"), ("--format", "svg")]
