@@ -112,10 +112,17 @@ class Audit:
     def _second(self, shape: Shape, listing: Listing, counting: bool) -> Iterator[tuple[psycopg.Connection, Run]]:
         """A second connection in the audit's snapshot (:func:`auditor.core.connection.snapshot_session`),
         with the findings it streams on the audit's clock."""
+        with self.snapshot_connection() as conn:
+            yield conn, self._run(conn, shape, listing, counting, clock_lag(self.conn, conn))
+
+    @contextmanager
+    def snapshot_connection(self) -> Iterator[psycopg.Connection]:
+        """A second connection in the audit's snapshot (:func:`auditor.core.connection.snapshot_session`):
+        it reads exactly what the audit's connection reads (its clock, ``now()``, is its own)."""
         assert self.snapshot is not None
         with snapshot_session(self.settings.target, self.snapshot, statement_timeout=self.settings.statement_timeout,
                               lock_timeout=self.settings.lock_timeout) as conn:
-            yield conn, self._run(conn, shape, listing, counting, clock_lag(self.conn, conn))
+            yield conn
 
 
 @contextmanager

@@ -99,12 +99,43 @@ def _closing(items: Iterator[T]) -> Iterator[Iterator[T]]:
             close()
 
 
-def _opened(stack: ExitStack, second: Second) -> tuple[psycopg.Connection, Run] | None:
+def _opened(stack: ExitStack, second: Callable[[], AbstractContextManager[T]]) -> T | None:
     """The second connection, closed with ``stack``; None (nothing to close) when it cannot be had."""
     try:
         return stack.enter_context(second())
     except (AuditorError, psycopg.Error):
         return None
+
+
+def opening(stack: ExitStack, second: Callable[[], AbstractContextManager[T]]) -> Callable[[], T | None]:
+    """Open ``second()`` (a second connection in the audit's snapshot) in a thread while the caller
+    goes on; the function returned waits for it and gives it, or None when it cannot be had
+    (:func:`_opened`).  Whatever the thread opened is closed with ``stack``, after the thread ended."""
+    own = ExitStack()
+    got: list[T | None] = [None]
+    failed: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            got[0] = _opened(own, second)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread (result)
+            failed.append(exc)
+
+    thread = threading.Thread(target=open_it, name="controller-audit-second", daemon=True)
+
+    def closed() -> None:
+        thread.join()
+        own.close()
+
+    stack.callback(closed)
+    thread.start()
+
+    def result() -> T | None:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return got[0]
+    return result
 
 
 class _Spool(ABC):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -203,9 +203,9 @@ class PendingStory:
     """One app's story, its statements sent (:func:`send_story`) and read later (:meth:`read`)."""
 
     def __init__(self, conn: psycopg.Connection, generation: Generation, name: str, app_uuid: str,
-                 skew_seconds: float = DEFAULT_SKEW_SECONDS) -> None:
+                 skew_seconds: float = DEFAULT_SKEW_SECONDS, clock: psycopg.Cursor[Any] | None = None) -> None:
         self.generation, self.name, self.app_uuid, self.skew_seconds = generation, name, app_uuid, skew_seconds
-        self._now = conn.execute("SELECT now()")
+        self._now = conn.execute("SELECT now()") if clock is None else clock
         self._releases = conn.execute(_release_sql(generation), (app_uuid,))
         self._uses = conn.execute(_uses_sql(), {"app": app_uuid})
 
@@ -220,10 +220,11 @@ class PendingStory:
 
 
 def send_story(conn: psycopg.Connection, generation: Generation, name: str, app_uuid: str,
-               skew_seconds: float = DEFAULT_SKEW_SECONDS) -> PendingStory:
+               skew_seconds: float = DEFAULT_SKEW_SECONDS, clock: psycopg.Cursor[Any] | None = None) -> PendingStory:
     """Send the statements of the story of the app ``name`` (uuid ``app_uuid``, already resolved):
-    inside a pipeline the server reads them while the caller goes on."""
-    return PendingStory(conn, generation, name, app_uuid, skew_seconds)
+    inside a pipeline the server reads them while the caller goes on.  ``clock``: a cursor that
+    read ``now()`` on another connection in the same snapshot (the audit's), the story's clock."""
+    return PendingStory(conn, generation, name, app_uuid, skew_seconds, clock)
 
 
 def app_story(conn: psycopg.Connection, generation: Generation, name: str,

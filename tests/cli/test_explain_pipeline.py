@@ -79,10 +79,14 @@ def test_a_timeout_of_the_pipelined_audit_is_one_line(hephy_db):
             pending.read()
 
 
-def test_the_storys_rows_arrive_before_the_audit_is_sent(hephy_db, run, monkeypatch):
-    """The pipeline is synced after the story's statements and before the audit's: the server runs
-    the audit while the client turns the story's rows into objects (without the sync, reading the
-    story waited for the audit's results as well, and nothing overlapped)."""
+@pytest.mark.parametrize(("connections", "expected"), [
+    ("1", ["releases", "uses", "sync", "audit"]), ("2", ["sync", "audit", "releases", "uses"])])
+def test_the_storys_rows_arrive_before_the_audit_is_sent(hephy_db, run, monkeypatch, connections, expected):
+    """On one connection the pipeline is synced after the story's statements and before the audit's:
+    the server runs the audit while the client turns the story's rows into objects (without the sync,
+    reading the story waited for the audit's results as well, and nothing overlapped).  With a second
+    connection the audit is sent first (after the clock's sync alone), the story then on the other
+    backend: no sync waits for the audit's rows before the story is read."""
     names = write_story(hephy_db.conn)
     events: list[str] = []
     original_execute, original_sync = psycopg.Cursor.execute, psycopg.Pipeline.sync
@@ -103,9 +107,9 @@ def test_the_storys_rows_arrive_before_the_audit_is_sent(hephy_db, run, monkeypa
 
     monkeypatch.setattr(psycopg.Cursor, "execute", execute)
     monkeypatch.setattr(psycopg.Pipeline, "sync", sync)
-    result = run("explain", names["poisoned"], "--dsn", hephy_db.dsn)
+    result = run("explain", names["poisoned"], "--dsn", hephy_db.dsn, "--connections", connections)
     assert result.exit_code == 0, result.output
-    assert events == ["releases", "uses", "sync", "audit"]
+    assert events == expected
 
 
 def test_the_story_is_read_and_written_with_the_collector_paused(hephy_db, run, monkeypatch):
