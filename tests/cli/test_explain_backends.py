@@ -174,3 +174,24 @@ def test_a_backend_terminated_while_the_story_is_read_is_one_line(story_db, run,
     assert lines[-1].startswith("controller-audit: ") and "Traceback" not in result.stderr
     assert len([line for line in lines if not line.startswith("controller-audit: database ")]) == 1, lines
     assert _gone(story_db) and _no_second_thread()
+
+
+def test_on_a_hot_standby_the_story_is_read_beside_the_audit(pg_server, story_db, standby, run, backends):
+    """A hot standby (PostgreSQL 10 and later export and import snapshots there): the story on a
+    second backend of the standby, every app's bytes those of the primary read on one connection."""
+    from psycopg import conninfo
+
+    from tests.reliability.standby import wait_for_replay
+
+    wait_for_replay(pg_server.admin_dsn, standby)
+    params = conninfo.conninfo_to_dict(standby)
+    params["dbname"] = story_db.name
+    replica = conninfo.make_conninfo(**params)
+    for app in _apps(story_db):
+        backends["story"].clear(), backends["audit"].clear()
+        on_standby = run("explain", app, "--dsn", replica)
+        assert len(backends["story"]) == len(backends["audit"]) == 1
+        assert backends["story"] != backends["audit"], app
+        on_primary = run("explain", app, "--dsn", story_db.dsn, "--connections", "1")
+        assert on_standby.exit_code == on_primary.exit_code and on_standby.stdout == on_primary.stdout, app
+        assert on_standby.stdout
