@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -66,3 +68,24 @@ def gone_dsn(dsn: str) -> str:
     params = conninfo.conninfo_to_dict(dsn)
     params["dbname"] = f"{params.get('dbname', 'db')}_gone"
     return conninfo.make_conninfo(**params)
+
+
+def tool_connections(db) -> int:
+    """The tool's connections to ``db`` now."""
+    row = db.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'controller-audit' "
+                          "AND datname = %s", (db.name,)).fetchone()
+    return row[0]
+
+
+def tool_connections_gone(db) -> bool:
+    """Whether the tool's connections to ``db`` have ended (a backend exits just after its client closed)."""
+    for _ in range(100):
+        if tool_connections(db) == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def no_second_thread() -> bool:
+    """Whether the thread that opens or reads a second connection has ended."""
+    return not any(t.name == "controller-audit-second" for t in threading.enumerate())

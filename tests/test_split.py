@@ -4,8 +4,6 @@ one statement, the same snapshot on both, and one session whenever the second ca
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections import Counter
 from contextlib import contextmanager
 
@@ -23,7 +21,7 @@ from auditor.core.connection import snapshot_session
 from auditor.core.findings import Counted
 from auditor.core.settings import Settings
 from tests.cli.test_encodings import encoded, sql_ascii_story  # noqa: F401 (the fixture)
-from tests.helpers import login_role_dsn
+from tests.helpers import login_role_dsn, no_second_thread, tool_connections, tool_connections_gone
 from tests.test_bench import damaged_story
 
 INFO = Listing.of("info", "never")
@@ -38,13 +36,6 @@ def damaged(make_db):
     return db
 
 
-def _backends(db) -> int:
-    """The tool's connections to ``db`` now."""
-    row = db.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'controller-audit' "
-                          "AND datname = %s", (db.name,)).fetchone()
-    return row[0]
-
-
 def _lines(dsn: str, *, shared: bool, listing: Listing = INFO, shape: str = "json",
            server_version: int | None = None, seen: list[int] | None = None,
            db=None) -> tuple[list[tuple[str | None, ...]], list[Counted]]:
@@ -55,22 +46,9 @@ def _lines(dsn: str, *, shared: bool, listing: Listing = INFO, shape: str = "jso
     with open_audit(Settings(dsn=dsn, grace_seconds=0), shared=shared, server_version=server_version) as run:
         for finding in run.streamed(shape, listing=listing, hidden=hidden):  # type: ignore[arg-type]
             if seen is not None and not seen:
-                seen.append(_backends(db))
+                seen.append(tool_connections(db))
             found.append((finding.check, finding.key, None if finding.check in _CLOCKED else finding.line))
     return found, hidden
-
-
-def _gone(db) -> bool:
-    """Whether the tool's connections to ``db`` have ended (a backend exits just after its client closed)."""
-    for _ in range(100):
-        if _backends(db) == 0:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _no_second_thread() -> bool:
-    return not any(t.name == "controller-audit-second" for t in threading.enumerate())
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "server-cursor"])
@@ -84,7 +62,7 @@ def test_two_backends_give_one_statement_s_findings_in_its_order(damaged, monkey
     assert split == one and len(one) > 20
     assert {c for c, _, _ in one} >= {SPLIT_AT, "shared-config", "orphan-config", "app-without-release"}
     assert split_hidden == one_hidden
-    assert _gone(damaged) and _no_second_thread()
+    assert tool_connections_gone(damaged) and no_second_thread()
 
 
 @pytest.mark.parametrize(("shape", "listing", "shared"), [
@@ -173,7 +151,7 @@ def test_a_refused_snapshot_import_runs_one_session(damaged):
                                   lambda: _second_half(run, "00000003-0000001B-1")))
         one = list(_on(run, run.conn)(run.checks, []))
     assert [(f.check, f.key, f.line) for f in found] == [(f.check, f.key, f.line) for f in one]
-    assert _gone(damaged)
+    assert tool_connections_gone(damaged)
 
 
 #: The second half's findings read back (with a baseline), or spooled as report lines by its thread.
@@ -190,7 +168,7 @@ def test_an_error_on_either_backend_ends_the_run_and_closes_both(damaged, half, 
         with pytest.raises(psycopg.errors.DivisionByZero):
             list(two_backends(run.checks, _on(run, run.conn, half == "first"), [],
                               lambda: _second_half(run, snapshot, half == "second"), lines))
-    assert _gone(damaged) and _no_second_thread() and not lines
+    assert tool_connections_gone(damaged) and no_second_thread() and not lines
 
 
 @_KEPT
@@ -200,8 +178,8 @@ def test_a_consumer_that_stops_closes_both_backends(damaged, lines):
     with open_audit(Settings(dsn=damaged.dsn, grace_seconds=0), shared=True) as run:
         stream = run.streamed("json", listing=INFO, hidden=[], lines=lines)
         next(stream)
-        assert _backends(damaged) == 2
-    assert _gone(damaged) and _no_second_thread() and not lines
+        assert tool_connections(damaged) == 2
+    assert tool_connections_gone(damaged) and no_second_thread() and not lines
 
 
 #: App names a damaged database may hold: a tab, a backslash, a newline, a carriage return, non-ASCII.

@@ -4,9 +4,6 @@ the same bytes as on one connection, and one connection whenever the second cann
 
 from __future__ import annotations
 
-import threading
-import time
-
 import psycopg
 import pytest
 from psycopg import sql
@@ -16,7 +13,7 @@ from auditor.audit.runner import PendingFindings
 from auditor.audit.story import PendingStory
 from auditor.core.errors import EXIT_UNKNOWN
 from auditor.demo import write_story
-from tests.helpers import login_role_dsn
+from tests.helpers import login_role_dsn, no_second_thread, tool_connections_gone
 
 pytestmark = [pytest.mark.compat,
               pytest.mark.skipif(not psycopg.Pipeline.is_supported(), reason="libpq without pipeline mode")]
@@ -55,32 +52,13 @@ def _apps(db) -> list[str]:
     return [row[0] for row in db.conn.execute("SELECT id FROM api_app ORDER BY id")]
 
 
-def _tools(db) -> int:
-    """The tool's connections to ``db`` now."""
-    row = db.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'controller-audit' "
-                          "AND datname = %s", (db.name,)).fetchone()
-    return row[0]
-
-
-def _gone(db) -> bool:
-    for _ in range(100):
-        if _tools(db) == 0:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _no_second_thread() -> bool:
-    return not any(t.name == "controller-audit-second" for t in threading.enumerate())
-
-
 def test_the_story_is_read_on_a_second_backend(story_db, run, backends):
     """The story's rows come from a backend other than the audit's (on main: the audit's own)."""
     result = run("explain", story_db.names["poisoned"], "--dsn", story_db.dsn)
     assert result.exit_code == 0, result.output
     assert len(backends["story"]) == len(backends["audit"]) == 1
     assert backends["story"] != backends["audit"]
-    assert _gone(story_db) and _no_second_thread()
+    assert tool_connections_gone(story_db) and no_second_thread()
 
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
@@ -148,7 +126,7 @@ def test_a_refused_second_connection_or_export_gives_the_same_bytes(story_db, ru
             two = run("explain", story_db.names["poisoned"], "--dsn", story_db.dsn, *form)
             assert (refusing.exit_code, refusing.stdout) == (two.exit_code, two.stdout), form
             assert "ex-pw-1234" not in refusing.output
-        assert _gone(story_db) and _no_second_thread()
+        assert tool_connections_gone(story_db) and no_second_thread()
     finally:
         if refused == "export":
             story_db.conn.execute("GRANT EXECUTE ON FUNCTION pg_export_snapshot() TO PUBLIC")
@@ -173,7 +151,7 @@ def test_a_backend_terminated_while_the_story_is_read_is_one_line(story_db, run,
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("controller-audit: ") and "Traceback" not in result.stderr
     assert len([line for line in lines if not line.startswith("controller-audit: database ")]) == 1, lines
-    assert _gone(story_db) and _no_second_thread()
+    assert tool_connections_gone(story_db) and no_second_thread()
 
 
 def test_on_a_hot_standby_the_story_is_read_beside_the_audit(pg_server, story_db, standby, run, backends):
