@@ -4,6 +4,8 @@ the same bytes as on one connection, and one connection whenever the second cann
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -11,7 +13,7 @@ from psycopg import sql
 from auditor.audit import Audit
 from auditor.audit.runner import PendingFindings
 from auditor.audit.story import PendingStory
-from auditor.core.errors import EXIT_UNKNOWN
+from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN
 from auditor.demo import write_story
 from tests.helpers import login_role_dsn, no_second_thread, tool_connections_gone
 
@@ -173,3 +175,34 @@ def test_on_a_hot_standby_the_story_is_read_beside_the_audit(pg_server, story_db
         on_primary = run("explain", app, "--dsn", story_db.dsn, "--connections", "1")
         assert on_standby.exit_code == on_primary.exit_code and on_standby.stdout == on_primary.stdout, app
         assert on_standby.stdout
+
+
+@pytest.mark.parametrize("moment", ["while-the-second-opens", "while-the-story-is-read"])
+def test_ctrl_c_leaves_no_connection_and_no_thread(story_db, run, monkeypatch, moment):
+    """Ctrl-C (SIGINT: KeyboardInterrupt) while the thread opens the second connection, or while the
+    story's rows are read on it: one line, exit 130, no traceback, both connections closed, no thread
+    left behind."""
+    if moment == "while-the-second-opens":
+        opening = Audit.snapshot_connection
+
+        def slow_second(self):
+            time.sleep(0.3)  # the main thread is interrupted meanwhile
+            return opening(self)
+
+        def interrupted(self, **_):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Audit, "snapshot_connection", slow_second)
+        monkeypatch.setattr(Audit, "pending_findings", interrupted)
+    else:
+        def interrupted_story(self):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(PendingStory, "read", interrupted_story)
+    result = run("explain", story_db.names["poisoned"], "--dsn", story_db.dsn)
+    assert result.exit_code == EXIT_INTERRUPTED
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    # (click writes an empty line first, ending the terminal's "^C" line)
+    lines = [line for line in result.stderr.splitlines() if line and not line.startswith("controller-audit: database ")]
+    assert lines == ["controller-audit: interrupted"]
+    assert tool_connections_gone(story_db) and no_second_thread()
