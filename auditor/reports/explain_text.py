@@ -3,11 +3,10 @@ run next."""
 
 from __future__ import annotations
 
-import functools
 import json
 import shlex
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import compress
 from typing import Any, NamedTuple
@@ -144,19 +143,6 @@ def _orphan_row(story: AppStory, kind: str, use: RowUse) -> list[str]:
             use.uuid if kind == "config" else "", use.uuid if kind == "build" else "", note]
 
 
-class HistoryRow(NamedTuple):
-    """A line of the history table: a release, or a config/build no release of the app uses (a
-    tuple: a long history makes one per release)."""
-
-    version: int | None  # None: an unused config or build
-    remarkable: bool  # always shown (see :func:`history_table`)
-    write: Callable[[], list[str]]  # its cells (written only for the rows shown)
-
-    @property
-    def cells(self) -> list[str]:
-        return self.write()
-
-
 def involved_ids(findings: Iterable[Finding]) -> set[str]:
     """Every id the findings name: their objects, and every string of their related rows and
     evidence (a release, config or build among them is involved in the finding)."""
@@ -280,15 +266,6 @@ def _cells(story: AppStory, item: HistoryItem) -> list[str]:
     return _orphan_row(story, *item)
 
 
-def history(story: AppStory, involved: set[str] | None = None) -> list[HistoryRow]:
-    """The history's rows (:func:`story_history`), those naming an id of ``involved`` remarkable;
-    a row's cells are written when asked for."""
-    told = story_history(story)
-    return [HistoryRow(item.version if isinstance(item, ReleaseRow) else None, flag,
-                       functools.partial(_cells, story, item))
-            for item, flag in zip(told.items, told.involving(involved or ()), strict=True)]
-
-
 def history_rows(story: AppStory) -> list[list[str]]:
     """Every row of the history (the HTML page's table)."""
     return [_cells(story, item) for item in story_history(story).items]
@@ -311,8 +288,8 @@ _HEADERS = ["version", "created", "failed", "summary", "config", "build", "notes
 def history_table(story: AppStory, findings: Iterable[Finding] = (), *, everything: bool = False,
                   told: History | None = None) -> list[str]:
     """The history table's lines: every row with ``everything``, else the remarkable rows (see
-    :func:`history`) with each run of at least :data:`MIN_COLLAPSED` other rows on one line;
-    ``told`` the story's history built beforehand (:func:`story_history`)."""
+    :func:`story_history` and :meth:`History.involving`) with each run of at least :data:`MIN_COLLAPSED`
+    other rows on one line; ``told`` the story's history built beforehand (:func:`story_history`)."""
     told = told or story_history(story)
     items = told.items
     shown: list[HistoryItem] = items if everything else []

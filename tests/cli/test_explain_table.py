@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from tabulate import tabulate
 
 from auditor.audit.runner import PendingFindings
-from auditor.audit.story import AppStory, app_story
+from auditor.audit.story import AppStory, ReleaseRow, app_story
 from auditor.core.detect import detect
 from auditor.demo import write_story
 from auditor.reports import explain_text
-from auditor.reports.explain_text import _HEADERS, _Noted, _pinned, _table, history, story_history
+from auditor.reports.explain_text import _HEADERS, _Noted, _pinned, _table, story_history
 
 UUID = "0758bde6-8187-416d-bc6a-69a1534773b0"
 #: Cells tabulate treats in its own ways: empty, padded, numbers and booleans (its type inference),
@@ -124,7 +124,8 @@ def test_the_findings_ids_mark_the_rows_naming_them(hephy_db):
                          set(draw.sample(ids, len(ids) // 3))]:
             expected = _old_history(story, involved)
             assert told.involving(involved) == [remarkable for _, remarkable, _ in expected], name
-            assert [(r.version, r.remarkable, r.cells) for r in history(story, involved)] == expected, name
+            assert [(item.version if isinstance(item, ReleaseRow) else None, flag, explain_text._cells(story, item))
+                    for item, flag in zip(told.items, told.involving(involved), strict=True)] == expected, name
         assert told.remarkable == [remarkable for _, remarkable, _ in _old_history(story, set())]
 
 
