@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack, nullcontext
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from functools import partial
 
 import click
 import psycopg
@@ -16,10 +18,10 @@ from auditor.cli import params
 from auditor.core.collector import gc_paused
 from auditor.core.errors import EXIT_OK
 from auditor.core.fileio import PRIVATE, atomic_write
-from auditor.core.findings import Counted, Finding
+from auditor.core.findings import Counted
 from auditor.core.settings import Settings
 from auditor.core.text import escape_block
-from auditor.reports.explain_text import EXPLAIN_FORMATS, History, formatted, render, story_history
+from auditor.reports.explain_text import EXPLAIN_FORMATS, formatted, render, story_history
 
 
 @click.command("explain")
@@ -52,11 +54,11 @@ def explain(settings: Settings, app: str, fmt: str, everything: bool, output: st
             # The second connection is opened (in a thread) while the audit's statement is built.
             second = opening(stack, run.snapshot_connection) if run.snapshot is not None else None
             pending = run.pending_findings(listing=listing, hidden=hidden)
-            other = second() if second is not None else None
-            if other is None:
-                story, history, findings = _one_backend(run, app, pending, text_format)
-            else:
-                story, history, findings = _two_backends(run, other, app, pending, text_format)
+            with _story_beside_the_audit(run, second() if second is not None else None, app, pending) as story:
+                # The history's rows too, while the server runs the audit: the findings' ids only
+                # mark more rows remarkable once they arrive.
+                history = story_history(story) if text_format else None
+                findings = pending.read()
             label = run.generation.label
         if text_format:
             text = escape_block(render(story, findings, label, hidden=hidden, floor=listing.floor,
@@ -70,36 +72,31 @@ def explain(settings: Settings, app: str, fmt: str, everything: bool, output: st
     return EXIT_OK
 
 
-def _one_backend(run: Audit, app: str, pending: PendingFindings,
-                 text_format: bool) -> tuple[AppStory, History | None, list[Finding]]:
-    """The story and the findings on the audit's connection.  In one pipeline (libpq 14 and later):
-    the story's rows are received (sync), then the audit is sent, and the server runs it while the
-    story's rows are turned into objects here."""
-    settings = run.settings
+@contextmanager
+def _story_beside_the_audit(run: Audit, other: psycopg.Connection | None, app: str,
+                            pending: PendingFindings) -> Iterator[AppStory]:
+    """Send the audit and the app's story, and give the story while the server still runs the audit
+    (the findings are read inside, with ``pending.read()``).
+
+    With ``other`` (a second connection in the audit's snapshot) the audit goes on its connection,
+    after a ``now()`` that is the story's clock (synced: the server holds a pipeline's results until a
+    sync or a flush; no sync after the audit, it would wait for the audit's rows), and the story on
+    ``other``: the two backends run them at once.  Without it, both in one pipeline on the audit's
+    connection (libpq 14 and later): the story's rows are received (sync), then the audit is sent."""
+    tell = partial(send_story, generation=run.generation, name=app, app_uuid=run.scope.uuids[0],
+                   skew_seconds=run.settings.skew_seconds)
+    if other is not None:
+        with run.conn.pipeline() as pipeline:
+            clock = run.conn.execute("SELECT now()")
+            pipeline.sync()
+            pending.send()
+            with other.pipeline():
+                story = tell(other, clock=clock).read()
+            yield story
+        return
     with run.conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext() as pipeline:
-        told = send_story(run.conn, run.generation, app, run.scope.uuids[0], settings.skew_seconds)
+        told = tell(run.conn)
         if pipeline is not None:
             pipeline.sync()
         pending.send()
-        story = told.read()
-        # The history's rows too, while the server runs the audit: the findings' ids
-        # only mark more rows remarkable once they arrive.
-        history = story_history(story) if text_format else None
-        return story, history, pending.read()
-
-
-def _two_backends(run: Audit, other: psycopg.Connection, app: str, pending: PendingFindings,
-                  text_format: bool) -> tuple[AppStory, History | None, list[Finding]]:
-    """The audit sent on its connection, the story's statements on ``other`` (in the audit's
-    snapshot): the two backends run them at once, and the story's rows become objects and the
-    history's lines here while the audit still runs.  The story's clock is the audit's ``now()``,
-    sent first and synced (the server holds a pipeline's results until a sync or a flush)."""
-    settings = run.settings
-    with run.conn.pipeline() as pipeline:
-        clock = run.conn.execute("SELECT now()")
-        pipeline.sync()
-        pending.send()  # no sync: it would wait for the audit's rows
-        with other.pipeline():
-            story = send_story(other, run.generation, app, run.scope.uuids[0], settings.skew_seconds, clock).read()
-        history = story_history(story) if text_format else None
-        return story, history, pending.read()
+        yield told.read()
