@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import statistics
 import sys
 import time
 from collections import Counter
@@ -34,6 +35,7 @@ from auditor.core.fileio import atomic_write
 from auditor.core.findings import Counted
 from auditor.core.settings import Selection, Settings
 from auditor.testbed.schema import NEWEST
+from bench.app_floor import app_floor
 from bench.fused import run_fused
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
 from bench.measure import (
@@ -79,6 +81,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("rss_info", "Every row listed: peak RSS", "<= 100 MB"),
     ("audit_inproc", "Full audit in-process: statement + streaming every finding (JSON shape)", ""),
     ("app_largest", "Largest app: audit statement in-process (JSON shape, default listing)", "<= 50 ms"),
+    ("app_floor", "Largest app: its floor (one hand-written statement, fresh session; bench/app_floor.py)", ""),
+    ("app_vs_floor", "Largest app: audit statement / its floor", ""),
     ("app_check", "Largest app: `check --app` wall time (subprocess)", ""),
     ("app_explain", "Largest app: `explain` wall time (subprocess)", "<= 300 ms"),
     ("app_reference", f"`{REFERENCE_APP}` (same history at every size): audit statement in-process (default listing)", ""),
@@ -302,17 +306,22 @@ def measure_size(server: BenchServer, name: str, label: str, releases: int, apps
 
     log(f"[{label}] one app")
     largest = stats.largest_app
-    app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(max(7, opts.repeat)))
+    app_runs = max(7, opts.repeat)
+    app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(app_runs))
     cells["app_largest"] = f"{fmt_s(app_time)} ({largest}, {stats.largest_app_releases:,} releases)"
+    floor = app_floor(dsn, largest, app_runs)
+    cells["app_floor"] = f"{fmt_s(floor.best)} (median {fmt_s(floor.median)} of {len(floor.seconds)})"
+    cells["app_vs_floor"] = fmt_ratio(app_time, floor.best)
     result.reference_releases = stats.by_app[REFERENCE_APP]
     for key, args in (("app_check", ["check", "--app", largest, "--format", "json", "--fail-on", "never"]),
                       ("app_explain", ["explain", largest])):
         if not cli_has(args[0]):
             cells[key] = f"{NOT_AVAILABLE} (no {args[0]} command yet)"
             continue
-        runs = [run_cli([*args, "--dsn", dsn]) for _ in range(max(1, opts.repeat))]
-        ok = [r for r in runs if r.returncode in (0, 1, 2)]
-        cells[key] = fmt_s(min(r.seconds for r in ok)) if ok else cli_failure(runs[0])
+        runs = [run_cli([*args, "--dsn", dsn]) for _ in range(app_runs)]
+        ok = sorted(r.seconds for r in runs if r.returncode in (0, 1, 2))
+        cells[key] = (f"{fmt_s(ok[0])} (median {fmt_s(statistics.median(ok))} of {len(ok)})" if ok
+                      else cli_failure(runs[0]))
 
     log(f"[{label}] naive baseline")
     sample = None if releases <= opts.naive_full_limit else opts.naive_sample

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -15,8 +16,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from auditor.audit.story import app_story
 from auditor.core.detect import detect
-from bench import fused, run
+from bench import app_floor, fused, run
 from bench.explain_audit import breakdown, explain_audit, report
 from bench.fused import FusedCounts, run_fused, shared_reasons, tool_counts
 from bench.generate import REFERENCE_APP, Spec, content_checksum, generate, iter_counts
@@ -24,6 +26,7 @@ from bench.measure import TOOL_PACKAGES, CliRun, compiled_tool, rejected_option,
 from bench.naive import run_naive
 from bench.server import start_bench_server
 from checks import CATALOGUE
+from checks.invalid_json import json_problem
 from tests.checks.stories import healthy_app, linear_history
 from tests.damage import DamagingController
 from tests.helpers import audit, by_check
@@ -137,8 +140,12 @@ def test_harness_end_to_end(pg_server, tmp_path, capsys) -> None:
         assert label in lines, label
         assert len(lines[label].split(" | ")) == 3, lines[label]
     assert int(cell["findings"].split()[0].replace(",", "")) > 0
-    for key in ("fused_floor", "audit", "audit_vs_fused", "audit_vs_work", "rss", "app_explain"):
+    for key in ("fused_floor", "audit", "audit_vs_fused", "audit_vs_work", "rss", "app_explain", "app_floor",
+                "app_vs_floor"):
         assert "not available" not in cell[key] and "differ" not in cell[key], (key, cell[key])
+    # The largest app's rows: the fastest of seven runs (the in-process statement's count), the median beside it.
+    for key in ("app_floor", "app_check", "app_explain"):
+        assert cell[key].endswith(" of 7)") and "(median " in cell[key], (key, cell[key])
     # An option the installed tool does not know yet is skipped with the tool's own words.
     if "not available" in cell["audit_info"]:
         assert "the tool rejects --min-severity info: No such option '--min-severity'" in cell["audit_info"]
@@ -530,3 +537,69 @@ def test_a_pass_is_charged_once_whichever_of_its_scans_runs_it() -> None:
         ]}}
     result = breakdown(plan, [])
     assert result.parts == {"pass xuse": 90.0, "rendering and the outer query": 11.0}
+
+
+def _story_facts(conn: psycopg.Connection, name: str) -> dict[str, object]:
+    """The one-app floor's facts, computed here from ``explain``'s story and the rows' JSON parsed in
+    Python: what the floor's statement must give for the app ``name``."""
+    story = app_story(conn, detect(conn), name)
+    versions = [r.version for r in story.releases]
+    facts: dict[str, object] = {
+        "releases": len(story.releases), "highest": versions[-1] if versions else None,
+        "repeated": sum(1 for a, b in itertools.pairwise(versions) if a == b),
+        "gaps": sum(1 for a, b in itertools.pairwise(versions) if b > a + 1),
+        "newest_tied": len(story.newest_tied),
+        "newest_version": story.newest.version if story.newest else None,
+        "future_dated": sum(1 for r in story.releases if story.future_dated(r.created)),
+    }
+    for kind, rows, table in (("config", story.configs, "api_config"), ("build", story.builds, "api_build")):
+        pointer = [r.config if kind == "config" else r.build for r in story.releases]
+        latest = story.latest[kind]
+        present = set(detect(conn).columns[table])
+        columns = [c for c in fused.JSON_COLUMNS[table] if c in present]
+        values = conn.execute(sql.SQL("SELECT {} FROM {} WHERE app_id = %s").format(
+            sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
+            sql.Identifier(table)), (story.uuid,)).fetchall()
+        facts.update({
+            f"{kind}_rows": len(rows),
+            f"{kind}_orphans": sum(1 for u in rows.values() if u.orphan),
+            f"{kind}_shared": sum(1 for u in rows.values() if len(u.versions) + u.foreign_uses > 1),
+            f"{kind}_bad_json": sum(1 for row in values
+                                    if any(v != "{}" and json_problem(v) is not None for v in row)),
+            f"{kind}_foreign_uses": sum(u.foreign_uses for u in rows.values()),
+            f"{kind}_outside_refs": sum(1 for p in pointer if p is not None and p not in rows),
+            f"{kind}_latest": latest.today.uuid if latest.today else None,
+            f"{kind}_latest_tied": latest.ties if latest.today else 0,
+            f"{kind}_live": (story.live.config if kind == "config" else story.live.build) if story.live else None,
+        })
+    return facts
+
+
+@pytest.mark.compat
+@pytest.mark.parametrize("migration", [19, 28])
+def test_the_one_app_floor_reads_what_the_story_holds(make_db, migration: int) -> None:
+    """Every app of the damaged story (orphans, rows other apps use, rows of other apps used, ties,
+    repeated versions, gaps, future-dated releases, unparsable JSON): the floor's facts are those of
+    ``explain``'s story, so the floor does the work it stands for."""
+    seen: Counter = Counter()
+    tied = fell_back = 0
+    for story in (damaged_story, lent_rows_story):
+        db = make_db(migration)
+        story(db.conn)
+        for (name,) in db.conn.execute("SELECT id FROM api_app ORDER BY id").fetchall():
+            floor = app_floor.app_floor(db.dsn, name, repeat=1)
+            expected = _story_facts(db.conn, name)
+            if floor.facts["config_bad_json"] is None:  # before 16: a value did not cast, not timed
+                assert db.conn.info.server_version < 160000 and not floor.seconds
+                expected["config_bad_json"] = expected["build_bad_json"] = None
+                fell_back += 1
+            else:
+                assert len(floor.seconds) == 1
+            assert floor.facts == expected, name
+            seen.update(k for k, v in floor.facts.items() if type(v) is int and v > 0)
+            tied += floor.facts["newest_tied"] > 1
+    # The comparison covers every kind of fact (not only zeros).
+    for fact in ("repeated", "gaps", "future_dated", "config_orphans", "build_orphans", "config_shared",
+                 "config_foreign_uses", "build_foreign_uses", "config_outside_refs", "build_outside_refs"):
+        assert seen[fact] > 0, fact
+    assert tied and (seen["config_bad_json"] if db.conn.info.server_version >= 160000 else fell_back)
