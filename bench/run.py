@@ -35,7 +35,7 @@ from auditor.core.fileio import atomic_write
 from auditor.core.findings import Counted
 from auditor.core.settings import Selection, Settings
 from auditor.testbed.schema import NEWEST
-from bench.app_floor import app_floor
+from bench.app_floor import AppFloor, app_floor
 from bench.fused import run_fused
 from bench.generate import REFERENCE_APP, Spec, Stats, generate, parse_count
 from bench.measure import (
@@ -257,6 +257,16 @@ def _fused_cell(seconds: float, fused: Counter, audit: Counter) -> str:
     return f"{fmt_s(seconds)} (counts differ from the audit's: {shown})"
 
 
+def floor_cells(floor: AppFloor, app_time: float) -> dict[str, str]:
+    """The largest app's floor and the tool's statement over it; before PostgreSQL 16 a value of the
+    app that does not parse leaves the floor untimed (:mod:`bench.app_floor`)."""
+    if not floor.seconds:
+        cell = f"{NOT_AVAILABLE} (a JSON value of {floor.app} does not parse before PostgreSQL 16)"
+        return {"app_floor": cell, "app_vs_floor": cell}
+    return {"app_floor": f"{fmt_s(floor.best)} (median {fmt_s(floor.median)} of {len(floor.seconds)})",
+            "app_vs_floor": fmt_ratio(app_time, floor.best)}
+
+
 # -- one size -------------------------------------------------------------------------------
 
 
@@ -309,9 +319,7 @@ def measure_size(server: BenchServer, name: str, label: str, releases: int, apps
     app_runs = max(7, opts.repeat)
     app_time = min(in_process_audit(dsn, apps=[largest]).seconds for _ in range(app_runs))
     cells["app_largest"] = f"{fmt_s(app_time)} ({largest}, {stats.largest_app_releases:,} releases)"
-    floor = app_floor(dsn, largest, app_runs)
-    cells["app_floor"] = f"{fmt_s(floor.best)} (median {fmt_s(floor.median)} of {len(floor.seconds)})"
-    cells["app_vs_floor"] = fmt_ratio(app_time, floor.best)
+    cells.update(floor_cells(app_floor(dsn, largest, app_runs), app_time))
     result.reference_releases = stats.by_app[REFERENCE_APP]
     for key, args in (("app_check", ["check", "--app", largest, "--format", "json", "--fail-on", "never"]),
                       ("app_explain", ["explain", largest])):

@@ -603,3 +603,11 @@ def test_the_one_app_floor_reads_what_the_story_holds(make_db, migration: int) -
                  "config_foreign_uses", "build_foreign_uses", "config_outside_refs", "build_outside_refs"):
         assert seen[fact] > 0, fact
     assert tied and (seen["config_bad_json"] if db.conn.info.server_version >= 160000 else fell_back)
+
+
+def test_the_floor_cells_say_when_the_floor_could_not_be_timed() -> None:
+    timed = run.floor_cells(app_floor.AppFloor("app-1", seconds=[0.05, 0.04, 0.06]), 0.09)
+    assert timed == {"app_floor": "40 ms (median 50 ms of 3)", "app_vs_floor": "2.25x"}
+    untimed = run.floor_cells(app_floor.AppFloor("app-1"), 0.09)
+    assert untimed["app_floor"] == untimed["app_vs_floor"]
+    assert "not available" in untimed["app_floor"] and "app-1 does not parse" in untimed["app_floor"]
