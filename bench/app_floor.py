@@ -19,8 +19,9 @@ and the in-flight window, dangling parents and the app settings are left out.  I
 tool's statement does: in a fresh session whose only earlier statement resolved the app (as the
 tool resolves its scope), inside a READ ONLY, REPEATABLE READ transaction with JIT off and the
 audit's ``work_mem``.  JSON is validated with ``pg_input_is_valid`` from 16 on; before 16 each value
-is cast, which fails on an unparsable value: the floor is then not measured for that app
-(``bad_json`` is ``None``: the benchmark's databases hold no unparsable value).
+is cast (as the tool's optimistic cast), which fails on an unparsable value: the floor is then not
+timed for that app and its ``bad_json`` facts are ``None`` (the benchmark's databases hold no
+unparsable value).
 
 Run: ``python -m bench.app_floor --dsn DSN --app NAME [--repeat N]``.
 """
@@ -137,7 +138,7 @@ class AppFloor:
         return statistics.median(self.seconds)
 
 
-def _run_once(dsn: str, app: str, floor: AppFloor) -> None:
+def _run_once(dsn: str, app: str, floor: AppFloor, json_check: JsonCheck | None) -> None:
     """One fresh session: resolve the app, then the statement, timed with the fetch of its row."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         generation = detect(conn)
@@ -146,7 +147,8 @@ def _run_once(dsn: str, app: str, floor: AppFloor) -> None:
             raise SystemExit(f"bench.app_floor: no app named {app!r}")
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute("SELECT set_config('work_mem', %s, true), " + JIT_OFF, (DEFAULT_WORK_MEM,))
-        json_check: JsonCheck = "pg_input_is_valid" if conn.info.server_version >= 160000 else "cast"
+        if json_check is None:
+            json_check = "pg_input_is_valid" if conn.info.server_version >= 160000 else "cast"
         params = {"app": row[0], "skew_seconds": DEFAULT_SKEW_SECONDS}
         began = time.perf_counter()
         try:
@@ -175,11 +177,12 @@ def _without_json(generation: Generation) -> Generation:
     return replace(generation, columns=columns)
 
 
-def app_floor(dsn: str, app: str, repeat: int = 7) -> AppFloor:
-    """Run the floor for ``app`` ``repeat`` times, each in a fresh session."""
+def app_floor(dsn: str, app: str, repeat: int = 7, json_check: JsonCheck | None = None) -> AppFloor:
+    """Run the floor for ``app`` ``repeat`` times, each in a fresh session; ``json_check``: how JSON is
+    validated (default: ``pg_input_is_valid`` from PostgreSQL 16 on, else ``cast``)."""
     floor = AppFloor(app)
     for _ in range(max(1, repeat)):
-        _run_once(dsn, app, floor)
+        _run_once(dsn, app, floor, json_check)
     return floor
 
 
