@@ -152,21 +152,23 @@ def _run_once(dsn: str, app: str, floor: AppFloor, json_check: JsonCheck | None)
         params = {"app": row[0], "skew_seconds": DEFAULT_SKEW_SECONDS}
         began = time.perf_counter()
         try:
-            cur = conn.execute(statement(generation, json_check), params)
-            values = cur.fetchone()
+            floor.facts = _facts(conn.execute(statement(generation, json_check), params))
         except psycopg.errors.InvalidTextRepresentation:
-            # Before 16: a value of the app does not parse.  Its facts without the JSON test; not timed.
+            # The cast (servers before 16) failed on a value of the app: its facts without the JSON
+            # test, not timed.
             conn.execute("ROLLBACK")
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cur = conn.execute(statement(_without_json(generation), json_check), params)
-            values = cur.fetchone()
-            assert values is not None and cur.description is not None
-            floor.facts = dict(zip((c.name for c in cur.description), values, strict=True))
+            floor.facts = _facts(conn.execute(statement(_without_json(generation), json_check), params))
             floor.facts["config_bad_json"] = floor.facts["build_bad_json"] = None
             return
         floor.seconds.append(time.perf_counter() - began)
-        assert values is not None and cur.description is not None
-        floor.facts = dict(zip((c.name for c in cur.description), values, strict=True))
+
+
+def _facts(cur: psycopg.Cursor[Any]) -> dict[str, Any]:
+    """The statement's one row, by column name (fetched: part of the timed run)."""
+    values = cur.fetchone()
+    assert values is not None and cur.description is not None
+    return dict(zip((c.name for c in cur.description), values, strict=True))
 
 
 def _without_json(generation: Generation) -> Generation:
