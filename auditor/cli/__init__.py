@@ -36,7 +36,7 @@ import psycopg
 from auditor import __version__
 from auditor.cli.default_group import DefaultCommand
 from auditor.cli.lazy_group import LazyCommand, LazyGroup
-from auditor.cli.reader_gone import guard_stdout
+from auditor.cli.reader_gone import guard_stdout, open_closed_standard_streams
 from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError
 from auditor.core.messages import error_line, failure_line
 from auditor.core.text import escape_block
@@ -68,6 +68,7 @@ class AuditorGroup(LazyGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        open_closed_standard_streams()
         guard_stdout()
         try:
             rv = super().main(args, prog_name or "controller-audit", complete_var, standalone_mode=False, **extra)
