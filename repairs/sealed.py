@@ -103,7 +103,8 @@ def write_sealed_parts(path: str | os.PathLike[str], parts: dict[str, str] | dic
         encoded[SIGNATURE] = dump(sign(_chunks(encoded), key)).encode()
     chunks = _chunks(encoded)
     digest = "sha256:" + _digest(chunks, hashlib.sha256)
-    with atomic_open(path, 0o600, binary=True) as handle:
+    own = json.loads(encoded["format"]) if "format" in encoded else None  # a plan may replace a plan
+    with atomic_open(path, 0o600, binary=True, replaces=own) as handle:
         handle.writelines([*chunks[:-1], _suffix(digest)])
     return digest
 
