@@ -11,6 +11,7 @@ not available (forced here), from the rows.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ from psycopg import sql
 
 from auditor.core.connection import APPLICATION_NAME
 from tests.helpers import messages
-from tests.reliability.faults import cli, full_dump, start_cli, waiting_backend
+from tests.reliability.faults import CLI, cli, full_dump, start_cli, waiting_backend
 from tests.reliability.proxy import commit_cutter
 from tests.repairs.helpers import run, story
 
@@ -178,6 +179,62 @@ def test_ctrl_c_while_commit_waits_for_the_standby_says_it_committed(hephy_db, n
     assert "interrupted during COMMIT, but it committed" in err
     assert "committed on this server, but the synchronous standby" in err
     assert (tmp_path / "p.json.undo.json").exists() and "undo file: " in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_before_commit_rolls_back_like_ctrl_c(hephy_db, tmp_path, sig):
+    """A supervisor's SIGTERM or a dropped terminal's SIGHUP while apply waits for a row lock: rolled
+    back, one line naming the signal, exit 130, no undo file (it used to die at once, silent, exit
+    143 / 129, leaving the reserved undo file behind, empty), and the same plan then applies."""
+    plan = _planned(hephy_db, tmp_path)
+    before = full_dump(hephy_db.conn)
+    blocker = psycopg.connect(hephy_db.dsn)
+    try:
+        blocker.execute("SELECT 1 FROM api_release FOR UPDATE")
+        proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--lock-timeout", "120s")
+        with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
+            waiting_backend(admin, hephy_db.name)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    name = signal.Signals(sig).name
+    assert proc.returncode == 130, err
+    assert messages(err).strip() == f"controller-audit: interrupted: {name} before COMMIT: rolled back, nothing was changed"
+    assert full_dump(hephy_db.conn) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+    again = run("apply", str(plan), "--dsn", hephy_db.dsn, "--yes")
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "p.json.undo.json").exists()
+
+
+def test_sigterm_stops_an_audit_and_an_ignored_sighup_stays_ignored(hephy_db):
+    """check waiting for a lock: SIGTERM ends it with one line (exit 130); under ``nohup`` (SIGHUP
+    ignored) a SIGHUP changes nothing and the audit finishes with its own code."""
+    story(hephy_db.controller())
+    blocker = psycopg.connect(hephy_db.dsn)
+    try:
+        blocker.execute("LOCK TABLE api_release IN ACCESS EXCLUSIVE MODE")
+        with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
+            proc = start_cli("check", "--dsn", hephy_db.dsn, "--lock-timeout", "120s")
+            waiting_backend(admin, hephy_db.name)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 130, err
+            assert messages(err).strip() == "controller-audit: interrupted (SIGTERM)"
+            ignoring = subprocess.Popen([CLI, "check", "--dsn", hephy_db.dsn, "--lock-timeout", "120s"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+            waiting_backend(admin, hephy_db.name)
+            ignoring.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    out, err = ignoring.communicate(timeout=120)
+    assert ignoring.returncode == run("check", "--dsn", hephy_db.dsn).exit_code == 1, err
+    assert "interrupted" not in err and "WARNING - app" in out
 
 
 def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_db, tmp_path):
