@@ -167,7 +167,7 @@ def read_sealed(path: str | os.PathLike[str], format_name: str, newest_version: 
     except UnicodeDecodeError:
         raise BadInput(f"{path} is not {_a(what)} file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise BadInput(f"{path} is not {_a(what)} file (not JSON, or truncated: {exc.msg} at line {exc.lineno})",
+        raise BadInput(f"{path} is not {_a(what)} file (not JSON, or truncated: {exc.msg.removesuffix(' at')} at line {exc.lineno})",
                        kind=f"bad {what} file") from None
     if not isinstance(doc, dict) or doc.get("format") != format_name:
         raise BadInput(f"{path} is not {_a(what)} file (format is not {format_name!r})", kind=f"bad {what} file")
