@@ -82,6 +82,9 @@ def resolve_output(path: str | os.PathLike[str]) -> Output:
     name = os.fspath(path)
     if name == STDOUT:
         return Output("stdout", Path(STDOUT))
+    if not name:  # `-o ""`, `-o "$UNSET"`: it would name the working directory's parent entry
+        raise BadInput("the path is empty; give a file path, - for standard output, or a FIFO or device",
+                       kind="bad output")
     if _DESCRIPTOR_PATH.match(name):
         number = {"/dev/stdout": 1, "/dev/stderr": 2}.get(name) or int(name.rsplit("/", 1)[1])
         try:

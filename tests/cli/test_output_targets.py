@@ -245,3 +245,18 @@ def test_a_plan_or_undo_file_is_never_replaced_by_another_output(make_db, run, t
         f"controller-audit: bad output: {target} {what}; nothing was written: give another path")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
+
+
+@pytest.mark.parametrize("name", [w for w in WRITERS if w != "undo file"])
+def test_an_empty_path_is_refused_with_one_line(hephy_db, run, tmp_path, name):
+    """``-o ""`` (``-o "$UNSET"``): one line, exit 3, nothing written anywhere (it used to be a
+    ``file error`` naming a temporary file in the parent directory renamed onto the working one)."""
+    damaged(hephy_db)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    parent = sorted(p.name for p in tmp_path.parent.iterdir())
+    result = WRITERS[name][0](run, hephy_db, "")
+    assert result.exit_code == 3, (name, result.output)
+    assert messages(result.stderr).splitlines()[-1] == (
+        "controller-audit: bad output: the path is empty; give a file path, - for standard output, or a FIFO or device")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "made.plan") == before
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == parent

@@ -72,7 +72,7 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
     """
     started = time.monotonic()
     fmt = settings.format
-    if output:
+    if output is not None:
         check_output(output)
     try:
         if labels and fmt != "prometheus":
