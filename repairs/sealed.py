@@ -33,9 +33,17 @@ Chunk = bytes | memoryview
 
 
 def signing_key() -> bytes | None:
-    """The key from :data:`KEY_ENV`, or None when plans are not signed."""
+    """The key from :data:`KEY_ENV`, or None when plans are not signed (the variable unset).
+
+    Set but empty or blank (a secret that failed to load) is :class:`BadInput`: signing is never
+    turned off by accident."""
     value = os.environ.get(KEY_ENV)
-    return value.encode() if value else None
+    if value is None:
+        return None
+    if not value.strip():
+        raise BadInput(f"{KEY_ENV} is set but empty: give it the key, or unset it to read and write unsigned "
+                       "plan and undo files", kind="bad usage")
+    return value.encode()
 
 
 def canonical(doc: dict[str, Any], without: tuple[str, ...] = ("checksum",)) -> bytes:
