@@ -49,6 +49,20 @@ class ReaderGone:
         return getattr(self._stream, name)
 
 
+def drop_stdout() -> None:
+    """Point standard output at ``/dev/null`` after a write to it failed (a full disk, ``>/dev/full``):
+    what is still buffered goes there at exit instead of failing again."""
+    try:
+        number = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real descriptor (a test runner's capture)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, number)
+    finally:
+        os.close(devnull)
+
+
 def open_closed_standard_streams() -> None:
     """Open ``/dev/null`` on a standard descriptor the caller closed (``check >&-``, a cron line's
     ``2>&-``): Python leaves ``sys.stdout`` / ``sys.stderr`` ``None`` then (the next write was an

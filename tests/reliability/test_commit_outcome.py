@@ -10,6 +10,7 @@ not available (forced here), from the rows.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -235,6 +236,39 @@ def test_sigterm_stops_an_audit_and_an_ignored_sighup_stays_ignored(hephy_db):
     out, err = ignoring.communicate(timeout=120)
     assert ignoring.returncode == run("check", "--dsn", hephy_db.dsn).exit_code == 1, err
     assert "interrupted" not in err and "WARNING - app" in out
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_committed_repair_whose_report_cannot_be_written_still_says_committed(hephy_db, tmp_path):
+    """``apply ... > /dev/full`` (standard output on a full disk): the repair commits; the tool used
+    to end with ``file error: No space left on device``, exit 3, as if it could not run.  Now stderr
+    says it is committed and names the undo file (exit 0, 2 with --detailed-exitcode); a second run
+    says already applied; undo the same."""
+    plan = _planned(hephy_db, tmp_path)
+    before = full_dump(hephy_db.conn)
+
+    def full(*args: str) -> subprocess.CompletedProcess:
+        with open("/dev/full", "w") as out:
+            return subprocess.run([CLI, *args, "--dsn", hephy_db.dsn, "--yes"], stdout=out, stderr=subprocess.PIPE,
+                                  text=True, timeout=120, check=False)
+
+    undo = tmp_path / "p.json.undo.json"
+    applied = full("apply", str(plan), "--detailed-exitcode")
+    assert applied.returncode == 2, applied.stderr
+    assert messages(applied.stderr).splitlines() == [
+        "controller-audit: the repair is committed, but its report could not be written (No space left on device); "
+        f"undo file: {undo}"]
+    assert undo.exists() and _nothing_left_to_plan(hephy_db, tmp_path)
+    again = full("apply", str(plan))
+    assert again.returncode == 0, again.stderr
+    assert messages(again.stderr).splitlines() == [
+        "controller-audit: already applied: nothing was changed; its report could not be written (No space left on "
+        "device)"]
+    undone = full("undo", str(undo))
+    assert undone.returncode == 0, undone.stderr
+    assert messages(undone.stderr).splitlines() == [
+        "controller-audit: the undo is committed, but its report could not be written (No space left on device)"]
+    assert full_dump(hephy_db.conn) == before
 
 
 def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_db, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from auditor.cli import params
-from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, warn
+from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, unreported, warn
 from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted, interrupt_name
 from auditor.core.settings import Settings
 from repairs.executor import Outcome
@@ -119,6 +119,10 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
             raise RepairInterrupted(f"{interrupt_name()} after the rollback: nothing was changed") from None
         warn(f"interrupted after COMMIT: the repair is committed; undo file: {undo_path}")
         return EXIT_OK
+    except OSError as exc:  # standard output cannot be written: the outcome still has to be said
+        if rehearse or not unreported(outcome, exc, "repair", undo_path):
+            raise
+        return EXIT_CRITICAL if detailed_exitcode and not outcome.already else EXIT_OK
 
 
 def _report_apply(plan: Plan, invariants: Invariants, plan_file: str, where: str, outcome: Outcome, rehearse: bool,

@@ -12,7 +12,7 @@ from itertools import islice
 import click
 
 from auditor.cli import params
-from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, warn
+from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, unreported, warn
 from auditor.cli.default_group import DefaultCommand, DefaultGroup
 from auditor.cli.script_output import write_script
 from auditor.core.detect import Generation
@@ -107,6 +107,10 @@ def undo_run(settings: Settings, undo_file: str, yes: bool, rehearse: bool, deta
             raise RepairInterrupted(f"{interrupt_name()} after the rollback: nothing was changed") from None
         warn("interrupted after COMMIT: the undo is committed")
         return EXIT_OK
+    except OSError as exc:  # standard output cannot be written: the outcome still has to be said
+        if rehearse or not unreported(outcome, exc, "undo"):
+            raise
+        return EXIT_CRITICAL if detailed_exitcode and not outcome.already else EXIT_OK
 
 
 def _report_undo(actions: ActionTable, what_file: str, where: str, outcome: Outcome, rehearse: bool,
