@@ -110,6 +110,9 @@ def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Chec
             fields[key] = _dsn(source, value)
         elif key in ("apps", "exclude"):
             fields[key] = _string_list(source, raw_key, value)
+            if key == "apps" and not fields[key]:  # an allow-list of nothing must not read as "every app"
+                raise _bad(source, raw_key, "is an empty list, which would allow no app: name the apps, or remove "
+                                            "the key to audit every app")
             if key == "exclude":
                 _check_ids(source, raw_key, fields[key], catalogue)
         elif key == "severity":

@@ -80,6 +80,9 @@ def test_explicit_config_path_and_app_allow_list(hephy_db, run):
         ('fail_on = "sometimes"\n', "controller-audit.toml: fail_on: must be one of"),
         ("grace = -1\n", "controller-audit.toml: grace: must be a number of seconds >= 0"),
         ('apps = "web"\n', "controller-audit.toml: apps: must be a list of strings"),
+        # an empty allow-list used to allow every app (apply and undo included)
+        ("apps = []\n", "controller-audit.toml: apps: is an empty list, which would allow no app: name the apps, "
+                        "or remove the key to audit every app"),
         ('exclude = ["nope"]\n', "controller-audit.toml: exclude: no check with id 'nope'"),
         ('[severity]\norphan-config = "fatal"\n', "controller-audit.toml: severity.orphan-config: must be one of"),
         ('dsn = "host=db user=deis password=hunter2"\n', "controller-audit.toml: dsn: holds a password"),
