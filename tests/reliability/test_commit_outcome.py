@@ -182,34 +182,6 @@ def test_ctrl_c_while_commit_waits_for_the_standby_says_it_committed(hephy_db, n
     assert (tmp_path / "p.json.undo.json").exists() and "undo file: " in out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_sigterm_or_sighup_before_commit_rolls_back_like_ctrl_c(hephy_db, tmp_path, sig):
-    """A supervisor's SIGTERM or a dropped terminal's SIGHUP while apply waits for a row lock: rolled
-    back, one line naming the signal, exit 130, no undo file (it used to die at once, silent, exit
-    143 / 129, leaving the reserved undo file behind, empty), and the same plan then applies."""
-    plan = _planned(hephy_db, tmp_path)
-    before = full_dump(hephy_db.conn)
-    blocker = psycopg.connect(hephy_db.dsn)
-    try:
-        blocker.execute("SELECT 1 FROM api_release FOR UPDATE")
-        proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--lock-timeout", "120s")
-        with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
-            waiting_backend(admin, hephy_db.name)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        blocker.rollback()
-        blocker.close()
-    name = signal.Signals(sig).name
-    assert proc.returncode == 130, err
-    assert messages(err).strip() == f"controller-audit: interrupted: {name} before COMMIT: rolled back, nothing was changed"
-    assert full_dump(hephy_db.conn) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
-    again = run("apply", str(plan), "--dsn", hephy_db.dsn, "--yes")
-    assert again.exit_code == 0, again.output
-    assert (tmp_path / "p.json.undo.json").exists()
-
-
 def test_sigterm_stops_an_audit_and_an_ignored_sighup_stays_ignored(hephy_db):
     """check waiting for a lock: SIGTERM ends it with one line (exit 130); under ``nohup`` (SIGHUP
     ignored) a SIGHUP changes nothing and the audit finishes with its own code."""
@@ -271,7 +243,12 @@ def test_a_committed_repair_whose_report_cannot_be_written_still_says_committed(
     assert full_dump(hephy_db.conn) == before
 
 
-def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_db, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_db, tmp_path, sig):
+    """Ctrl-C, a supervisor's SIGTERM or a dropped terminal's SIGHUP while apply waits for a row lock:
+    rolled back, one line naming it, exit 130, no undo file (SIGTERM and SIGHUP used to end the
+    process at once, silent, exit 143 / 129, the reserved undo file left behind, empty), and the
+    same plan then applies."""
     plan = _planned(hephy_db, tmp_path)
     before = full_dump(hephy_db.conn)
     blocker = psycopg.connect(hephy_db.dsn)
@@ -280,12 +257,16 @@ def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_d
         proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--lock-timeout", "120s")
         with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
             waiting_backend(admin, hephy_db.name)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
     finally:
         blocker.rollback()
         blocker.close()
+    name = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
     assert proc.returncode == 130, err
-    assert messages(err).strip() == "controller-audit: interrupted: Ctrl-C before COMMIT: rolled back, nothing was changed"
+    assert messages(err).strip() == f"controller-audit: interrupted: {name} before COMMIT: rolled back, nothing was changed"
     assert full_dump(hephy_db.conn) == before
-    assert not (tmp_path / "p.json.undo.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+    again = run("apply", str(plan), "--dsn", hephy_db.dsn, "--yes")
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "p.json.undo.json").exists()
