@@ -25,7 +25,14 @@ from psycopg import sql
 
 from auditor.core.connection import JIT_OFF, connect, set_timeouts
 from auditor.core.detect import Generation, detect
-from auditor.core.errors import AuditorError, OutcomeUnknown, PlanRefused, RepairAborted, RepairInterrupted
+from auditor.core.errors import (
+    AuditorError,
+    OutcomeUnknown,
+    PlanRefused,
+    RepairAborted,
+    RepairInterrupted,
+    interrupt_name,
+)
 from auditor.core.settings import Settings
 from repairs import commit as committing
 from repairs.actions import ActionTable
@@ -192,7 +199,7 @@ class RepairSession:
             raise
         except KeyboardInterrupt:
             self._rollback()
-            raise RepairInterrupted("Ctrl-C before COMMIT: rolled back, nothing was changed") from None
+            raise RepairInterrupted(f"{interrupt_name()} before COMMIT: rolled back, nothing was changed") from None
         except psycopg.errors.LockNotAvailable:
             self._rollback()
             raise RepairAborted(f"another session holds rows this {self.what} changes (lock_timeout "
@@ -219,9 +226,9 @@ class RepairSession:
         if settled.state == committing.ROLLED_BACK:
             message = f"COMMIT did not succeed ({settled.how}): rolled back, nothing was changed"
             if settled.interrupted:
-                raise RepairInterrupted("Ctrl-C during COMMIT; " + message)
+                raise RepairInterrupted(f"{interrupt_name()} during COMMIT; " + message)
             raise RepairAborted(message, kind="commit failed")
-        raise OutcomeUnknown(("Ctrl-C during COMMIT" if settled.interrupted else "the answer to COMMIT was lost")
+        raise OutcomeUnknown((f"{interrupt_name()} during COMMIT" if settled.interrupted else "the answer to COMMIT was lost")
                              + f" and whether it committed is unknown: {settled.how}")
 
     def _rollback(self) -> None:

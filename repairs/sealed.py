@@ -33,9 +33,17 @@ Chunk = bytes | memoryview
 
 
 def signing_key() -> bytes | None:
-    """The key from :data:`KEY_ENV`, or None when plans are not signed."""
+    """The key from :data:`KEY_ENV`, or None when plans are not signed (the variable unset).
+
+    Set but empty or blank (a secret that failed to load) is :class:`BadInput`: signing is never
+    turned off by accident."""
     value = os.environ.get(KEY_ENV)
-    return value.encode() if value else None
+    if value is None:
+        return None
+    if not value.strip():
+        raise BadInput(f"{KEY_ENV} is set but empty: give it the key, or unset it to read and write unsigned "
+                       "plan and undo files", kind="bad usage")
+    return value.encode()
 
 
 def canonical(doc: dict[str, Any], without: tuple[str, ...] = ("checksum",)) -> bytes:
@@ -103,7 +111,8 @@ def write_sealed_parts(path: str | os.PathLike[str], parts: dict[str, str] | dic
         encoded[SIGNATURE] = dump(sign(_chunks(encoded), key)).encode()
     chunks = _chunks(encoded)
     digest = "sha256:" + _digest(chunks, hashlib.sha256)
-    with atomic_open(path, 0o600, binary=True) as handle:
+    own = json.loads(encoded["format"]) if "format" in encoded else None  # a plan may replace a plan
+    with atomic_open(path, 0o600, binary=True, replaces=own) as handle:
         handle.writelines([*chunks[:-1], _suffix(digest)])
     return digest
 
@@ -166,7 +175,7 @@ def read_sealed(path: str | os.PathLike[str], format_name: str, newest_version: 
     except UnicodeDecodeError:
         raise BadInput(f"{path} is not {_a(what)} file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise BadInput(f"{path} is not {_a(what)} file (not JSON, or truncated: {exc.msg} at line {exc.lineno})",
+        raise BadInput(f"{path} is not {_a(what)} file (not JSON, or truncated: {exc.msg.removesuffix(' at')} at line {exc.lineno})",
                        kind=f"bad {what} file") from None
     if not isinstance(doc, dict) or doc.get("format") != format_name:
         raise BadInput(f"{path} is not {_a(what)} file (format is not {format_name!r})", kind=f"bad {what} file")

@@ -22,7 +22,7 @@ ALL_APPS = "SELECT id, uuid::text FROM api_app ORDER BY id"
 def unknown_app(conn: psycopg.Connection, missing: list[str], allowed: Iterable[str] = ()) -> BadInput:
     """:class:`BadInput` for app names the database lacks, offering the closest names it has (read
     in the caller's snapshot, one query; inside the ``allowed`` allow-list when there is one)."""
-    names = [row[0] for row in conn.execute(APP_NAMES)]
+    names = [row[0] for row in conn.execute(APP_NAMES) if row[0] is not None]  # api_app.id is nullable
     inside = set(allowed)
     return BadInput(unknown_apps(missing, [n for n in names if n in inside] if inside else names),
                     kind="unknown app")

@@ -119,6 +119,8 @@ def _object_label(obj: Any) -> str:
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     """Read a baseline file; a missing or malformed one is :class:`BadInput`."""
     name = str(path)
+    if not name:  # `--baseline "$UNSET"`: refused, never an audit without the baseline
+        raise BadInput("the baseline path is empty; give the file baseline create wrote", kind="bad baseline")
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)

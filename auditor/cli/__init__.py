@@ -36,8 +36,9 @@ import psycopg
 from auditor import __version__
 from auditor.cli.default_group import DefaultCommand
 from auditor.cli.lazy_group import LazyCommand, LazyGroup
-from auditor.cli.reader_gone import guard_stdout
-from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError
+from auditor.cli.reader_gone import guard_stdout, open_closed_standard_streams
+from auditor.cli.signals import interrupt_on_signals
+from auditor.core.errors import EXIT_INTERRUPTED, EXIT_UNKNOWN, AuditorError, interrupt_name
 from auditor.core.messages import error_line, failure_line
 from auditor.core.text import escape_block
 
@@ -68,11 +69,14 @@ class AuditorGroup(LazyGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        open_closed_standard_streams()
         guard_stdout()
         try:
-            rv = super().main(args, prog_name or "controller-audit", complete_var, standalone_mode=False, **extra)
+            with interrupt_on_signals():
+                rv = super().main(args, prog_name or "controller-audit", complete_var, standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            click.echo("controller-audit: interrupted", err=True)
+            by = interrupt_name()
+            click.echo("controller-audit: interrupted" + ("" if by == "Ctrl-C" else f" ({by})"), err=True)
             sys.exit(EXIT_INTERRUPTED)
         except click.UsageError as exc:
             _show_click_error(exc)

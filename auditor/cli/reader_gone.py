@@ -49,6 +49,37 @@ class ReaderGone:
         return getattr(self._stream, name)
 
 
+def drop_stdout() -> None:
+    """Point standard output at ``/dev/null`` after a write to it failed (a full disk, ``>/dev/full``):
+    what is still buffered goes there at exit instead of failing again."""
+    try:
+        number = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real descriptor (a test runner's capture)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, number)
+    finally:
+        os.close(devnull)
+
+
+def open_closed_standard_streams() -> None:
+    """Open ``/dev/null`` on a standard descriptor the caller closed (``check >&-``, a cron line's
+    ``2>&-``): Python leaves ``sys.stdout`` / ``sys.stderr`` ``None`` then (the next write was an
+    internal error), and the next file the tool opened would take the descriptor's number.  What
+    would have gone there is dropped, as for a reader that went away, and the command keeps its code."""
+    for number, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(number)
+        except OSError:
+            fd = os.open(os.devnull, os.O_RDONLY if number == 0 else os.O_WRONLY)
+            if fd != number:
+                os.dup2(fd, number)
+                os.close(fd)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(number, "r" if number == 0 else "w", closefd=False))
+
+
 def guard_stdout() -> None:
     """Put :class:`ReaderGone` in front of ``sys.stdout`` when it is a real descriptor (not a test
     runner's capture)."""

@@ -110,6 +110,9 @@ def parse_config(data: dict[str, Any], source: str, catalogue: Mapping[str, Chec
             fields[key] = _dsn(source, value)
         elif key in ("apps", "exclude"):
             fields[key] = _string_list(source, raw_key, value)
+            if key == "apps" and not fields[key]:  # an allow-list of nothing must not read as "every app"
+                raise _bad(source, raw_key, "is an empty list, which would allow no app: name the apps, or remove "
+                                            "the key to audit every app")
             if key == "exclude":
                 _check_ids(source, raw_key, fields[key], catalogue)
         elif key == "severity":
@@ -137,6 +140,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return data
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: not valid TOML: {exc}", kind="bad config file") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not valid TOML: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                       f"{exc.start})", kind="bad config file") from None
+    except RecursionError:
+        raise BadInput(f"{path}: not valid TOML: nested too deeply", kind="bad config file") from None
     except OSError as exc:
         raise BadInput(f"cannot read config file {path}: {exc.strerror}", kind="bad config file") from None
 
@@ -155,7 +163,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, catalogue: Mappin
         tomllib = _tomllib()
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError, OSError):
             if f"[tool.{PYPROJECT_TABLE}]" in pyproject.read_text(encoding="utf-8", errors="replace"):
                 raise BadInput("pyproject.toml: not valid TOML", kind="bad config file") from None
             return ConfigFile()

@@ -13,7 +13,25 @@ EXIT_ABORTED = 5  # a repair started and was rolled back (lock conflict, invaria
 #: not find out whether it committed: the undo file is kept; run the same ``apply`` / ``undo``
 #: again, which says "already applied" / "already undone" if it did commit.
 EXIT_OUTCOME_UNKNOWN = 6
-EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT) before anything was committed: nothing was changed
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), SIGTERM or SIGHUP before anything was committed: nothing was changed
+
+#: The signals that stopped this run the way Ctrl-C does (:func:`interrupt_on_signals`), by name.
+_INTERRUPTED_BY: list[str] = []
+
+
+def interrupt_name() -> str:
+    """``Ctrl-C``, or the signal that interrupted this run the same way (``SIGTERM``, ``SIGHUP``)."""
+    return _INTERRUPTED_BY[-1] if _INTERRUPTED_BY else "Ctrl-C"
+
+
+def note_interrupt(name: str) -> None:
+    """Record that ``name`` (``SIGTERM``) interrupted this run, for the messages that name it."""
+    _INTERRUPTED_BY.append(name)
+
+
+def forget_interrupts() -> None:
+    """Start a run with no interrupt recorded (the command line runs in-process in tests)."""
+    _INTERRUPTED_BY.clear()
 
 
 class AuditorError(Exception):
@@ -84,7 +102,7 @@ class OutcomeUnknown(AuditorError):
 
 
 class RepairInterrupted(AuditorError):
-    """Ctrl-C before COMMIT was sent: the transaction was rolled back, nothing was changed."""
+    """Ctrl-C (or SIGTERM, SIGHUP) before COMMIT was sent: the transaction was rolled back, nothing was changed."""
 
     kind = "interrupted"
     exit_code = EXIT_INTERRUPTED

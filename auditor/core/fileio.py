@@ -10,13 +10,16 @@ path names:
   ``/dev/fd/N``, ``/proc/self/fd/N``: the descriptor itself is written, so a shell's ``>>``
   still appends): written through, streamed, never replaced or removed;
 * a directory, a socket, a block device or anything else: refused with one line
-  (:class:`~auditor.core.errors.BadInput`, kind ``bad output``) before anything is written.
+  (:class:`~auditor.core.errors.BadInput`, kind ``bad output``) before anything is written;
+* a plan or an undo file (the tool's sealed documents): refused the same way, unless the writer
+  replaces that kind of file (``plan -o`` a plan): an undo file is the only way back of a repair.
 
 A replaced file never gets wider permissions than the file it replaces had.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import stat
@@ -38,6 +41,10 @@ PRIVATE = 0o600
 SHARED = 0o644
 #: Paths that name an open file descriptor of this process: that descriptor is written.
 _DESCRIPTOR_PATH = re.compile(r"^/(?:dev/(?:stdout|stderr|fd/\d+)|proc/self/fd/\d+)$")
+#: How a sealed document (a plan, an undo file) ends, also when reformatted: its checksum member.
+_SEALED_END = re.compile(rb'"checksum"\s*:\s*"sha256:[0-9a-f]{64}"\s*\}\s*\Z')
+#: Its ``format`` member (``controller-audit-plan``, ``controller-audit-undo``).
+_SEALED_FORMAT = re.compile(rb'"format"\s*:\s*"(controller-audit-[a-z]+)"')
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,9 @@ def resolve_output(path: str | os.PathLike[str]) -> Output:
     name = os.fspath(path)
     if name == STDOUT:
         return Output("stdout", Path(STDOUT))
+    if not name:  # `-o ""`, `-o "$UNSET"`: it would name the working directory's parent entry
+        raise BadInput("the path is empty; give a file path, - for standard output, or a FIFO or device",
+                       kind="bad output")
     if _DESCRIPTOR_PATH.match(name):
         number = {"/dev/stdout": 1, "/dev/stderr": 2}.get(name) or int(name.rsplit("/", 1)[1])
         try:
@@ -98,9 +108,47 @@ def resolve_output(path: str | os.PathLike[str]) -> Output:
     raise _refused(name, _kind(st.st_mode))
 
 
-def check_output(path: str | os.PathLike[str]) -> Output:
-    """Refuse a bad output path early (before an audit or a repair starts)."""
-    return resolve_output(path)
+def sealed_format(path: Path) -> str | None:
+    """The ``format`` of the plan or undo file at ``path``, or None for any other file (read: its
+    last bytes, and only when they are a sealed document's, its ``format`` member)."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - 200))
+            if not _SEALED_END.search(handle.read()):
+                return None
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                at = view.find(b'"format"')
+                while at != -1:
+                    found = _SEALED_FORMAT.match(view[at:at + 80])
+                    if found:
+                        return found.group(1).decode()
+                    at = view.find(b'"format"', at + 1)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _keep_sealed(name: str, out: Output, replaces: str | None) -> None:
+    """Refuse to replace a plan or undo file with anything but a document of its own format."""
+    if out.how != "replace" or out.mode is None:
+        return
+    found = sealed_format(out.path)
+    if found is None or found == replaces:
+        return
+    if found.endswith("-undo"):
+        problem = "is an undo file (the record apply keeps to take its repair back), which is never replaced"
+    else:
+        problem = "is a plan file, which only plan -o replaces"
+    raise BadInput(f"{name} {problem}; nothing was written: give another path", kind="bad output")
+
+
+def check_output(path: str | os.PathLike[str], replaces: str | None = None) -> Output:
+    """Refuse a bad output path early (before an audit or a repair starts); ``replaces``: the
+    format of sealed file the writer may replace (``controller-audit-plan`` for ``plan -o``)."""
+    out = resolve_output(path)
+    _keep_sealed(os.fspath(path), out, replaces)
+    return out
 
 
 def is_stdout(path: str | os.PathLike[str] | None) -> bool:
@@ -175,15 +223,16 @@ def _replace(target: Path, mode: int, binary: bool) -> Iterator[IO[Any]]:
 
 
 @contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: int = SHARED, binary: bool = False) -> Iterator[IO[Any]]:
-    """A stream to ``path``, written as the module docstring says.
+def atomic_open(path: str | os.PathLike[str], mode: int = SHARED, binary: bool = False,
+                replaces: str | None = None) -> Iterator[IO[Any]]:
+    """A stream to ``path``, written as the module docstring says (``replaces``: see :func:`check_output`).
 
     A regular file is replaced only when the block ends without error; on any error (or a
     kill) the old file stays and the temp file is removed (or, after a kill, left under a
     name no reader takes for the target).  ``mode`` is the new file's permission bits,
     narrowed to those of the file it replaces.  For output too large to hold in memory.
     """
-    out = resolve_output(path)
+    out = check_output(path, replaces)
     if out.how == "stdout":
         with _stdout(binary) as handle:
             yield handle
@@ -200,10 +249,11 @@ def atomic_open(path: str | os.PathLike[str], mode: int = SHARED, binary: bool =
             yield handle
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = SHARED) -> None:
+def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = SHARED,
+                 replaces: str | None = None) -> None:
     """Write ``data`` to ``path``: the one-shot form of :func:`atomic_open`."""
     payload = data.encode() if isinstance(data, str) else data
-    with atomic_open(path, mode, binary=True) as handle:
+    with atomic_open(path, mode, binary=True, replaces=replaces) as handle:
         handle.write(payload)
 
 

@@ -207,6 +207,11 @@ def resolve(given: Mapping[str, Any] | None = None, *, catalogue: Mapping[str, C
     are validated when the checks are selected).
     """
     given = {k: v for k, v in (given or {}).items() if v is not None and v != ()}
+    for name, instead in (("dsn", "the config file's dsn_env or dsn, DATABASE_URL, DEIS_DATABASE_* or PG*"),
+                          ("config", "./controller-audit.toml or ./pyproject.toml")):
+        if given.get(name) == "":  # `--dsn "$UNSET"` must not fall back to another database or file
+            raise BadInput(f"--{name} is empty (an unset variable?): give one, or leave the option out to use "
+                           f"{instead}", kind="bad usage")
     env = dict(os.environ) if environ is None else dict(environ)
     config_path = given.get("config") or (env.get(CONFIG_ENV) or None)
     config = load_config(config_path, catalogue=catalogue, cwd=cwd)

@@ -76,6 +76,8 @@ def parse_duration(value: Any) -> str:
     """A PostgreSQL duration for ``statement_timeout`` / ``lock_timeout`` with its unit (``60s``,
     ``500ms``, ``5min``; a bare number is refused), at most PostgreSQL's limit; normalised (``500ms``)."""
     milliseconds, number, unit = _duration_ms(value)
+    if milliseconds < 1:  # PostgreSQL rounds to whole milliseconds, and 0 turns the timeout off
+        raise ValueError(f"bad timeout value {value!r} (at least 1ms: PostgreSQL takes 0 as no timeout at all)")
     if milliseconds > MAX_TIMEOUT_MS:
         raise ValueError(f"bad timeout value {value!r} (at most {MAX_TIMEOUT_MS} ms, about 24 days)")
     return f"{number}{unit}"

@@ -111,3 +111,14 @@ def test_malformed_baseline_exits_3(hephy_db, run):
         assert result.exit_code == 3
         assert result.stderr.startswith("controller-audit: bad baseline: baseline file bad.json is malformed:")
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_baseline_path_is_refused_not_ignored(hephy_db, run):
+    """``--baseline "$UNSET"`` in a cron line: one line, exit 3 (it used to audit without the
+    baseline, every accepted finding alerting again), in every format."""
+    damaged(hephy_db)
+    for fmt in ("table", "json", "prometheus", "nagios"):
+        result = run("check", "--dsn", hephy_db.dsn, "--baseline", "", "--format", fmt, *ORPHANS)
+        assert result.exit_code == 3, (fmt, result.output)
+        assert ("controller-audit: bad baseline: the baseline path is empty; give the file baseline create wrote"
+                in result.stderr.splitlines())

@@ -80,6 +80,9 @@ def test_explicit_config_path_and_app_allow_list(hephy_db, run):
         ('fail_on = "sometimes"\n', "controller-audit.toml: fail_on: must be one of"),
         ("grace = -1\n", "controller-audit.toml: grace: must be a number of seconds >= 0"),
         ('apps = "web"\n', "controller-audit.toml: apps: must be a list of strings"),
+        # an empty allow-list used to allow every app (apply and undo included)
+        ("apps = []\n", "controller-audit.toml: apps: is an empty list, which would allow no app: name the apps, "
+                        "or remove the key to audit every app"),
         ('exclude = ["nope"]\n', "controller-audit.toml: exclude: no check with id 'nope'"),
         ('[severity]\norphan-config = "fatal"\n', "controller-audit.toml: severity.orphan-config: must be one of"),
         ('dsn = "host=db user=deis password=hunter2"\n', "controller-audit.toml: dsn: holds a password"),
@@ -145,3 +148,24 @@ def test_a_value_of_the_wrong_kind_is_one_line_naming_the_key(run, key, literal)
     assert result.exit_code == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"controller-audit: bad config file: controller-audit.toml: {key}: ")
+
+
+@pytest.mark.parametrize(("name", "raw", "message"), [
+    ("controller-audit.toml", b'format = "json"\n# caf\xe9 (Latin-1)\n',
+     "controller-audit.toml: not valid TOML: not UTF-8 text (byte 0xe9 at offset 21)"),
+    ("controller-audit.toml", b"a = " + b"[" * 100_000 + b"\n", "controller-audit.toml: not valid TOML: nested too deeply"),
+    ("pyproject.toml", b"[tool.controller-audit]\na = " + b"[" * 100_000 + b"\n", "pyproject.toml: not valid TOML"),
+])
+def test_a_config_file_python_cannot_read_is_one_line(run, tmp_path, name, raw, message):
+    """A file in another encoding, or nested past Python's recursion limit: ``bad config file``, one
+    line naming it (it was ``internal error: UnicodeDecodeError`` / ``RecursionError``)."""
+    (tmp_path / name).write_bytes(raw)
+    result = run("check")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("controller-audit: bad config file: ")
+    assert result.stderr.endswith(f"{message}\n")
+    assert len(result.stderr.splitlines()) == 1
+    explicit = run("check", "--config", name)
+    assert explicit.exit_code == 3
+    assert explicit.stderr.startswith(f"controller-audit: bad config file: {name}")
+    assert "internal error" not in explicit.stderr

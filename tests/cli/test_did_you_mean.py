@@ -90,3 +90,16 @@ def test_undo_app_is_offered_the_apps_of_the_undo_file(shop_db, run):
     result = run("undo", "u.json", "--app", "wbe", "--dsn", shop_db.dsn, "--yes")
     assert result.exit_code == 3, result.output
     assert "app 'wbe' has no change in this undo file; did you mean 'web'? (its apps: " in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["explain", "shpo"], ["blast-radius", "app", "shpo"], ["check", "--app", "shpo"],
+    ["plan", "--app", "shpo", "-o", "p.json"], ["baseline", "create", "b.json", "--app", "shpo"],
+])
+def test_an_app_without_a_name_is_no_candidate(shop_db, run, args):
+    """``api_app.id`` is nullable: an app whose name is NULL is not offered, and is no internal error."""
+    shop_db.conn.execute("UPDATE api_app SET id = NULL WHERE id = 'web'")
+    result = run(*args, "--dsn", shop_db.dsn)
+    assert result.exit_code == 3, result.output
+    assert messages(result.stderr).strip() == (
+        "controller-audit: unknown app: no app named 'shpo' in this database; did you mean 'shop'?")

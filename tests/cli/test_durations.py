@@ -70,3 +70,27 @@ def test_help_says_a_unit_is_needed(run):
     helped = run("apply", "--help").stdout
     assert "--commit-timeout DURATION" in helped and "with its" in helped and "unit (60s, 2min" in helped
     assert "default: 60s]" in helped
+
+
+@pytest.mark.parametrize(("where", "value"), [
+    ("--statement-timeout", "0s"), ("--lock-timeout", "0ms"), ("--lock-timeout", "400us"),
+    ("CONTROLLER_AUDIT_LOCK_TIMEOUT", "0min"), ("lock_timeout", "0s"),
+])
+def test_a_timeout_of_zero_is_refused_not_taken_for_none(hephy_db, run, tmp_path, where, value):
+    """PostgreSQL takes ``statement_timeout`` / ``lock_timeout`` 0 (and under a millisecond, rounded to
+    0) as no timeout at all: ``--lock-timeout 0ms`` used to wait for a lock forever.  Refused with one
+    line, from the command line, the environment and the config file."""
+    if where.startswith("--"):
+        result = run("check", "--dsn", hephy_db.dsn, where, value)
+    elif where.isupper():
+        result = run("check", "--dsn", hephy_db.dsn, env={where: value})
+    else:
+        (tmp_path / "controller-audit.toml").write_text(f'{where} = "{value}"\n')
+        result = run("check", "--dsn", hephy_db.dsn)
+    assert result.exit_code == 3, result.output
+    (line,) = messages(result.stderr).strip().splitlines()
+    assert f"{where}: " in line or f"'{where}': " in line, line
+    assert f"bad timeout value '{value}' (at least 1ms: PostgreSQL takes 0 as no timeout at all)" in line, line
+    if where.startswith("--"):  # a millisecond is a timeout
+        assert run("check", "--dsn", hephy_db.dsn, where, "1ms" if where == "--lock-timeout" else "60s",
+                   "--fail-on", "never").exit_code == 0

@@ -207,3 +207,56 @@ def test_a_descriptor_path_writes_that_descriptor(hephy_db, tmp_path):
     assert done.returncode == 2, done.stderr
     text = log.read_text()
     assert text.startswith("earlier run\n{") and json.loads(text.split("\n", 1)[1])["version"] == 1
+
+
+#: More writers of a file given by -o, beside :data:`WRITERS` (the plan and undo file are made first).
+READERS_OUT: dict[str, Callable] = {
+    "explain": lambda run, db, path: run("explain", "web", "--dsn", db.dsn, "-o", path),
+    "plan show": lambda run, db, path: run("plan", "show", "made.plan", "-o", path),
+    "undo sql": lambda run, db, path: run("undo", "sql", "made.undo.json", "-o", path),
+}
+
+
+@pytest.mark.parametrize("kind", ["undo", "plan"])
+@pytest.mark.parametrize("name", [*(w for w in WRITERS if w != "undo file"), *READERS_OUT])
+def test_a_plan_or_undo_file_is_never_replaced_by_another_output(make_db, run, tmp_path, kind, name):
+    """An undo file is the only way back of a committed repair, and a plan what was reviewed:
+    `check -o`, `plan sql -o`, `baseline create`... naming one are refused with one line (exit 3),
+    the file byte for byte as it was; only `plan -o` replaces a plan (it used to replace either)."""
+    spent = make_db(28)  # a database the apply repairs, so that the one written on stays damaged
+    damaged(spent)
+    _plan(run, spent)
+    assert run("apply", "made.plan", "--dsn", spent.dsn, "--yes", "--undo-file", "made.undo.json").exit_code == 0
+    db = make_db(28)
+    damaged(db)
+    target = tmp_path / f"kept.{kind}"
+    target.write_bytes((tmp_path / ("made.undo.json" if kind == "undo" else "made.plan")).read_bytes())
+    before = target.read_bytes()
+    write = READERS_OUT[name] if name in READERS_OUT else WRITERS[name][0]
+    result = write(run, db, str(target))
+    if kind == "plan" and name == "plan":
+        assert result.exit_code == 0, result.output
+        assert load_plan(target).actions and target.read_bytes() != before
+        return
+    assert result.exit_code == 3, (name, result.output)
+    what = ("is an undo file (the record apply keeps to take its repair back), which is never replaced"
+            if kind == "undo" else "is a plan file, which only plan -o replaces")
+    assert messages(result.stderr).splitlines()[-1] == (
+        f"controller-audit: bad output: {target} {what}; nothing was written: give another path")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
+
+
+@pytest.mark.parametrize("name", [w for w in WRITERS if w != "undo file"])
+def test_an_empty_path_is_refused_with_one_line(hephy_db, run, tmp_path, name):
+    """``-o ""`` (``-o "$UNSET"``): one line, exit 3, nothing written anywhere (it used to be a
+    ``file error`` naming a temporary file in the parent directory renamed onto the working one)."""
+    damaged(hephy_db)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    parent = sorted(p.name for p in tmp_path.parent.iterdir())
+    result = WRITERS[name][0](run, hephy_db, "")
+    assert result.exit_code == 3, (name, result.output)
+    assert messages(result.stderr).splitlines()[-1] == (
+        "controller-audit: bad output: the path is empty; give a file path, - for standard output, or a FIFO or device")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "made.plan") == before
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == parent

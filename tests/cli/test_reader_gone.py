@@ -74,3 +74,30 @@ def test_check_keeps_its_exit_code_when_the_reader_goes_away_part_way_through_th
     stderr = gone.stderr.read().decode()
     assert gone.wait(timeout=120) == 0, stderr
     assert [line for line in stderr.splitlines() if not line.startswith("controller-audit: database ")] == []
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+@pytest.mark.parametrize("command", [["check", "--format", "table"], ["check", "--format", "json"],
+                                     ["explain", "web"], ["plan", "-o", "-"]])
+def test_a_closed_standard_descriptor_keeps_the_exit_code(hephy_db, tmp_path, closed, command):
+    """``check >&-`` or a cron line's ``2>&-``: Python starts with ``sys.stdout`` (``sys.stderr``)
+    ``None``; the command still runs to its own code (the other stream intact), never an internal
+    error."""
+    story(hephy_db.controller())
+    args = [*command, "--dsn", hephy_db.dsn]
+    whole = _tool(args, str(tmp_path), subprocess.PIPE)
+    out, err = whole.communicate(timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "DEIS_DATABASE"))}
+    keep = subprocess.PIPE
+    shut = subprocess.Popen([sys.executable, "-m", "auditor", *args], cwd=str(tmp_path), env=env,
+                            stdout=keep, stderr=keep, preexec_fn=lambda: os.close(closed))
+    shut_out, shut_err = shut.communicate(timeout=120)
+    assert shut.returncode == whole.returncode, (shut_out + shut_err).decode()
+    if closed == 1:
+        assert shut_out == b""
+        # the same messages (a plan's checksum differs: its file records when it was made)
+        assert [line.split("sha256:")[0] for line in shut_err.decode().splitlines()] == [
+            line.split("sha256:")[0] for line in err.decode().splitlines()]
+    else:
+        assert shut_err == b""
+        assert len(shut_out) > 0 and b"internal error" not in shut_out

@@ -159,3 +159,20 @@ def test_every_command_that_connects_names_its_database_first_on_stderr(hephy_db
         assert DATABASE_LINE.match(first) and first.endswith(f"/{hephy_db.name} {where}"), (args, first)
         assert "pw-s3cret-77" not in result.output and "announcer" not in first
         assert not result.stdout.startswith("controller-audit: database")  # stdout stays machine-readable
+
+
+@pytest.mark.parametrize(("option", "instead"), [
+    ("--dsn", "the config file's dsn_env or dsn, DATABASE_URL, DEIS_DATABASE_* or PG*"),
+    ("--config", "./controller-audit.toml or ./pyproject.toml"),
+])
+@pytest.mark.parametrize("command", [["check"], ["info"], ["explain", "web"], ["plan", "-o", "p.json"]])
+def test_an_empty_dsn_or_config_is_refused_not_replaced(hephy_db, run, tmp_path, option, instead, command):
+    """``--dsn "$UNSET"`` used to fall back to DATABASE_URL (another database), ``--config "$UNSET"``
+    to ./controller-audit.toml (another allow-list): one line, exit 3, nothing read or written."""
+    story(hephy_db.controller())
+    (tmp_path / "controller-audit.toml").write_text('apps = ["web", "api"]\n')
+    result = run(*command, option, "", env={"DATABASE_URL": hephy_db.dsn})
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (f"controller-audit: bad usage: {option} is empty (an unset variable?): give one, or "
+                             f"leave the option out to use {instead}\n")
+    assert not (tmp_path / "p.json").exists()

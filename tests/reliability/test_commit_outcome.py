@@ -10,7 +10,9 @@ not available (forced here), from the rows.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,7 +22,7 @@ from psycopg import sql
 
 from auditor.core.connection import APPLICATION_NAME
 from tests.helpers import messages
-from tests.reliability.faults import cli, full_dump, start_cli, waiting_backend
+from tests.reliability.faults import CLI, cli, full_dump, start_cli, waiting_backend
 from tests.reliability.proxy import commit_cutter
 from tests.repairs.helpers import run, story
 
@@ -180,7 +182,73 @@ def test_ctrl_c_while_commit_waits_for_the_standby_says_it_committed(hephy_db, n
     assert (tmp_path / "p.json.undo.json").exists() and "undo file: " in out
 
 
-def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_db, tmp_path):
+def test_sigterm_stops_an_audit_and_an_ignored_sighup_stays_ignored(hephy_db):
+    """check waiting for a lock: SIGTERM ends it with one line (exit 130); under ``nohup`` (SIGHUP
+    ignored) a SIGHUP changes nothing and the audit finishes with its own code."""
+    story(hephy_db.controller())
+    blocker = psycopg.connect(hephy_db.dsn)
+    try:
+        blocker.execute("LOCK TABLE api_release IN ACCESS EXCLUSIVE MODE")
+        with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
+            proc = start_cli("check", "--dsn", hephy_db.dsn, "--lock-timeout", "120s")
+            waiting_backend(admin, hephy_db.name)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 130, err
+            assert messages(err).strip() == "controller-audit: interrupted (SIGTERM)"
+            ignoring = subprocess.Popen([CLI, "check", "--dsn", hephy_db.dsn, "--lock-timeout", "120s"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+            waiting_backend(admin, hephy_db.name)
+            ignoring.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    out, err = ignoring.communicate(timeout=120)
+    assert ignoring.returncode == run("check", "--dsn", hephy_db.dsn).exit_code == 1, err
+    assert "interrupted" not in err and "WARNING - app" in out
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_committed_repair_whose_report_cannot_be_written_still_says_committed(hephy_db, tmp_path):
+    """``apply ... > /dev/full`` (standard output on a full disk): the repair commits; the tool used
+    to end with ``file error: No space left on device``, exit 3, as if it could not run.  Now stderr
+    says it is committed and names the undo file (exit 0, 2 with --detailed-exitcode); a second run
+    says already applied; undo the same."""
+    plan = _planned(hephy_db, tmp_path)
+    before = full_dump(hephy_db.conn)
+
+    def full(*args: str) -> subprocess.CompletedProcess:
+        with open("/dev/full", "w") as out:
+            return subprocess.run([CLI, *args, "--dsn", hephy_db.dsn, "--yes"], stdout=out, stderr=subprocess.PIPE,
+                                  text=True, timeout=120, check=False)
+
+    undo = tmp_path / "p.json.undo.json"
+    applied = full("apply", str(plan), "--detailed-exitcode")
+    assert applied.returncode == 2, applied.stderr
+    assert messages(applied.stderr).splitlines() == [
+        "controller-audit: the repair is committed, but its report could not be written (No space left on device); "
+        f"undo file: {undo}"]
+    assert undo.exists() and _nothing_left_to_plan(hephy_db, tmp_path)
+    again = full("apply", str(plan))
+    assert again.returncode == 0, again.stderr
+    assert messages(again.stderr).splitlines() == [
+        "controller-audit: already applied: nothing was changed; its report could not be written (No space left on "
+        "device)"]
+    undone = full("undo", str(undo))
+    assert undone.returncode == 0, undone.stderr
+    assert messages(undone.stderr).splitlines() == [
+        "controller-audit: the undo is committed, but its report could not be written (No space left on device)"]
+    assert full_dump(hephy_db.conn) == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_db, tmp_path, sig):
+    """Ctrl-C, a supervisor's SIGTERM or a dropped terminal's SIGHUP while apply waits for a row lock:
+    rolled back, one line naming it, exit 130, no undo file (SIGTERM and SIGHUP used to end the
+    process at once, silent, exit 143 / 129, the reserved undo file left behind, empty), and the
+    same plan then applies."""
     plan = _planned(hephy_db, tmp_path)
     before = full_dump(hephy_db.conn)
     blocker = psycopg.connect(hephy_db.dsn)
@@ -189,12 +257,16 @@ def test_ctrl_c_before_commit_says_rolled_back_and_removes_the_undo_file(hephy_d
         proc = start_cli("apply", str(plan), "--dsn", hephy_db.dsn, "--yes", "--lock-timeout", "120s")
         with psycopg.connect(hephy_db.server.admin_dsn, autocommit=True) as admin:
             waiting_backend(admin, hephy_db.name)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
     finally:
         blocker.rollback()
         blocker.close()
+    name = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
     assert proc.returncode == 130, err
-    assert messages(err).strip() == "controller-audit: interrupted: Ctrl-C before COMMIT: rolled back, nothing was changed"
+    assert messages(err).strip() == f"controller-audit: interrupted: {name} before COMMIT: rolled back, nothing was changed"
     assert full_dump(hephy_db.conn) == before
-    assert not (tmp_path / "p.json.undo.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+    again = run("apply", str(plan), "--dsn", hephy_db.dsn, "--yes")
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "p.json.undo.json").exists()

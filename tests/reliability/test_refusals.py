@@ -214,6 +214,10 @@ PLAN_DAMAGE: dict[str, tuple[Callable[[Path], None], int, str]] = {
     "an-undo-file": (lambda p: p.write_bytes(p.with_name("u.json").read_bytes()), 3,
                      "bad plan file: {path} is not a plan file (format is not 'controller-audit-plan')"),
     "empty-file": (lambda p: p.write_text(""), 3, "bad plan file: {path} is not a plan file (not JSON, or truncated"),
+    # cut inside a string: json says "Unterminated string starting at", the line once read "at at line 1"
+    "truncated-in-a-string": (lambda p: p.write_bytes(p.read_bytes()[:p.read_bytes().index(b'":"') + 5]), 3,
+                              "bad plan file: {path} is not a plan file (not JSON, or truncated: Unterminated "
+                              "string starting at line 1)"),
 }
 
 

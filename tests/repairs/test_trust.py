@@ -339,6 +339,26 @@ def test_signed_plans_and_undo_files_with_a_key(make_db, tmp_path, monkeypatch):
     assert wrong.exit_code == 4 and "bad plan signature" in wrong.stderr
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_key_is_refused_not_taken_for_no_key(make_db, tmp_path, monkeypatch, blank):
+    """``CONTROLLER_AUDIT_PLAN_KEY`` set but empty (a secret that failed to load) used to turn signing
+    off: an unsigned plan applied.  Now plan, plan show, apply and undo refuse with one line (exit 3),
+    nothing written or changed."""
+    db = _storied(make_db)
+    make_plan(db, tmp_path / "unsigned.json")
+    monkeypatch.setenv(KEY_ENV, blank)
+    before, files = contents(db), sorted(p.name for p in tmp_path.iterdir())
+    line = ("controller-audit: bad usage: CONTROLLER_AUDIT_PLAN_KEY is set but empty: give it the key, or unset it "
+            "to read and write unsigned plan and undo files")
+    for args in (["plan", "--dsn", db.dsn, "-o", str(tmp_path / "new.json")],
+                 ["plan", "show", str(tmp_path / "unsigned.json")],
+                 ["apply", str(tmp_path / "unsigned.json"), "--dsn", db.dsn, "--yes"]):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert result.stderr.splitlines()[-1] == line
+    assert contents(db) == before and sorted(p.name for p in tmp_path.iterdir()) == files
+
+
 # -- issue #13 case 11: prune-orphans and apps without releases; a stale kept original -------------
 
 def test_the_config_of_an_app_without_releases_is_not_pruned(make_db, tmp_path):

@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from auditor.cli import params
-from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, warn
-from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted
+from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, unreported, warn
+from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted, interrupt_name
 from auditor.core.settings import Settings
 from repairs.executor import Outcome
 from repairs.model import Invariants
@@ -58,7 +58,7 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
     try:
         plan = load_plan(plan_file)
     except KeyboardInterrupt:
-        raise RepairInterrupted("Ctrl-C before the repair started: nothing was changed") from None
+        raise RepairInterrupted(f"{interrupt_name()} before the repair started: nothing was changed") from None
     if plan.empty:
         click.echo(f"plan {plan_file} is empty: nothing to apply.")
         return EXIT_OK
@@ -101,9 +101,9 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
             return EXIT_OK
         if recorder is not None and recorder.written:  # in the few instructions around COMMIT
             keep_undo = True
-            raise OutcomeUnknown(f"Ctrl-C around COMMIT; the undo file {undo_path} is kept; find out by running "
+            raise OutcomeUnknown(f"{interrupt_name()} around COMMIT; the undo file {undo_path} is kept; find out by running "
                                  f"`controller-audit apply {shlex.quote(plan_file)}` again") from None
-        raise RepairInterrupted("Ctrl-C before COMMIT: nothing was changed") from None
+        raise RepairInterrupted(f"{interrupt_name()} before COMMIT: nothing was changed") from None
     finally:
         steps.close()
         if undo_path is not None and not keep_undo:
@@ -116,9 +116,13 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
                              undo_path, detailed_exitcode)
     except KeyboardInterrupt:
         if not outcome.committed:
-            raise RepairInterrupted("Ctrl-C after the rollback: nothing was changed") from None
+            raise RepairInterrupted(f"{interrupt_name()} after the rollback: nothing was changed") from None
         warn(f"interrupted after COMMIT: the repair is committed; undo file: {undo_path}")
         return EXIT_OK
+    except OSError as exc:  # standard output cannot be written: the outcome still has to be said
+        if rehearse or not unreported(outcome, exc, "repair", undo_path):
+            raise
+        return EXIT_CRITICAL if detailed_exitcode and not outcome.already else EXIT_OK
 
 
 def _report_apply(plan: Plan, invariants: Invariants, plan_file: str, where: str, outcome: Outcome, rehearse: bool,

@@ -72,12 +72,12 @@ def check(settings: Settings, output: str | None, baseline_path: str | None, lab
     """
     started = time.monotonic()
     fmt = settings.format
-    if output:
+    if output is not None:
         check_output(output)
     try:
         if labels and fmt != "prometheus":
             raise BadInput("--label applies to --format prometheus only", kind="bad usage")
-        baseline = load_baseline(baseline_path) if baseline_path else None
+        baseline = load_baseline(baseline_path) if baseline_path is not None else None
         listing = Listing.of(settings.min_severity, settings.fail_on)
         every_line = fmt == "json" and listing.lists("info")
         if every_line:

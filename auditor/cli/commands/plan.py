@@ -37,9 +37,10 @@ def make(settings: Settings, repairs: tuple[str, ...], output: str | None, detai
     """
     if output is None:
         raise click.UsageError("-o PLAN is required: where to write the plan")
+    from repairs.planfile import FORMAT as PLAN_FORMAT
     from repairs.planner import make_plan
 
-    check_output(output)
+    check_output(output, replaces=PLAN_FORMAT)  # a plan replaces an older plan, never an undo file
     made = make_plan(settings, repairs=repairs)
     checksum = made.write(output)
     counts = made.actions.repair_counts()

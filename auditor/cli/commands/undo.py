@@ -12,11 +12,11 @@ from itertools import islice
 import click
 
 from auditor.cli import params
-from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, warn
+from auditor.cli.commands._repair import after_commit, confirm, not_skipped, refuse_outside_allow_list, unreported, warn
 from auditor.cli.default_group import DefaultCommand, DefaultGroup
 from auditor.cli.script_output import write_script
 from auditor.core.detect import Generation
-from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted
+from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, OutcomeUnknown, RepairInterrupted, interrupt_name
 from auditor.core.settings import Settings
 from repairs.actions import ActionTable
 from repairs.executor import Outcome
@@ -54,7 +54,7 @@ def undo_run(settings: Settings, undo_file: str, yes: bool, rehearse: bool, deta
     try:
         doc = load_undo(undo_file)
     except KeyboardInterrupt:
-        raise RepairInterrupted("Ctrl-C before the undo started: nothing was changed") from None
+        raise RepairInterrupted(f"{interrupt_name()} before the undo started: nothing was changed") from None
     apps = settings.apps
     actions = doc.actions.only_apps(doc.app_uuids(apps)) if apps else doc.actions
     if not actions:
@@ -96,17 +96,21 @@ def undo_run(settings: Settings, undo_file: str, yes: bool, rehearse: bool, deta
             warn("interrupted after COMMIT: the undo is committed")
             return EXIT_OK
         if started and outcome is None and not rehearse:  # in the few instructions around COMMIT
-            raise OutcomeUnknown(f"Ctrl-C around COMMIT; find out by running {again} again") from None
-        raise RepairInterrupted("Ctrl-C before COMMIT: nothing was changed") from None
+            raise OutcomeUnknown(f"{interrupt_name()} around COMMIT; find out by running {again} again") from None
+        raise RepairInterrupted(f"{interrupt_name()} before COMMIT: nothing was changed") from None
     finally:
         steps.close()
     try:
         return _report_undo(actions, undo_file + scope, target.describe(), outcome, rehearse, detailed_exitcode)
     except KeyboardInterrupt:
         if not outcome.committed:
-            raise RepairInterrupted("Ctrl-C after the rollback: nothing was changed") from None
+            raise RepairInterrupted(f"{interrupt_name()} after the rollback: nothing was changed") from None
         warn("interrupted after COMMIT: the undo is committed")
         return EXIT_OK
+    except OSError as exc:  # standard output cannot be written: the outcome still has to be said
+        if rehearse or not unreported(outcome, exc, "undo"):
+            raise
+        return EXIT_CRITICAL if detailed_exitcode and not outcome.already else EXIT_OK
 
 
 def _report_undo(actions: ActionTable, what_file: str, where: str, outcome: Outcome, rehearse: bool,
