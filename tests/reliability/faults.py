@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -48,9 +49,18 @@ def cli(*args: str, input: str | None = None, timeout: float = 300) -> subproces
     return subprocess.run([CLI, *args], input=input, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def _default_stop_signals() -> None:
+    """In the child: SIGTERM and SIGHUP at their default action, however the suite was started
+    (``nohup`` ignores SIGHUP, and a child inherits an ignored signal: the tool then keeps it
+    ignored, as it should, and a test sending it would see the tool carry on)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start_cli(*args: str) -> subprocess.Popen:
-    """Start ``controller-audit ARGS`` in the background."""
-    return subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Start ``controller-audit ARGS`` in the background, SIGTERM and SIGHUP at their defaults."""
+    return subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_stop_signals)
 
 
 def waiting_backend(admin: psycopg.Connection, dbname: str, deadline: float = 120.0) -> tuple[int, str]:
