@@ -132,12 +132,17 @@ def _tomllib() -> ModuleType:
     return importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")  # tomli: Python 3.10
 
 
+def _toml_text(raw: bytes) -> str:
+    """The file's text: strict UTF-8, a leading byte-order mark (what some Windows editors write)
+    dropped, as TOML parsers commonly do."""
+    return raw.decode("utf-8").removeprefix("\ufeff")
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     tomllib = _tomllib()
     try:
-        with path.open("rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
-            return data
+        data: dict[str, Any] = tomllib.loads(_toml_text(path.read_bytes()))
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: not valid TOML: {exc}", kind="bad config file") from None
     except UnicodeDecodeError as exc:
@@ -162,7 +167,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, catalogue: Mappin
     if pyproject.is_file():
         tomllib = _tomllib()
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            data = tomllib.loads(_toml_text(pyproject.read_bytes()))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError, OSError):
             if f"[tool.{PYPROJECT_TABLE}]" in pyproject.read_text(encoding="utf-8", errors="replace"):
                 raise BadInput("pyproject.toml: not valid TOML", kind="bad config file") from None

@@ -169,3 +169,19 @@ def test_a_config_file_python_cannot_read_is_one_line(run, tmp_path, name, raw, 
     assert explicit.exit_code == 3
     assert explicit.stderr.startswith(f"controller-audit: bad config file: {name}")
     assert "internal error" not in explicit.stderr
+
+
+@pytest.mark.parametrize("name, text", [
+    ("controller-audit.toml", 'format = "json"\nexclude = ["orphan-config"]\n'),
+    ("pyproject.toml", '[tool.controller-audit]\nformat = "json"\nexclude = ["orphan-config"]\n'),
+])
+def test_a_byte_order_mark_at_the_start_is_read_past(hephy_db, run, name, text):
+    """A file saved by an editor that writes a UTF-8 byte-order mark: read as without it (it was
+    ``bad config file: ... Invalid statement (at line 1, column 1)``, and the pyproject table was ignored)."""
+    damaged(hephy_db)
+    with open(name, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + text.encode())
+    result = run("check", "--dsn", hephy_db.dsn, "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    doc = report(result)
+    assert doc["findings"] and "orphan-config" not in {f["check"] for f in doc["findings"]}
