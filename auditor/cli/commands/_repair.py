@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from auditor.cli.reader_gone import drop_stdout
-from auditor.core.errors import PlanRefused
+from auditor.core.errors import EXIT_CRITICAL, EXIT_OK, PlanRefused
 from auditor.core.settings import Settings
 from repairs.actions import ActionTable
 from repairs.executor import Outcome
@@ -37,22 +37,23 @@ def after_commit(outcome: Outcome) -> None:
         warn(f"warning: {outcome.note}")
 
 
-def unreported(outcome: Outcome, exc: OSError, what: str, undo_path: object = None) -> bool:
+def unreported(outcome: Outcome, exc: OSError, what: str, detailed_exitcode: bool,
+               undo_path: object = None) -> int | None:
     """An ``apply`` / ``undo`` whose report could not be written (standard output on a full disk):
     when it committed (or found everything done already), say so on stderr, with its undo file,
-    and return True; else False (the error stands: nothing was changed)."""
+    and return its exit code; else None (the error stands: nothing was changed)."""
     if not (outcome.committed or outcome.already):
-        return False
+        return None
     drop_stdout()
     reason = f"its report could not be written ({exc.strerror or exc})"
     if outcome.already:
         done = "applied" if what == "repair" else "undone"
         warn(f"already {done}: nothing was changed; {reason}")
-        return True
+        return EXIT_OK
     kept = f"; undo file: {undo_path}" if undo_path is not None else ""
     warn(f"the {what} is committed, but {reason}{kept}")
     after_commit(outcome)
-    return True
+    return EXIT_CRITICAL if detailed_exitcode else EXIT_OK
 
 
 def refuse_outside_allow_list(settings: Settings, names: list[str | None], what: str) -> None:

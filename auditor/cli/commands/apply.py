@@ -120,9 +120,10 @@ def _apply(settings: Settings, plan_file: str, yes: bool, rehearse: bool, detail
         warn(f"interrupted after COMMIT: the repair is committed; undo file: {undo_path}")
         return EXIT_OK
     except OSError as exc:  # standard output cannot be written: the outcome still has to be said
-        if rehearse or not unreported(outcome, exc, "repair", undo_path):
+        code = None if rehearse else unreported(outcome, exc, "repair", detailed_exitcode, undo_path)
+        if code is None:
             raise
-        return EXIT_CRITICAL if detailed_exitcode and not outcome.already else EXIT_OK
+        return code
 
 
 def _report_apply(plan: Plan, invariants: Invariants, plan_file: str, where: str, outcome: Outcome, rehearse: bool,

@@ -108,9 +108,10 @@ def undo_run(settings: Settings, undo_file: str, yes: bool, rehearse: bool, deta
         warn("interrupted after COMMIT: the undo is committed")
         return EXIT_OK
     except OSError as exc:  # standard output cannot be written: the outcome still has to be said
-        if rehearse or not unreported(outcome, exc, "undo"):
+        code = None if rehearse else unreported(outcome, exc, "undo", detailed_exitcode)
+        if code is None:
             raise
-        return EXIT_CRITICAL if detailed_exitcode and not outcome.already else EXIT_OK
+        return code
 
 
 def _report_undo(actions: ActionTable, what_file: str, where: str, outcome: Outcome, rehearse: bool,
